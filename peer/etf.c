@@ -1,0 +1,495 @@
+/*
+ * etf.c — external term format decoder and encoder.
+ *
+ * Decoding is recursive descent over a cursor that checks every read against
+ * the end of the buffer. Counts that announce elements are checked against
+ * the bytes left before anything is allocated, so a lying header cannot make
+ * us allocate more than the input could describe.
+ */
+#include "etf.h"
+#include "utf8.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+enum {
+    NEW_FLOAT_EXT = 70, BIT_BINARY_EXT = 77, COMPRESSED = 80, NEW_PID_EXT = 88,
+    NEW_PORT_EXT = 89, NEWER_REFERENCE_EXT = 90, SMALL_INTEGER_EXT = 97,
+    INTEGER_EXT = 98, FLOAT_EXT = 99, ATOM_EXT = 100, REFERENCE_EXT = 101,
+    PORT_EXT = 102, PID_EXT = 103, SMALL_TUPLE_EXT = 104, LARGE_TUPLE_EXT = 105,
+    NIL_EXT = 106, STRING_EXT = 107, LIST_EXT = 108, BINARY_EXT = 109,
+    SMALL_BIG_EXT = 110, LARGE_BIG_EXT = 111, NEW_FUN_EXT = 112, EXPORT_EXT = 113,
+    NEW_REFERENCE_EXT = 114, SMALL_ATOM_EXT = 115, MAP_EXT = 116,
+    ATOM_UTF8_EXT = 118, SMALL_ATOM_UTF8_EXT = 119, V4_PORT_EXT = 120,
+};
+
+typedef struct {
+    arena *a;
+    const uint8_t *p, *end, *start;
+    etf_error *err;
+    int depth;
+} cur;
+
+static term *fail(cur *c, const char *msg)
+{
+    if (c->err && !c->err->msg) { c->err->msg = msg; c->err->pos = (size_t)(c->p - c->start); }
+    return NULL;
+}
+
+static bool need(cur *c, size_t n) { return (size_t)(c->end - c->p) >= n; }
+static uint8_t rd8(cur *c) { return *c->p++; }
+static uint16_t rd16(cur *c) { uint16_t v = (uint16_t)(c->p[0] << 8 | c->p[1]); c->p += 2; return v; }
+static uint32_t rd32(cur *c)
+{
+    uint32_t v = (uint32_t)c->p[0] << 24 | (uint32_t)c->p[1] << 16 | (uint32_t)c->p[2] << 8 | c->p[3];
+    c->p += 4;
+    return v;
+}
+
+/* Code points in a valid UTF-8 string, or -1. */
+static long utf8_count(const uint8_t *s, size_t n)
+{
+    long count = 0;
+    uint32_t cp;
+    for (size_t i = 0, k; i < n; i += k, count++)
+        if (!(k = utf8_next(s + i, n - i, &cp))) return -1;
+    return count;
+}
+
+static term *decode(cur *c);
+
+static term *decode_atom_text(cur *c, size_t len, bool utf8)
+{
+    if (!need(c, len)) return fail(c, "atom runs past the end");
+    const uint8_t *s = c->p;
+    c->p += len;
+    if (utf8) {
+        long chars = utf8_count(s, len);
+        if (chars < 0) return fail(c, "atom is not valid UTF-8");
+        if (chars > 255) return fail(c, "atom longer than 255 characters");
+        return term_atom(c->a, (const char *)s, len);
+    }
+    if (len > 255) return fail(c, "atom longer than 255 characters");
+    /* Latin-1 to UTF-8. */
+    char tmp[512];
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < 0x80) tmp[k++] = (char)s[i];
+        else { tmp[k++] = (char)(0xc0 | s[i] >> 6); tmp[k++] = (char)(0x80 | (s[i] & 0x3f)); }
+    }
+    return term_atom(c->a, tmp, k);
+}
+
+static term *decode_atom(cur *c)
+{
+    if (!need(c, 1)) return fail(c, "truncated atom");
+    switch (rd8(c)) {
+    case ATOM_EXT: if (!need(c, 2)) return fail(c, "truncated atom"); return decode_atom_text(c, rd16(c), false);
+    case SMALL_ATOM_EXT: if (!need(c, 1)) return fail(c, "truncated atom"); return decode_atom_text(c, rd8(c), false);
+    case ATOM_UTF8_EXT: if (!need(c, 2)) return fail(c, "truncated atom"); return decode_atom_text(c, rd16(c), true);
+    case SMALL_ATOM_UTF8_EXT: if (!need(c, 1)) return fail(c, "truncated atom"); return decode_atom_text(c, rd8(c), true);
+    }
+    c->p--;
+    return fail(c, "expected an atom");
+}
+
+static term *new_node(cur *c, uint8_t type)
+{
+    term *t = arena_alloc(c->a, sizeof *t);
+    if (!t) return fail(c, "out of memory");
+    t->type = type;
+    return t;
+}
+
+term *term_big_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg);
+
+static term *decode_fun(cur *c, const uint8_t *tag)
+{
+    if (!need(c, 4)) return fail(c, "truncated fun");
+    uint32_t size = rd32(c);
+    if (size < 5 || (size_t)(c->end - tag) < size + 0u) return fail(c, "fun size runs past the end");
+    const uint8_t *fun_end = tag + 1 + size;
+    if (fun_end > c->end) return fail(c, "fun size runs past the end");
+    if (!need(c, 1 + 16 + 4 + 4)) return fail(c, "truncated fun");
+    c->p += 1 + 16 + 4;             /* arity, uniq, index */
+    uint32_t nfree = rd32(c);
+    term *t = new_node(c, TERM_FUN);
+    if (!t) return NULL;
+    if (!(t->fun.module = decode_atom(c))) return NULL;
+    term *old_index = decode(c), *old_uniq = old_index ? decode(c) : NULL;
+    if (!old_uniq || old_index->type != TERM_INT || old_uniq->type != TERM_INT)
+        return fail(c, "fun index/uniq must be integers");
+    t->fun.index = old_index->i;
+    t->fun.uniq = old_uniq->i;
+    term *pid = decode(c);
+    if (!pid || pid->type != TERM_PID) return fail(c, "fun creator must be a pid");
+    for (uint32_t i = 0; i < nfree; i++)
+        if (!decode(c)) return NULL;
+    if (c->p != fun_end) return fail(c, "fun size does not match its contents");
+    t->fun.len = (size_t)(fun_end - tag);
+    if (!(t->fun.etf = arena_dup(c->a, tag, t->fun.len))) return fail(c, "out of memory");
+    return t;
+}
+
+static term *decode(cur *c)
+{
+    if (++c->depth > ETF_MAX_DEPTH) return fail(c, "term nested too deeply");
+    if (!need(c, 1)) return fail(c, "truncated term");
+    const uint8_t *tag = c->p;
+    uint8_t type = rd8(c);
+    term *t = NULL;
+    switch (type) {
+    case SMALL_INTEGER_EXT:
+        if (!need(c, 1)) return fail(c, "truncated integer");
+        t = term_int(c->a, rd8(c));
+        break;
+    case INTEGER_EXT:
+        if (!need(c, 4)) return fail(c, "truncated integer");
+        t = term_int(c->a, (int32_t)rd32(c));
+        break;
+    case SMALL_BIG_EXT: case LARGE_BIG_EXT: {
+        size_t n;
+        if (type == SMALL_BIG_EXT) { if (!need(c, 2)) return fail(c, "truncated big integer"); n = rd8(c); }
+        else { if (!need(c, 5)) return fail(c, "truncated big integer"); n = rd32(c); }
+        uint8_t sign = rd8(c);
+        if (sign > 1) return fail(c, "big integer sign must be 0 or 1");
+        if (!need(c, n)) return fail(c, "big integer runs past the end");
+        t = term_big_from_mag(c->a, c->p, n, sign == 1);
+        c->p += n;
+        break;
+    }
+    case NEW_FLOAT_EXT: {
+        if (!need(c, 8)) return fail(c, "truncated float");
+        uint64_t u = 0;
+        for (int i = 0; i < 8; i++) u = u << 8 | rd8(c);
+        double d;
+        memcpy(&d, &u, 8);
+        if (d != d || d - d != 0) return fail(c, "float is not finite");
+        t = term_float(c->a, d);
+        break;
+    }
+    case FLOAT_EXT: {
+        if (!need(c, 31)) return fail(c, "truncated float");
+        char tmp[32];
+        memcpy(tmp, c->p, 31);
+        tmp[31] = 0;
+        c->p += 31;
+        char *e;
+        double d = strtod(tmp, &e);
+        if (e == tmp || d != d || d - d != 0) return fail(c, "bad float text");
+        t = term_float(c->a, d);
+        break;
+    }
+    case ATOM_EXT: case SMALL_ATOM_EXT: case ATOM_UTF8_EXT: case SMALL_ATOM_UTF8_EXT:
+        c->p--;
+        t = decode_atom(c);
+        break;
+    case NIL_EXT:
+        t = term_nil(c->a);
+        break;
+    case STRING_EXT: {
+        if (!need(c, 2)) return fail(c, "truncated string");
+        size_t n = rd16(c);
+        if (!need(c, n)) return fail(c, "string runs past the end");
+        if (!(t = term_list(c->a, n, NULL))) break;
+        for (size_t i = 0; i < n; i++)
+            if (!(t->list.items[i] = term_int(c->a, rd8(c)))) return fail(c, "out of memory");
+        break;
+    }
+    case LIST_EXT: {
+        if (!need(c, 4)) return fail(c, "truncated list");
+        size_t n = rd32(c);
+        if ((size_t)(c->end - c->p) < n + 1) return fail(c, "list length runs past the end");
+        if (!(t = new_node(c, TERM_LIST))) return NULL;
+        if (!(t->list.items = arena_alloc(c->a, (n ? n : 1) * sizeof(term *)))) return fail(c, "out of memory");
+        t->list.n = n;
+        for (size_t i = 0; i < n; i++)
+            if (!(t->list.items[i] = decode(c))) return NULL;
+        if (!(t->list.tail = decode(c))) return NULL;
+        if (n == 0) t = t->list.tail;   /* [|T] is just T; OTP never writes it */
+        break;
+    }
+    case SMALL_TUPLE_EXT: case LARGE_TUPLE_EXT: {
+        size_t n;
+        if (type == SMALL_TUPLE_EXT) { if (!need(c, 1)) return fail(c, "truncated tuple"); n = rd8(c); }
+        else { if (!need(c, 4)) return fail(c, "truncated tuple"); n = rd32(c); }
+        if ((size_t)(c->end - c->p) < n) return fail(c, "tuple arity runs past the end");
+        if (!(t = term_tuple(c->a, n))) break;
+        for (size_t i = 0; i < n; i++)
+            if (!(t->tuple.items[i] = decode(c))) return NULL;
+        break;
+    }
+    case MAP_EXT: {
+        if (!need(c, 4)) return fail(c, "truncated map");
+        size_t n = rd32(c);
+        if ((size_t)(c->end - c->p) / 2 < n) return fail(c, "map size runs past the end");
+        if (!(t = term_map(c->a, n))) break;
+        for (size_t i = 0; i < 2 * n; i++)
+            if (!(t->map.kv[i] = decode(c))) return NULL;
+        break;
+    }
+    case BINARY_EXT: case BIT_BINARY_EXT: {
+        if (!need(c, type == BINARY_EXT ? 4 : 5)) return fail(c, "truncated binary");
+        size_t n = rd32(c);
+        uint8_t bits = 8;
+        if (type == BIT_BINARY_EXT) {
+            bits = rd8(c);
+            if (bits < 1 || bits > 8 || n == 0) return fail(c, "bad bitstring tail size");
+        }
+        if (!need(c, n)) return fail(c, "binary runs past the end");
+        if (!(t = term_binary(c->a, c->p, n))) break;
+        if (bits != 8) ((uint8_t *)t->bin.data)[n - 1] &= (uint8_t)(0xff << (8 - bits));
+        t->bin.bits = bits;
+        c->p += n;
+        break;
+    }
+    case NEW_PID_EXT: case PID_EXT: {
+        if (!(t = new_node(c, TERM_PID)) || !(t->pid.node = decode_atom(c))) return NULL;
+        size_t cr = type == NEW_PID_EXT ? 4 : 1;
+        if (!need(c, 8 + cr)) return fail(c, "truncated pid");
+        t->pid.id = rd32(c);
+        t->pid.serial = rd32(c);
+        t->pid.creation = cr == 4 ? rd32(c) : rd8(c);
+        break;
+    }
+    case NEW_PORT_EXT: case PORT_EXT: case V4_PORT_EXT: {
+        if (!(t = new_node(c, TERM_PORT)) || !(t->port.node = decode_atom(c))) return NULL;
+        if (type == V4_PORT_EXT) {
+            if (!need(c, 12)) return fail(c, "truncated port");
+            t->port.id = (uint64_t)rd32(c) << 32;
+            t->port.id |= rd32(c);
+            t->port.creation = rd32(c);
+        } else {
+            size_t cr = type == NEW_PORT_EXT ? 4 : 1;
+            if (!need(c, 4 + cr)) return fail(c, "truncated port");
+            t->port.id = rd32(c);
+            t->port.creation = cr == 4 ? rd32(c) : rd8(c);
+        }
+        break;
+    }
+    case NEWER_REFERENCE_EXT: case NEW_REFERENCE_EXT: case REFERENCE_EXT: {
+        size_t nids = 1;
+        if (type != REFERENCE_EXT) {
+            if (!need(c, 2)) return fail(c, "truncated reference");
+            nids = rd16(c);
+            if (nids < 1 || nids > 5) return fail(c, "reference must have 1 to 5 words");
+        }
+        if (!(t = new_node(c, TERM_REF)) || !(t->ref.node = decode_atom(c))) return NULL;
+        size_t cr = type == NEWER_REFERENCE_EXT ? 4 : 1;
+        if (type == REFERENCE_EXT) {
+            if (!need(c, 4 + cr)) return fail(c, "truncated reference");
+            t->ref.ids[0] = rd32(c);
+            t->ref.creation = rd8(c);
+        } else {
+            if (!need(c, cr + 4 * nids)) return fail(c, "truncated reference");
+            t->ref.creation = cr == 4 ? rd32(c) : rd8(c);
+            for (size_t i = 0; i < nids; i++) t->ref.ids[i] = rd32(c);
+        }
+        t->ref.nids = (uint8_t)nids;
+        break;
+    }
+    case EXPORT_EXT: {
+        if (!(t = new_node(c, TERM_EXPORT)) || !(t->exp.module = decode_atom(c)) ||
+            !(t->exp.function = decode_atom(c))) return NULL;
+        term *ar = decode(c);
+        if (!ar) return NULL;
+        if (ar->type != TERM_INT || ar->i < 0 || ar->i > 255) return fail(c, "export arity must be 0..255");
+        t->exp.arity = ar->i;
+        break;
+    }
+    case NEW_FUN_EXT:
+        t = decode_fun(c, tag);
+        break;
+    default:
+        c->p--;
+        return fail(c, "unknown term tag");
+    }
+    c->depth--;
+    if (!t) return fail(c, "out of memory");
+    return t;
+}
+
+term *etf_decode_body(arena *a, const uint8_t *p, size_t n, etf_error *err)
+{
+    cur c = { a, p, p + n, p, err, 0 };
+    term *t = decode(&c);
+    if (t && c.p != c.end) return fail(&c, "bytes left after the term");
+    return t;
+}
+
+term *etf_decode(arena *a, const uint8_t *p, size_t n, etf_error *err)
+{
+    if (n < 1 || p[0] != ETF_VERSION) {
+        if (err) { err->msg = "does not start with version byte 131"; err->pos = 0; }
+        return NULL;
+    }
+    if (n >= 2 && p[1] == COMPRESSED) {
+        if (n < 6) { if (err) { err->msg = "truncated compressed term"; err->pos = 1; } return NULL; }
+        uLongf size = (uLongf)p[2] << 24 | (uLongf)p[3] << 16 | (uLongf)p[4] << 8 | p[5];
+        if (size > ETF_MAX_INFLATED) { if (err) { err->msg = "compressed term too large"; err->pos = 2; } return NULL; }
+        uint8_t *out = arena_alloc(a, size ? size : 1);
+        uLongf got = size;
+        if (!out || uncompress(out, &got, p + 6, n - 6) != Z_OK || got != size) {
+            if (err) { err->msg = "bad compressed term"; err->pos = 6; }
+            return NULL;
+        }
+        return etf_decode_body(a, out, size, err);
+    }
+    return etf_decode_body(a, p + 1, n - 1, err);
+}
+
+size_t etf_term_size(const uint8_t *p, size_t n)
+{
+    /* A throwaway arena keeps this simple; used on small reply headers only. */
+    arena *a = arena_new();
+    if (!a) return 0;
+    cur c = { a, p, p + n, p, NULL, 0 };
+    size_t len = decode(&c) ? (size_t)(c.p - p) : 0;
+    arena_free(a);
+    return len;
+}
+
+/* ---- encoding ---- */
+
+void etf_encode_int(buf *b, int64_t v)
+{
+    if (v >= 0 && v <= 255) { buf_byte(b, SMALL_INTEGER_EXT); buf_byte(b, (uint8_t)v); return; }
+    if (v >= INT32_MIN && v <= INT32_MAX) { buf_byte(b, INTEGER_EXT); buf_u32(b, (uint32_t)(int32_t)v); return; }
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uint8_t mag[8]; int n = 0;
+    while (u) { mag[n++] = u & 0xff; u >>= 8; }
+    buf_byte(b, SMALL_BIG_EXT);
+    buf_byte(b, (uint8_t)n);
+    buf_byte(b, v < 0);
+    buf_put(b, mag, (size_t)n);
+}
+
+void etf_encode_atom(buf *b, const char *s, size_t len)
+{
+    /* Latin-1 atoms go as ATOM_EXT, others as (SMALL_)ATOM_UTF8_EXT, as OTP 25 does. */
+    uint8_t tmp[256];
+    size_t k = 0;
+    bool latin1 = true;
+    for (size_t i = 0; i < len && latin1; i++) {
+        uint8_t c = (uint8_t)s[i];
+        if (c < 0x80) { if (k < 256) tmp[k++] = c; }
+        else if ((c == 0xc2 || c == 0xc3) && i + 1 < len) { if (k < 256) tmp[k++] = (uint8_t)((c & 3) << 6 | (s[i + 1] & 0x3f)); i++; }
+        else latin1 = false;
+    }
+    if (latin1 && k <= 255) {
+        buf_byte(b, ATOM_EXT);
+        buf_u16(b, (uint16_t)k);
+        buf_put(b, tmp, k);
+    } else if (len <= 255) {
+        buf_byte(b, SMALL_ATOM_UTF8_EXT);
+        buf_byte(b, (uint8_t)len);
+        buf_put(b, s, len);
+    } else {
+        buf_byte(b, ATOM_UTF8_EXT);
+        buf_u16(b, (uint16_t)len);
+        buf_put(b, s, len);
+    }
+}
+
+static bool is_byte_list(const term *t)
+{
+    if (t->list.tail->type != TERM_NIL || t->list.n > 65535) return false;
+    for (size_t i = 0; i < t->list.n; i++) {
+        const term *e = t->list.items[i];
+        if (e->type != TERM_INT || e->i < 0 || e->i > 255) return false;
+    }
+    return true;
+}
+
+void etf_encode_body(buf *b, const term *t)
+{
+    switch (t->type) {
+    case TERM_INT: etf_encode_int(b, t->i); break;
+    case TERM_BIG:
+        if (t->big.n <= 255) { buf_byte(b, SMALL_BIG_EXT); buf_byte(b, (uint8_t)t->big.n); }
+        else { buf_byte(b, LARGE_BIG_EXT); buf_u32(b, (uint32_t)t->big.n); }
+        buf_byte(b, t->big.neg);
+        buf_put(b, t->big.mag, t->big.n);
+        break;
+    case TERM_FLOAT: {
+        uint64_t u;
+        memcpy(&u, &t->f, 8);
+        buf_byte(b, NEW_FLOAT_EXT);
+        buf_u32(b, (uint32_t)(u >> 32));
+        buf_u32(b, (uint32_t)u);
+        break;
+    }
+    case TERM_ATOM: etf_encode_atom(b, t->atom.s, t->atom.len); break;
+    case TERM_NIL: buf_byte(b, NIL_EXT); break;
+    case TERM_LIST:
+        if (is_byte_list(t)) {
+            buf_byte(b, STRING_EXT);
+            buf_u16(b, (uint16_t)t->list.n);
+            for (size_t i = 0; i < t->list.n; i++) buf_byte(b, (uint8_t)t->list.items[i]->i);
+            break;
+        }
+        buf_byte(b, LIST_EXT);
+        buf_u32(b, (uint32_t)t->list.n);
+        for (size_t i = 0; i < t->list.n; i++) etf_encode_body(b, t->list.items[i]);
+        etf_encode_body(b, t->list.tail);
+        break;
+    case TERM_TUPLE:
+        if (t->tuple.n <= 255) { buf_byte(b, SMALL_TUPLE_EXT); buf_byte(b, (uint8_t)t->tuple.n); }
+        else { buf_byte(b, LARGE_TUPLE_EXT); buf_u32(b, (uint32_t)t->tuple.n); }
+        for (size_t i = 0; i < t->tuple.n; i++) etf_encode_body(b, t->tuple.items[i]);
+        break;
+    case TERM_MAP:
+        buf_byte(b, MAP_EXT);
+        buf_u32(b, (uint32_t)t->map.n);
+        for (size_t i = 0; i < 2 * t->map.n; i++) etf_encode_body(b, t->map.kv[i]);
+        break;
+    case TERM_BINARY:
+        if (t->bin.bits == 8) { buf_byte(b, BINARY_EXT); buf_u32(b, (uint32_t)t->bin.len); }
+        else { buf_byte(b, BIT_BINARY_EXT); buf_u32(b, (uint32_t)t->bin.len); buf_byte(b, t->bin.bits); }
+        buf_put(b, t->bin.data, t->bin.len);
+        break;
+    case TERM_PID:
+        buf_byte(b, NEW_PID_EXT);
+        etf_encode_body(b, t->pid.node);
+        buf_u32(b, t->pid.id);
+        buf_u32(b, t->pid.serial);
+        buf_u32(b, t->pid.creation);
+        break;
+    case TERM_PORT:
+        if (t->port.id > UINT32_MAX) {
+            buf_byte(b, V4_PORT_EXT);
+            etf_encode_body(b, t->port.node);
+            buf_u32(b, (uint32_t)(t->port.id >> 32));
+            buf_u32(b, (uint32_t)t->port.id);
+        } else {
+            buf_byte(b, NEW_PORT_EXT);
+            etf_encode_body(b, t->port.node);
+            buf_u32(b, (uint32_t)t->port.id);
+        }
+        buf_u32(b, t->port.creation);
+        break;
+    case TERM_REF:
+        buf_byte(b, NEWER_REFERENCE_EXT);
+        buf_u16(b, t->ref.nids);
+        etf_encode_body(b, t->ref.node);
+        buf_u32(b, t->ref.creation);
+        for (int i = 0; i < t->ref.nids; i++) buf_u32(b, t->ref.ids[i]);
+        break;
+    case TERM_EXPORT:
+        buf_byte(b, EXPORT_EXT);
+        etf_encode_body(b, t->exp.module);
+        etf_encode_body(b, t->exp.function);
+        etf_encode_int(b, t->exp.arity);
+        break;
+    case TERM_FUN:
+        buf_put(b, t->fun.etf, t->fun.len);
+        break;
+    }
+}
+
+void etf_encode(buf *b, const term *t)
+{
+    buf_byte(b, ETF_VERSION);
+    etf_encode_body(b, t);
+}

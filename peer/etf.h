@@ -1,0 +1,33 @@
+/*
+ * etf.h — Erlang external term format (what term_to_binary/1 writes).
+ *
+ * The decoder reads every term a node can send, never past the buffer, no
+ * deeper than ETF_MAX_DEPTH, and answers malformed input with an error that
+ * names the byte offset. The encoder writes what OTP 25's term_to_binary/1
+ * writes for the same term, byte for byte.
+ */
+#ifndef PEERD_ETF_H
+#define PEERD_ETF_H
+
+#include "buf.h"
+#include "term.h"
+
+#define ETF_VERSION 131
+#define ETF_MAX_DEPTH 1000
+#define ETF_MAX_INFLATED (64u << 20)
+
+typedef struct { const char *msg; size_t pos; } etf_error;
+
+/* Decodes a whole buffer that starts with the version byte 131. */
+term *etf_decode(arena *a, const uint8_t *p, size_t n, etf_error *err);
+/* Decodes one term body (no version byte) of exactly n bytes. */
+term *etf_decode_body(arena *a, const uint8_t *p, size_t n, etf_error *err);
+/* Length of the term body starting at p (no version byte), or 0 if malformed. */
+size_t etf_term_size(const uint8_t *p, size_t n);
+
+void etf_encode(buf *b, const term *t);        /* version byte + body */
+void etf_encode_body(buf *b, const term *t);
+void etf_encode_atom(buf *b, const char *s, size_t len);
+void etf_encode_int(buf *b, int64_t v);
+
+#endif

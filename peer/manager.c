@@ -1,0 +1,1648 @@
+/*
+ * manager.c — the peer manager's event loop.
+ *
+ * One thread runs epoll over: an eventfd that wakes it for submitted
+ * requests, a signalfd for SIGCHLD, a timerfd armed for the earliest timer of
+ * a min-heap, and each peer's descriptors (the program's stdout pipe, its
+ * stdin pipe, a TCP listening socket until the node connects, the TCP control
+ * socket). Nothing here blocks: writes queue in the peer's output buffer and
+ * wait for EPOLLOUT, reads take what is there.
+ *
+ * Lifecycle of a peer: booting (spawned, waiting for {started, Node}, then
+ * two pipelined calls learn os:getpid() and self() for the node's OS pid and
+ * its pid creation), running, down. A peer that was stopped or that went down
+ * with peer_down = stop is removed and leaves a tombstone; its struct lives on
+ * (hidden) until its processes are reaped.
+ *
+ * peerd is a child subreaper, so a node that detaches (-detached, the TCP
+ * connection's default) becomes our child when its launcher exits: we can
+ * see it exit, and kill it if a shutdown deadline passes.
+ */
+#include "manager.h"
+#include "console_ring.h"
+#include "etf.h"
+#include "spawn.h"
+#include "stdio_frame.h"
+#include "term_json.h"
+#include "timer_heap.h"
+#include "utf8.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TOMBSTONE_MS (15 * 60 * 1000)
+#define MAX_TOMBSTONES 10000
+#define MAX_MESSAGES 10000
+#define TAIL_BYTES 2048
+#define CALL_BUCKETS 64
+#define TCP_ACCEPT_MS 60000
+
+enum watch_kind { W_QUEUE, W_SIGNAL, W_TIMER, W_OUT, W_IN, W_LISTEN, W_SOCK };
+enum peer_state { ST_BOOTING, ST_RUNNING, ST_DOWN };
+static const char *const state_names[] = { "booting", "running", "down" };
+
+typedef struct peer peer;
+typedef struct { enum watch_kind kind; peer *p; } watch;
+
+typedef struct {
+    arena *a;
+    term *from, *reply_as, **reqs, *last;
+    size_t n, i;
+} io_cont;
+
+enum pending_kind { P_CLIENT, P_GETPID, P_SELF, P_IO };
+typedef struct pending pending;
+struct pending {
+    pending *next;
+    uint64_t seq;
+    enum pending_kind kind;
+    pm_req *req;
+    io_cont *io;
+    peer *p;
+    tmr timer;
+};
+
+typedef struct message { struct message *next; uint64_t seq; char *line; size_t len; } message;
+
+struct peer {
+    peer *next;
+    pm *m;
+    char *id, *node, *down_reason, *conn_text;
+    enum peer_state state;
+    pm_start_opts *opt;
+    char **argv;
+    pid_t child, os_pid;
+    bool node_ours;             /* os_pid is a process we can wait for and kill */
+    int exit_status;            /* of the child, -1 while unknown */
+    int in_fd, out_fd, listen_fd, sock_fd;
+    watch w_in, w_out, w_listen, w_sock;
+    bool out_watching;          /* EPOLLOUT armed on the write descriptor */
+    buf outq;
+    size_t outq_off;
+    stdio_decoder dec;
+    buf tcpin;
+    uint64_t seq;
+    pending *calls[CALL_BUCKETS];
+    int boot_calls;             /* internal boot calls still unanswered */
+    console_ring console;
+    message *msgs, *msgs_tail;
+    size_t nmsgs;
+    uint64_t msg_seq;
+    pm_req *boot_waiters, *stop_waiters;
+    tmr boot_timer, stop_timer, accept_timer, lease_timer;
+    int64_t created_at, booted_at, down_at, lease_expires_at;
+    uint64_t boot_started;      /* monotonic ms */
+    bool stopping, killed, removed, dead;
+    arena *ident;               /* node atom of the peer's pids */
+    term *node_atom;
+    uint32_t creation;
+};
+
+typedef struct tombstone { struct tombstone *next; pm_peer_info info; uint64_t expires; } tombstone;
+
+struct pm {
+    pm_config cfg;
+    pthread_t thread;
+    bool started;
+    int ep, qfd, sfd, tfd;
+    watch w_queue, w_signal, w_timer;
+    pthread_mutex_t qlock;
+    pm_req *qhead, *qtail;
+    bool shutting_down;
+    peer *peers;
+    peer *graveyard;            /* freed at the end of an event batch */
+    int npeers;                 /* live (not removed) peers */
+    tombstone *tombs;
+    size_t ntombs;
+    timer_heap timers;
+    uint64_t armed_at;
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void logf_(pm *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(pm *m, const char *fmt, ...)
+{
+    if (m->cfg.quiet) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "peerd: %s\n", line);
+}
+
+static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static void strv_free(char **v)
+{
+    if (!v) return;
+    for (char **p = v; *p; p++) free(*p);
+    free(v);
+}
+
+static size_t strv_len(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n]) n++;
+    return n;
+}
+
+static char **strv_dup(char *const *v)
+{
+    size_t n = strv_len(v);
+    char **d = calloc(n + 1, sizeof *d);
+    for (size_t i = 0; d && i < n; i++)
+        if (!(d[i] = strdup(v[i]))) { strv_free(d); return NULL; }
+    return d;
+}
+
+void pm_start_opts_free(pm_start_opts *o)
+{
+    if (!o) return;
+    free(o->name); free(o->host); free(o->tcp_ip); free(o->options_json);
+    strv_free(o->exec); strv_free(o->args); strv_free(o->post_process_args); strv_free(o->env);
+    free(o);
+}
+
+void pm_peer_info_free(pm_peer_info *i)
+{
+    if (!i) return;
+    free(i->id); free(i->node); free(i->down_reason); free(i->connection); free(i->options_json);
+    strv_free(i->argv);
+}
+
+pm_req *pm_req_new(pm_op op, const char *id)
+{
+    pm_req *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->op = op;
+    r->exit_status = -1;
+    if (id && !(r->id = strdup(id))) { free(r); return NULL; }
+    return r;
+}
+
+void pm_req_free(pm_req *r)
+{
+    if (!r) return;
+    free(r->id);
+    pm_start_opts_free(r->start);
+    buf_free(&r->payload);
+    free(r->detail);
+    for (size_t i = 0; i < r->ninfo; i++) pm_peer_info_free(&r->info[i]);
+    free(r->info);
+    free(r->klass);
+    buf_free(&r->reply);
+    free(r->console_tail);
+    arena_free(r->identity_arena);
+    free(r);
+}
+
+char *pm_random_name(const char *prefix)
+{
+    static atomic_uint_fast64_t unique;
+    uint64_t u = atomic_fetch_add(&unique, 1) + 1;
+    return xasprintf("%s-%llu-%d", prefix ? prefix : "peer", (unsigned long long)u, (int)getpid());
+}
+
+/* ---- answering requests ---- */
+
+static void finish(pm_req *r, pm_status st, char *detail)
+{
+    r->status = st;
+    if (detail) { free(r->detail); r->detail = detail; }
+    r->done(r);
+}
+
+static void snapshot(const peer *p, pm_peer_info *i)
+{
+    memset(i, 0, sizeof *i);
+    i->id = xstrdup(p->id);
+    i->node = xstrdup(p->node);
+    i->down_reason = xstrdup(p->down_reason);
+    i->connection = xstrdup(p->conn_text);
+    i->options_json = xstrdup(p->opt->options_json);
+    i->state = state_names[p->state];
+    i->os_pid = p->os_pid;
+    i->argv = strv_dup(p->argv);
+    i->created_at = p->created_at;
+    i->booted_at = p->booted_at;
+    i->down_at = p->down_at;
+    i->lease_expires_at = p->lease_expires_at;
+    i->console_bytes = p->console.end;
+}
+
+static void copy_info(pm_peer_info *dst, const pm_peer_info *src)
+{
+    *dst = *src;
+    dst->id = xstrdup(src->id);
+    dst->node = xstrdup(src->node);
+    dst->down_reason = xstrdup(src->down_reason);
+    dst->connection = xstrdup(src->connection);
+    dst->options_json = xstrdup(src->options_json);
+    dst->argv = strv_dup(src->argv);
+}
+
+static void answer_with_info(pm_req *r, const peer *p, pm_status st, char *detail)
+{
+    r->info = calloc(1, sizeof *r->info);
+    if (r->info) { snapshot(p, r->info); r->ninfo = 1; }
+    finish(r, st, detail);
+}
+
+/* ---- descriptors ---- */
+
+static void ep_add(pm *m, int fd, uint32_t events, watch *w)
+{
+    struct epoll_event ev = { .events = events, .data.ptr = w };
+    epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void ep_mod(pm *m, int fd, uint32_t events, watch *w)
+{
+    struct epoll_event ev = { .events = events, .data.ptr = w };
+    epoll_ctl(m->ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
+static void close_fd(pm *m, int *fd)
+{
+    if (*fd < 0) return;
+    epoll_ctl(m->ep, EPOLL_CTL_DEL, *fd, NULL);
+    close(*fd);
+    *fd = -1;
+}
+
+static int write_fd(const peer *p) { return p->opt->conn == PM_CONN_STDIO ? p->in_fd : p->sock_fd; }
+static bool conn_open(const peer *p) { return write_fd(p) >= 0; }
+
+/* ---- timers ---- */
+
+static void arm_timerfd(pm *m)
+{
+    tmr *t = timer_heap_top(&m->timers);
+    uint64_t at = t ? t->at : 0;
+    if (at == m->armed_at) return;
+    m->armed_at = at;
+    struct itimerspec its = {0};
+    if (t) {
+        uint64_t now = now_ms();
+        uint64_t delta = at > now ? at - now : 0;
+        /* timerfd treats zero as "disarm": fire at once instead. */
+        its.it_value.tv_sec = (time_t)(delta / 1000);
+        its.it_value.tv_nsec = (long)(delta % 1000) * 1000000 + (delta ? 0 : 1);
+    }
+    timerfd_settime(m->tfd, 0, &its, NULL);
+}
+
+static void timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *owner)
+{
+    t->fire = fire;
+    t->owner = owner;
+    timer_heap_add(&m->timers, t, now_ms() + ms);
+}
+
+static void timer_clear(pm *m, tmr *t) { timer_heap_remove(&m->timers, t); }
+
+/* ---- sending ---- */
+
+static void flush_out(peer *p)
+{
+    int fd = write_fd(p);
+    if (fd < 0) { p->outq.len = p->outq_off = 0; return; }
+    while (p->outq_off < p->outq.len) {
+        ssize_t w = write(fd, p->outq.p + p->outq_off, p->outq.len - p->outq_off);
+        if (w > 0) { p->outq_off += (size_t)w; continue; }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) break;
+        /* EPIPE and friends: the reader is gone; its exit tells us the rest. */
+        p->outq.len = p->outq_off = 0;
+        break;
+    }
+    if (p->outq_off == p->outq.len) p->outq.len = p->outq_off = 0;
+    bool want = p->outq.len > 0;
+    if (want != p->out_watching) {
+        p->out_watching = want;
+        watch *w = p->opt->conn == PM_CONN_STDIO ? &p->w_in : &p->w_sock;
+        uint32_t base = p->opt->conn == PM_CONN_STDIO ? 0 : EPOLLIN | EPOLLRDHUP;
+        ep_mod(p->m, fd, base | (want ? EPOLLOUT : 0), w);
+    }
+}
+
+/* Queues one ETF message (version byte included) on the control connection. */
+static void send_etf(peer *p, const uint8_t *etf, size_t n)
+{
+    if (!conn_open(p)) return;
+    if (p->opt->conn == PM_CONN_STDIO) stdio_encode(&p->outq, etf, n);
+    else { buf_u32(&p->outq, (uint32_t)n); buf_put(&p->outq, etf, n); }
+    flush_out(p);
+}
+
+/* {Tag, [Seq,] Payload...} where payload is ready-made ETF bodies. */
+static void send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n)
+{
+    buf b = {0};
+    buf_byte(&b, ETF_VERSION);
+    buf_byte(&b, 104);
+    buf_byte(&b, (uint8_t)arity);
+    etf_encode_atom(&b, tag, strlen(tag));
+    if (seq) etf_encode_int(&b, (int64_t)*seq);
+    buf_put(&b, body, n);
+    if (!b.oom) send_etf(p, b.p, b.len);
+    buf_free(&b);
+}
+
+/* ---- pending calls ---- */
+
+static pending *pending_new(peer *p, enum pending_kind kind)
+{
+    pending *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->seq = p->seq++;
+    c->kind = kind;
+    c->p = p;
+    size_t b = c->seq % CALL_BUCKETS;
+    c->next = p->calls[b];
+    p->calls[b] = c;
+    return c;
+}
+
+static pending *pending_take(peer *p, uint64_t seq)
+{
+    for (pending **pp = &p->calls[seq % CALL_BUCKETS]; *pp; pp = &(*pp)->next)
+        if ((*pp)->seq == seq) {
+            pending *c = *pp;
+            *pp = c->next;
+            timer_clear(p->m, &c->timer);
+            return c;
+        }
+    return NULL;
+}
+
+static void io_cont_free(io_cont *io)
+{
+    if (!io) return;
+    arena_free(io->a);
+    free(io);
+}
+
+static void pending_free(pending *c)
+{
+    io_cont_free(c->io);
+    free(c);
+}
+
+static void call_timeout(void *owner, tmr *t)
+{
+    (void)t;
+    pending *c = owner;
+    pending_take(c->p, c->seq);
+    finish(c->req, PM_ERR_TIMEOUT, xasprintf("no reply within %lld ms", (long long)c->req->timeout_ms));
+    pending_free(c);
+}
+
+static void send_call(peer *p, pending *c, const uint8_t *mfa, size_t n)
+{
+    send_tagged(p, "call", 5, &c->seq, mfa, n);
+}
+
+/* Encodes M, F, [Args...] bodies for an internal call. */
+static void internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun)
+{
+    pending *c = pending_new(p, kind);
+    if (!c) return;
+    buf b = {0};
+    etf_encode_atom(&b, mod, strlen(mod));
+    etf_encode_atom(&b, fun, strlen(fun));
+    buf_byte(&b, 106);
+    send_call(p, c, b.p, b.len);
+    buf_free(&b);
+}
+
+/* Fails every call in flight: the connection is gone. */
+static void fail_pending(peer *p, const char *why)
+{
+    for (int b = 0; b < CALL_BUCKETS; b++) {
+        pending *c = p->calls[b];
+        p->calls[b] = NULL;
+        while (c) {
+            pending *next = c->next;
+            timer_clear(p->m, &c->timer);
+            if (c->kind == P_CLIENT) finish(c->req, PM_ERR_NOCONNECTION, xasprintf("%s", why));
+            pending_free(c);
+            c = next;
+        }
+    }
+}
+
+/* ---- console ---- */
+
+static void console_write(peer *p, const void *data, size_t n)
+{
+    if (n) console_ring_write(&p->console, data, n);
+}
+
+static char *console_tail(const peer *p)
+{
+    uint64_t since = p->console.end > TAIL_BYTES ? p->console.end - TAIL_BYTES : 0;
+    char *s = malloc(TAIL_BYTES + 1);
+    if (!s) return NULL;
+    size_t n = console_ring_read(&p->console, &since, s, TAIL_BYTES);
+    s[n] = 0;
+    return s;
+}
+
+/* Appends chardata (iolist / unicode chardata) as UTF-8; false if not chardata. */
+static bool chardata_utf8(const term *t, bool unicode, buf *out, int depth)
+{
+    if (depth > 100) return false;
+    uint8_t u[4];
+    switch (t->type) {
+    case TERM_BINARY:
+        if (t->bin.bits != 8) return false;
+        if (unicode) { buf_put(out, t->bin.data, t->bin.len); return true; }
+        for (size_t i = 0; i < t->bin.len; i++) buf_put(out, u, utf8_put(u, t->bin.data[i]));
+        return true;
+    case TERM_NIL:
+        return true;
+    case TERM_INT:
+        if (t->i < 0 || t->i > (unicode ? 0x10ffff : 255)) return false;
+        {
+            size_t k = utf8_put(u, (uint32_t)t->i);
+            if (!k) return false;
+            buf_put(out, u, k);
+        }
+        return true;
+    case TERM_LIST:
+        for (size_t i = 0; i < t->list.n; i++)
+            if (!chardata_utf8(t->list.items[i], unicode, out, depth + 1)) return false;
+        return t->list.tail->type == TERM_NIL || (t->list.tail->type == TERM_BINARY && chardata_utf8(t->list.tail, unicode, out, depth + 1));
+    default:
+        return false;
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static void peer_free(peer *p)
+{
+    pm *m = p->m;
+    for (peer **pp = &m->peers; *pp; pp = &(*pp)->next)
+        if (*pp == p) { *pp = p->next; break; }
+    timer_clear(m, &p->boot_timer);
+    timer_clear(m, &p->stop_timer);
+    timer_clear(m, &p->accept_timer);
+    timer_clear(m, &p->lease_timer);
+    close_fd(m, &p->in_fd);
+    close_fd(m, &p->out_fd);
+    close_fd(m, &p->listen_fd);
+    close_fd(m, &p->sock_fd);
+    fail_pending(p, "peer removed");
+    free(p->id); free(p->node); free(p->down_reason); free(p->conn_text);
+    pm_start_opts_free(p->opt);
+    strv_free(p->argv);
+    buf_free(&p->outq);
+    buf_free(&p->tcpin);
+    stdio_decoder_free(&p->dec);
+    console_ring_free(&p->console);
+    for (message *g = p->msgs, *n; g; g = n) { n = g->next; free(g->line); free(g); }
+    arena_free(p->ident);
+    /* Events of this epoll batch may still name p: free it after the batch. */
+    p->dead = true;
+    p->next = m->graveyard;
+    m->graveyard = p;
+}
+
+static bool processes_gone(const peer *p) { return !p->child && !(p->node_ours && p->os_pid); }
+
+/* A removed peer's struct lives until its processes are reaped. */
+static void maybe_free(peer *p)
+{
+    if (p->removed && processes_gone(p) && !p->stop_waiters) peer_free(p);
+}
+
+static void add_tombstone(pm *m, const peer *p)
+{
+    uint64_t now = now_ms();
+    /* Drop expired ones, and the oldest when over the cap. */
+    for (tombstone **tp = &m->tombs; *tp;) {
+        tombstone *t = *tp;
+        bool drop = t->expires < now || (m->ntombs >= MAX_TOMBSTONES && !t->next);
+        if (drop || (p->id && !strcmp(t->info.id, p->id))) {
+            *tp = t->next;
+            pm_peer_info_free(&t->info);
+            free(t);
+            m->ntombs--;
+        } else {
+            tp = &t->next;
+        }
+    }
+    tombstone *t = calloc(1, sizeof *t);
+    if (!t) return;
+    snapshot(p, &t->info);
+    t->expires = now + TOMBSTONE_MS;
+    t->next = m->tombs;
+    m->tombs = t;
+    m->ntombs++;
+}
+
+static void remove_peer(peer *p, bool tomb)
+{
+    if (p->removed) return;
+    p->removed = true;
+    p->m->npeers--;
+    if (tomb) add_tombstone(p->m, p);
+    timer_clear(p->m, &p->lease_timer);
+    maybe_free(p);
+}
+
+static void kill_processes(peer *p)
+{
+    if (p->child) kill(-p->child, SIGKILL), kill(p->child, SIGKILL);
+    if (p->node_ours && p->os_pid) kill(p->os_pid, SIGKILL);
+    p->killed = true;
+}
+
+/* Closes the control connection; the node halts when it sees that. */
+static void close_control(peer *p)
+{
+    pm *m = p->m;
+    close_fd(m, &p->in_fd);
+    close_fd(m, &p->sock_fd);
+    close_fd(m, &p->listen_fd);
+    timer_clear(m, &p->accept_timer);
+    p->outq.len = p->outq_off = 0;
+    p->out_watching = false;
+}
+
+static void set_down(peer *p, const char *reason)
+{
+    if (p->state == ST_DOWN) return;
+    p->state = ST_DOWN;
+    p->down_at = wall_ms();
+    free(p->down_reason);
+    p->down_reason = xstrdup(reason);
+    timer_clear(p->m, &p->boot_timer);
+    fail_pending(p, "the peer is down");
+}
+
+static void stop_complete(peer *p)
+{
+    pm_req *w = p->stop_waiters;
+    p->stop_waiters = NULL;
+    set_down(p, p->killed ? "killed" : "stopped");
+    logf_(p->m, "peer %s stopped%s", p->id, p->killed ? " (killed after the shutdown deadline)" : "");
+    while (w) {
+        pm_req *next = w->next;
+        answer_with_info(w, p, PM_OK, NULL);
+        w = next;
+    }
+    remove_peer(p, true);
+}
+
+/* A stop is complete when the control connection is closed and, unless the
+ * shutdown is `close`, the node's processes are gone. */
+static bool check_stop(peer *p)
+{
+    if (!p->stopping || p->removed) return false;
+    if (conn_open(p) || p->listen_fd >= 0) return false;
+    if (p->opt->shutdown != PM_SHUTDOWN_CLOSE && !processes_gone(p)) return false;
+    timer_clear(p->m, &p->stop_timer);
+    stop_complete(p);
+    return true;
+}
+
+static void stop_deadline(void *owner, tmr *t)
+{
+    (void)t;
+    peer *p = owner;
+    close_control(p);
+    kill_processes(p);
+    check_stop(p);
+}
+
+static void stop_begin(peer *p, pm_req *waiter)
+{
+    pm *m = p->m;
+    if (waiter) { waiter->next = p->stop_waiters; p->stop_waiters = waiter; }
+    if (p->stopping) return;
+    p->stopping = true;
+    timer_clear(m, &p->boot_timer);
+    timer_clear(m, &p->lease_timer);
+    /* Whoever waited for the boot learns it will not happen. */
+    for (pm_req *w = p->boot_waiters, *n; w; w = n) {
+        n = w->next;
+        finish(w, PM_ERR_BOOT_FAILED, xasprintf("the peer was stopped while booting"));
+    }
+    p->boot_waiters = NULL;
+    if (p->state == ST_DOWN || (!conn_open(p) && p->listen_fd < 0 && processes_gone(p))) {
+        stop_complete(p);
+        return;
+    }
+    int64_t ms = p->opt->shutdown_ms;
+    if (p->opt->shutdown == PM_SHUTDOWN_STOP && conn_open(p) && p->state == ST_RUNNING) {
+        /* {cast, init, stop, []}; the node closes the connection when done. */
+        static const uint8_t init_stop[] = { 100, 0, 4, 'i', 'n', 'i', 't', 100, 0, 4, 's', 't', 'o', 'p', 106 };
+        send_tagged(p, "cast", 4, NULL, init_stop, sizeof init_stop);
+    } else {
+        close_control(p);
+        if (p->opt->shutdown == PM_SHUTDOWN_STOP && ms == PM_INFINITY) ms = 5000;
+    }
+    if (ms != PM_INFINITY) timer_set(m, &p->stop_timer, (uint64_t)ms, stop_deadline, p);
+    check_stop(p);
+}
+
+static void boot_succeeded(peer *p)
+{
+    p->state = ST_RUNNING;
+    p->booted_at = wall_ms();
+    timer_clear(p->m, &p->boot_timer);
+    logf_(p->m, "peer %s running as %s (os pid %d) after %llu ms", p->id, p->node ? p->node : "?",
+          (int)p->os_pid, (unsigned long long)(now_ms() - p->boot_started));
+    for (pm_req *w = p->boot_waiters, *n; w; w = n) {
+        n = w->next;
+        answer_with_info(w, p, PM_OK, NULL);
+    }
+    p->boot_waiters = NULL;
+}
+
+/* The control connection or the node is gone. May free p. */
+static void conn_lost(peer *p, const char *reason)
+{
+    pm *m = p->m;
+    close_control(p);
+    if (p->removed) { maybe_free(p); return; }
+    if (p->stopping) { check_stop(p); return; }
+    if (p->state == ST_BOOTING) {
+        logf_(m, "peer %s failed to boot: %s", p->id, reason);
+        bool waited = p->boot_waiters != NULL;
+        for (pm_req *w = p->boot_waiters, *n; w; w = n) {
+            n = w->next;
+            w->exit_status = p->exit_status;
+            w->console_tail = console_tail(p);
+            answer_with_info(w, p, PM_ERR_BOOT_FAILED, xasprintf("%s", reason));
+        }
+        p->boot_waiters = NULL;
+        set_down(p, reason);
+        if (waited) { kill_processes(p); remove_peer(p, false); return; }
+    } else {
+        set_down(p, reason);
+        logf_(m, "peer %s went down: %s", p->id, reason);
+    }
+    if (p->opt->peer_down != PM_DOWN_CONTINUE) remove_peer(p, true);
+}
+
+static void boot_timeout(void *owner, tmr *t)
+{
+    (void)t;
+    peer *p = owner;
+    logf_(p->m, "peer %s did not boot within %lld ms; stopping it", p->id, (long long)p->opt->wait_boot_ms);
+    for (pm_req *w = p->boot_waiters, *n; w; w = n) {
+        n = w->next;
+        w->console_tail = console_tail(p);
+        answer_with_info(w, p, PM_ERR_TIMEOUT, xasprintf("the node did not boot within %lld ms", (long long)p->opt->wait_boot_ms));
+    }
+    p->boot_waiters = NULL;
+    close_control(p);
+    kill_processes(p);
+    set_down(p, "timeout");
+    remove_peer(p, false);
+}
+
+static void accept_timeout(void *owner, tmr *t)
+{
+    (void)t;
+    conn_lost(owner, "{inet_async,timeout}");
+}
+
+/* ---- messages from the node ---- */
+
+static void io_step(peer *p, io_cont *io);
+
+static term *mk_tuple(arena *a, size_t n, ...)
+{
+    term *t = term_tuple(a, n);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; t && i < n; i++) t->tuple.items[i] = va_arg(ap, term *);
+    va_end(ap);
+    return t;
+}
+
+static void io_reply(peer *p, io_cont *io, term *reply)
+{
+    term *msg = mk_tuple(io->a, 4, term_atomz(io->a, "io_reply"), io->from, io->reply_as, reply);
+    buf b = {0};
+    if (msg) etf_encode(&b, msg);
+    if (!b.oom && b.len) send_etf(p, b.p, b.len);
+    buf_free(&b);
+}
+
+static bool put_chars_text(peer *p, const term *enc, const term *chars)
+{
+    buf out = {0};
+    bool ok = chardata_utf8(chars, !enc || !term_is_atom(enc, "latin1"), &out, 0);
+    if (ok) console_write(p, out.p, out.len);
+    buf_free(&out);
+    return ok;
+}
+
+/* Answers one I/O request; returns NULL when it went off to the node (MFA). */
+static term *io_one(peer *p, io_cont *io, const term *r)
+{
+    arena *a = io->a;
+    if (r->type == TERM_ATOM) {
+        if (term_is_atom(r, "getopts"))
+            return term_list(a, 0, NULL) ? ({
+                term *l = term_list(a, 2, NULL);
+                if (l) {
+                    l->list.items[0] = mk_tuple(a, 2, term_atomz(a, "binary"), term_atomz(a, "false"));
+                    l->list.items[1] = mk_tuple(a, 2, term_atomz(a, "encoding"), term_atomz(a, "unicode"));
+                }
+                l;
+            }) : NULL;
+        if (term_is_atom(r, "get_line") || term_is_atom(r, "get_chars")) return term_atomz(a, "eof");
+        return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
+    }
+    if (r->type != TERM_TUPLE || !r->tuple.n || r->tuple.items[0]->type != TERM_ATOM)
+        return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
+    const term *tag = r->tuple.items[0];
+    size_t n = r->tuple.n;
+    if (term_is_atom(tag, "put_chars")) {
+        /* {put_chars, Enc, Chars} | {put_chars, Chars} | {put_chars, Enc, M, F, A} | {put_chars, M, F, A} */
+        if (n == 3 || n == 2) {
+            bool ok = put_chars_text(p, n == 3 ? r->tuple.items[1] : NULL, r->tuple.items[n - 1]);
+            return ok ? term_atomz(a, "ok") : mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
+        }
+        if (n == 5 || n == 4) {
+            /* The origin would apply(M, F, A); we ask the node to do it. */
+            pending *c = pending_new(p, P_IO);
+            if (!c) return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
+            c->io = io;
+            buf b = {0};
+            for (size_t i = n - 3; i < n; i++) etf_encode_body(&b, r->tuple.items[i]);
+            send_call(p, c, b.p, b.len);
+            buf_free(&b);
+            return NULL;
+        }
+    }
+    if (term_is_atom(tag, "get_line") || term_is_atom(tag, "get_chars") || term_is_atom(tag, "get_until") ||
+        term_is_atom(tag, "get_password"))
+        return term_atomz(a, "eof");
+    if (term_is_atom(tag, "setopts")) return term_atomz(a, "ok");
+    if (term_is_atom(tag, "get_geometry")) return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "enotsup"));
+    return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
+}
+
+/* Runs the requests of one io_request in order; an MFA put_chars suspends it
+ * until the node's reply comes back (io_resume). */
+static void io_step(peer *p, io_cont *io)
+{
+    while (io->i < io->n) {
+        term *reply = io_one(p, io, io->reqs[io->i]);
+        if (!reply) return;
+        io->last = reply;
+        io->i++;
+    }
+    io_reply(p, io, io->last ? io->last : term_atomz(io->a, "ok"));
+    io_cont_free(io);
+}
+
+static void io_resume(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n)
+{
+    io_cont *io = c->io;
+    c->io = NULL;
+    term *r = NULL;
+    if (!strcmp(klass, "ok")) {
+        etf_error e = {0};
+        term *chars = etf_decode(io->a, result, n, &e);
+        if (chars && put_chars_text(p, NULL, chars)) r = term_atomz(io->a, "ok");
+    }
+    io->last = r ? r : mk_tuple(io->a, 2, term_atomz(io->a, "error"), term_atomz(io->a, "put_chars"));
+    io->i++;
+    io_step(p, io);
+}
+
+static void handle_io_request(peer *p, arena *a, term *msg)
+{
+    io_cont *io = calloc(1, sizeof *io);
+    if (!io) return;
+    io->a = a;
+    io->from = msg->tuple.items[1];
+    io->reply_as = msg->tuple.items[2];
+    term *req = msg->tuple.items[3];
+    if (req->type == TERM_TUPLE && req->tuple.n == 2 && term_is_atom(req->tuple.items[0], "requests") &&
+        req->tuple.items[1]->type == TERM_LIST) {
+        io->reqs = req->tuple.items[1]->list.items;
+        io->n = req->tuple.items[1]->list.n;
+    } else {
+        io->reqs = &msg->tuple.items[3];
+        io->n = 1;
+    }
+    io_step(p, io);
+}
+
+static void store_message(peer *p, const term *to, const term *content)
+{
+    cJSON *o = cJSON_CreateObject();
+    buf text = {0};
+    cJSON_AddNumberToObject(o, "seq", (double)++p->msg_seq);
+    if (to->type == TERM_ATOM) {
+        char *name = strndup(to->atom.s, to->atom.len);
+        cJSON_AddStringToObject(o, "to", name ? name : "");
+        free(name);
+    } else {
+        term_print(&text, to);
+        cJSON_AddStringToObject(o, "to", buf_cstr(&text) ? (char *)text.p : "");
+        text.len = 0;
+    }
+    term_print(&text, content);
+    cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
+    cJSON *v = term_to_json(content);
+    if (v) cJSON_AddItemToObject(o, "value", v);
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    buf_free(&text);
+    message *g = calloc(1, sizeof *g);
+    if (!line || !g) { free(line); free(g); return; }
+    g->seq = p->msg_seq;
+    g->line = line;
+    g->len = strlen(line);
+    if (p->msgs_tail) p->msgs_tail->next = g; else p->msgs = g;
+    p->msgs_tail = g;
+    if (++p->nmsgs > MAX_MESSAGES) {
+        message *old = p->msgs;
+        p->msgs = old->next;
+        free(old->line);
+        free(old);
+        p->nmsgs--;
+    }
+}
+
+static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t *result, size_t n)
+{
+    pending *c = pending_take(p, seq);
+    if (!c) return;   /* timed out earlier: dropped, as OTP drops late replies */
+    switch (c->kind) {
+    case P_CLIENT: {
+        pm_req *r = c->req;
+        r->klass = strdup(klass);
+        buf_byte(&r->reply, ETF_VERSION);
+        buf_put(&r->reply, result, n);
+        finish(r, PM_OK, NULL);
+        break;
+    }
+    case P_GETPID: case P_SELF: {
+        arena *a = arena_new();
+        etf_error e = {0};
+        term *t = a && !strcmp(klass, "ok") ? etf_decode(a, result, n, &e) : NULL;
+        if (c->kind == P_GETPID && t && t->type == TERM_LIST) {
+            /* os:getpid() is a string of digits. */
+            pid_t pid = 0;
+            for (size_t i = 0; i < t->list.n && t->list.items[i]->type == TERM_INT; i++)
+                pid = pid * 10 + (pid_t)(t->list.items[i]->i - '0');
+            p->os_pid = pid;
+            /* Ours when it is our child (spawned directly, or re-parented to
+             * us as subreaper after -detached). */
+            char path[64], line[512];
+            snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+            FILE *f = fopen(path, "r");
+            if (f && fgets(line, sizeof line, f)) {
+                char *rp = strrchr(line, ')');
+                int ppid = 0;
+                char st;
+                if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2) p->node_ours = ppid == getpid() || pid == p->child;
+            }
+            if (f) fclose(f);
+        } else if (c->kind == P_SELF && t && t->type == TERM_PID) {
+            arena_free(p->ident);
+            p->ident = a;
+            a = NULL;
+            p->node_atom = t->pid.node;
+            p->creation = t->pid.creation;
+        }
+        arena_free(a);
+        if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
+        break;
+    }
+    case P_IO:
+        io_resume(p, c, klass, result, n);
+        break;
+    }
+    pending_free(c);
+}
+
+/* Reads {reply, Seq, Class, Result} without decoding Result: the caller gets
+ * its bytes as they are. Returns false if the message is something else. */
+static bool fast_reply(peer *p, const uint8_t *etf, size_t n)
+{
+    static const uint8_t head[] = { ETF_VERSION, 104, 4, 100, 0, 5, 'r', 'e', 'p', 'l', 'y' };
+    if (n < sizeof head || memcmp(etf, head, sizeof head)) return false;
+    const uint8_t *q = etf + sizeof head, *end = etf + n;
+    uint64_t seq;
+    if (q + 2 <= end && q[0] == 97) { seq = q[1]; q += 2; }
+    else if (q + 5 <= end && q[0] == 98) { seq = (uint32_t)q[1] << 24 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 8 | q[4]; q += 5; }
+    else return false;
+    char klass[16];
+    if (q + 3 > end || q[0] != 100) return false;
+    size_t len = (size_t)q[1] << 8 | q[2];
+    if (len >= sizeof klass || q + 3 + len > end) return false;
+    memcpy(klass, q + 3, len);
+    klass[len] = 0;
+    q += 3 + len;
+    handle_reply(p, seq, klass, q, (size_t)(end - q));
+    return true;
+}
+
+/* One control message from the node. Returns false if the peer is gone. */
+static bool handle_message(peer *p, const uint8_t *etf, size_t n)
+{
+    if (fast_reply(p, etf, n)) return true;
+    arena *a = arena_new();
+    etf_error e = {0};
+    term *t = a ? etf_decode(a, etf, n, &e) : NULL;
+    if (!t || t->type != TERM_TUPLE || !t->tuple.n || t->tuple.items[0]->type != TERM_ATOM) {
+        logf_(p->m, "peer %s sent a malformed control message (%s at byte %zu)", p->id, e.msg ? e.msg : "not a tagged tuple", e.pos);
+        arena_free(a);
+        return true;
+    }
+    term *tag = t->tuple.items[0];
+    size_t ar = t->tuple.n;
+    if (term_is_atom(tag, "started") && ar == 2) {
+        buf nb = {0};
+        term_print(&nb, t->tuple.items[1]);
+        if (t->tuple.items[1]->type == TERM_ATOM) { nb.len = 0; buf_put(&nb, t->tuple.items[1]->atom.s, t->tuple.items[1]->atom.len); }
+        free(p->node);
+        p->node = buf_cstr(&nb) ? strdup((char *)nb.p) : NULL;
+        buf_free(&nb);
+        if (p->state == ST_BOOTING && !p->boot_calls) {
+            p->boot_calls = 2;
+            internal_call(p, P_GETPID, "os", "getpid");
+            internal_call(p, P_SELF, "erlang", "self");
+        }
+    } else if (term_is_atom(tag, "io_request") && ar == 4) {
+        handle_io_request(p, a, t);
+        return true;   /* the I/O continuation owns the arena */
+    } else if (term_is_atom(tag, "message") && ar == 3) {
+        store_message(p, t->tuple.items[1], t->tuple.items[2]);
+    } else if (term_is_atom(tag, "reply") && ar == 4 && t->tuple.items[1]->type == TERM_INT &&
+               t->tuple.items[2]->type == TERM_ATOM) {
+        /* A reply the fast path did not take (unusual encoding). */
+        buf rb = {0};
+        etf_encode(&rb, t->tuple.items[3]);
+        char klass[16];
+        snprintf(klass, sizeof klass, "%.*s", (int)t->tuple.items[2]->atom.len, t->tuple.items[2]->atom.s);
+        handle_reply(p, (uint64_t)t->tuple.items[1]->i, klass, rb.p + 1, rb.len - 1);
+        buf_free(&rb);
+    } else {
+        logf_(p->m, "peer %s sent an unknown control message", p->id);
+    }
+    arena_free(a);
+    return true;
+}
+
+/* ---- reading ---- */
+
+static void stdio_console(void *ud, const uint8_t *d, size_t n) { console_write(ud, d, n); }
+static bool stdio_frame(void *ud, const uint8_t *etf, size_t n) { return handle_message(ud, etf, n); }
+
+/* Reads what the program's stdout has now. Returns false on EOF or a broken
+ * control stream (the caller then acts on it). */
+static bool read_stdout(peer *p, bool *eof)
+{
+    uint8_t chunk[65536];
+    *eof = false;
+    for (int rounds = 0; rounds < 64; rounds++) {
+        ssize_t r = read(p->out_fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return true;   /* EAGAIN */
+        if (r == 0) { *eof = true; return true; }
+        if (p->opt->conn != PM_CONN_STDIO || p->stopping) { console_write(p, chunk, (size_t)r); continue; }
+        stdio_sink sink = { stdio_console, stdio_frame, p };
+        stdio_status st = stdio_decode(&p->dec, chunk, (size_t)r, &sink);
+        if (st != STDIO_OK) {
+            char reason[64];
+            snprintf(reason, sizeof reason, "{control_stream,%s}", stdio_status_text(st));
+            logf_(p->m, "peer %s: broken standard_io control stream (%s)", p->id, stdio_status_text(st));
+            kill_processes(p);
+            conn_lost(p, reason);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void on_stdout(peer *p)
+{
+    bool eof;
+    if (!read_stdout(p, &eof)) return;
+    if (eof) close_fd(p->m, &p->out_fd);
+}
+
+static void on_sock(peer *p, uint32_t events)
+{
+    if (events & EPOLLOUT) flush_out(p);
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) return;
+    for (int rounds = 0; rounds < 64; rounds++) {
+        if (!buf_reserve(&p->tcpin, 65536)) { conn_lost(p, "{tcp,enomem}"); return; }
+        ssize_t r = read(p->sock_fd, p->tcpin.p + p->tcpin.len, p->tcpin.cap - p->tcpin.len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return;
+        if (r <= 0) { conn_lost(p, "tcp_closed"); return; }
+        p->tcpin.len += (size_t)r;
+        size_t off = 0;
+        while (p->tcpin.len - off >= 4) {
+            const uint8_t *q = p->tcpin.p + off;
+            uint32_t len = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+            if (len > STDIO_MAX_FRAME) {
+                kill_processes(p);
+                conn_lost(p, "{control_stream,frame_too_large}");
+                return;
+            }
+            if (p->tcpin.len - off - 4 < len) { buf_reserve(&p->tcpin, len + 4); break; }
+            handle_message(p, q + 4, len);
+            off += 4 + (size_t)len;
+            if (p->sock_fd < 0) return;
+        }
+        buf_consume(&p->tcpin, off);
+    }
+}
+
+static void on_listen(peer *p)
+{
+    int fd = accept4(p->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    close_fd(p->m, &p->listen_fd);
+    timer_clear(p->m, &p->accept_timer);
+    p->sock_fd = fd;
+    p->w_sock = (watch){ W_SOCK, p };
+    ep_add(p->m, fd, EPOLLIN | EPOLLRDHUP, &p->w_sock);
+    flush_out(p);
+}
+
+static void on_child_exit(pm *m, pid_t pid, int status)
+{
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    for (peer *p = m->peers; p; p = p->next) {
+        if (pid == p->child) {
+            p->child = 0;
+            p->exit_status = code;
+            char reason[32];
+            snprintf(reason, sizeof reason, "{exit_status,%d}", code);
+            /* Take the last output before judging, so none of it is lost. */
+            if (p->out_fd >= 0) {
+                bool eof;
+                if (!read_stdout(p, &eof)) return;
+                close_fd(m, &p->out_fd);
+            }
+            if (pid == p->os_pid) p->node_ours = false;
+            bool node_is_child = p->opt->conn == PM_CONN_STDIO || !p->opt->detached;
+            if (node_is_child || code != 0) { conn_lost(p, reason); return; }
+            /* The -detached launcher is done; the node lives on. */
+            if (p->removed) maybe_free(p); else check_stop(p);
+            return;
+        }
+        if (p->node_ours && pid == p->os_pid) {
+            p->node_ours = false;
+            if (conn_open(p)) { conn_lost(p, "tcp_closed"); return; }
+            if (p->removed) maybe_free(p); else check_stop(p);
+            return;
+        }
+    }
+}
+
+static void reap(pm *m)
+{
+    struct signalfd_siginfo si;
+    while (read(m->sfd, &si, sizeof si) == sizeof si) {}
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) break;
+        on_child_exit(m, pid, status);
+    }
+}
+
+/* ---- starting ---- */
+
+static bool strv_push(char ***v, size_t *n, const char *s)
+{
+    char **nv = realloc(*v, (*n + 2) * sizeof **v);
+    if (!nv) return false;
+    *v = nv;
+    if (!(nv[*n] = strdup(s))) return false;
+    nv[++*n] = NULL;
+    return true;
+}
+
+/* Local IPv4 addresses to offer the node, loopback first (as OTP does). */
+static char *origin_ips(const char *ip)
+{
+    if (ip) return strdup(ip);
+    buf b = {0};
+    buf_str(&b, "127.0.0.1");
+    struct ifaddrs *ifs;
+    if (getifaddrs(&ifs) == 0) {
+        for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+            if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & 1 /* IFF_UP */)) continue;
+            char s[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, s, sizeof s);
+            if (strncmp(s, "127.", 4)) { buf_byte(&b, ','); buf_str(&b, s); }
+        }
+        freeifaddrs(ifs);
+    }
+    char *s = buf_cstr(&b) ? strdup((char *)b.p) : NULL;
+    buf_free(&b);
+    return s;
+}
+
+static int tcp_listen(const char *ip, int port, int *out_port, char **err)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (ip && inet_pton(AF_INET, ip, &sa.sin_addr) != 1) { *err = xasprintf("not an IPv4 address: %s", ip); return -1; }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1) < 0) {
+        *err = xasprintf("cannot listen on %s:%d: %s", ip ? ip : "0.0.0.0", port, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    socklen_t len = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    *out_port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static char *shell_quote(const char *s)
+{
+    buf b = {0};
+    buf_byte(&b, '\'');
+    for (; *s; s++) {
+        if (*s == '\'') buf_str(&b, "'\\''");
+        else buf_byte(&b, (uint8_t)*s);
+    }
+    buf_byte(&b, '\'');
+    char *r = buf_cstr(&b) ? strdup((char *)b.p) : NULL;
+    buf_free(&b);
+    return r;
+}
+
+/* Expands post_process_args: {args}, {args_quoted}, and a lone {args...}. */
+static bool post_process(char ***argv, size_t *argc, char *const *tmpl, char *const *built)
+{
+    buf plain = {0}, quoted = {0};
+    for (size_t i = 0; built[i]; i++) {
+        char *q = shell_quote(built[i]);
+        if (i) { buf_byte(&plain, ' '); buf_byte(&quoted, ' '); }
+        buf_str(&plain, built[i]);
+        buf_str(&quoted, q ? q : "");
+        free(q);
+    }
+    const char *ps = buf_cstr(&plain) ? (char *)plain.p : "", *qs = buf_cstr(&quoted) ? (char *)quoted.p : "";
+    bool ok = true;
+    for (size_t i = 0; ok && tmpl[i]; i++) {
+        if (!strcmp(tmpl[i], "{args...}")) {
+            for (size_t k = 0; ok && built[k]; k++) ok = strv_push(argv, argc, built[k]);
+            continue;
+        }
+        buf e = {0};
+        for (const char *s = tmpl[i]; *s;) {
+            if (!strncmp(s, "{args}", 6)) { buf_str(&e, ps); s += 6; }
+            else if (!strncmp(s, "{args_quoted}", 13)) { buf_str(&e, qs); s += 13; }
+            else buf_byte(&e, (uint8_t)*s++);
+        }
+        ok = buf_cstr(&e) && strv_push(argv, argc, (char *)e.p);
+        buf_free(&e);
+    }
+    buf_free(&plain);
+    buf_free(&quoted);
+    return ok;
+}
+
+static peer *find_peer(pm *m, const char *id)
+{
+    for (peer *p = m->peers; p; p = p->next)
+        if (!p->removed && !strcmp(p->id, id)) return p;
+    return NULL;
+}
+
+static void do_start(pm *m, pm_req *r)
+{
+    pm_start_opts *o = r->start;
+    r->start = NULL;
+    if (m->shutting_down) { pm_start_opts_free(o); finish(r, PM_ERR_SHUTTING_DOWN, NULL); return; }
+    char *id = o->name ? strdup(o->name) : pm_random_name("peer");
+    if (o->name && find_peer(m, id)) {
+        finish(r, PM_ERR_EXISTS, xasprintf("a peer named %s already exists", id));
+        free(id); pm_start_opts_free(o); return;
+    }
+    if (m->npeers >= m->cfg.max_peers) {
+        finish(r, PM_ERR_TOO_MANY, xasprintf("peerd holds %d peers already (--max-peers)", m->npeers));
+        free(id); pm_start_opts_free(o); return;
+    }
+    peer *p = calloc(1, sizeof *p);
+    if (!p) { free(id); pm_start_opts_free(o); finish(r, PM_ERR_INTERNAL, NULL); return; }
+    p->m = m;
+    p->id = id;
+    p->opt = o;
+    p->in_fd = p->out_fd = p->listen_fd = p->sock_fd = -1;
+    p->exit_status = -1;
+    p->created_at = wall_ms();
+    p->boot_started = now_ms();
+    console_ring_init(&p->console, m->cfg.console_buffer);
+
+    /* The command line: EXEC [PRE_ARGS] [NAME_ARG] START_ARGS [ARGS], in
+     * OTP's order, so that an -extra among ARGS cannot swallow -user peer. */
+    char **built = NULL, **argv = NULL;
+    size_t nb = 0, na = 0;
+    bool ok = true;
+    char *err = NULL;
+    if (o->name) {
+        char *full = o->host ? xasprintf("%s@%s", o->name, o->host) : strdup(o->name);
+        ok = full && strv_push(&built, &nb, o->longnames ? "-name" : "-sname") && strv_push(&built, &nb, full);
+        free(full);
+    }
+    int lport = 0;
+    if (o->conn == PM_CONN_TCP) {
+        p->listen_fd = tcp_listen(o->tcp_ip, o->tcp_port, &lport, &err);
+        if (p->listen_fd < 0) {
+            finish(r, PM_ERR_LISTEN, err);
+            peer_free(p);
+            strv_free(built);
+            return;
+        }
+        char *ips = origin_ips(o->tcp_ip), port[16];
+        snprintf(port, sizeof port, "%d", lport);
+        if (o->detached) ok = ok && strv_push(&built, &nb, "-detached") && strv_push(&built, &nb, "-peer_detached");
+        ok = ok && strv_push(&built, &nb, "-user") && strv_push(&built, &nb, "peer") &&
+             strv_push(&built, &nb, "-origin") && ips && strv_push(&built, &nb, ips) && strv_push(&built, &nb, port);
+        free(ips);
+        p->conn_text = xasprintf("tcp:%s:%d", o->tcp_ip ? o->tcp_ip : "0.0.0.0", lport);
+    } else {
+        ok = ok && strv_push(&built, &nb, "-user") && strv_push(&built, &nb, "peer");
+        p->conn_text = strdup("standard_io");
+    }
+    for (size_t i = 0; ok && o->args && o->args[i]; i++) ok = strv_push(&built, &nb, o->args[i]);
+    ok = ok && strv_push(&argv, &na, o->exec ? o->exec[0] : "erl");
+    if (o->post_process_args) {
+        ok = ok && built && post_process(&argv, &na, o->post_process_args, built);
+    } else {
+        for (size_t i = 1; ok && o->exec && o->exec[i]; i++) ok = strv_push(&argv, &na, o->exec[i]);
+        for (size_t i = 0; ok && built && built[i]; i++) ok = strv_push(&argv, &na, built[i]);
+    }
+    strv_free(built);
+    p->argv = argv;
+    p->next = m->peers;
+    m->peers = p;
+    m->npeers++;
+    if (!ok) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); remove_peer(p, false); return; }
+
+    int e = spawn_node(argv, o->env, o->conn == PM_CONN_STDIO ? &p->in_fd : NULL, &p->out_fd, &p->child);
+    if (e) {
+        logf_(m, "peer %s: cannot start %s: %s", p->id, argv[0], strerror(e));
+        r->exit_status = -1;
+        finish(r, PM_ERR_SPAWN, xasprintf("cannot execute %s: %s", argv[0], strerror(e)));
+        close_fd(m, &p->listen_fd);
+        remove_peer(p, false);
+        return;
+    }
+    logf_(m, "peer %s starting: %s (pid %d)", p->id, argv[0], (int)p->child);
+    p->w_out = (watch){ W_OUT, p };
+    ep_add(m, p->out_fd, EPOLLIN, &p->w_out);
+    if (p->in_fd >= 0) {
+        p->w_in = (watch){ W_IN, p };
+        ep_add(m, p->in_fd, 0, &p->w_in);
+    }
+    if (p->listen_fd >= 0) {
+        p->w_listen = (watch){ W_LISTEN, p };
+        ep_add(m, p->listen_fd, EPOLLIN, &p->w_listen);
+        timer_set(m, &p->accept_timer, TCP_ACCEPT_MS, accept_timeout, p);
+    }
+    if (o->wait_boot_ms == PM_NO_WAIT) {
+        answer_with_info(r, p, PM_OK, NULL);
+        return;
+    }
+    r->next = NULL;
+    p->boot_waiters = r;
+    if (o->wait_boot_ms != PM_INFINITY) timer_set(m, &p->boot_timer, (uint64_t)o->wait_boot_ms, boot_timeout, p);
+}
+
+/* ---- requests ---- */
+
+static const tombstone *find_tomb(pm *m, const char *id)
+{
+    uint64_t now = now_ms();
+    for (tombstone *t = m->tombs; t; t = t->next)
+        if (t->expires >= now && !strcmp(t->info.id, id)) return t;
+    return NULL;
+}
+
+static void not_found(pm *m, pm_req *r)
+{
+    const tombstone *t = find_tomb(m, r->id);
+    if (t && (r->info = calloc(1, sizeof *r->info))) {
+        copy_info(r->info, &t->info);
+        r->ninfo = 1;
+        finish(r, PM_ERR_GONE, xasprintf("peer %s was removed: %s", r->id, t->info.down_reason ? t->info.down_reason : "stopped"));
+        return;
+    }
+    finish(r, PM_ERR_NOT_FOUND, xasprintf("no peer %s", r->id));
+}
+
+static void do_relay(pm *m, peer *p, pm_req *r)
+{
+    (void)m;
+    if (p->state != ST_RUNNING || !conn_open(p) || p->stopping) {
+        finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : state_names[p->state]));
+        return;
+    }
+    switch (r->op) {
+    case PM_CALL: {
+        pending *c = pending_new(p, P_CLIENT);
+        if (!c) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+        c->req = r;
+        if (r->timeout_ms != PM_INFINITY) timer_set(p->m, &c->timer, (uint64_t)r->timeout_ms, call_timeout, c);
+        send_call(p, c, r->payload.p, r->payload.len);
+        return;
+    }
+    case PM_CAST: send_tagged(p, "cast", 4, NULL, r->payload.p, r->payload.len); break;
+    default: send_tagged(p, "message", 3, NULL, r->payload.p, r->payload.len); break;
+    }
+    finish(r, PM_OK, NULL);
+}
+
+static void begin_shutdown(pm *m);
+
+static void handle_req(pm *m, pm_req *r)
+{
+    r->next = NULL;
+    if (r->op == PM_QUIT) { begin_shutdown(m); finish(r, PM_OK, NULL); return; }
+    if (m->shutting_down && r->op != PM_LIST && r->op != PM_GET) {
+        finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
+        return;
+    }
+    if (r->op == PM_START) { do_start(m, r); return; }
+    if (r->op == PM_LIST) {
+        r->info = calloc((size_t)m->npeers + 1, sizeof *r->info);
+        if (!r->info) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+        /* Newest first in the list; reverse for creation order. */
+        size_t n = 0;
+        for (peer *p = m->peers; p; p = p->next)
+            if (!p->removed) snapshot(p, &r->info[n++]);
+        for (size_t i = 0; i < n / 2; i++) {
+            pm_peer_info t = r->info[i];
+            r->info[i] = r->info[n - 1 - i];
+            r->info[n - 1 - i] = t;
+        }
+        r->ninfo = n;
+        finish(r, PM_OK, NULL);
+        return;
+    }
+    peer *p = find_peer(m, r->id);
+    if (!p) { not_found(m, r); return; }
+    switch (r->op) {
+    case PM_GET: answer_with_info(r, p, PM_OK, NULL); break;
+    case PM_STOP: stop_begin(p, r); break;
+    case PM_CALL: case PM_CAST: case PM_SEND: do_relay(m, p, r); break;
+    case PM_CONSOLE: {
+        uint64_t since = r->since;
+        size_t avail = (size_t)(p->console.end - (since > p->console.start ? (since < p->console.end ? since : p->console.end) : p->console.start));
+        if (!buf_reserve(&r->reply, avail + 1)) { finish(r, PM_ERR_INTERNAL, NULL); break; }
+        r->reply.len = console_ring_read(&p->console, &since, r->reply.p, avail);
+        r->range_start = since;
+        r->range_end = since + r->reply.len;
+        finish(r, PM_OK, NULL);
+        break;
+    }
+    case PM_MESSAGES:
+        for (message *g = p->msgs; g; g = g->next) {
+            if (g->seq <= r->since) continue;
+            buf_put(&r->reply, g->line, g->len);
+            buf_byte(&r->reply, '\n');
+        }
+        finish(r, PM_OK, NULL);
+        break;
+    case PM_IDENTITY:
+        if (!p->node_atom) { finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s has not booted yet", p->id)); break; }
+        r->identity_arena = arena_new();
+        r->identity.node = r->identity_arena ? term_atom(r->identity_arena, p->node_atom->atom.s, p->node_atom->atom.len) : NULL;
+        r->identity.creation = p->creation;
+        finish(r, r->identity.node ? PM_OK : PM_ERR_INTERNAL, NULL);
+        break;
+    default:
+        finish(r, PM_ERR_INTERNAL, NULL);
+    }
+}
+
+/* ---- the loop ---- */
+
+void pm_submit(pm *m, pm_req *r)
+{
+    r->next = NULL;
+    pthread_mutex_lock(&m->qlock);
+    bool wake = !m->qhead;
+    if (m->qtail) m->qtail->next = r; else m->qhead = r;
+    m->qtail = r;
+    pthread_mutex_unlock(&m->qlock);
+    if (wake) {
+        uint64_t one = 1;
+        ssize_t w = write(m->qfd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+static void drain_queue(pm *m)
+{
+    uint64_t v;
+    ssize_t rd = read(m->qfd, &v, sizeof v);
+    (void)rd;
+    pthread_mutex_lock(&m->qlock);
+    pm_req *r = m->qhead;
+    m->qhead = m->qtail = NULL;
+    pthread_mutex_unlock(&m->qlock);
+    while (r) {
+        pm_req *next = r->next;
+        handle_req(m, r);
+        r = next;
+    }
+}
+
+static void run_timers(pm *m)
+{
+    uint64_t v;
+    ssize_t rd = read(m->tfd, &v, sizeof v);
+    (void)rd;
+    m->armed_at = 0;
+    uint64_t now = now_ms();
+    tmr *t;
+    while ((t = timer_heap_top(&m->timers)) && t->at <= now) {
+        timer_heap_remove(&m->timers, t);
+        t->fire(t->owner, t);
+    }
+}
+
+static void begin_shutdown(pm *m)
+{
+    m->shutting_down = true;
+    for (peer *p = m->peers, *n; p; p = n) {
+        n = p->next;
+        if (!p->removed) stop_begin(p, NULL);
+    }
+}
+
+static void *loop(void *arg)
+{
+    pm *m = arg;
+    struct epoll_event evs[64];
+    for (;;) {
+        arm_timerfd(m);
+        if (m->shutting_down && !m->peers) {
+            /* Answer what came in meanwhile, then leave. */
+            pthread_mutex_lock(&m->qlock);
+            bool empty = !m->qhead;
+            pthread_mutex_unlock(&m->qlock);
+            if (empty) break;
+        }
+        int n = epoll_wait(m->ep, evs, 64, -1);
+        if (n < 0 && errno == EINTR) continue;
+        for (int i = 0; i < n; i++) {
+            watch *w = evs[i].data.ptr;
+            uint32_t ev = evs[i].events;
+            if (w->p && w->p->dead) continue;
+            switch (w->kind) {
+            case W_QUEUE: drain_queue(m); break;
+            case W_SIGNAL: reap(m); break;
+            case W_TIMER: run_timers(m); break;
+            case W_OUT: on_stdout(w->p); break;
+            case W_IN: flush_out(w->p); break;
+            case W_LISTEN: on_listen(w->p); break;
+            case W_SOCK: on_sock(w->p, ev); break;
+            }
+        }
+        for (peer *p = m->graveyard, *next; p; p = next) {
+            next = p->next;
+            free(p);
+        }
+        m->graveyard = NULL;
+    }
+    return NULL;
+}
+
+pm *pm_new(const pm_config *cfg)
+{
+    pm *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->cfg = *cfg;
+    if (!m->cfg.console_buffer) m->cfg.console_buffer = 1 << 20;
+    if (m->cfg.max_peers <= 0) m->cfg.max_peers = 256;
+    pthread_mutex_init(&m->qlock, NULL);
+    m->ep = epoll_create1(EPOLL_CLOEXEC);
+    m->qfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    m->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    /* SIGCHLD is blocked in every thread (pm_new runs before others start,
+     * and threads inherit the mask) and read from a signalfd here. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    m->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (m->ep < 0 || m->qfd < 0 || m->tfd < 0 || m->sfd < 0) { pm_free(m); return NULL; }
+    m->w_queue = (watch){ W_QUEUE, NULL };
+    m->w_signal = (watch){ W_SIGNAL, NULL };
+    m->w_timer = (watch){ W_TIMER, NULL };
+    ep_add(m, m->qfd, EPOLLIN, &m->w_queue);
+    ep_add(m, m->sfd, EPOLLIN, &m->w_signal);
+    ep_add(m, m->tfd, EPOLLIN, &m->w_timer);
+    /* Detached nodes re-parent to us, so we can wait for them and kill them. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    signal(SIGPIPE, SIG_IGN);
+    return m;
+}
+
+int pm_start(pm *m)
+{
+    if (pthread_create(&m->thread, NULL, loop, m)) return -1;
+    m->started = true;
+    return 0;
+}
+
+static void shutdown_done(pm_req *r) { pm_req_free(r); }
+
+void pm_shutdown(pm *m)
+{
+    if (!m->started) return;
+    pm_req *r = pm_req_new(PM_QUIT, NULL);
+    if (r) {
+        r->done = shutdown_done;
+        pm_submit(m, r);
+    }
+    pthread_join(m->thread, NULL);
+    m->started = false;
+}
+
+void pm_free(pm *m)
+{
+    if (!m) return;
+    if (m->started) pm_shutdown(m);
+    while (m->tombs) {
+        tombstone *t = m->tombs;
+        m->tombs = t->next;
+        pm_peer_info_free(&t->info);
+        free(t);
+    }
+    timer_heap_free(&m->timers);
+    if (m->ep >= 0) close(m->ep);
+    if (m->qfd >= 0) close(m->qfd);
+    if (m->tfd >= 0) close(m->tfd);
+    if (m->sfd >= 0) close(m->sfd);
+    pthread_mutex_destroy(&m->qlock);
+    free(m);
+}

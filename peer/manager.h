@@ -1,0 +1,137 @@
+/*
+ * manager.h — the peer manager: peerd's part of OTP's peer module.
+ *
+ * One event loop thread owns every peer: its child process, control
+ * connection (standard_io pipes or a TCP socket), timers, console ring and
+ * message queue. Other threads talk to it only by submitting a pm_req; the
+ * loop fills in the answer and calls req->done on the loop thread, which
+ * must only hand the request back (e.g. resume an HTTP connection).
+ *
+ * Calls are relayed without the loop decoding arguments or results: the
+ * submitter encodes M, F, A in ETF, the loop frames {call, Seq, M, F, A}, and
+ * hands back the reply's Class and the raw ETF of its Result.
+ */
+#ifndef PEERD_MANAGER_H
+#define PEERD_MANAGER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "term_text.h"
+
+typedef struct pm pm;
+
+typedef struct {
+    size_t console_buffer;      /* bytes kept per peer */
+    int max_peers;
+    bool quiet;                 /* no log lines */
+} pm_config;
+
+enum pm_conn { PM_CONN_STDIO, PM_CONN_TCP };
+enum pm_peer_down { PM_DOWN_STOP, PM_DOWN_CONTINUE, PM_DOWN_CRASH };
+enum pm_shutdown { PM_SHUTDOWN_CLOSE, PM_SHUTDOWN_HALT, PM_SHUTDOWN_STOP };
+
+#define PM_INFINITY (-1)
+#define PM_NO_WAIT (-2)
+
+/* Normalised start options; every pointer is malloc'd and owned by it. */
+typedef struct {
+    char *name;                 /* NULL: not distributed */
+    bool longnames;
+    char *host;
+    enum pm_peer_down peer_down;
+    enum pm_conn conn;
+    char *tcp_ip;               /* NULL: listen on every address */
+    int tcp_port;
+    char **exec;                /* program and leading args; NULL: "erl" */
+    bool detached;
+    char **args;
+    char **post_process_args;   /* NULL: none */
+    char **env;                 /* "K=V" */
+    int64_t wait_boot_ms;       /* ms, PM_INFINITY or PM_NO_WAIT */
+    enum pm_shutdown shutdown;
+    int64_t shutdown_ms;        /* ms or PM_INFINITY */
+    int64_t lease_ms;           /* 0: no lease */
+    char *options_json;         /* the normalised options as the client sees them */
+} pm_start_opts;
+
+void pm_start_opts_free(pm_start_opts *o);
+
+typedef enum {
+    PM_OK = 0,
+    PM_ERR_NOT_FOUND,       /* no such peer */
+    PM_ERR_GONE,            /* removed; info is the tombstone */
+    PM_ERR_EXISTS,          /* name taken */
+    PM_ERR_TOO_MANY,        /* --max-peers */
+    PM_ERR_BOOT_FAILED,     /* exit_status / console_tail set */
+    PM_ERR_TIMEOUT,         /* boot or call timeout */
+    PM_ERR_NOCONNECTION,    /* not running / control connection gone */
+    PM_ERR_SPAWN,           /* could not start the program (detail) */
+    PM_ERR_LISTEN,          /* could not listen for the TCP connection (detail) */
+    PM_ERR_SHUTTING_DOWN,
+    PM_ERR_INTERNAL,
+} pm_status;
+
+/* A snapshot of one peer, owned by whoever holds it. */
+typedef struct {
+    char *id, *node, *down_reason, *connection, *options_json;
+    const char *state;          /* "booting", "running", "down" */
+    pid_t os_pid;               /* 0 until known */
+    char **argv;                /* final command line */
+    int64_t created_at, booted_at, down_at, lease_expires_at;   /* epoch ms, 0 = none */
+    uint64_t console_bytes;
+} pm_peer_info;
+
+void pm_peer_info_free(pm_peer_info *i);
+
+typedef enum {
+    PM_START, PM_LIST, PM_GET, PM_STOP, PM_CALL, PM_CAST, PM_SEND,
+    PM_CONSOLE, PM_MESSAGES, PM_IDENTITY,
+    PM_QUIT,                    /* internal: what pm_shutdown sends */
+} pm_op;
+
+typedef struct pm_req pm_req;
+struct pm_req {
+    pm_op op;
+    char *id;                   /* peer id (not for START/LIST) */
+    pm_start_opts *start;       /* START: taken over by the manager */
+    buf payload;                /* CALL/CAST: ETF bodies of M, F, A; SEND: To, Msg */
+    int64_t timeout_ms;         /* CALL: ms or PM_INFINITY */
+    uint64_t since;             /* CONSOLE: byte offset; MESSAGES: seq */
+
+    /* Answer. */
+    pm_status status;
+    char *detail;               /* human-readable detail of an error */
+    pm_peer_info *info;         /* START/GET/STOP/LIST (ninfo of them) */
+    size_t ninfo;
+    char *klass;                /* CALL: "ok", "throw", "error", "exit", "crash" */
+    buf reply;                  /* CALL: ETF (with version byte) of the result;
+                                 * CONSOLE: bytes; MESSAGES: NDJSON lines */
+    uint64_t range_start, range_end;  /* CONSOLE: offsets of reply */
+    int exit_status;            /* BOOT_FAILED: -1 if unknown */
+    char *console_tail;         /* BOOT_FAILED */
+    term_ctx identity;          /* IDENTITY: node atom (in identity_arena) and creation */
+    arena *identity_arena;
+
+    void (*done)(pm_req *req);
+    void *ud;
+    pm_req *next;               /* the manager's queue link */
+};
+
+pm_req *pm_req_new(pm_op op, const char *id);
+void pm_req_free(pm_req *r);
+
+pm *pm_new(const pm_config *cfg);
+int pm_start(pm *m);                    /* starts the loop thread */
+void pm_submit(pm *m, pm_req *r);       /* any thread; r->done runs on the loop */
+/* Stops every peer as its `shutdown` says, answers what is pending, and joins
+ * the loop thread. */
+void pm_shutdown(pm *m);
+void pm_free(pm *m);
+
+/* OTP's peer:random_name/1: PREFIX-UNIQUE-OSPID. */
+char *pm_random_name(const char *prefix);
+
+#endif

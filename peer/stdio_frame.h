@@ -1,0 +1,38 @@
+/*
+ * stdio_frame.h — the standard_io control stream of OTP's peer.
+ *
+ * Each control message is <<Size:32, Etf:Size/binary, Crc32(Etf):32>>, sent
+ * nibble by nibble: byte B becomes 0xC3|(B>>4)<<2 then 0xC3|(B&15)<<2, i.e.
+ * bit pattern 11xxxx11. Any other byte on the node's stdout is console text.
+ * The decoder splits one stream into both, in order, across reads.
+ */
+#ifndef PEERD_STDIO_FRAME_H
+#define PEERD_STDIO_FRAME_H
+
+#include "buf.h"
+
+#define STDIO_MAX_FRAME (64u << 20)
+
+typedef struct {
+    buf frame;          /* assembled frame bytes (size, payload, crc) */
+    uint8_t high;       /* first nibble of a byte in progress */
+    bool have_high;
+    uint32_t size;      /* payload size once the first 4 bytes are in */
+} stdio_decoder;
+
+typedef struct {
+    void (*console)(void *ud, const uint8_t *p, size_t n);
+    /* Returns false to stop decoding (the peer went away). */
+    bool (*frame)(void *ud, const uint8_t *etf, size_t n);
+    void *ud;
+} stdio_sink;
+
+typedef enum { STDIO_OK = 0, STDIO_CRC = 1, STDIO_TOO_LARGE = 2, STDIO_STOPPED = 3 } stdio_status;
+
+stdio_status stdio_decode(stdio_decoder *d, const uint8_t *in, size_t n, const stdio_sink *sink);
+void stdio_decoder_free(stdio_decoder *d);
+/* Appends the nibble-encoded frame for one ETF message. */
+void stdio_encode(buf *out, const uint8_t *etf, size_t n);
+const char *stdio_status_text(stdio_status s);
+
+#endif

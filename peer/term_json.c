@@ -1,0 +1,455 @@
+/*
+ * term_json.c — JSON <-> term mapping.
+ */
+#include "term_json.h"
+#include "base64.h"
+#include "etf.h"
+#include "utf8.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- parsing with exact numbers ---- */
+
+/* Walks the JSON text in document order and hands each number literal to the
+ * next number item of the tree, which cJSON also built in document order. */
+typedef struct { const char *p, *end; } scan;
+
+static bool next_number(scan *s, const char **start, size_t *len)
+{
+    while (s->p < s->end) {
+        char c = *s->p;
+        if (c == '"') {
+            for (s->p++; s->p < s->end && *s->p != '"'; s->p++)
+                if (*s->p == '\\') s->p++;
+            s->p++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            *start = s->p;
+            while (s->p < s->end && (strchr("+-.eE", *s->p) || (*s->p >= '0' && *s->p <= '9'))) s->p++;
+            *len = (size_t)(s->p - *start);
+            return true;
+        } else {
+            s->p++;
+        }
+    }
+    return false;
+}
+
+static bool attach_numbers(cJSON *item, scan *s)
+{
+    for (; item; item = item->next) {
+        if (cJSON_IsNumber(item)) {
+            const char *start;
+            size_t len;
+            if (!next_number(s, &start, &len)) return false;
+            if (!(item->valuestring = malloc(len + 1))) return false;
+            memcpy(item->valuestring, start, len);
+            item->valuestring[len] = 0;
+        }
+        if (item->child && !attach_numbers(item->child, s)) return false;
+    }
+    return true;
+}
+
+static size_t nesting(const char *text, size_t len)
+{
+    size_t depth = 0, max = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '"') {
+            for (i++; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\') i++;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max) max = depth;
+        } else if ((c == ']' || c == '}') && depth) {
+            depth--;
+        }
+    }
+    return max;
+}
+
+cJSON *json_parse(const char *text, size_t len, size_t *err_pos)
+{
+    /* Bounded before cJSON recurses: deep nesting is refused cheaply. */
+    if (nesting(text, len) > JSON_MAX_DEPTH) { if (err_pos) *err_pos = 0; return NULL; }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (!root) {
+        if (err_pos) *err_pos = end ? (size_t)(end - text) : 0;
+        return NULL;
+    }
+    /* Only white space may follow the value. */
+    for (const char *p = end; p < text + len; p++)
+        if (!strchr(" \t\r\n", *p) || !*p) {
+            if (err_pos) *err_pos = (size_t)(p - text);
+            cJSON_Delete(root);
+            return NULL;
+        }
+    scan s = { text, text + len };
+    if (!attach_numbers(root, &s)) { cJSON_Delete(root); if (err_pos) *err_pos = 0; return NULL; }
+    return root;
+}
+
+/* ---- JSON -> term ---- */
+
+typedef struct { arena *a; const term_ctx *ctx; char *err; size_t errlen; int depth; } jconv;
+
+static term *jerr(jconv *c, const char *path, const char *fmt, const char *detail)
+{
+    if (!c->err[0]) {
+        int n = snprintf(c->err, c->errlen, "%s: ", path);
+        if (n > 0 && (size_t)n < c->errlen) snprintf(c->err + n, c->errlen - (size_t)n, fmt, detail ? detail : "");
+    }
+    return NULL;
+}
+
+static term *conv(jconv *c, const cJSON *j, const char *path);
+
+static term *conv_number(jconv *c, const cJSON *j, const char *path)
+{
+    const char *s = j->valuestring;
+    if (!s) return jerr(c, path, "number without text%s", NULL);
+    if (strpbrk(s, ".eE")) {
+        double d = strtod(s, NULL);
+        if (d - d != 0) return jerr(c, path, "float out of range: %s", s);
+        return term_float(c->a, d);
+    }
+    bool neg = s[0] == '-';
+    size_t n = strlen(s + neg);
+    if (n > 100000) return jerr(c, path, "integer too long%s", NULL);
+    return term_big_from_decimal(c->a, s + neg, n, neg, 10);
+}
+
+static term *conv_string(jconv *c, const cJSON *j, const char *path)
+{
+    (void)path;
+    const char *s = j->valuestring;
+    return term_binary(c->a, s, strlen(s));
+}
+
+static bool is_special(const char *k)
+{
+    return !strcmp(k, "$atom") || !strcmp(k, "$tuple") || !strcmp(k, "$charlist") ||
+           !strcmp(k, "$term") || !strcmp(k, "$etf") || !strcmp(k, "$map");
+}
+
+static term *conv_array_items(jconv *c, const cJSON *arr, const char *path, size_t *n, term ***items)
+{
+    *n = (size_t)cJSON_GetArraySize(arr);
+    *items = arena_alloc(c->a, (*n ? *n : 1) * sizeof(term *));
+    if (!*items) return jerr(c, path, "out of memory%s", NULL);
+    size_t i = 0;
+    char sub[256];
+    for (const cJSON *e = arr->child; e; e = e->next, i++) {
+        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+        if (!((*items)[i] = conv(c, e, sub))) return NULL;
+    }
+    return (term *)1;
+}
+
+static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON *v, const char *path)
+{
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s.%s", path, key);
+    if (!strcmp(key, "$atom")) {
+        if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string%s", NULL);
+        long chars = 0;
+        const uint8_t *s = (const uint8_t *)v->valuestring;
+        size_t len = strlen(v->valuestring);
+        uint32_t cp;
+        for (size_t i = 0, k; i < len; i += k, chars++)
+            if (!(k = utf8_next(s + i, len - i, &cp))) return jerr(c, sub, "not UTF-8%s", NULL);
+        if (chars > 255) return jerr(c, sub, "atom longer than 255 characters%s", NULL);
+        return term_atom(c->a, v->valuestring, len);
+    }
+    if (!strcmp(key, "$tuple")) {
+        if (!cJSON_IsArray(v)) return jerr(c, sub, "must be an array%s", NULL);
+        size_t n; term **items;
+        if (!conv_array_items(c, v, sub, &n, &items)) return NULL;
+        term *t = term_tuple(c->a, 0);
+        if (t) { t->tuple.items = items; t->tuple.n = n; }
+        return t;
+    }
+    if (!strcmp(key, "$charlist")) {
+        if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string%s", NULL);
+        const uint8_t *s = (const uint8_t *)v->valuestring;
+        size_t len = strlen(v->valuestring), n = 0;
+        uint32_t cp;
+        for (size_t i = 0, k; i < len; i += k, n++)
+            if (!(k = utf8_next(s + i, len - i, &cp))) return jerr(c, sub, "not UTF-8%s", NULL);
+        term *t = term_list(c->a, n, NULL);
+        if (!t) return jerr(c, sub, "out of memory%s", NULL);
+        for (size_t i = 0, k, e = 0; i < len; i += k, e++) {
+            k = utf8_next(s + i, len - i, &cp);
+            if (!(t->list.items[e] = term_int(c->a, cp))) return jerr(c, sub, "out of memory%s", NULL);
+        }
+        return t;
+    }
+    if (!strcmp(key, "$term")) {
+        if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string%s", NULL);
+        term_text_error te;
+        term *t = term_parse(c->a, v->valuestring, strlen(v->valuestring), c->ctx, &te);
+        if (!t) {
+            char detail[160];
+            snprintf(detail, sizeof detail, "%s at offset %zu", te.msg, te.pos);
+            return jerr(c, sub, "bad Erlang term text: %s", detail);
+        }
+        return t;
+    }
+    if (!strcmp(key, "$etf")) {
+        if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string%s", NULL);
+        buf raw = {0};
+        if (!base64_decode(&raw, v->valuestring, strlen(v->valuestring))) {
+            buf_free(&raw);
+            return jerr(c, sub, "not valid base64%s", NULL);
+        }
+        etf_error ee = {0};
+        term *t = etf_decode(c->a, raw.p, raw.len, &ee);
+        buf_free(&raw);
+        if (!t) {
+            char detail[160];
+            snprintf(detail, sizeof detail, "%s at byte %zu", ee.msg, ee.pos);
+            return jerr(c, sub, "bad external term format: %s", detail);
+        }
+        return t;
+    }
+    /* $map: [[K, V], ...] */
+    if (!cJSON_IsArray(v)) return jerr(c, sub, "must be an array of [key, value] pairs%s", NULL);
+    size_t n = (size_t)cJSON_GetArraySize(v), i = 0;
+    term *m = term_map(c->a, n);
+    if (!m) return jerr(c, sub, "out of memory%s", NULL);
+    char pair[300];
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        snprintf(pair, sizeof pair, "%s[%zu]", sub, i);
+        if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2) return jerr(c, pair, "must be a [key, value] pair%s", NULL);
+        char kp[320], vp[320];
+        snprintf(kp, sizeof kp, "%s[0]", pair);
+        snprintf(vp, sizeof vp, "%s[1]", pair);
+        if (!(m->map.kv[2 * i] = conv(c, e->child, kp)) || !(m->map.kv[2 * i + 1] = conv(c, e->child->next, vp)))
+            return NULL;
+    }
+    if (!term_map_sort(m)) return jerr(c, sub, "duplicate key%s", NULL);
+    (void)j;
+    return m;
+}
+
+static term *conv(jconv *c, const cJSON *j, const char *path)
+{
+    if (++c->depth > JSON_MAX_DEPTH) return jerr(c, path, "nested too deeply%s", NULL);
+    term *t = NULL;
+    if (cJSON_IsNumber(j)) t = conv_number(c, j, path);
+    else if (cJSON_IsString(j)) t = conv_string(c, j, path);
+    else if (cJSON_IsTrue(j)) t = term_atomz(c->a, "true");
+    else if (cJSON_IsFalse(j)) t = term_atomz(c->a, "false");
+    else if (cJSON_IsNull(j)) t = term_atomz(c->a, "null");
+    else if (cJSON_IsArray(j)) {
+        size_t n; term **items;
+        if (!conv_array_items(c, j, path, &n, &items)) return NULL;
+        if (!n) t = term_nil(c->a);
+        else if ((t = term_list(c->a, 0, NULL))) { t->list.items = items; t->list.n = n; }
+    } else if (cJSON_IsObject(j)) {
+        const cJSON *first = j->child;
+        int n = cJSON_GetArraySize(j);
+        const cJSON *etf = cJSON_GetObjectItemCaseSensitive(j, "$etf");
+        if (n == 1 && is_special(first->string)) t = conv_special(c, j, first->string, first, path);
+        else if (n == 2 && etf && cJSON_GetObjectItemCaseSensitive(j, "$term")) t = conv_special(c, j, "$etf", etf, path);
+        else {
+            term *m = term_map(c->a, (size_t)n);
+            if (!m) return jerr(c, path, "out of memory%s", NULL);
+            size_t i = 0;
+            char sub[300];
+            for (const cJSON *e = j->child; e; e = e->next, i++) {
+                snprintf(sub, sizeof sub, "%s.%s", path, e->string);
+                if (!(m->map.kv[2 * i] = term_binary(c->a, e->string, strlen(e->string))) ||
+                    !(m->map.kv[2 * i + 1] = conv(c, e, sub))) return c->err[0] ? NULL : jerr(c, sub, "out of memory%s", NULL);
+            }
+            if (!term_map_sort(m)) return jerr(c, path, "object has a duplicate key%s", NULL);
+            t = m;
+        }
+    } else {
+        return jerr(c, path, "unsupported JSON value%s", NULL);
+    }
+    c->depth--;
+    if (!t && !c->err[0]) jerr(c, path, "out of memory%s", NULL);
+    return t;
+}
+
+term *term_from_json(arena *a, const cJSON *j, const term_ctx *ctx, const char *path, char *err, size_t errlen)
+{
+    jconv c = { a, ctx, err, errlen, 0 };
+    err[0] = 0;
+    return conv(&c, j, path);
+}
+
+/* ---- term -> JSON ---- */
+
+static bool unicode_printable(uint32_t c)
+{
+    return (c >= 32 && c < 127) || (c >= 160 && c <= 0x10ffff && !(c >= 0xd800 && c <= 0xdfff) && c != 0xfffe && c != 0xffff) ||
+           (c >= 8 && c <= 13) || c == 27;
+}
+
+static cJSON *raw_number_text(buf *tmp)
+{
+    char *s = buf_cstr(tmp);
+    cJSON *j = s ? cJSON_CreateRaw(s) : NULL;
+    buf_free(tmp);
+    return j;
+}
+
+static cJSON *with_etf(const term *t, bool include_text)
+{
+    cJSON *o = cJSON_CreateObject();
+    buf text = {0}, etf = {0}, b64 = {0};
+    if (include_text) term_print(&text, t);
+    etf_encode(&etf, t);
+    base64_encode(&b64, etf.p, etf.len);
+    if (include_text && buf_cstr(&text)) cJSON_AddStringToObject(o, "$term", (char *)text.p);
+    if (buf_cstr(&b64)) cJSON_AddStringToObject(o, "$etf", (char *)b64.p);
+    buf_free(&text); buf_free(&etf); buf_free(&b64);
+    return o;
+}
+
+static cJSON *single(const char *key, cJSON *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !v) { cJSON_Delete(o); cJSON_Delete(v); return NULL; }
+    cJSON_AddItemToObject(o, key, v);
+    return o;
+}
+
+static bool object_keys_ok(const term *t)
+{
+    for (size_t i = 0; i < t->map.n; i++) {
+        const term *k = t->map.kv[2 * i];
+        if (k->type != TERM_BINARY || k->bin.bits != 8 || !utf8_valid(k->bin.data, k->bin.len) ||
+            memchr(k->bin.data, 0, k->bin.len)) return false;
+    }
+    /* A one-key object whose key is a special form would read back as that form. */
+    if (t->map.n == 1) {
+        const term *k = t->map.kv[0];
+        char key[16];
+        if (k->bin.len < sizeof key) {
+            memcpy(key, k->bin.data, k->bin.len);
+            key[k->bin.len] = 0;
+            if (is_special(key)) return false;
+        }
+    }
+    if (t->map.n == 2) {
+        bool etf = false, text = false;
+        for (size_t i = 0; i < 2; i++) {
+            const term *k = t->map.kv[2 * i];
+            etf |= k->bin.len == 4 && !memcmp(k->bin.data, "$etf", 4);
+            text |= k->bin.len == 5 && !memcmp(k->bin.data, "$term", 5);
+        }
+        if (etf && text) return false;
+    }
+    return true;
+}
+
+cJSON *term_to_json(const term *t)
+{
+    buf tmp = {0};
+    switch (t->type) {
+    case TERM_INT:
+        buf_printf(&tmp, "%lld", (long long)t->i);
+        return raw_number_text(&tmp);
+    case TERM_BIG: {
+        arena *a = arena_new();
+        char *s = a ? term_integer_to_decimal(a, t) : NULL;
+        cJSON *j = s ? cJSON_CreateRaw(s) : NULL;
+        arena_free(a);
+        return j;
+    }
+    case TERM_FLOAT:
+        term_print_float(&tmp, t->f);
+        return raw_number_text(&tmp);
+    case TERM_ATOM:
+        if (term_is_atom(t, "true")) return cJSON_CreateTrue();
+        if (term_is_atom(t, "false")) return cJSON_CreateFalse();
+        if (term_is_atom(t, "null")) return cJSON_CreateNull();
+        {
+            char *s = malloc(t->atom.len + 1);
+            if (!s) return NULL;
+            memcpy(s, t->atom.s, t->atom.len);
+            s[t->atom.len] = 0;
+            cJSON *j = single("$atom", cJSON_CreateString(s));
+            free(s);
+            return j;
+        }
+    case TERM_BINARY:
+        if (t->bin.bits != 8) return with_etf(t, true);
+        if (utf8_valid(t->bin.data, t->bin.len) && !memchr(t->bin.data, 0, t->bin.len)) {
+            buf_put(&tmp, t->bin.data, t->bin.len);
+            char *s = buf_cstr(&tmp);
+            cJSON *j = s ? cJSON_CreateString(s) : NULL;
+            buf_free(&tmp);
+            return j;
+        }
+        return with_etf(t, false);
+    case TERM_NIL:
+        return cJSON_CreateArray();
+    case TERM_LIST: {
+        if (t->list.tail->type != TERM_NIL) return with_etf(t, true);
+        bool printable = true;
+        for (size_t i = 0; i < t->list.n && printable; i++) {
+            const term *e = t->list.items[i];
+            printable = e->type == TERM_INT && e->i >= 0 && e->i <= 0x10ffff && e->i != 0 && unicode_printable((uint32_t)e->i);
+        }
+        if (printable) {
+            for (size_t i = 0; i < t->list.n; i++) {
+                uint8_t u[4];
+                buf_put(&tmp, u, utf8_put(u, (uint32_t)t->list.items[i]->i));
+            }
+            char *s = buf_cstr(&tmp);
+            cJSON *j = s ? single("$charlist", cJSON_CreateString(s)) : NULL;
+            buf_free(&tmp);
+            return j;
+        }
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; arr && i < t->list.n; i++) {
+            cJSON *e = term_to_json(t->list.items[i]);
+            if (!e) { cJSON_Delete(arr); return NULL; }
+            cJSON_AddItemToArray(arr, e);
+        }
+        return arr;
+    }
+    case TERM_TUPLE: {
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; arr && i < t->tuple.n; i++) {
+            cJSON *e = term_to_json(t->tuple.items[i]);
+            if (!e) { cJSON_Delete(arr); return NULL; }
+            cJSON_AddItemToArray(arr, e);
+        }
+        return single("$tuple", arr);
+    }
+    case TERM_MAP: {
+        if (object_keys_ok(t)) {
+            cJSON *o = cJSON_CreateObject();
+            for (size_t i = 0; o && i < t->map.n; i++) {
+                const term *k = t->map.kv[2 * i];
+                buf key = {0};
+                buf_put(&key, k->bin.data, k->bin.len);
+                cJSON *v = term_to_json(t->map.kv[2 * i + 1]);
+                if (!buf_cstr(&key) || !v) { buf_free(&key); cJSON_Delete(v); cJSON_Delete(o); return NULL; }
+                cJSON_AddItemToObject(o, (char *)key.p, v);
+                buf_free(&key);
+            }
+            return o;
+        }
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; arr && i < t->map.n; i++) {
+            cJSON *pair = cJSON_CreateArray(), *k = term_to_json(t->map.kv[2 * i]), *v = term_to_json(t->map.kv[2 * i + 1]);
+            if (!pair || !k || !v) { cJSON_Delete(pair); cJSON_Delete(k); cJSON_Delete(v); cJSON_Delete(arr); return NULL; }
+            cJSON_AddItemToArray(pair, k);
+            cJSON_AddItemToArray(pair, v);
+            cJSON_AddItemToArray(arr, pair);
+        }
+        return single("$map", arr);
+    }
+    case TERM_PID: case TERM_PORT: case TERM_REF: case TERM_FUN: case TERM_EXPORT:
+        return with_etf(t, true);
+    }
+    return NULL;
+}

@@ -1,0 +1,28 @@
+/*
+ * term_json.h — the JSON <-> Erlang term mapping of API.md ("Terms in JSON").
+ *
+ * JSON numbers must keep every digit, so request bodies are parsed with
+ * json_parse(), which is cJSON plus the literal text of each number kept in
+ * the number item's valuestring.
+ */
+#ifndef PEERD_TERM_JSON_H
+#define PEERD_TERM_JSON_H
+
+#include <cjson/cJSON.h>
+
+#include "term.h"
+#include "term_text.h"
+
+#define JSON_MAX_DEPTH 512
+
+/* cJSON_ParseWithLength + number texts; NULL on bad JSON, with a byte position. */
+cJSON *json_parse(const char *text, size_t len, size_t *err_pos);
+
+/* JSON -> term. `path` names the value in errors ("args[2]"). err gets a message. */
+term *term_from_json(arena *a, const cJSON *j, const term_ctx *ctx, const char *path,
+                     char *err, size_t errlen);
+
+/* term -> JSON, so that the JSON maps back to the same term. NULL on OOM. */
+cJSON *term_to_json(const term *t);
+
+#endif

@@ -1,0 +1,717 @@
+/*
+ * term_text.c — the ~tp printer and the term text parser.
+ *
+ * The printer follows io_lib_pretty with an unlimited line length: no spaces
+ * after commas, " => " in maps, strings and binaries printed as text only when
+ * every character is printable Latin-1, floats in the shortest form that
+ * reads back exactly, choosing fixed or scientific notation by length as
+ * float_to_list(F, [short]) does.
+ */
+#include "term_text.h"
+#include "utf8.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- printer ---- */
+
+static bool latin1_printable(uint32_t c)
+{
+    return (c >= 32 && c <= 126) || (c >= 160 && c <= 255) ||
+           (c >= 8 && c <= 13) || c == 27;
+}
+
+static void put_char_escaped(buf *b, uint32_t c, char quote)
+{
+    switch (c) {
+    case '\n': buf_str(b, "\\n"); return;
+    case '\r': buf_str(b, "\\r"); return;
+    case '\t': buf_str(b, "\\t"); return;
+    case '\v': buf_str(b, "\\v"); return;
+    case '\b': buf_str(b, "\\b"); return;
+    case '\f': buf_str(b, "\\f"); return;
+    case 27: buf_str(b, "\\e"); return;
+    case 127: buf_str(b, "\\d"); return;
+    case '\\': buf_str(b, "\\\\"); return;
+    }
+    if (c == (uint32_t)quote) { buf_byte(b, '\\'); buf_byte(b, (uint8_t)quote); return; }
+    if (c < 32 || (c >= 128 && c < 160)) { buf_printf(b, "\\%03o", c); return; }
+    if (c > 255) { buf_printf(b, "\\x{%X}", c); return; }
+    uint8_t u[4];
+    buf_put(b, u, utf8_put(u, c));
+}
+
+static bool atom_start(uint32_t c) { return (c >= 'a' && c <= 'z') || (c >= 223 && c <= 255 && c != 247); }
+static bool atom_char(uint32_t c)
+{
+    return atom_start(c) || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '@' ||
+           (c >= 192 && c <= 222 && c != 215);
+}
+
+static const char *const reserved[] = {
+    "after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor",
+    "case", "catch", "cond", "div", "end", "fun", "if", "let", "not", "of", "or",
+    "orelse", "receive", "rem", "try", "when", "xor", NULL
+};
+
+static bool atom_needs_quotes(const char *s, size_t len)
+{
+    if (!len) return true;
+    uint32_t c;
+    size_t k = utf8_next((const uint8_t *)s, len, &c);
+    if (!k || !atom_start(c)) return true;
+    for (size_t i = k; i < len; i += k)
+        if (!(k = utf8_next((const uint8_t *)s + i, len - i, &c)) || !atom_char(c)) return true;
+    for (const char *const *r = reserved; *r; r++)
+        if (strlen(*r) == len && memcmp(*r, s, len) == 0) return true;
+    return false;
+}
+
+void term_print_atom(buf *b, const char *s, size_t len)
+{
+    if (!atom_needs_quotes(s, len)) { buf_put(b, s, len); return; }
+    buf_byte(b, '\'');
+    uint32_t c;
+    for (size_t i = 0, k; i < len; i += k) {
+        if (!(k = utf8_next((const uint8_t *)s + i, len - i, &c))) { c = (uint8_t)s[i]; k = 1; }
+        put_char_escaped(b, c, '\'');
+    }
+    buf_byte(b, '\'');
+}
+
+void term_print_float(buf *b, double d)
+{
+    if (d == 0) { buf_str(b, signbit(d) ? "-0.0" : "0.0"); return; }
+    char e[40];
+    int prec;
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec - 1, d);
+        if (strtod(e, NULL) == d) break;
+    }
+    /* e is now [-]D[.DDD]e[+-]XX with the shortest digits. */
+    const char *p = e;
+    bool neg = *p == '-';
+    if (neg) p++;
+    char digits[20];
+    int n = 0;
+    for (; *p != 'e'; p++)
+        if (*p != '.') digits[n++] = *p;
+    while (n > 1 && digits[n - 1] == '0') n--;
+    int x = atoi(p + 1);
+
+    char sci[48], fix[400];
+    int sl = snprintf(sci, sizeof sci, "%s%c.%.*s%se%d", neg ? "-" : "", digits[0],
+                      n > 1 ? n - 1 : 1, n > 1 ? digits + 1 : "0", "", x);
+    int fl = 0;
+    if (neg) fix[fl++] = '-';
+    if (x >= 0) {
+        for (int i = 0; i <= x || i < n; i++) {
+            if (i == x + 1) fix[fl++] = '.';
+            fix[fl++] = i < n ? digits[i] : '0';
+        }
+        if (n <= x + 1) { fix[fl++] = '.'; fix[fl++] = '0'; }
+    } else {
+        fix[fl++] = '0'; fix[fl++] = '.';
+        for (int i = 0; i < -x - 1; i++) fix[fl++] = '0';
+        for (int i = 0; i < n; i++) fix[fl++] = digits[i];
+    }
+    if (fl <= sl) buf_put(b, fix, (size_t)fl);
+    else buf_put(b, sci, (size_t)sl);
+}
+
+static bool printable_list(const term *t)
+{
+    if (t->type == TERM_NIL) return false;
+    if (t->list.tail->type != TERM_NIL) return false;
+    for (size_t i = 0; i < t->list.n; i++) {
+        const term *e = t->list.items[i];
+        if (e->type != TERM_INT || e->i < 0 || !latin1_printable((uint32_t)e->i)) return false;
+    }
+    return true;
+}
+
+static void print_binary(buf *b, const term *t)
+{
+    const uint8_t *d = t->bin.data;
+    size_t n = t->bin.len;
+    if (t->bin.bits != 8) {
+        buf_str(b, "<<");
+        for (size_t i = 0; i + 1 < n; i++) buf_printf(b, "%u,", d[i]);
+        buf_printf(b, "%u:%u>>", d[n - 1] >> (8 - t->bin.bits), t->bin.bits);
+        return;
+    }
+    if (!n) { buf_str(b, "<<>>"); return; }
+    bool utf8 = true, wide = false, latin1 = true;
+    uint32_t c;
+    for (size_t i = 0, k; i < n && utf8; i += k) {
+        if (!(k = utf8_next(d + i, n - i, &c)) || !latin1_printable(c)) utf8 = false;
+        else if (c > 127) wide = true;
+    }
+    if (!utf8 || !wide)
+        for (size_t i = 0; i < n && latin1; i++) latin1 = latin1_printable(d[i]);
+    if (utf8 || latin1) {
+        buf_str(b, "<<\"");
+        if (utf8)
+            for (size_t i = 0, k; i < n; i += k) { k = utf8_next(d + i, n - i, &c); put_char_escaped(b, c, '"'); }
+        else
+            for (size_t i = 0; i < n; i++) put_char_escaped(b, d[i], '"');
+        buf_str(b, utf8 && wide ? "\"/utf8>>" : "\">>");
+        return;
+    }
+    buf_str(b, "<<");
+    for (size_t i = 0; i < n; i++) buf_printf(b, i ? ",%u" : "%u", d[i]);
+    buf_str(b, ">>");
+}
+
+void term_print(buf *b, const term *t)
+{
+    switch (t->type) {
+    case TERM_INT: buf_printf(b, "%lld", (long long)t->i); break;
+    case TERM_BIG: {
+        arena *a = arena_new();
+        char *s = a ? term_integer_to_decimal(a, t) : NULL;
+        if (s) buf_str(b, s); else b->oom = true;
+        arena_free(a);
+        break;
+    }
+    case TERM_FLOAT: term_print_float(b, t->f); break;
+    case TERM_ATOM: term_print_atom(b, t->atom.s, t->atom.len); break;
+    case TERM_NIL: buf_str(b, "[]"); break;
+    case TERM_BINARY: print_binary(b, t); break;
+    case TERM_LIST:
+        if (printable_list(t)) {
+            buf_byte(b, '"');
+            for (size_t i = 0; i < t->list.n; i++) put_char_escaped(b, (uint32_t)t->list.items[i]->i, '"');
+            buf_byte(b, '"');
+            break;
+        }
+        buf_byte(b, '[');
+        for (size_t i = 0; i < t->list.n; i++) {
+            if (i) buf_byte(b, ',');
+            term_print(b, t->list.items[i]);
+        }
+        if (t->list.tail->type != TERM_NIL) { buf_byte(b, '|'); term_print(b, t->list.tail); }
+        buf_byte(b, ']');
+        break;
+    case TERM_TUPLE:
+        buf_byte(b, '{');
+        for (size_t i = 0; i < t->tuple.n; i++) {
+            if (i) buf_byte(b, ',');
+            term_print(b, t->tuple.items[i]);
+        }
+        buf_byte(b, '}');
+        break;
+    case TERM_MAP:
+        buf_str(b, "#{");
+        for (size_t i = 0; i < t->map.n; i++) {
+            if (i) buf_byte(b, ',');
+            term_print(b, t->map.kv[2 * i]);
+            buf_str(b, " => ");
+            term_print(b, t->map.kv[2 * i + 1]);
+        }
+        buf_byte(b, '}');
+        break;
+    case TERM_PID: buf_printf(b, "<0.%u.%u>", t->pid.id, t->pid.serial); break;
+    case TERM_PORT: buf_printf(b, "#Port<0.%llu>", (unsigned long long)t->port.id); break;
+    case TERM_REF:
+        buf_str(b, "#Ref<0");
+        for (int i = t->ref.nids; i-- > 0;) buf_printf(b, ".%u", t->ref.ids[i]);
+        buf_byte(b, '>');
+        break;
+    case TERM_FUN:
+        buf_str(b, "#Fun<");
+        term_print_atom(b, t->fun.module->atom.s, t->fun.module->atom.len);
+        buf_printf(b, ".%lld.%lld>", (long long)t->fun.index, (long long)t->fun.uniq);
+        break;
+    case TERM_EXPORT:
+        buf_str(b, "fun ");
+        term_print(b, t->exp.module);
+        buf_byte(b, ':');
+        term_print(b, t->exp.function);
+        buf_printf(b, "/%lld", (long long)t->exp.arity);
+        break;
+    }
+}
+
+/* ---- parser ---- */
+
+typedef struct {
+    arena *a;
+    const char *s, *p, *end;
+    const term_ctx *ctx;
+    term_text_error *err;
+    int depth;
+} parser;
+
+static term *perr(parser *ps, const char *msg)
+{
+    if (!ps->err->msg) { ps->err->msg = msg; ps->err->pos = (size_t)(ps->p - ps->s); }
+    return NULL;
+}
+
+static void skip_ws(parser *ps)
+{
+    for (;;) {
+        while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\f' || *ps->p == '\v')) ps->p++;
+        if (ps->p < ps->end && *ps->p == '%') {
+            while (ps->p < ps->end && *ps->p != '\n') ps->p++;
+            continue;
+        }
+        return;
+    }
+}
+
+static bool at(parser *ps, const char *tok)
+{
+    size_t n = strlen(tok);
+    return (size_t)(ps->end - ps->p) >= n && memcmp(ps->p, tok, n) == 0;
+}
+
+static bool eat(parser *ps, const char *tok)
+{
+    skip_ws(ps);
+    if (!at(ps, tok)) return false;
+    ps->p += strlen(tok);
+    return true;
+}
+
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static uint32_t peek_cp(parser *ps, size_t *len)
+{
+    uint32_t c;
+    *len = utf8_next((const uint8_t *)ps->p, (size_t)(ps->end - ps->p), &c);
+    return *len ? c : 0xffffffff;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Reads one character of a quoted atom, string or $c (after the backslash logic). */
+static bool read_char(parser *ps, uint32_t *out)
+{
+    if (ps->p >= ps->end) { perr(ps, "unterminated text"); return false; }
+    if (*ps->p != '\\') {
+        size_t k;
+        uint32_t c = peek_cp(ps, &k);
+        if (!k) { perr(ps, "invalid UTF-8"); return false; }
+        ps->p += k;
+        *out = c;
+        return true;
+    }
+    ps->p++;
+    if (ps->p >= ps->end) { perr(ps, "unterminated escape"); return false; }
+    char c = *ps->p++;
+    switch (c) {
+    case 'b': *out = 8; return true;
+    case 'd': *out = 127; return true;
+    case 'e': *out = 27; return true;
+    case 'f': *out = 12; return true;
+    case 'n': *out = 10; return true;
+    case 'r': *out = 13; return true;
+    case 's': *out = 32; return true;
+    case 't': *out = 9; return true;
+    case 'v': *out = 11; return true;
+    case '^':
+        if (ps->p >= ps->end) { perr(ps, "unterminated escape"); return false; }
+        *out = (uint32_t)(*ps->p++ & 31);
+        return true;
+    case 'x': {
+        uint32_t v = 0;
+        if (ps->p < ps->end && *ps->p == '{') {
+            ps->p++;
+            int nd = 0;
+            while (ps->p < ps->end && hexval(*ps->p) >= 0 && nd < 8) { v = v * 16 + (uint32_t)hexval(*ps->p++); nd++; }
+            if (!nd || ps->p >= ps->end || *ps->p != '}') { perr(ps, "bad \\x{...} escape"); return false; }
+            ps->p++;
+        } else {
+            for (int i = 0; i < 2; i++) {
+                if (ps->p >= ps->end || hexval(*ps->p) < 0) { perr(ps, "bad \\xHH escape"); return false; }
+                v = v * 16 + (uint32_t)hexval(*ps->p++);
+            }
+        }
+        if (v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) { perr(ps, "escape is not a character"); return false; }
+        *out = v;
+        return true;
+    }
+    default:
+        if (c >= '0' && c <= '7') {
+            uint32_t v = (uint32_t)(c - '0');
+            for (int i = 0; i < 2 && ps->p < ps->end && *ps->p >= '0' && *ps->p <= '7'; i++) v = v * 8 + (uint32_t)(*ps->p++ - '0');
+            *out = v;
+            return true;
+        }
+        ps->p--;
+        size_t k;
+        uint32_t cp = peek_cp(ps, &k);
+        if (!k) { perr(ps, "invalid UTF-8"); return false; }
+        ps->p += k;
+        *out = cp;
+        return true;
+    }
+}
+
+/* Reads quoted text up to `quote`; code points into out. */
+static bool read_quoted(parser *ps, char quote, buf *out)
+{
+    ps->p++;
+    for (;;) {
+        if (ps->p >= ps->end) { perr(ps, quote == '"' ? "unterminated string" : "unterminated quoted atom"); return false; }
+        if (*ps->p == quote) { ps->p++; return true; }
+        uint32_t c;
+        if (!read_char(ps, &c)) return false;
+        buf_put(out, &c, sizeof c);
+    }
+}
+
+static term *make_atom_cps(parser *ps, const uint32_t *cps, size_t n)
+{
+    if (n > 255) return perr(ps, "atom longer than 255 characters");
+    uint8_t tmp[255 * 4];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = utf8_put(tmp + k, cps[i]);
+        if (!l) return perr(ps, "atom has a character that is not one");
+        k += l;
+    }
+    term *t = term_atom(ps->a, (const char *)tmp, k);
+    return t ? t : perr(ps, "out of memory");
+}
+
+static term *parse_term(parser *ps);
+
+static term *parse_number(parser *ps, bool neg)
+{
+    const char *start = ps->p;
+    while (ps->p < ps->end && (is_digit(*ps->p) || (*ps->p == '_' && ps->p + 1 < ps->end && is_digit(ps->p[1]) && ps->p > start))) ps->p++;
+    size_t ndig = (size_t)(ps->p - start);
+    if (ps->p < ps->end && *ps->p == '#') {
+        long base = 0;
+        for (const char *q = start; q < ps->p; q++) if (*q != '_') base = base * 10 + (*q - '0');
+        if (ndig > 2 || base < 2 || base > 36) return perr(ps, "base must be 2..36");
+        ps->p++;
+        const char *ds = ps->p;
+        while (ps->p < ps->end && (hexval(*ps->p) >= 0 || (*ps->p >= 'a' && *ps->p <= 'z') || (*ps->p >= 'A' && *ps->p <= 'Z') || *ps->p == '_')) ps->p++;
+        if (ps->p == ds) return perr(ps, "digits expected after '#'");
+        if ((size_t)(ps->p - ds) > 100000) return perr(ps, "integer too long");
+        term *t = term_big_from_decimal(ps->a, ds, (size_t)(ps->p - ds), neg, (unsigned)base);
+        return t ? t : perr(ps, "digit out of range for the base");
+    }
+    if (ps->p + 1 < ps->end && *ps->p == '.' && is_digit(ps->p[1])) {
+        ps->p++;
+        while (ps->p < ps->end && (is_digit(*ps->p) || (*ps->p == '_' && ps->p + 1 < ps->end && is_digit(ps->p[1])))) ps->p++;
+        if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
+            const char *save = ps->p++;
+            if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-')) ps->p++;
+            if (ps->p < ps->end && is_digit(*ps->p)) { while (ps->p < ps->end && is_digit(*ps->p)) ps->p++; }
+            else ps->p = save;
+        }
+        size_t len = (size_t)(ps->p - start);
+        if (len > 1000) return perr(ps, "float too long");
+        char tmp[1024];
+        size_t k = 0;
+        for (const char *q = start; q < ps->p; q++) if (*q != '_') tmp[k++] = *q;
+        tmp[k] = 0;
+        double d = strtod(tmp, NULL);
+        if (d - d != 0) return perr(ps, "float out of range");
+        term *t = term_float(ps->a, neg ? -d : d);
+        return t ? t : perr(ps, "out of memory");
+    }
+    if (ndig > 100000) return perr(ps, "integer too long");
+    term *t = term_big_from_decimal(ps->a, start, ndig, neg, 10);
+    return t ? t : perr(ps, "out of memory");
+}
+
+static term *parse_seq(parser *ps, const char *close, size_t *count, term ***items, term **tail)
+{
+    buf acc = {0};
+    *count = 0;
+    if (tail) *tail = NULL;
+    if (!eat(ps, close)) {
+        for (;;) {
+            term *e = parse_term(ps);
+            if (!e) { buf_free(&acc); return NULL; }
+            buf_put(&acc, &e, sizeof e);
+            if (eat(ps, ",")) continue;
+            if (tail && eat(ps, "|")) {
+                if (!(*tail = parse_term(ps))) { buf_free(&acc); return NULL; }
+                if (!eat(ps, close)) { buf_free(&acc); return perr(ps, "expected ']' after the tail"); }
+                break;
+            }
+            if (eat(ps, close)) break;
+            buf_free(&acc);
+            return perr(ps, close[0] == '}' ? "expected ',' or '}'" : "expected ',', '|' or ']'");
+        }
+    }
+    *count = acc.len / sizeof(term *);
+    *items = arena_dup(ps->a, acc.p, acc.len);
+    buf_free(&acc);
+    return acc.oom || !*items ? perr(ps, "out of memory") : (term *)1;
+}
+
+static term *parse_binary(parser *ps)
+{
+    buf bits = {0};    /* one byte per bit */
+    skip_ws(ps);
+    if (!eat(ps, ">>")) {
+        for (;;) {
+            skip_ws(ps);
+            buf cps = {0};
+            bool is_string = false;
+            int64_t value = 0;
+            if (ps->p < ps->end && *ps->p == '"') {
+                is_string = true;
+                do {
+                    if (!read_quoted(ps, '"', &cps)) { buf_free(&cps); buf_free(&bits); return NULL; }
+                    skip_ws(ps);
+                } while (ps->p < ps->end && *ps->p == '"');
+            } else {
+                term *v = parse_term(ps);
+                if (!v) { buf_free(&bits); return NULL; }
+                if (v->type != TERM_INT) { buf_free(&bits); return perr(ps, "binary segment must be an integer, a character or a string"); }
+                value = v->i;
+            }
+            long size = 8;
+            bool utf8 = false;
+            if (eat(ps, ":")) {
+                skip_ws(ps);
+                size = 0;
+                if (ps->p >= ps->end || !is_digit(*ps->p)) { buf_free(&cps); buf_free(&bits); return perr(ps, "segment size expected"); }
+                while (ps->p < ps->end && is_digit(*ps->p) && size <= 64) size = size * 10 + (*ps->p++ - '0');
+                if (size < 1 || size > 64) { buf_free(&cps); buf_free(&bits); return perr(ps, "segment size must be 1..64"); }
+            }
+            if (eat(ps, "/")) {
+                skip_ws(ps);
+                if (at(ps, "utf8")) { ps->p += 4; utf8 = true; }
+                else if (at(ps, "integer")) ps->p += 7;
+                else { buf_free(&cps); buf_free(&bits); return perr(ps, "segment type must be integer or utf8"); }
+            }
+            const uint32_t *cp = (const uint32_t *)cps.p;
+            size_t ncp = is_string ? cps.len / 4 : 1;
+            for (size_t i = 0; i < ncp; i++) {
+                int64_t v = is_string ? cp[i] : value;
+                if (utf8) {
+                    uint8_t u[4];
+                    size_t l = utf8_put(u, (uint32_t)v);
+                    if (v < 0 || !l) { buf_free(&cps); buf_free(&bits); return perr(ps, "not a character for /utf8"); }
+                    for (size_t j = 0; j < l; j++)
+                        for (int k = 7; k >= 0; k--) buf_byte(&bits, (u[j] >> k) & 1);
+                } else {
+                    for (long k = size - 1; k >= 0; k--) buf_byte(&bits, (uint8_t)(((uint64_t)v >> k) & 1));
+                }
+            }
+            buf_free(&cps);
+            if (bits.len > (64u << 20)) { buf_free(&bits); return perr(ps, "binary too large"); }
+            if (eat(ps, ",")) continue;
+            if (eat(ps, ">>")) break;
+            buf_free(&bits);
+            return perr(ps, "expected ',' or '>>'");
+        }
+    }
+    size_t nbits = bits.len, nbytes = (nbits + 7) / 8;
+    term *t = term_binary(ps->a, "", 0);
+    uint8_t *d = t ? arena_alloc(ps->a, nbytes ? nbytes : 1) : NULL;
+    if (!d || bits.oom) { buf_free(&bits); return perr(ps, "out of memory"); }
+    for (size_t i = 0; i < nbits; i++) if (bits.p[i]) d[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+    t->bin.data = d;
+    t->bin.len = nbytes;
+    t->bin.bits = nbits % 8 ? (uint8_t)(nbits % 8) : 8;
+    buf_free(&bits);
+    return t;
+}
+
+static bool read_uint(parser *ps, uint64_t *v, uint64_t max)
+{
+    skip_ws(ps);
+    if (ps->p >= ps->end || !is_digit(*ps->p)) return false;
+    *v = 0;
+    while (ps->p < ps->end && is_digit(*ps->p)) {
+        *v = *v * 10 + (uint64_t)(*ps->p++ - '0');
+        if (*v > max) return false;
+    }
+    return true;
+}
+
+/* <0.ID.SERIAL>, #Port<0.ID>, #Ref<0.A.B.C> — identifiers of the peer's node. */
+static term *parse_identifier(parser *ps, uint8_t type)
+{
+    if (!ps->ctx || !ps->ctx->node) return perr(ps, "pids, ports and references need a running peer");
+    uint64_t zero, v[5];
+    int n = 0;
+    if (!read_uint(ps, &zero, 0xffffffff) || zero != 0) return perr(ps, "only identifiers of the peer itself (<0.…>) are known");
+    while (n < 5 && eat(ps, ".")) if (!read_uint(ps, &v[n++], 0xffffffffffffffffull)) return perr(ps, "number expected");
+    if (!eat(ps, ">")) return perr(ps, "expected '>'");
+    term *t = arena_alloc(ps->a, sizeof *t);
+    if (!t) return perr(ps, "out of memory");
+    t->type = type;
+    if (type == TERM_PID) {
+        if (n != 2 || v[0] > 0xffffffff || v[1] > 0xffffffff) return perr(ps, "a pid is <0.ID.SERIAL>");
+        t->pid.node = ps->ctx->node; t->pid.id = (uint32_t)v[0]; t->pid.serial = (uint32_t)v[1];
+        t->pid.creation = ps->ctx->creation;
+    } else if (type == TERM_PORT) {
+        if (n != 1) return perr(ps, "a port is #Port<0.ID>");
+        t->port.node = ps->ctx->node; t->port.id = v[0]; t->port.creation = ps->ctx->creation;
+    } else {
+        if (n < 1) return perr(ps, "a reference is #Ref<0.A.B.C>");
+        t->ref.node = ps->ctx->node; t->ref.creation = ps->ctx->creation; t->ref.nids = (uint8_t)n;
+        for (int i = 0; i < n; i++) {
+            if (v[i] > 0xffffffff) return perr(ps, "reference word out of range");
+            t->ref.ids[n - 1 - i] = (uint32_t)v[i];
+        }
+    }
+    return t;
+}
+
+static term *parse_atom_token(parser *ps)
+{
+    buf cps = {0};
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == '\'') {
+        if (!read_quoted(ps, '\'', &cps)) { buf_free(&cps); return NULL; }
+    } else {
+        size_t k;
+        uint32_t c = peek_cp(ps, &k);
+        if (!k || !atom_start(c)) return perr(ps, "atom expected");
+        while (k && atom_char(c)) { buf_put(&cps, &c, 4); ps->p += k; c = peek_cp(ps, &k); }
+    }
+    term *t = make_atom_cps(ps, (const uint32_t *)cps.p, cps.len / 4);
+    buf_free(&cps);
+    return t;
+}
+
+static term *parse_term_inner(parser *ps)
+{
+    skip_ws(ps);
+    if (ps->p >= ps->end) return perr(ps, "term expected, found end of text");
+    char c = *ps->p;
+    size_t count;
+    term **items, *tail;
+    if (c == '{') {
+        ps->p++;
+        if (!parse_seq(ps, "}", &count, &items, NULL)) return NULL;
+        term *t = term_tuple(ps->a, 0);
+        if (!t) return perr(ps, "out of memory");
+        t->tuple.items = items; t->tuple.n = count;
+        return t;
+    }
+    if (c == '[') {
+        ps->p++;
+        if (!parse_seq(ps, "]", &count, &items, &tail)) return NULL;
+        if (!count) return term_nil(ps->a);
+        term *t = term_list(ps->a, 0, tail);
+        if (!t) return perr(ps, "out of memory");
+        t->list.items = items; t->list.n = count;
+        return t;
+    }
+    if (at(ps, "#{")) {
+        ps->p += 2;
+        buf acc = {0};
+        if (!eat(ps, "}")) {
+            for (;;) {
+                term *k = parse_term(ps);
+                if (!k) { buf_free(&acc); return NULL; }
+                if (!eat(ps, "=>")) { buf_free(&acc); return perr(ps, "expected '=>'"); }
+                term *v = parse_term(ps);
+                if (!v) { buf_free(&acc); return NULL; }
+                buf_put(&acc, &k, sizeof k);
+                buf_put(&acc, &v, sizeof v);
+                if (eat(ps, ",")) continue;
+                if (eat(ps, "}")) break;
+                buf_free(&acc);
+                return perr(ps, "expected ',' or '}'");
+            }
+        }
+        term *m = term_map(ps->a, 0);
+        if (!m || acc.oom) { buf_free(&acc); return perr(ps, "out of memory"); }
+        m->map.kv = arena_dup(ps->a, acc.p, acc.len);
+        m->map.n = acc.len / (2 * sizeof(term *));
+        buf_free(&acc);
+        if (!m->map.kv) return perr(ps, "out of memory");
+        if (!term_map_sort(m)) return perr(ps, "map has a duplicate key");
+        return m;
+    }
+    if (at(ps, "<<")) { ps->p += 2; return parse_binary(ps); }
+    if (at(ps, "#Ref<")) { ps->p += 5; return parse_identifier(ps, TERM_REF); }
+    if (at(ps, "#Port<")) { ps->p += 6; return parse_identifier(ps, TERM_PORT); }
+    if (c == '<') { ps->p++; return parse_identifier(ps, TERM_PID); }
+    if (c == '"') {
+        buf cps = {0};
+        do {
+            if (!read_quoted(ps, '"', &cps)) { buf_free(&cps); return NULL; }
+            skip_ws(ps);
+        } while (ps->p < ps->end && *ps->p == '"');
+        size_t n = cps.len / 4;
+        term *t = term_list(ps->a, n, NULL);
+        if (!t || cps.oom) { buf_free(&cps); return perr(ps, "out of memory"); }
+        for (size_t i = 0; i < n; i++)
+            if (!(t->list.items[i] = term_int(ps->a, ((uint32_t *)cps.p)[i]))) { buf_free(&cps); return perr(ps, "out of memory"); }
+        buf_free(&cps);
+        return t;
+    }
+    if (c == '$') {
+        ps->p++;
+        uint32_t ch;
+        if (!read_char(ps, &ch)) return NULL;
+        return term_int(ps->a, ch);
+    }
+    if (c == '-' || c == '+') {
+        ps->p++;
+        skip_ws(ps);
+        if (ps->p < ps->end && is_digit(*ps->p)) return parse_number(ps, c == '-');
+        if (ps->p < ps->end && *ps->p == '$') {
+            term *t = parse_term_inner(ps);
+            if (t && c == '-') t->i = -t->i;
+            return t;
+        }
+        return perr(ps, "number expected after sign");
+    }
+    if (is_digit(c)) return parse_number(ps, false);
+    if (at(ps, "fun") && (ps->end - ps->p == 3 || !atom_char((uint8_t)ps->p[3]))) {
+        ps->p += 3;
+        term *m = parse_atom_token(ps);
+        if (!m) return NULL;
+        if (!eat(ps, ":")) return perr(ps, "expected ':' in fun M:F/A");
+        term *f = parse_atom_token(ps);
+        if (!f) return NULL;
+        uint64_t ar;
+        if (!eat(ps, "/") || !read_uint(ps, &ar, 255)) return perr(ps, "expected /Arity (0..255)");
+        term *t = arena_alloc(ps->a, sizeof *t);
+        if (!t) return perr(ps, "out of memory");
+        t->type = TERM_EXPORT; t->exp.module = m; t->exp.function = f; t->exp.arity = (int64_t)ar;
+        return t;
+    }
+    if (c == '\'' || atom_start((uint8_t)c) || (uint8_t)c >= 0xc3) {
+        term *t = parse_atom_token(ps);
+        return t;
+    }
+    if ((c >= 'A' && c <= 'Z') || c == '_') return perr(ps, "variables are not terms");
+    return perr(ps, "unexpected character");
+}
+
+static term *parse_term(parser *ps)
+{
+    if (++ps->depth > TERM_TEXT_MAX_DEPTH) return perr(ps, "term nested too deeply");
+    term *t = parse_term_inner(ps);
+    ps->depth--;
+    return t;
+}
+
+term *term_parse(arena *a, const char *s, size_t n, const term_ctx *ctx, term_text_error *err)
+{
+    parser ps = { a, s, s, s + n, ctx, err, 0 };
+    err->msg = NULL;
+    err->pos = 0;
+    term *t = parse_term(&ps);
+    if (!t) return NULL;
+    eat(&ps, ".");
+    skip_ws(&ps);
+    if (ps.p != ps.end) return perr(&ps, "text left after the term");
+    return t;
+}

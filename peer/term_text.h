@@ -1,0 +1,33 @@
+/*
+ * term_text.h — Erlang term text, both ways.
+ *
+ * term_print writes what io_lib:format("~tp", [T]) writes on a node with the
+ * default printable range (latin1), on one line. term_parse reads the term
+ * syntax a user types in a shell: atoms, integers of any size, Base#Digits,
+ * $c, floats, strings, binaries, tuples, lists, maps, `fun M:F/A`, and the
+ * pids, ports and references a peer printed (resolved against that peer's
+ * node name and creation).
+ */
+#ifndef PEERD_TERM_TEXT_H
+#define PEERD_TERM_TEXT_H
+
+#include "buf.h"
+#include "term.h"
+
+#define TERM_TEXT_MAX_DEPTH 1000
+
+typedef struct {
+    term *node;          /* the peer's node atom; NULL: pids/ports/refs are refused */
+    uint32_t creation;
+} term_ctx;
+
+typedef struct { const char *msg; size_t pos; } term_text_error;
+
+void term_print(buf *b, const term *t);
+void term_print_float(buf *b, double d);
+void term_print_atom(buf *b, const char *s, size_t len);
+
+/* Parses one term (an optional final '.' is allowed); NULL with err on failure. */
+term *term_parse(arena *a, const char *s, size_t n, const term_ctx *ctx, term_text_error *err);
+
+#endif
