@@ -192,6 +192,7 @@ static term *decode(cur *c)
         if (!need(c, 2)) return fail(c, "truncated string");
         size_t n = rd16(c);
         if (!need(c, n)) return fail(c, "string runs past the end");
+        if (n == 0) { t = term_nil(c->a); break; }
         if (!(t = term_list(c->a, n, NULL))) break;
         for (size_t i = 0; i < n; i++)
             if (!(t->list.items[i] = term_int(c->a, rd8(c)))) return fail(c, "out of memory");

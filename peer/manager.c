@@ -82,7 +82,7 @@ struct pending {
     tmr timer;
 };
 
-typedef struct message { struct message *next; uint64_t seq; char *line; size_t len; } message;
+typedef struct message { struct message *next; uint64_t seq; char *to, *line; size_t len; } message;
 
 struct peer {
     peer *next;
@@ -231,6 +231,7 @@ void pm_req_free(pm_req *r)
 {
     if (!r) return;
     free(r->id);
+    free(r->to);
     pm_start_opts_free(r->start);
     buf_free(&r->payload);
     free(r->detail);
@@ -549,7 +550,7 @@ static void peer_free(peer *p)
     buf_free(&p->tcpin);
     stdio_decoder_free(&p->dec);
     console_ring_free(&p->console);
-    for (message *g = p->msgs, *n; g; g = n) { n = g->next; free(g->line); free(g); }
+    for (message *g = p->msgs, *n; g; g = n) { n = g->next; free(g->to); free(g->line); free(g); }
     arena_free(p->ident);
     /* Events of this epoll batch may still name p: free it after the batch. */
     p->dead = true;
@@ -796,15 +797,14 @@ static term *io_one(peer *p, io_cont *io, const term *r)
 {
     arena *a = io->a;
     if (r->type == TERM_ATOM) {
-        if (term_is_atom(r, "getopts"))
-            return term_list(a, 0, NULL) ? ({
-                term *l = term_list(a, 2, NULL);
-                if (l) {
-                    l->list.items[0] = mk_tuple(a, 2, term_atomz(a, "binary"), term_atomz(a, "false"));
-                    l->list.items[1] = mk_tuple(a, 2, term_atomz(a, "encoding"), term_atomz(a, "unicode"));
-                }
-                l;
-            }) : NULL;
+        if (term_is_atom(r, "getopts")) {
+            term *l = term_list(a, 2, NULL);
+            if (l) {
+                l->list.items[0] = mk_tuple(a, 2, term_atomz(a, "binary"), term_atomz(a, "false"));
+                l->list.items[1] = mk_tuple(a, 2, term_atomz(a, "encoding"), term_atomz(a, "unicode"));
+            }
+            return l;
+        }
         if (term_is_atom(r, "get_line") || term_is_atom(r, "get_chars")) return term_atomz(a, "eof");
         return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
     }
@@ -859,7 +859,7 @@ static void io_resume(peer *p, pending *c, const char *klass, const uint8_t *res
     term *r = NULL;
     if (!strcmp(klass, "ok")) {
         etf_error e = {0};
-        term *chars = etf_decode(io->a, result, n, &e);
+        term *chars = etf_decode_body(io->a, result, n, &e);
         if (chars && put_chars_text(p, NULL, chars)) r = term_atomz(io->a, "ok");
     }
     io->last = r ? r : mk_tuple(io->a, 2, term_atomz(io->a, "error"), term_atomz(io->a, "put_chars"));
@@ -891,15 +891,11 @@ static void store_message(peer *p, const term *to, const term *content)
     cJSON *o = cJSON_CreateObject();
     buf text = {0};
     cJSON_AddNumberToObject(o, "seq", (double)++p->msg_seq);
-    if (to->type == TERM_ATOM) {
-        char *name = strndup(to->atom.s, to->atom.len);
-        cJSON_AddStringToObject(o, "to", name ? name : "");
-        free(name);
-    } else {
-        term_print(&text, to);
-        cJSON_AddStringToObject(o, "to", buf_cstr(&text) ? (char *)text.p : "");
-        text.len = 0;
-    }
+    if (to->type == TERM_ATOM) buf_put(&text, to->atom.s, to->atom.len);
+    else term_print(&text, to);
+    char *to_name = buf_cstr(&text) ? strdup((char *)text.p) : NULL;
+    cJSON_AddStringToObject(o, "to", to_name ? to_name : "");
+    text.len = 0;
     term_print(&text, content);
     cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
     cJSON *v = term_to_json(content);
@@ -908,8 +904,9 @@ static void store_message(peer *p, const term *to, const term *content)
     cJSON_Delete(o);
     buf_free(&text);
     message *g = calloc(1, sizeof *g);
-    if (!line || !g) { free(line); free(g); return; }
+    if (!line || !g || !to_name) { free(line); free(g); free(to_name); return; }
     g->seq = p->msg_seq;
+    g->to = to_name;
     g->line = line;
     g->len = strlen(line);
     if (p->msgs_tail) p->msgs_tail->next = g; else p->msgs = g;
@@ -917,6 +914,7 @@ static void store_message(peer *p, const term *to, const term *content)
     if (++p->nmsgs > MAX_MESSAGES) {
         message *old = p->msgs;
         p->msgs = old->next;
+        free(old->to);
         free(old->line);
         free(old);
         p->nmsgs--;
@@ -939,7 +937,7 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
     case P_GETPID: case P_SELF: {
         arena *a = arena_new();
         etf_error e = {0};
-        term *t = a && !strcmp(klass, "ok") ? etf_decode(a, result, n, &e) : NULL;
+        term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, &e) : NULL;
         if (c->kind == P_GETPID && t && t->type == TERM_LIST) {
             /* os:getpid() is a string of digits. */
             pid_t pid = 0;
@@ -1464,7 +1462,7 @@ static void handle_req(pm *m, pm_req *r)
     }
     case PM_MESSAGES:
         for (message *g = p->msgs; g; g = g->next) {
-            if (g->seq <= r->since) continue;
+            if (g->seq <= r->since || (r->to && strcmp(r->to, g->to))) continue;
             buf_put(&r->reply, g->line, g->len);
             buf_byte(&r->reply, '\n');
         }

@@ -100,6 +100,7 @@ struct pm_req {
     buf payload;                /* CALL/CAST: ETF bodies of M, F, A; SEND: To, Msg */
     int64_t timeout_ms;         /* CALL: ms or PM_INFINITY */
     uint64_t since;             /* CONSOLE: byte offset; MESSAGES: seq */
+    char *to;                   /* MESSAGES: only those sent to this name */
 
     /* Answer. */
     pm_status status;

@@ -92,7 +92,6 @@ term *term_tuple(arena *a, size_t n)
 
 term *term_list(arena *a, size_t n, term *tail)
 {
-    if (n == 0 && !tail) return term_nil(a);
     term *t = node(a, TERM_LIST);
     if (!t || !(t->list.items = arena_alloc(a, (n ? n : 1) * sizeof(term *)))) return NULL;
     t->list.n = n;

@@ -62,7 +62,7 @@ term *term_atomz(arena *a, const char *s);
 term *term_binary(arena *a, const void *data, size_t len);
 term *term_nil(arena *a);
 term *term_tuple(arena *a, size_t n);           /* items zeroed, fill them */
-term *term_list(arena *a, size_t n, term *tail); /* tail NULL means [] */
+term *term_list(arena *a, size_t n, term *tail); /* always a list node; tail NULL means [] */
 term *term_map(arena *a, size_t n);
 term *term_big_from_decimal(arena *a, const char *digits, size_t n, bool neg, unsigned base);
 

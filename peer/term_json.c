@@ -178,7 +178,7 @@ static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON
         uint32_t cp;
         for (size_t i = 0, k; i < len; i += k, n++)
             if (!(k = utf8_next(s + i, len - i, &cp))) return jerr(c, sub, "not UTF-8%s", NULL);
-        term *t = term_list(c->a, n, NULL);
+        term *t = n ? term_list(c->a, n, NULL) : term_nil(c->a);
         if (!t) return jerr(c, sub, "out of memory%s", NULL);
         for (size_t i = 0, k, e = 0; i < len; i += k, e++) {
             k = utf8_next(s + i, len - i, &cp);

@@ -648,7 +648,7 @@ static term *parse_term_inner(parser *ps)
             skip_ws(ps);
         } while (ps->p < ps->end && *ps->p == '"');
         size_t n = cps.len / 4;
-        term *t = term_list(ps->a, n, NULL);
+        term *t = n ? term_list(ps->a, n, NULL) : term_nil(ps->a);
         if (!t || cps.oom) { buf_free(&cps); return perr(ps, "out of memory"); }
         for (size_t i = 0; i < n; i++)
             if (!(t->list.items[i] = term_int(ps->a, ((uint32_t *)cps.p)[i]))) { buf_free(&cps); return perr(ps, "out of memory"); }

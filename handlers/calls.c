@@ -1,0 +1,278 @@
+/*
+ * calls.c — /peers/{id}/call, /cast, /send: peer:call/4,5, cast/4, send/3.
+ *
+ * Arguments are mapped to terms and encoded here, on the HTTP thread; the
+ * manager only frames them. Text that names a pid, port or reference of the
+ * peer needs the peer's node name and creation: the handler then asks the
+ * manager for them (PM_IDENTITY) and maps the request again.
+ */
+#include "common.h"
+#include "etf.h"
+#include "handlers.h"
+#include "term_json.h"
+#include "term_text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NEEDS_PEER "pids, ports and references need a running peer"
+
+typedef struct {
+    pm_op op;
+    cJSON *body;
+    term_ctx ctx;
+    arena *ctx_arena;
+} call_state;
+
+static void state_free(void *p)
+{
+    call_state *s = p;
+    if (!s) return;
+    cJSON_Delete(s->body);
+    arena_free(s->ctx_arena);
+    free(s);
+}
+
+typedef struct { unsigned status; char code[32]; char detail[600]; } map_error;
+
+static bool fail(map_error *e, const char *code, const char *detail)
+{
+    e->status = 400;
+    snprintf(e->code, sizeof e->code, "%s", code);
+    snprintf(e->detail, sizeof e->detail, "%s", detail);
+    return false;
+}
+
+static bool atom_field(const cJSON *body, const char *key, buf *out, map_error *e)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(body, key);
+    char d[128];
+    if (!cJSON_IsString(j) || !j->valuestring[0] || strlen(j->valuestring) > 255) {
+        snprintf(d, sizeof d, "%s: must be a non-empty string (an atom name)", key);
+        return fail(e, "invalid_arg", d);
+    }
+    etf_encode_atom(out, j->valuestring, strlen(j->valuestring));
+    return true;
+}
+
+/* A term from JSON, or from Erlang text in `text_key` if given instead. */
+static term *value_field(arena *a, const cJSON *body, const char *key, const char *text_key, const term_ctx *ctx,
+                         map_error *e, bool *needs_ctx)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(body, key);
+    const cJSON *t = text_key ? cJSON_GetObjectItemCaseSensitive(body, text_key) : NULL;
+    char err[512];
+    if (t) {
+        if (j) { snprintf(err, sizeof err, "give %s or %s, not both", key, text_key); fail(e, "invalid_arg", err); return NULL; }
+        if (!cJSON_IsString(t)) { snprintf(err, sizeof err, "%s: must be a string of Erlang term text", text_key); fail(e, "invalid_arg", err); return NULL; }
+        term_text_error te;
+        term *v = term_parse(a, t->valuestring, strlen(t->valuestring), ctx, &te);
+        if (!v) {
+            if (!ctx->node && !strcmp(te.msg, NEEDS_PEER)) *needs_ctx = true;
+            snprintf(err, sizeof err, "%s: %s at offset %zu", text_key, te.msg, te.pos);
+            fail(e, "invalid_term", err);
+        }
+        return v;
+    }
+    if (!j) { snprintf(err, sizeof err, "%s: missing", key); fail(e, "invalid_arg", err); return NULL; }
+    term *v = term_from_json(a, j, ctx, key, err, sizeof err);
+    if (!v) {
+        if (!ctx->node && strstr(err, NEEDS_PEER)) *needs_ctx = true;
+        fail(e, "invalid_term", err);
+    }
+    return v;
+}
+
+/* Builds the payload of a call/cast ({M, F, A} bodies) or send ({To, Msg}). */
+static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *e, bool *needs_ctx)
+{
+    const cJSON *body = s->body;
+    arena *a = arena_new();
+    if (!a) return fail(e, "internal", "out of memory");
+    bool ok = false;
+    char err[600];
+    if (s->op == PM_SEND) {
+        for (const cJSON *f = body->child; f; f = f->next)
+            if (strcmp(f->string, "to") && strcmp(f->string, "message") && strcmp(f->string, "message_text")) {
+                snprintf(err, sizeof err, "unknown field: %s", f->string);
+                fail(e, "invalid_arg", err);
+                goto out;
+            }
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(body, "to");
+        term *dest = NULL;
+        if (cJSON_IsString(to) && to->valuestring[0] == '<') {
+            term_text_error te;
+            dest = term_parse(a, to->valuestring, strlen(to->valuestring), &s->ctx, &te);
+            if (!dest) {
+                if (!s->ctx.node && !strcmp(te.msg, NEEDS_PEER)) *needs_ctx = true;
+                snprintf(err, sizeof err, "to: %s", te.msg);
+                fail(e, "invalid_term", err);
+                goto out;
+            }
+        } else if (cJSON_IsString(to) && to->valuestring[0] && strlen(to->valuestring) <= 255) {
+            dest = term_atomz(a, to->valuestring);
+        } else if (cJSON_IsObject(to)) {
+            if (!(dest = term_from_json(a, to, &s->ctx, "to", err, sizeof err))) {
+                if (!s->ctx.node && strstr(err, NEEDS_PEER)) *needs_ctx = true;
+                fail(e, "invalid_term", err);
+                goto out;
+            }
+        } else {
+            fail(e, "invalid_arg", "to: must be a registered name, a pid \"<0.N.M>\" or {\"$etf\": ...}");
+            goto out;
+        }
+        if (dest->type != TERM_ATOM && dest->type != TERM_PID) { fail(e, "invalid_arg", "to: must be an atom or a pid"); goto out; }
+        term *msg = value_field(a, body, "message", "message_text", &s->ctx, e, needs_ctx);
+        if (!msg) goto out;
+        etf_encode_body(out, dest);
+        etf_encode_body(out, msg);
+        ok = true;
+        goto out;
+    }
+    for (const cJSON *f = body->child; f; f = f->next)
+        if (strcmp(f->string, "module") && strcmp(f->string, "function") && strcmp(f->string, "args") &&
+            (s->op != PM_CALL || strcmp(f->string, "timeout_ms"))) {
+            snprintf(err, sizeof err, "unknown field: %s", f->string);
+            fail(e, "invalid_arg", err);
+            goto out;
+        }
+    if (!atom_field(body, "module", out, e) || !atom_field(body, "function", out, e)) goto out;
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(body, "args");
+    term *list;
+    if (!args) {
+        list = term_nil(a);
+    } else if (cJSON_IsString(args)) {
+        term_text_error te;
+        list = term_parse(a, args->valuestring, strlen(args->valuestring), &s->ctx, &te);
+        if (!list) {
+            if (!s->ctx.node && !strcmp(te.msg, NEEDS_PEER)) *needs_ctx = true;
+            snprintf(err, sizeof err, "args: %s at offset %zu", te.msg, te.pos);
+            fail(e, "invalid_term", err);
+            goto out;
+        }
+        if ((list->type != TERM_LIST && list->type != TERM_NIL) || (list->type == TERM_LIST && list->list.tail->type != TERM_NIL)) {
+            fail(e, "invalid_arg", "args: the Erlang text must be a proper list, e.g. \"[kernel, foo]\"");
+            goto out;
+        }
+    } else if (cJSON_IsArray(args)) {
+        if (!(list = term_from_json(a, args, &s->ctx, "args", err, sizeof err))) {
+            if (!s->ctx.node && strstr(err, NEEDS_PEER)) *needs_ctx = true;
+            fail(e, "invalid_term", err);
+            goto out;
+        }
+    } else {
+        fail(e, "invalid_arg", "args: must be an array, or a string of Erlang text that is a list");
+        goto out;
+    }
+    etf_encode_body(out, list);
+    *timeout = 5000;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "timeout_ms");
+    if (t) {
+        int64_t ms;
+        if (cJSON_IsString(t) && !strcmp(t->valuestring, "infinity")) *timeout = PM_INFINITY;
+        else if (json_int(t, &ms) && ms >= 0 && ms <= 4294967295LL) *timeout = ms;
+        else { fail(e, "invalid_arg", "timeout_ms: must be milliseconds (0..4294967295) or \"infinity\""); goto out; }
+    }
+    ok = true;
+out:
+    arena_free(a);
+    if (!ok && !e->code[0]) fail(e, "internal", "out of memory");
+    return ok && !out->oom;
+}
+
+static enum MHD_Result call_answered(http_req *h)
+{
+    pm_req *r = h->pm;
+    if (r->status != PM_OK) return http_pm_error(h, r);
+    if (r->op != PM_CALL) return http_bytes(h, 202, "application/json; charset=utf-8", "{}", 2, NULL);
+    arena *a = arena_new();
+    etf_error ee = {0};
+    term *t = a ? etf_decode(a, r->reply.p, r->reply.len, &ee) : NULL;
+    if (!t) {
+        arena_free(a);
+        return http_problemf(h, 502, "bad_reply", "the node's reply could not be decoded: %s at byte %zu", ee.msg ? ee.msg : "?", ee.pos);
+    }
+    buf text = {0};
+    enum MHD_Result res;
+    if (!strcmp(r->klass, "ok")) {
+        term_print(&text, t);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
+        cJSON *v = term_to_json(t);
+        cJSON_AddItemToObject(o, "value", v ? v : cJSON_CreateNull());
+        res = http_json(h, 200, o);
+    } else {
+        /* {Reason, Stacktrace} for throw/error/exit; the bare reason for crash. */
+        term *reason = t, *stack = NULL;
+        if (strcmp(r->klass, "crash") && t->type == TERM_TUPLE && t->tuple.n == 2) {
+            reason = t->tuple.items[0];
+            stack = t->tuple.items[1];
+        }
+        cJSON *extra = cJSON_CreateObject();
+        cJSON_AddStringToObject(extra, "class", r->klass);
+        term_print(&text, reason);
+        cJSON_AddStringToObject(extra, "reason", buf_cstr(&text) ? (char *)text.p : "");
+        cJSON *rv = term_to_json(reason);
+        cJSON_AddItemToObject(extra, "reason_value", rv ? rv : cJSON_CreateNull());
+        buf st = {0};
+        if (stack) term_print(&st, stack);
+        cJSON_AddStringToObject(extra, "stacktrace", buf_cstr(&st) ? (char *)st.p : "[]");
+        char detail[700];
+        snprintf(detail, sizeof detail, "%s:%.600s", r->klass, buf_cstr(&text) ? (char *)text.p : "");
+        buf_free(&st);
+        res = http_problem(h, 422, "exception", detail, extra);
+    }
+    buf_free(&text);
+    arena_free(a);
+    return res;
+}
+
+static enum MHD_Result submit(http_req *h);
+
+static enum MHD_Result identity_answered(http_req *h)
+{
+    pm_req *r = h->pm;
+    call_state *s = h->state;
+    if (r->status != PM_OK) return http_pm_error(h, r);
+    s->ctx = r->identity;
+    s->ctx_arena = r->identity_arena;
+    r->identity_arena = NULL;
+    return submit(h);
+}
+
+static enum MHD_Result submit(http_req *h)
+{
+    call_state *s = h->state;
+    map_error e = { 0, "", "" };
+    bool needs_ctx = false;
+    pm_req *r = pm_req_new(s->op, h->seg[1]);
+    if (!r) return MHD_NO;
+    if (!build_payload(s, &r->payload, &r->timeout_ms, &e, &needs_ctx)) {
+        pm_req_free(r);
+        if (needs_ctx) {
+            pm_req *ir = pm_req_new(PM_IDENTITY, h->seg[1]);
+            return ir ? http_submit(h, ir, identity_answered) : MHD_NO;
+        }
+        return http_problem(h, e.status ? e.status : 400, e.code, e.detail, NULL);
+    }
+    return http_submit(h, r, call_answered);
+}
+
+static enum MHD_Result start(http_req *h, pm_op op)
+{
+    enum MHD_Result answered;
+    cJSON *body = http_body_json(h, &answered);
+    if (!body) return answered;
+    call_state *s = calloc(1, sizeof *s);
+    if (!s) { cJSON_Delete(body); return MHD_NO; }
+    s->op = op;
+    s->body = body;
+    h->state = s;
+    h->free_state = state_free;
+    return submit(h);
+}
+
+enum MHD_Result calls_call(http_req *h) { return start(h, PM_CALL); }
+enum MHD_Result calls_cast(http_req *h) { return start(h, PM_CAST); }
+enum MHD_Result calls_send(http_req *h) { return start(h, PM_SEND); }

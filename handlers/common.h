@@ -1,0 +1,18 @@
+/*
+ * common.h — small JSON helpers shared by the handlers.
+ */
+#ifndef PEERD_HANDLERS_COMMON_H
+#define PEERD_HANDLERS_COMMON_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A JSON number written as an integer (json_parse keeps its text). */
+bool json_int(const cJSON *j, int64_t *out);
+/* Query-string unsigned integer; false if present but malformed. */
+bool query_uint(const char *s, uint64_t *out);
+/* Node names, prefixes: letters, digits, '_', '-', '.'; 1..200 chars. */
+bool valid_name(const char *s);
+
+#endif

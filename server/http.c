@@ -1,0 +1,270 @@
+/*
+ * http.c — libmicrohttpd glue: request contexts, body collection, responses,
+ * suspend/resume around the peer manager.
+ */
+#include "http.h"
+#include "router.h"
+#include "term_json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+http_server *g_server;
+
+static void req_free(http_req *h)
+{
+    if (!h) return;
+    if (h->free_state) h->free_state(h->state);
+    pm_req_free(h->pm);
+    buf_free(&h->body);
+    free(h->path);
+    free(h->url);
+    free(h);
+}
+
+static enum MHD_Result queue(http_req *h, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp) return MHD_NO;
+    enum MHD_Result r = MHD_queue_response(h->conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const void *p, size_t n,
+                           const char *const *headers)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, (void *)p, MHD_RESPMEM_MUST_COPY);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    return queue(h, status, resp);
+}
+
+static enum MHD_Result json_typed(http_req *h, unsigned status, cJSON *body, const char *type)
+{
+    char *s = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!s) return MHD_NO;
+    size_t n = strlen(s);
+    s[n] = 0;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE);
+    if (!resp) { free(s); return MHD_NO; }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    return queue(h, status, resp);
+}
+
+enum MHD_Result http_json(http_req *h, unsigned status, cJSON *body)
+{
+    return json_typed(h, status, body, "application/json; charset=utf-8");
+}
+
+static const char *status_title(unsigned status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Content Too Large";
+    case 422: return "Unprocessable Content";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    }
+    return "Error";
+}
+
+enum MHD_Result http_problem(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "about:blank");
+    cJSON_AddStringToObject(o, "title", status_title(status));
+    cJSON_AddNumberToObject(o, "status", status);
+    cJSON_AddStringToObject(o, "detail", detail ? detail : status_title(status));
+    cJSON_AddStringToObject(o, "error", code);
+    if (extra) {
+        for (cJSON *e = extra->child, *n; e; e = n) {
+            n = e->next;
+            cJSON_AddItemToObject(o, e->string, cJSON_DetachItemViaPointer(extra, e));
+        }
+        cJSON_Delete(extra);
+    }
+    return json_typed(h, status, o, "application/problem+json");
+}
+
+enum MHD_Result http_problemf(http_req *h, unsigned status, const char *code, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return http_problem(h, status, code, detail, NULL);
+}
+
+const char *http_query(http_req *h, const char *key)
+{
+    return MHD_lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+cJSON *http_body_json(http_req *h, enum MHD_Result *answered)
+{
+    size_t len = h->body.len, i = 0;
+    while (i < len && strchr(" \t\r\n", h->body.p[i])) i++;
+    if (i == len) return cJSON_CreateObject();
+    size_t pos = 0;
+    cJSON *j = json_parse((const char *)h->body.p, len, &pos);
+    if (!j) {
+        *answered = http_problemf(h, 400, "invalid_json", "the request body is not valid JSON (at byte %zu, or nested deeper than %d)",
+                                  pos, JSON_MAX_DEPTH);
+        return NULL;
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        *answered = http_problem(h, 400, "invalid_json", "the request body must be a JSON object", NULL);
+        return NULL;
+    }
+    return j;
+}
+
+static void on_answer(pm_req *r)
+{
+    http_req *h = r->ud;
+    atomic_store(&h->answered, true);
+    MHD_resume_connection(h->conn);
+}
+
+enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then)
+{
+    pm_req_free(h->pm);
+    h->pm = r;
+    h->then = then;
+    atomic_store(&h->answered, false);
+    r->done = on_answer;
+    r->ud = h;
+    MHD_suspend_connection(h->conn);
+    pm_submit(g_server->pm, r);
+    return MHD_YES;
+}
+
+enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
+{
+    const char *d = r->detail;
+    switch (r->status) {
+    case PM_OK: return http_problem(h, 500, "internal", "no error", NULL);
+    case PM_ERR_NOT_FOUND: return http_problem(h, 404, "not_found", d, NULL);
+    case PM_ERR_GONE: {
+        cJSON *extra = cJSON_CreateObject();
+        if (r->ninfo) cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
+        return http_problem(h, 410, "gone", d, extra);
+    }
+    case PM_ERR_EXISTS: return http_problem(h, 409, "already_exists", d, NULL);
+    case PM_ERR_TOO_MANY: return http_problem(h, 503, "too_many_peers", d, NULL);
+    case PM_ERR_BOOT_FAILED: case PM_ERR_SPAWN: {
+        cJSON *extra = cJSON_CreateObject();
+        if (r->exit_status >= 0) cJSON_AddNumberToObject(extra, "exit_status", r->exit_status);
+        else cJSON_AddNullToObject(extra, "exit_status");
+        cJSON_AddStringToObject(extra, "console_tail", r->console_tail ? r->console_tail : "");
+        if (r->ninfo) cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
+        return http_problem(h, 502, "boot_failed", d, extra);
+    }
+    case PM_ERR_TIMEOUT: {
+        cJSON *extra = NULL;
+        if (r->console_tail) {
+            extra = cJSON_CreateObject();
+            cJSON_AddStringToObject(extra, "console_tail", r->console_tail);
+        }
+        return http_problem(h, 504, "timeout", d, extra);
+    }
+    case PM_ERR_NOCONNECTION: return http_problem(h, 409, "noconnection", d, NULL);
+    case PM_ERR_LISTEN: return http_problem(h, 502, "boot_failed", d, NULL);
+    case PM_ERR_SHUTTING_DOWN: return http_problem(h, 503, "shutting_down", d ? d : "peerd is shutting down", NULL);
+    case PM_ERR_INTERNAL: break;
+    }
+    return http_problem(h, 500, "internal", d ? d : "internal error", NULL);
+}
+
+/* Splits and percent-decodes the path (MHD hands it over undecoded). A
+ * path deeper than any route gets nseg 5, which matches nothing. */
+static bool split_path(http_req *h, const char *url)
+{
+    h->url = strdup(url);
+    h->path = strdup(url);
+    if (!h->path || !h->url) return false;
+    MHD_http_unescape(h->path);
+    char *save = NULL;
+    for (char *tok = strtok_r(h->path, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        if (h->nseg == 4) { h->nseg = 5; break; }
+        h->seg[h->nseg++] = tok;
+    }
+    return true;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)cls; (void)version;
+    http_req *h = *con_cls;
+    if (!h) {
+        h = calloc(1, sizeof *h);
+        if (!h) return MHD_NO;
+        *con_cls = h;
+        h->conn = conn;
+        h->method = method;
+        if (!split_path(h, url)) return MHD_NO;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
+            h->too_large = true;
+            return http_problemf(h, 413, "too_large", "request bodies are limited to %u bytes", HTTP_MAX_BODY);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (h->body.len + *upload_size > HTTP_MAX_BODY) h->too_large = true;
+        else buf_put(&h->body, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (h->pm && h->then) {
+        if (!atomic_load(&h->answered)) return MHD_YES;
+        http_then then = h->then;
+        h->then = NULL;
+        return then(h);
+    }
+    if (h->too_large) return http_problemf(h, 413, "too_large", "request bodies are limited to %u bytes", HTTP_MAX_BODY);
+    if (h->body.oom) return http_problem(h, 500, "internal", "out of memory", NULL);
+    return router_dispatch(h);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls; (void)conn; (void)toe;
+    req_free(*con_cls);
+    *con_cls = NULL;
+}
+
+int http_start(http_server *s, int listen_fd, unsigned threads)
+{
+    g_server = s;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     MHD_USE_TURBO;
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                                 MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_THREAD_POOL_SIZE, threads,
+                                 MHD_OPTION_CONNECTION_LIMIT, 10000u,
+                                 MHD_OPTION_END);
+    return s->daemon ? 0 : -1;
+}
+
+void http_stop(http_server *s)
+{
+    if (s->daemon) MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+}

@@ -1,0 +1,69 @@
+/*
+ * http.h — HTTP plumbing over libmicrohttpd: one http_req per request,
+ * JSON and problem+json responses, and the hand-off to the peer manager.
+ *
+ * A handler either answers at once or calls http_submit(): that suspends the
+ * connection and passes a pm_req to the manager's loop; when the loop has
+ * answered, the connection resumes and `then` runs on an HTTP thread to turn
+ * the answer into a response. No HTTP thread waits for a peer.
+ */
+#ifndef PEERD_HTTP_H
+#define PEERD_HTTP_H
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+
+#include "buf.h"
+#include "manager.h"
+
+#define HTTP_MAX_BODY (1u << 20)
+
+typedef struct http_req http_req;
+typedef enum MHD_Result (*http_then)(http_req *h);
+
+struct http_req {
+    struct MHD_Connection *conn;
+    const char *method;
+    char *url;                  /* the path as sent */
+    char *path;                 /* decoded path, cut into seg[] */
+    char *seg[4];               /* path segments */
+    int nseg;
+    buf body;
+    bool too_large;
+    pm_req *pm;                 /* in flight or answered */
+    http_then then;
+    atomic_bool answered;
+    void *state;                /* a handler's own data, freed with free_state */
+    void (*free_state)(void *);
+};
+
+typedef struct {
+    pm *pm;
+    struct MHD_Daemon *daemon;
+} http_server;
+
+extern http_server *g_server;
+
+int http_start(http_server *s, int listen_fd, unsigned threads);
+void http_stop(http_server *s);
+
+/* Responses (all return what MHD_queue_response returned). */
+enum MHD_Result http_json(http_req *h, unsigned status, cJSON *body);   /* takes body */
+enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const void *p, size_t n,
+                           const char *const *headers);                 /* NULL-terminated name, value pairs */
+enum MHD_Result http_problem(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra);
+enum MHD_Result http_problemf(http_req *h, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Suspends the connection and hands r to the manager; `then` runs when answered. */
+enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then);
+
+const char *http_query(http_req *h, const char *key);
+/* The body as JSON (an empty body is {}); on failure it has answered 400. */
+cJSON *http_body_json(http_req *h, enum MHD_Result *answered);
+
+/* Maps a manager status to its problem response. */
+enum MHD_Result http_pm_error(http_req *h, const pm_req *r);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * main.c — peerd: an HTTP service that starts, controls and stops Erlang
+ * peer nodes, as OTP's peer module does from an Erlang origin.
+ *
+ * Threads: the peer manager's event loop (peer/manager.c), libmicrohttpd's
+ * worker threads (server/http.c), and this main thread, which only waits for
+ * SIGINT/SIGTERM to shut everything down in order.
+ */
+#include "http.h"
+#include "manager.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fputs("usage: peerd [options]\n"
+          "  --listen HOST:PORT     address to serve HTTP on (default 127.0.0.1:8080;\n"
+          "                         port 0 picks a free port; [::1]:PORT for IPv6)\n"
+          "  --console-buffer SIZE  console bytes kept per peer (default 1M; K/M suffixes)\n"
+          "  --max-peers N          most peers at once (default 256)\n"
+          "  --threads N            HTTP worker threads (default 2)\n"
+          "  --quiet                no log lines on stderr\n"
+          "  --help, --version\n", f);
+}
+
+static bool parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s) return false;
+    if (*end == 'K' || *end == 'k') { v <<= 10; end++; }
+    else if (*end == 'M' || *end == 'm') { v <<= 20; end++; }
+    else if (*end == 'G' || *end == 'g') { v <<= 30; end++; }
+    if (*end || v == 0) return false;
+    *out = (size_t)v;
+    return true;
+}
+
+/* Binds HOST:PORT; prints the address it got. */
+static int listen_on(const char *spec, char *shown, size_t shown_len)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host) return -1;
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = 0;
+    char *h = host;
+    if (h[0] == '[' && h[strlen(h) - 1] == ']') { h[strlen(h) - 1] = 0; h++; }
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+    int e = getaddrinfo(h, colon + 1, &hints, &res);
+    if (e) { fprintf(stderr, "peerd: cannot resolve %s: %s\n", spec, gai_strerror(e)); return -1; }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        int one = 1;
+        if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (fd >= 0 && (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)) {
+            fprintf(stderr, "peerd: cannot listen on %s: %s\n", spec, strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0) return -1;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    char addr[128], port[16];
+    getnameinfo((struct sockaddr *)&ss, len, addr, sizeof addr, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(shown, shown_len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", addr, port);
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen_spec = "127.0.0.1:8080";
+    pm_config cfg = { .console_buffer = 1 << 20, .max_peers = 256 };
+    unsigned threads = 2;
+    static const struct option opts[] = {
+        { "listen", required_argument, NULL, 'l' },
+        { "console-buffer", required_argument, NULL, 'c' },
+        { "max-peers", required_argument, NULL, 'm' },
+        { "threads", required_argument, NULL, 't' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { 0 },
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': listen_spec = optarg; break;
+        case 'c':
+            if (!parse_size(optarg, &cfg.console_buffer)) { fprintf(stderr, "peerd: --console-buffer: bad size %s\n", optarg); return 2; }
+            break;
+        case 'm': cfg.max_peers = atoi(optarg); if (cfg.max_peers < 1) { fputs("peerd: --max-peers must be >= 1\n", stderr); return 2; } break;
+        case 't': threads = (unsigned)atoi(optarg); if (threads < 1 || threads > 64) { fputs("peerd: --threads must be 1..64\n", stderr); return 2; } break;
+        case 'q': cfg.quiet = true; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("peerd %s\n", PEERD_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) { usage(stderr); return 2; }
+
+    /* Signals are taken by this thread only; every thread inherits the mask. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    sigdelset(&stop, SIGCHLD);
+    signal(SIGPIPE, SIG_IGN);
+
+    char shown[200];
+    int fd = listen_on(listen_spec, shown, sizeof shown);
+    if (fd < 0) { fprintf(stderr, "peerd: cannot listen on %s\n", listen_spec); return 1; }
+
+    pm *m = pm_new(&cfg);
+    if (!m || pm_start(m) < 0) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
+    http_server srv = { .pm = m };
+    if (http_start(&srv, fd, threads) < 0) { fputs("peerd: cannot start the HTTP server\n", stderr); return 1; }
+    printf("peerd listening on http://%s\n", shown);
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    if (!cfg.quiet) fprintf(stderr, "peerd: %s: stopping every peer\n", strsignal(sig));
+    pm_shutdown(m);
+    http_stop(&srv);
+    pm_free(m);
+    if (!cfg.quiet) fputs("peerd: stopped\n", stderr);
+    return 0;
+}
