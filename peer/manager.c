@@ -721,6 +721,7 @@ static void conn_lost(peer *p, const char *reason)
     if (p->state == ST_BOOTING) {
         logf_(m, "peer %s failed to boot: %s", p->id, reason);
         bool waited = p->boot_waiters != NULL;
+        set_down(p, reason);
         for (pm_req *w = p->boot_waiters, *n; w; w = n) {
             n = w->next;
             w->exit_status = p->exit_status;
@@ -728,7 +729,6 @@ static void conn_lost(peer *p, const char *reason)
             answer_with_info(w, p, PM_ERR_BOOT_FAILED, xasprintf("%s", reason));
         }
         p->boot_waiters = NULL;
-        set_down(p, reason);
         if (waited) { kill_processes(p); remove_peer(p, false); return; }
     } else {
         set_down(p, reason);
@@ -742,6 +742,7 @@ static void boot_timeout(void *owner, tmr *t)
     (void)t;
     peer *p = owner;
     logf_(p->m, "peer %s did not boot within %lld ms; stopping it", p->id, (long long)p->opt->wait_boot_ms);
+    set_down(p, "timeout");
     for (pm_req *w = p->boot_waiters, *n; w; w = n) {
         n = w->next;
         w->console_tail = console_tail(p);
@@ -750,7 +751,6 @@ static void boot_timeout(void *owner, tmr *t)
     p->boot_waiters = NULL;
     close_control(p);
     kill_processes(p);
-    set_down(p, "timeout");
     remove_peer(p, false);
 }
 
