@@ -5,7 +5,8 @@
  * after commas, " => " in maps, strings and binaries printed as text only when
  * every character is printable Latin-1, floats in the shortest form that
  * reads back exactly, choosing fixed or scientific notation by length as
- * float_to_list(F, [short]) does.
+ * float_to_list(F, [short]) does. Characters above 255 only ever reach the
+ * printer inside quoted atoms, which ~tp prints as they are.
  */
 #include "term_text.h"
 #include "utf8.h"
@@ -38,7 +39,6 @@ static void put_char_escaped(buf *b, uint32_t c, char quote)
     }
     if (c == (uint32_t)quote) { buf_byte(b, '\\'); buf_byte(b, (uint8_t)quote); return; }
     if (c < 32 || (c >= 128 && c < 160)) { buf_printf(b, "\\%03o", c); return; }
-    if (c > 255) { buf_printf(b, "\\x{%X}", c); return; }
     uint8_t u[4];
     buf_put(b, u, utf8_put(u, c));
 }
@@ -101,24 +101,38 @@ void term_print_float(buf *b, double d)
     while (n > 1 && digits[n - 1] == '0') n--;
     int x = atoi(p + 1);
 
-    char sci[48], fix[400];
-    int sl = snprintf(sci, sizeof sci, "%s%c.%.*s%se%d", neg ? "-" : "", digits[0],
-                      n > 1 ? n - 1 : 1, n > 1 ? digits + 1 : "0", "", x);
-    int fl = 0;
-    if (neg) fix[fl++] = '-';
-    if (x >= 0) {
-        for (int i = 0; i <= x || i < n; i++) {
-            if (i == x + 1) fix[fl++] = '.';
-            fix[fl++] = i < n ? digits[i] : '0';
-        }
-        if (n <= x + 1) { fix[fl++] = '.'; fix[fl++] = '0'; }
+    /* The choice float_to_list(F, [short]) makes (erts' to_chars): fixed
+     * notation when the last digit's exponent r is within [lower, upper],
+     * except near 2^53 where fixed would show digits beyond the shortest. */
+    int r = x - n + 1, lower, upper;
+    uint64_t mant = 0;
+    for (int i = 0; i < n; i++) mant = mant * 10 + (uint64_t)(digits[i] - '0');
+    if (n == 1) { lower = -4; upper = 2; }
+    else if (x >= 10) { lower = -(n + 2); upper = 2; }
+    else { lower = -(n + 2); upper = 1; }
+    bool fixed = lower <= r && r <= upper &&
+                 !((mant >= (1ull << 53) && r == 0) || (mant > (1ull << 52) / 5 && r == 1) ||
+                   (mant > (1ull << 51) / 25 && r == 2));
+    if (neg) buf_byte(b, '-');
+    if (!fixed) {
+        buf_byte(b, (uint8_t)digits[0]);
+        buf_byte(b, '.');
+        if (n > 1) buf_put(b, digits + 1, (size_t)(n - 1));
+        else buf_byte(b, '0');
+        buf_printf(b, "e%d", x);
+    } else if (r >= 0) {
+        buf_put(b, digits, (size_t)n);
+        for (int i = 0; i < r; i++) buf_byte(b, '0');
+        buf_str(b, ".0");
+    } else if (x >= 0) {
+        buf_put(b, digits, (size_t)(x + 1));
+        buf_byte(b, '.');
+        buf_put(b, digits + x + 1, (size_t)(n - x - 1));
     } else {
-        fix[fl++] = '0'; fix[fl++] = '.';
-        for (int i = 0; i < -x - 1; i++) fix[fl++] = '0';
-        for (int i = 0; i < n; i++) fix[fl++] = digits[i];
+        buf_str(b, "0.");
+        for (int i = 0; i < -x - 1; i++) buf_byte(b, '0');
+        buf_put(b, digits, (size_t)n);
     }
-    if (fl <= sl) buf_put(b, fix, (size_t)fl);
-    else buf_put(b, sci, (size_t)sl);
 }
 
 static bool printable_list(const term *t)

@@ -1,0 +1,165 @@
+/*
+ * errors.c — every bad request gets a problem+json answer naming what was
+ * wrong, and peerd keeps serving.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static peerd *d;
+static void up(void) { d = peerd_start(NULL); }
+static void down(void) { peerd_stop(d); }
+
+static void expect_problem(resp *r, long status, const char *code, const char *detail_part)
+{
+    cr_expect_eq(r->status, status, "status %ld, want %ld: %s", r->status, status, r->body);
+    cr_expect_str_eq(r->ctype, "application/problem+json", "%s", r->body);
+    cr_assert(r->json, "not JSON: %s", r->body);
+    cr_expect_str_eq(jstr(r, "error"), code, "%s", r->body);
+    cr_expect_eq(jnum(r, "status"), status);
+    cr_expect_str_eq(jstr(r, "type"), "about:blank");
+    if (detail_part) cr_expect(jstr(r, "detail") && strstr(jstr(r, "detail"), detail_part), "detail should mention '%s': %s", detail_part, r->body);
+    resp_free(r);
+}
+
+TestSuite(errors, .init = up, .fini = down, .timeout = 60);
+
+Test(errors, bad_json_is_400)
+{
+    expect_problem(http(d, "POST", "/peers", "{not json"), 400, "invalid_json", "not valid JSON");
+    expect_problem(http(d, "POST", "/peers", "[1]"), 400, "invalid_json", "must be a JSON object");
+}
+
+Test(errors, unknown_peer_is_404)
+{
+    expect_problem(http(d, "GET", "/peers/nosuchpeer", NULL), 404, "not_found", "nosuchpeer");
+    expect_problem(http(d, "POST", "/peers/nosuchpeer/call", "{\"module\":\"erlang\",\"function\":\"node\"}"), 404, "not_found", NULL);
+    expect_problem(http(d, "DELETE", "/peers/nosuchpeer", NULL), 404, "not_found", NULL);
+}
+
+Test(errors, unknown_path_is_404_and_wrong_method_405)
+{
+    expect_problem(http(d, "GET", "/nothing/here", NULL), 404, "not_found", "/nothing/here");
+    resp *r = http(d, "PUT", "/peers", "{}");
+    cr_expect_str_eq(r->allow, "GET, POST");
+    expect_problem(r, 405, "method_not_allowed", "PUT");
+}
+
+Test(errors, start_options_are_checked_with_otps_error_names)
+{
+    expect_problem(http(d, "POST", "/peers", "{\"bogus\":1}"), 400, "invalid_arg", "bogus");
+    expect_problem(http(d, "POST", "/peers", "{\"name\":\"a@b\"}"), 400, "invalid_arg", "name");
+    expect_problem(http(d, "POST", "/peers", "{\"args\":[1]}"), 400, "invalid_arg", "args");
+    expect_problem(http(d, "POST", "/peers", "{\"exec\":[]}"), 400, "exec", "exec");
+    expect_problem(http(d, "POST", "/peers", "{\"exec\":5}"), 400, "exec", "exec");
+    expect_problem(http(d, "POST", "/peers", "{\"shutdown\":999}"), 400, "shutdown", "1000");
+    expect_problem(http(d, "POST", "/peers", "{\"shutdown\":{\"halt\":\"x\"}}"), 400, "shutdown", NULL);
+    expect_problem(http(d, "POST", "/peers", "{\"detached\":false}"), 400, "detached", "standard_io");
+    expect_problem(http(d, "POST", "/peers", "{\"connection\":70000}"), 400, "invalid_arg", "connection");
+    expect_problem(http(d, "POST", "/peers", "{\"connection\":{\"ip\":\"nope\",\"port\":0}}"), 400, "invalid_arg", "connection");
+    expect_problem(http(d, "POST", "/peers", "{\"wait_boot\":-1}"), 400, "invalid_arg", "wait_boot");
+    expect_problem(http(d, "POST", "/peers", "{\"env\":{\"A\":1}}"), 400, "invalid_arg", "env.A");
+    expect_problem(http(d, "POST", "/peers", "{\"peer_down\":\"explode\"}"), 400, "invalid_arg", "peer_down");
+    expect_problem(http(d, "POST", "/peers", "{\"host\":\"h\"}"), 400, "invalid_arg", "host");
+}
+
+Test(errors, boot_failure_says_why)
+{
+    resp *r = http(d, "POST", "/peers", "{\"exec\":[\"sh\",\"-c\",\"echo not an erl; exit 3\"]}");
+    cr_expect_eq(r->status, 502, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "error"), "boot_failed");
+    cr_expect_eq(jnum(r, "exit_status"), 3);
+    cr_expect(jstr(r, "console_tail") && strstr(jstr(r, "console_tail"), "not an erl"), "%s", r->body);
+    resp_free(r);
+    expect_problem(http(d, "POST", "/peers", "{\"exec\":\"/no/such/program\"}"), 502, "boot_failed", "No such file");
+    /* A node name that is taken: the second erl exits with status 1. */
+    const char *name = unique_name("dup");
+    char opts[256];
+    snprintf(opts, sizeof opts, "{\"name\":\"%s\"}", name);
+    char *id = start_peer(d, opts);
+    expect_problem(http(d, "POST", "/peers", opts), 409, "already_exists", name);
+    free(id);
+}
+
+Test(errors, boot_timeout_stops_the_node)
+{
+    expect_problem(http(d, "POST", "/peers", "{\"wait_boot\":1}"), 504, "timeout", "1 ms");
+    resp *r = http(d, "GET", "/peers", NULL);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r->json, "peers")), 0, "%s", r->body);
+    resp_free(r);
+}
+
+Test(errors, call_errors)
+{
+    char *id = start_peer(d, "{}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/call", id);
+    resp *r = call(d, id, "no_such_module", "f", "[]");
+    cr_expect_eq(r->status, 422);
+    cr_expect_str_eq(jstr(r, "class"), "error");
+    cr_expect_str_eq(jstr(r, "reason"), "undef");
+    cr_expect(strstr(jstr(r, "stacktrace"), "no_such_module"), "%s", r->body);
+    resp_free(r);
+    r = call(d, id, "erlang", "exit", "\"[{shutdown, 1}]\"");
+    cr_expect_str_eq(jstr(r, "class"), "exit");
+    cr_expect_str_eq(jstr(r, "reason"), "{shutdown,1}");
+    resp_free(r);
+    expect_problem(http(d, "POST", path, "{\"module\":\"timer\",\"function\":\"sleep\",\"args\":[2000],\"timeout_ms\":100}"), 504, "timeout", "100 ms");
+    /* The late reply is dropped and the peer still answers. */
+    r = call(d, id, "erlang", "node", "[]");
+    cr_expect_eq(r->status, 200);
+    resp_free(r);
+    expect_problem(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"node\",\"args\":\"[a,\"}"), 400, "invalid_term", "args");
+    expect_problem(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"node\",\"args\":\"{a}\"}"), 400, "invalid_arg", "proper list");
+    expect_problem(http(d, "POST", path, "{\"module\":5,\"function\":\"node\"}"), 400, "invalid_arg", "module");
+    expect_problem(http(d, "POST", path, "{\"module\":\"m\",\"function\":\"f\",\"timeout_ms\":\"soon\"}"), 400, "invalid_arg", "timeout_ms");
+    expect_problem(http(d, "POST", path, "{\"module\":\"m\",\"function\":\"f\",\"args\":[{\"$etf\":\"###\"}]}"), 400, "invalid_term", "args[0].$etf");
+    expect_problem(http(d, "POST", path, "{\"module\":\"m\",\"function\":\"f\",\"args\":\"[<0.1.2>]\",\"extra\":1}"), 400, "invalid_arg", "extra");
+    snprintf(path, sizeof path, "/peers/%s/send", id);
+    expect_problem(http(d, "POST", path, "{\"to\":5,\"message\":1}"), 400, "invalid_arg", "to");
+    expect_problem(http(d, "POST", path, "{\"to\":\"x\"}"), 400, "invalid_arg", "message");
+    free(id);
+}
+
+Test(errors, oversized_body_is_413)
+{
+    size_t n = (1u << 20) + 100;
+    char *big = malloc(n + 1);
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 1] = '}';
+    big[n] = 0;
+    expect_problem(http(d, "POST", "/peers", big), 413, "too_large", "1048576");
+    free(big);
+    resp *r = http(d, "GET", "/healthz", NULL);
+    cr_expect_eq(r->status, 200, "still serving");
+    resp_free(r);
+}
+
+Test(errors, noconnection_once_down)
+{
+    char *id = start_peer(d, "{\"peer_down\":\"continue\"}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/cast", id);
+    resp *r = http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"halt\",\"args\":[]}");
+    cr_expect_eq(r->status, 202);
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s", id);
+    for (int i = 0; i < 100; i++) {
+        r = http(d, "GET", path, NULL);
+        bool is_down = jstr(r, "state") && !strcmp(jstr(r, "state"), "down");
+        if (is_down) {
+            cr_expect_str_eq(jstr(r, "down_reason"), "{exit_status,0}");
+            resp_free(r);
+            break;
+        }
+        resp_free(r);
+        usleep(50000);
+    }
+    expect_problem(call(d, id, "erlang", "node", "[]"), 409, "noconnection", "down");
+    free(id);
+}

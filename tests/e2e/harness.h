@@ -1,0 +1,52 @@
+/*
+ * harness.h — end-to-end test support: a real peerd process on a free
+ * loopback port, driven over HTTP with libcurl.
+ */
+#ifndef PEERD_TEST_HARNESS_H
+#define PEERD_TEST_HARNESS_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char base[64];
+    char log[128];
+} peerd;
+
+typedef struct {
+    long status;
+    char *body;
+    size_t len;
+    char ctype[128];
+    char allow[128];
+    char console_start[32], console_end[32];
+    cJSON *json;        /* the body parsed, when it is JSON */
+} resp;
+
+/* Starts build/peerd --listen 127.0.0.1:0 [extra...]; asserts it came up. */
+peerd *peerd_start(const char *const *extra);
+/* SIGTERM, then waits; returns the exit status (or -1). */
+int peerd_stop(peerd *d);
+void peerd_kill(peerd *d);
+
+resp *http(peerd *d, const char *method, const char *path, const char *body);
+void resp_free(resp *r);
+
+/* Shorthands: the string / number at a key of r->json (NULL / -1 if absent). */
+const char *jstr(const resp *r, const char *key);
+double jnum(const resp *r, const char *key);
+
+/* Starts a peer with these options (a JSON object); asserts 201; returns its id. */
+char *start_peer(peerd *d, const char *options);
+/* POST /peers/ID/call; returns the response. */
+resp *call(peerd *d, const char *id, const char *module, const char *function, const char *args_json);
+
+/* A node name unique to this test process. */
+const char *unique_name(const char *prefix);
+/* True once the process is gone (or a zombie), waiting up to ms. */
+bool process_gone(pid_t pid, int ms);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * lifecycle.c — stopping peers every way OTP's peer does, peer_down, the
+ * messages a node sends to its origin, and peerd's own death.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static pid_t os_pid_of(peerd *d, const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    resp *r = http(d, "GET", path, NULL);
+    pid_t p = (pid_t)jnum(r, "os_pid");
+    resp_free(r);
+    return p;
+}
+
+static void stop_with(const char *connection, const char *shutdown)
+{
+    peerd *d = peerd_start(NULL);
+    char opts[256];
+    snprintf(opts, sizeof opts, "{\"connection\":%s,\"shutdown\":%s}", connection, shutdown);
+    char *id = start_peer(d, opts);
+    pid_t pid = os_pid_of(d, id);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    resp *r = http(d, "DELETE", path, NULL);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "state"), "down");
+    resp_free(r);
+    cr_expect(process_gone(pid, 10000), "node of %s still running", opts);
+    r = http(d, "GET", path, NULL);
+    cr_expect_eq(r->status, 410, "a stopped peer leaves a tombstone: %s", r->body);
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->json, "peer"), "state")->valuestring, "down");
+    resp_free(r);
+    free(id);
+    cr_expect_eq(peerd_stop(d), 0);
+}
+
+Test(shutdown, close_stdio, .timeout = 60) { stop_with("\"standard_io\"", "\"close\""); }
+Test(shutdown, close_tcp, .timeout = 60) { stop_with("0", "\"close\""); }
+Test(shutdown, halt_stdio, .timeout = 60) { stop_with("\"standard_io\"", "\"halt\""); }
+Test(shutdown, halt_tcp, .timeout = 60) { stop_with("0", "{\"halt\":2000}"); }
+Test(shutdown, init_stop_stdio, .timeout = 60) { stop_with("\"standard_io\"", "3000"); }
+Test(shutdown, init_stop_tcp, .timeout = 60) { stop_with("0", "3000"); }
+
+/* A node that ignores init:stop is killed once the deadline passes. */
+Test(shutdown, deadline_kills_a_stuck_node, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{\"shutdown\":1000}");
+    pid_t pid = os_pid_of(d, id);
+    /* Hold init:stop up: suspend the init process itself. */
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/cast", id);
+    resp *r = call(d, id, "erlang", "whereis", "\"[init]\"");
+    char body[512];
+    snprintf(body, sizeof body, "{\"module\":\"erlang\",\"function\":\"suspend_process\",\"args\":\"[%s]\"}", jstr(r, "result"));
+    resp_free(r);
+    r = http(d, "POST", path, body);
+    resp_free(r);
+    usleep(200000);
+    double t0 = now_s();
+    snprintf(path, sizeof path, "/peers/%s", id);
+    r = http(d, "DELETE", path, NULL);
+    double took = now_s() - t0;
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "down_reason"), "killed", "%s", r->body);
+    cr_expect_geq(took, 0.9, "waited for the deadline (%.2fs)", took);
+    cr_expect_lt(took, 5.0, "then killed the node (%.2fs)", took);
+    resp_free(r);
+    cr_expect(process_gone(pid, 5000));
+    free(id);
+    peerd_stop(d);
+}
+
+Test(peer_down, stop_removes_and_continue_keeps, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    const char *modes[] = { "stop", "continue" };
+    for (int i = 0; i < 2; i++) {
+        char opts[128], path[256];
+        snprintf(opts, sizeof opts, "{\"peer_down\":\"%s\"}", modes[i]);
+        char *id = start_peer(d, opts);
+        snprintf(path, sizeof path, "/peers/%s/cast", id);
+        resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"halt\",\"args\":[7]}"));
+        snprintf(path, sizeof path, "/peers/%s", id);
+        long want = i == 0 ? 410 : 200;
+        resp *r = NULL;
+        for (int k = 0; k < 100; k++) {
+            resp_free(r);
+            r = http(d, "GET", path, NULL);
+            if (r->status == want && (want == 410 || !strcmp(jstr(r, "state"), "down"))) break;
+            usleep(50000);
+        }
+        cr_expect_eq(r->status, want, "%s: %s", modes[i], r->body);
+        resp_free(r);
+        if (i == 1) {
+            r = http(d, "DELETE", path, NULL);
+            cr_expect_eq(r->status, 200, "continue: DELETE removes the down peer: %s", r->body);
+            cr_expect_str_eq(jstr(r, "down_reason"), "{exit_status,7}");
+            resp_free(r);
+        }
+        free(id);
+    }
+    peerd_stop(d);
+}
+
+Test(messages, forwarded_to_the_origin_are_kept, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/cast", id);
+    resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"send\",\"args\":\"[user, {message, inbox, done}]\"}"));
+    snprintf(path, sizeof path, "/peers/%s/send", id);
+    resp *r = http(d, "POST", path, "{\"to\":\"user\",\"message_text\":\"{message, other, {1, <<\\\"x\\\">>}}\"}");
+    cr_expect_eq(r->status, 202, "%s", r->body);
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s/messages?to=inbox", id);
+    for (int k = 0; k < 50; k++) {
+        r = http(d, "GET", path, NULL);
+        if (r->len) break;
+        resp_free(r);
+        usleep(50000);
+    }
+    cr_expect_str_eq(r->body, "{\"seq\":1,\"to\":\"inbox\",\"result\":\"done\",\"value\":{\"$atom\":\"done\"}}\n");
+    cr_expect_str_eq(r->ctype, "application/x-ndjson");
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s/messages?since=1", id);
+    r = http(d, "GET", path, NULL);
+    cr_expect(strstr(r->body, "\"to\":\"other\"") && !strstr(r->body, "inbox"), "%s", r->body);
+    resp_free(r);
+    free(id);
+    peerd_stop(d);
+}
+
+Test(peerd, sigkill_leaves_no_node_behind, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    pid_t pids[4];
+    const char *opts[] = { "{}", "{\"connection\":0}", "{\"connection\":{\"ip\":\"127.0.0.1\",\"port\":0}}", "{\"shutdown\":\"close\"}" };
+    for (int i = 0; i < 4; i++) {
+        char *id = start_peer(d, opts[i]);
+        pids[i] = os_pid_of(d, id);
+        free(id);
+    }
+    peerd_kill(d);
+    for (int i = 0; i < 4; i++) cr_expect(process_gone(pids[i], 10000), "node %d (%s) outlived peerd's SIGKILL", (int)pids[i], opts[i]);
+}
+
+Test(meta, healthz_random_name_openapi_list, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    resp *r = http(d, "GET", "/healthz", NULL);
+    cr_expect_str_eq(r->body, "{\"status\":\"ok\"}");
+    resp_free(r);
+    r = http(d, "GET", "/random-name?prefix=ci", NULL);
+    char want[64];
+    snprintf(want, sizeof want, "-%d", (int)d->pid);
+    cr_expect(jstr(r, "name") && !strncmp(jstr(r, "name"), "ci-", 3) && strstr(jstr(r, "name"), want), "%s", r->body);
+    resp_free(r);
+    r = http(d, "GET", "/openapi.yaml", NULL);
+    cr_expect_eq(r->status, 200);
+    cr_expect(strstr(r->body, "openapi: 3"), "served the OpenAPI document");
+    resp_free(r);
+    char *a = start_peer(d, "{}"), *b = start_peer(d, "{\"connection\":0}");
+    r = http(d, "GET", "/peers", NULL);
+    cJSON *peers = cJSON_GetObjectItemCaseSensitive(r->json, "peers");
+    cr_expect_eq(cJSON_GetArraySize(peers), 2);
+    cr_expect_str_eq(cJSON_GetArrayItem(peers, 0)->child->valuestring, a, "in creation order");
+    resp_free(r);
+    free(a);
+    free(b);
+    peerd_stop(d);
+}

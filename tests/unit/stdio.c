@@ -1,0 +1,87 @@
+/*
+ * test_stdio.c — the standard_io control stream: OTP's framing byte for
+ * byte, console text split out in order, every split point, CRC failures.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "stdio_frame.h"
+
+/* What OTP's peer:encode_port_data(term_to_binary({started, a@b})) writes. */
+static const uint8_t started_etf[] = { 131, 104, 2, 100, 0, 7, 115, 116, 97, 114, 116, 101, 100, 100, 0, 3, 97, 64, 98 };
+static const uint8_t started_frame[] = {
+    195, 195, 195, 195, 195, 195, 199, 207, 227, 207, 219, 227, 195, 203, 219, 211, 195, 195, 195, 223, 223, 207, 223,
+    211, 219, 199, 223, 203, 223, 211, 219, 215, 219, 211, 219, 211, 195, 195, 195, 207, 219, 199, 211, 195, 219, 203,
+    247, 247, 223, 247, 251, 211, 219, 215 };
+
+typedef struct { buf console; buf frames; int nframes; } sink_state;
+
+static void on_console(void *ud, const uint8_t *p, size_t n) { buf_put(&((sink_state *)ud)->console, p, n); }
+static bool on_frame(void *ud, const uint8_t *p, size_t n)
+{
+    sink_state *s = ud;
+    buf_put(&s->frames, p, n);
+    s->nframes++;
+    /* Mark the frame's place in the console stream. */
+    buf_str(&s->console, "<F>");
+    return true;
+}
+
+Test(stdio, encodes_as_otp_does)
+{
+    buf b = {0};
+    stdio_encode(&b, started_etf, sizeof started_etf);
+    cr_assert_eq(b.len, sizeof started_frame);
+    cr_expect_arr_eq(b.p, started_frame, sizeof started_frame);
+    buf_free(&b);
+}
+
+Test(stdio, splits_console_and_frames_at_every_boundary)
+{
+    buf in = {0};
+    buf_str(&in, "boot text\n");
+    buf_put(&in, started_frame, 20);
+    buf_str(&in, "inside!");
+    buf_put(&in, started_frame + 20, sizeof started_frame - 20);
+    buf_str(&in, "after\n");
+    buf_put(&in, started_frame, sizeof started_frame);
+    for (size_t cut = 0; cut <= in.len; cut++) {
+        stdio_decoder d = {0};
+        sink_state s = {0};
+        stdio_sink sink = { on_console, on_frame, &s };
+        cr_assert_eq(stdio_decode(&d, in.p, cut, &sink), STDIO_OK);
+        cr_assert_eq(stdio_decode(&d, in.p + cut, in.len - cut, &sink), STDIO_OK);
+        cr_assert_eq(s.nframes, 2, "cut at %zu", cut);
+        cr_expect_str_eq(buf_cstr(&s.console), "boot text\ninside!<F>after\n<F>", "cut at %zu", cut);
+        cr_expect_arr_eq(s.frames.p, started_etf, sizeof started_etf);
+        buf_free(&s.console); buf_free(&s.frames);
+        stdio_decoder_free(&d);
+    }
+    buf_free(&in);
+}
+
+Test(stdio, a_bad_crc_is_reported)
+{
+    uint8_t bad[sizeof started_frame];
+    memcpy(bad, started_frame, sizeof bad);
+    bad[sizeof bad - 1] ^= 0x04;   /* flip a bit of the last CRC nibble */
+    stdio_decoder d = {0};
+    sink_state s = {0};
+    stdio_sink sink = { on_console, on_frame, &s };
+    cr_expect_eq(stdio_decode(&d, bad, sizeof bad, &sink), STDIO_CRC);
+    cr_expect_eq(s.nframes, 0);
+    stdio_decoder_free(&d);
+    buf_free(&s.console);
+}
+
+Test(stdio, an_oversized_frame_is_refused)
+{
+    /* Size 0xFFFFFFFF. */
+    uint8_t huge[8];
+    for (int i = 0; i < 8; i++) huge[i] = 0xFF;
+    stdio_decoder d = {0};
+    sink_state s = {0};
+    stdio_sink sink = { on_console, on_frame, &s };
+    cr_expect_eq(stdio_decode(&d, huge, sizeof huge, &sink), STDIO_TOO_LARGE);
+    stdio_decoder_free(&d);
+}
