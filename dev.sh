@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# peerd's one entry point for a new machine (Debian 12):
+#   ./dev.sh run    install what is missing, build, run peerd on 127.0.0.1:8080
+#   ./dev.sh test   install what is missing, build, run every test
+#   ./dev.sh build  install and build only
+# Extra arguments after `run` go to peerd.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(gcc pkg-config python3 meson ninja-build zlib1g-dev libmicrohttpd-dev libcjson-dev
+          libcurl4-openssl-dev libcriterion-dev erlang-base)
+
+deps() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "dev.sh: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+    [ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
+    ninja -C build >/dev/null
+}
+
+cmd="${1:-run}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    run) deps; build; exec ./build/peerd --listen 127.0.0.1:8080 "$@" ;;
+    test) deps; build; exec tests/run build ;;
+    build) deps; build ;;
+    *) echo "usage: ./dev.sh run|test|build" >&2; exit 2 ;;
+esac
