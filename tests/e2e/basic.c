@@ -145,3 +145,37 @@ Test(basic, big_integers_and_pids_round_trip, .timeout = 60)
     free(id);
     peerd_stop(d);
 }
+
+/* The node's I/O requests, as the origin's group leader would answer them. */
+Test(basic, relayed_io_requests, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    resp *r = call(d, id, "io", "get_line", "\"[user, \\\"prompt> \\\"]\"");
+    cr_expect_str_eq(jstr(r, "result"), "eof", "input requests get eof: %s", r->body);
+    resp_free(r);
+    r = call(d, id, "io", "getopts", "\"[user]\"");
+    cr_expect_str_eq(jstr(r, "result"), "[{binary,false},{encoding,unicode}]", "%s", r->body);
+    resp_free(r);
+    r = call(d, id, "io", "put_chars", "\"[user, <<\\\"raw|\\\">>]\"");
+    cr_expect_str_eq(jstr(r, "result"), "ok");
+    resp_free(r);
+    r = call(d, id, "io", "format", "\"[user, \\\"~ts|\\\", [<<\\\"h\\\\x{e9}llo\\\"/utf8>>]]\"");
+    cr_expect_str_eq(jstr(r, "result"), "ok", "%s", r->body);
+    resp_free(r);
+    r = call(d, id, "io", "request", "\"[user, {requests, [{put_chars, unicode, <<\\\"a\\\">>}, {put_chars, unicode, io_lib, format, [\\\"~p|\\\", [x]]}]}]\"");
+    cr_expect_str_eq(jstr(r, "result"), "ok", "%s", r->body);
+    resp_free(r);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/console", id);
+    r = http(d, "GET", path, NULL);
+    cr_expect_str_eq(r->body, "raw|h\xc3\xa9llo|ax|", "all relayed output, in order, as UTF-8");
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s/console?since=4", id);
+    r = http(d, "GET", path, NULL);
+    cr_expect_str_eq(r->body, "h\xc3\xa9llo|ax|");
+    cr_expect_str_eq(r->console_start, "4");
+    resp_free(r);
+    free(id);
+    peerd_stop(d);
+}
