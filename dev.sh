@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # peerd's one entry point for a new machine (Debian 12):
 #   ./dev.sh run    install what is missing, build, run peerd on 127.0.0.1:8080
-#   ./dev.sh test   install what is missing, build, run every test
+#   ./dev.sh test   install what is missing, build (plain and ASan+UBSan), run every test on both
 #   ./dev.sh build  install and build only
 # Extra arguments after `run` go to peerd.
 set -euo pipefail
@@ -28,11 +28,19 @@ build() {
     ninja -C build >/dev/null
 }
 
+# The same code with AddressSanitizer and UndefinedBehaviorSanitizer: every
+# test runs against it too, and a report from peerd fails the test.
+build_sanitized() {
+    [ -f build-asan/build.ninja ] || meson setup build-asan --buildtype=debug \
+        -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+    ninja -C build-asan >/dev/null
+}
+
 cmd="${1:-run}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
     run) deps; build; exec ./build/peerd --listen 127.0.0.1:8080 "$@" ;;
-    test) deps; build; exec tests/run build ;;
+    test) deps; build; build_sanitized; exec tests/run build build-asan ;;
     build) deps; build ;;
     *) echo "usage: ./dev.sh run|test|build" >&2; exit 2 ;;
 esac

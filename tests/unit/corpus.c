@@ -67,6 +67,12 @@ static record *load(size_t *count)
     return r;
 }
 
+static void unload(record *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) { free(r[i].src); free(r[i].text); free(r[i].etf); }
+    free(r);
+}
+
 static char *hexof(const uint8_t *p, size_t n)
 {
     char *s = malloc(2 * n + 1);
@@ -95,6 +101,7 @@ Test(corpus, decode_then_encode_gives_erls_bytes)
         }
         arena_free(a);
     }
+    unload(r, n);
 }
 
 Test(corpus, printing_gives_erls_text)
@@ -112,6 +119,7 @@ Test(corpus, printing_gives_erls_text)
         buf_free(&b);
         arena_free(a);
     }
+    unload(r, n);
 }
 
 /* The peer's own pids print as <0.ID.SERIAL>; in the corpus that peer is the
@@ -143,4 +151,5 @@ Test(corpus, parsing_gives_erls_bytes)
         parse_expect(&r[i], r[i].text, "printed text");
         if (r[i].src[0]) parse_expect(&r[i], r[i].src, "source text");
     }
+    unload(r, n);
 }
