@@ -14,7 +14,7 @@
 
 static const char *const known[] = {
     "name", "longnames", "host", "peer_down", "connection", "exec", "detached", "args",
-    "post_process_args", "env", "wait_boot", "shutdown", "lease_ms", NULL
+    "post_process_args", "env", "wait_boot", "shutdown", "lease_ms", "notify_url", NULL
 };
 
 typedef struct { char code[32]; char detail[512]; } opt_error;
@@ -201,6 +201,13 @@ static bool parse_options(const cJSON *body, pm_start_opts *o, cJSON *norm, opt_
             return bad(e, "invalid_arg", "lease_ms: must be a positive number of milliseconds%s", "");
         cJSON_AddNumberToObject(norm, "lease_ms", (double)o->lease_ms);
     }
+    if ((j = cJSON_GetObjectItemCaseSensitive(body, "notify_url")) && !cJSON_IsNull(j)) {
+        if (!cJSON_IsString(j) || (strncmp(j->valuestring, "http://", 7) && strncmp(j->valuestring, "https://", 8)) ||
+            strlen(j->valuestring) > 2048 || strpbrk(j->valuestring, " \r\n"))
+            return bad(e, "invalid_arg", "notify_url: must be an http:// or https:// URL%s", "");
+        o->notify_url = strdup(j->valuestring);
+        cJSON_AddStringToObject(norm, "notify_url", o->notify_url);
+    }
     return true;
 }
 
@@ -267,4 +274,45 @@ enum MHD_Result peers_delete(http_req *h)
 {
     pm_req *r = pm_req_new(PM_STOP, h->seg[1]);
     return r ? http_submit(h, r, one_peer) : MHD_NO;
+}
+
+/* GET /peers/{id}/wait?state=running|down&timeout_ms=N — answers as soon as
+ * the state is reached; the manager wakes it, nothing polls. */
+enum MHD_Result peers_wait(http_req *h)
+{
+    const char *state = http_query(h, "state");
+    const char *t = http_query(h, "timeout_ms");
+    if (!state || (strcmp(state, "running") && strcmp(state, "down")))
+        return http_problem(h, 400, "invalid_arg", "state: must be running or down", NULL);
+    int64_t timeout = 30000;
+    if (t && !strcmp(t, "infinity")) timeout = PM_INFINITY;
+    else if (t) {
+        uint64_t v;
+        if (!query_uint(t, &v) || v > 4294967295ULL) return http_problem(h, 400, "invalid_arg", "timeout_ms: must be milliseconds or infinity", NULL);
+        timeout = (int64_t)v;
+    }
+    pm_req *r = pm_req_new(PM_WAIT, h->seg[1]);
+    if (!r) return MHD_NO;
+    r->want_down = !strcmp(state, "down");
+    r->timeout_ms = timeout;
+    return http_submit(h, r, one_peer);
+}
+
+/* PUT /peers/{id}/lease [{"lease_ms": N}] — renews the lease (and changes its length). */
+enum MHD_Result peers_lease(http_req *h)
+{
+    enum MHD_Result answered;
+    cJSON *body = http_body_json(h, &answered);
+    if (!body) return answered;
+    int64_t ms = 0;
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(body, "lease_ms");
+    bool ok = !j || (json_int(j, &ms) && ms >= 1 && ms <= 4294967295LL);
+    bool extra = body->child && (!j || cJSON_GetArraySize(body) > 1);
+    cJSON_Delete(body);
+    if (!ok) return http_problem(h, 400, "invalid_arg", "lease_ms: must be a positive number of milliseconds", NULL);
+    if (extra) return http_problem(h, 400, "invalid_arg", "only lease_ms may be given", NULL);
+    pm_req *r = pm_req_new(PM_LEASE, h->seg[1]);
+    if (!r) return MHD_NO;
+    r->lease_ms = ms;
+    return http_submit(h, r, one_peer);
 }

@@ -56,13 +56,34 @@
 #define TAIL_BYTES 2048
 #define CALL_BUCKETS 64
 #define TCP_ACCEPT_MS 60000
+#define MAX_EVENTS 10000
 
-enum watch_kind { W_QUEUE, W_SIGNAL, W_TIMER, W_OUT, W_IN, W_LISTEN, W_SOCK };
+enum watch_kind { W_QUEUE, W_SIGNAL, W_TIMER, W_OUT, W_IN, W_LISTEN, W_SOCK, W_CLIENT };
 enum peer_state { ST_BOOTING, ST_RUNNING, ST_DOWN };
 static const char *const state_names[] = { "booting", "running", "down" };
 
 typedef struct peer peer;
-typedef struct { enum watch_kind kind; peer *p; } watch;
+typedef struct follower follower;
+typedef struct { enum watch_kind kind; peer *p; follower *f; } watch;
+
+/* A client following a peer's console or messages, or the event feed. The
+ * loop fills its stream from `pos` while there is room; it is freed only on
+ * PM_UNFOLLOW, so the response side's handle stays valid until then. */
+struct follower {
+    follower *next;
+    pm *m;
+    enum pm_follow_kind kind;
+    stream *s;
+    peer *p;                    /* NULL for events, or once the peer is gone */
+    uint64_t pos;               /* console offset / next message or event seq */
+    bool sse, link, once, finished, dead;
+    char *to;
+    int client_fd;
+    watch w_client;
+};
+
+/* A GET /wait in progress. */
+typedef struct waiter { struct waiter *next; pm_req *req; peer *p; tmr timer; } waiter;
 
 typedef struct {
     arena *a;
@@ -116,6 +137,9 @@ struct peer {
     arena *ident;               /* node atom of the peer's pids */
     term *node_atom;
     uint32_t creation;
+    follower *followers;
+    waiter *waiters;
+    const char *stop_reason;    /* down_reason a stop ends with, if not "stopped" */
 };
 
 typedef struct tombstone { struct tombstone *next; pm_peer_info info; uint64_t expires; } tombstone;
@@ -131,6 +155,9 @@ struct pm {
     bool shutting_down;
     peer *peers;
     peer *graveyard;            /* freed at the end of an event batch */
+    follower *event_followers, *detached, *dead_followers;
+    char **events;              /* the last MAX_EVENTS event lines, by seq % MAX_EVENTS */
+    uint64_t event_seq;         /* seq of the newest event */
     int npeers;                 /* live (not removed) peers */
     tombstone *tombs;
     size_t ntombs;
@@ -205,7 +232,7 @@ static char **strv_dup(char *const *v)
 void pm_start_opts_free(pm_start_opts *o)
 {
     if (!o) return;
-    free(o->name); free(o->host); free(o->tcp_ip); free(o->options_json);
+    free(o->name); free(o->host); free(o->tcp_ip); free(o->options_json); free(o->notify_url);
     strv_free(o->exec); strv_free(o->args); strv_free(o->post_process_args); strv_free(o->env);
     free(o);
 }
@@ -223,6 +250,7 @@ pm_req *pm_req_new(pm_op op, const char *id)
     if (!r) return NULL;
     r->op = op;
     r->exit_status = -1;
+    r->client_fd = -1;
     if (id && !(r->id = strdup(id))) { free(r); return NULL; }
     return r;
 }
@@ -255,6 +283,11 @@ char *pm_random_name(const char *prefix)
 
 static void finish(pm_req *r, pm_status st, char *detail)
 {
+    if (r->op == PM_FOLLOW && st != PM_OK) {
+        /* The manager took these over; it gives them up on failure. */
+        if (r->client_fd >= 0) { close(r->client_fd); r->client_fd = -1; }
+        if (r->stream) { stream_unref(r->stream); r->stream = NULL; }
+    }
     r->status = st;
     if (detail) { free(r->detail); r->detail = detail; }
     r->done(r);
@@ -482,9 +515,14 @@ static void fail_pending(peer *p, const char *why)
 
 /* ---- console ---- */
 
+static void fill(follower *f);
+
 static void console_write(peer *p, const void *data, size_t n)
 {
-    if (n) console_ring_write(&p->console, data, n);
+    if (!n) return;
+    console_ring_write(&p->console, data, n);
+    for (follower *f = p->followers; f; f = f->next)
+        if (f->kind == PM_FOLLOW_CONSOLE) fill(f);
 }
 
 static char *console_tail(const peer *p)
@@ -527,6 +565,241 @@ static bool chardata_utf8(const term *t, bool unicode, buf *out, int depth)
     }
 }
 
+/* ---- events ---- */
+
+static void iso_time(char *out, size_t n, int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour % 24, tm.tm_min % 60, tm.tm_sec % 61, (int)(ms % 1000));
+}
+
+static void fill(follower *f);
+
+/* Records an event, feeds followers of /events, and the peer's notify_url. */
+static void emit_event(pm *m, const peer *p, const char *type, const char *reason)
+{
+    char when[64];
+    iso_time(when, sizeof when, wall_ms());
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "seq", (double)(m->event_seq + 1));
+    cJSON_AddStringToObject(o, "time", when);
+    cJSON_AddStringToObject(o, "type", type);
+    cJSON_AddStringToObject(o, "peer", p->id);
+    if (p->node) cJSON_AddStringToObject(o, "node", p->node); else cJSON_AddNullToObject(o, "node");
+    if (reason) cJSON_AddStringToObject(o, "reason", reason); else cJSON_AddNullToObject(o, "reason");
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!line) return;
+    uint64_t seq = ++m->event_seq;
+    char **slot = &m->events[seq % MAX_EVENTS];
+    free(*slot);
+    *slot = line;
+    if (p->opt->notify_url && m->cfg.notify) m->cfg.notify(p->opt->notify_url, line, m->cfg.notify_ud);
+    for (follower *f = m->event_followers; f; f = f->next) fill(f);
+}
+
+/* ---- followers ---- */
+
+static void push_sse(stream *s, const char *event, uint64_t id, const uint8_t *data, size_t n)
+{
+    buf b = {0};
+    if (event) buf_printf(&b, "event: %s\n", event);
+    buf_printf(&b, "id: %llu\n", (unsigned long long)id);
+    /* Every line of the data is a data: line; the client joins them with \n. */
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || data[i] == '\n') {
+            buf_str(&b, "data: ");
+            buf_put(&b, data + start, i - start);
+            buf_byte(&b, '\n');
+            start = i + 1;
+        }
+    }
+    buf_byte(&b, '\n');
+    if (!b.oom) stream_push(s, b.p, b.len);
+    buf_free(&b);
+}
+
+static void push_missed(follower *f, uint64_t missed, uint64_t resume_at)
+{
+    char text[128];
+    int n = snprintf(text, sizeof text, "%llu", (unsigned long long)missed);
+    if (f->sse) { push_sse(f->s, "missed", resume_at, (uint8_t *)text, (size_t)n); return; }
+    if (f->kind == PM_FOLLOW_CONSOLE)
+        n = snprintf(text, sizeof text, "\n[peerd: %llu bytes of console output missed here]\n", (unsigned long long)missed);
+    else
+        n = snprintf(text, sizeof text, "{\"missed\":%llu}\n", (unsigned long long)missed);
+    stream_push(f->s, text, (size_t)n);
+}
+
+/* The follower has seen all there will be: end its response. */
+static void finish_follower(follower *f, stream_state how)
+{
+    if (f->finished) return;
+    f->finished = true;
+    stream_finish(f->s, how);
+}
+
+static bool peer_done(const peer *p) { return !p || p->state == ST_DOWN || p->removed; }
+
+static void fill_console(follower *f, bool all)
+{
+    const console_ring *ring = &f->p->console;
+    uint8_t chunk[16384];
+    for (;;) {
+        size_t room = all ? sizeof chunk : stream_room(f->s);
+        if (!room || f->pos >= ring->end) break;
+        if (f->pos < ring->start) {
+            push_missed(f, ring->start - f->pos, ring->start);
+            f->pos = ring->start;
+            continue;
+        }
+        uint64_t since = f->pos;
+        size_t n = console_ring_read(ring, &since, chunk, room < sizeof chunk ? room : sizeof chunk);
+        f->pos = since + n;
+        if (f->sse) push_sse(f->s, NULL, f->pos, chunk, n);
+        else stream_push(f->s, chunk, n);
+    }
+}
+
+static void fill_messages(follower *f, bool all)
+{
+    const peer *p = f->p;
+    if (p->msgs && f->pos < p->msgs->seq) {
+        push_missed(f, p->msgs->seq - f->pos, p->msgs->seq);
+        f->pos = p->msgs->seq;
+    }
+    for (message *g = p->msgs; g; g = g->next) {
+        if (g->seq < f->pos) continue;
+        if (!all && !stream_room(f->s)) return;
+        f->pos = g->seq + 1;
+        if (f->to && strcmp(f->to, g->to)) continue;
+        if (f->sse) push_sse(f->s, "message", g->seq, (uint8_t *)g->line, g->len);
+        else { stream_push(f->s, g->line, g->len); stream_push(f->s, "\n", 1); }
+    }
+}
+
+static void fill_events(follower *f)
+{
+    pm *m = f->m;
+    uint64_t oldest = m->event_seq >= MAX_EVENTS ? m->event_seq - MAX_EVENTS + 1 : 1;
+    if (f->pos < oldest) { push_missed(f, oldest - f->pos, oldest); f->pos = oldest; }
+    while (f->pos <= m->event_seq && stream_room(f->s)) {
+        const char *line = m->events[f->pos % MAX_EVENTS];
+        if (f->sse) push_sse(f->s, "peer", f->pos, (const uint8_t *)line, strlen(line));
+        else { stream_push(f->s, line, strlen(line)); stream_push(f->s, "\n", 1); }
+        f->pos++;
+    }
+}
+
+static void fill(follower *f)
+{
+    if (f->finished || f->dead) return;
+    if (f->kind == PM_FOLLOW_EVENTS) {
+        fill_events(f);
+        if (f->once && f->pos > f->m->event_seq) finish_follower(f, STREAM_END);
+        return;
+    }
+    if (!f->p) return;
+    if (f->kind == PM_FOLLOW_CONSOLE) fill_console(f, false);
+    else fill_messages(f, false);
+    /* Down and all sent: a clean end. */
+    bool drained = f->kind == PM_FOLLOW_CONSOLE ? f->pos >= f->p->console.end
+                                                 : !f->p->msgs_tail || f->pos > f->p->msgs_tail->seq;
+    if ((peer_done(f->p) || f->once) && drained) finish_follower(f, STREAM_END);
+}
+
+/* The peer is going away: hand each follower the rest (past its buffer's
+ * cap: the ring goes with the peer) and end it; `cut` ends linked ones
+ * without a clean end, as peer_down crash asks. */
+static void release_followers(peer *p, bool cut)
+{
+    pm *m = p->m;
+    for (follower *f = p->followers, *n; f; f = n) {
+        n = f->next;
+        if (!f->finished) {
+            if (f->kind == PM_FOLLOW_CONSOLE) fill_console(f, true);
+            else fill_messages(f, true);
+            finish_follower(f, cut && f->link ? STREAM_CUT : STREAM_END);
+        }
+        f->p = NULL;
+        f->next = m->detached;
+        m->detached = f;
+    }
+    p->followers = NULL;
+}
+
+static void stop_begin(peer *p, pm_req *waiter);
+
+/* The client of a follower went away (or its response ended early). */
+static void follower_client_gone(follower *f)
+{
+    if (f->client_fd >= 0) close_fd(f->m, &f->client_fd);
+    pthread_mutex_lock(&f->s->lock);
+    f->s->gone = true;
+    bool parked = f->s->parked;
+    f->s->parked = false;
+    if (parked) f->s->wake(f->s->ud);
+    pthread_mutex_unlock(&f->s->lock);
+    if (f->link && f->p && !f->p->stopping && !f->p->removed) {
+        logf_(f->m, "peer %s: its linked client went away; stopping it", f->p->id);
+        f->p->stop_reason = "link_closed";
+        stop_begin(f->p, NULL);
+    }
+}
+
+static follower **follower_list(pm *m, follower *f)
+{
+    if (f->kind == PM_FOLLOW_EVENTS && !f->finished) return &m->event_followers;
+    return f->p ? &f->p->followers : &m->detached;
+}
+
+static void unlink_follower(pm *m, follower *f)
+{
+    for (follower **fp = follower_list(m, f); *fp; fp = &(*fp)->next)
+        if (*fp == f) { *fp = f->next; return; }
+    /* Finished event followers may sit on the detached list. */
+    for (follower **fp = &m->detached; *fp; fp = &(*fp)->next)
+        if (*fp == f) { *fp = f->next; return; }
+}
+
+/* ---- waiting ---- */
+
+static void waiter_answer(waiter *w, pm_status st, char *detail)
+{
+    peer *p = w->p;
+    for (waiter **wp = &p->waiters; *wp; wp = &(*wp)->next)
+        if (*wp == w) { *wp = w->next; break; }
+    timer_clear(p->m, &w->timer);
+    if (st == PM_OK || st == PM_ERR_NOCONNECTION) answer_with_info(w->req, p, st, detail);
+    else finish(w->req, st, detail);
+    free(w);
+}
+
+/* Answers the waits that the peer's new state settles. */
+static void wake_waiters(peer *p)
+{
+    for (waiter *w = p->waiters, *n; w; w = n) {
+        n = w->next;
+        if (p->state == ST_DOWN || p->removed)
+            waiter_answer(w, w->req->want_down ? PM_OK : PM_ERR_NOCONNECTION,
+                          w->req->want_down ? NULL : xasprintf("peer %s went down before it was running", p->id));
+        else if (p->state == ST_RUNNING && !w->req->want_down)
+            waiter_answer(w, PM_OK, NULL);
+    }
+}
+
+static void wait_timeout(void *owner, tmr *t)
+{
+    (void)t;
+    waiter *w = owner;
+    waiter_answer(w, PM_ERR_TIMEOUT, xasprintf("peer %s did not reach %s within %lld ms", w->p->id,
+                                               w->req->want_down ? "down" : "running", (long long)w->req->timeout_ms));
+}
+
 /* ---- lifecycle ---- */
 
 static void peer_free(peer *p)
@@ -543,6 +816,8 @@ static void peer_free(peer *p)
     close_fd(m, &p->listen_fd);
     close_fd(m, &p->sock_fd);
     fail_pending(p, "peer removed");
+    release_followers(p, false);
+    while (p->waiters) waiter_answer(p->waiters, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
     free(p->id); free(p->node); free(p->down_reason); free(p->conn_text);
     pm_start_opts_free(p->opt);
     strv_free(p->argv);
@@ -598,6 +873,9 @@ static void remove_peer(peer *p, bool tomb)
     p->m->npeers--;
     if (tomb) add_tombstone(p->m, p);
     timer_clear(p->m, &p->lease_timer);
+    wake_waiters(p);
+    release_followers(p, p->opt->peer_down == PM_DOWN_CRASH && !p->stopping);
+    emit_event(p->m, p, "removed", p->down_reason);
     maybe_free(p);
 }
 
@@ -629,14 +907,17 @@ static void set_down(peer *p, const char *reason)
     p->down_reason = xstrdup(reason);
     timer_clear(p->m, &p->boot_timer);
     fail_pending(p, "the peer is down");
+    wake_waiters(p);
+    for (follower *f = p->followers; f; f = f->next) fill(f);
 }
 
 static void stop_complete(peer *p)
 {
     pm_req *w = p->stop_waiters;
     p->stop_waiters = NULL;
-    set_down(p, p->killed ? "killed" : "stopped");
+    set_down(p, p->killed ? "killed" : p->stop_reason ? p->stop_reason : "stopped");
     logf_(p->m, "peer %s stopped%s", p->id, p->killed ? " (killed after the shutdown deadline)" : "");
+    emit_event(p->m, p, "stopped", p->down_reason);
     while (w) {
         pm_req *next = w->next;
         answer_with_info(w, p, PM_OK, NULL);
@@ -709,6 +990,8 @@ static void boot_succeeded(peer *p)
         answer_with_info(w, p, PM_OK, NULL);
     }
     p->boot_waiters = NULL;
+    emit_event(p->m, p, "booted", NULL);
+    wake_waiters(p);
 }
 
 /* The control connection or the node is gone. May free p. */
@@ -729,10 +1012,12 @@ static void conn_lost(peer *p, const char *reason)
             answer_with_info(w, p, PM_ERR_BOOT_FAILED, xasprintf("%s", reason));
         }
         p->boot_waiters = NULL;
+        emit_event(m, p, "boot_failed", reason);
         if (waited) { kill_processes(p); remove_peer(p, false); return; }
     } else {
         set_down(p, reason);
         logf_(m, "peer %s went down: %s", p->id, reason);
+        emit_event(m, p, p->opt->peer_down == PM_DOWN_CRASH ? "crashed" : "down", reason);
     }
     if (p->opt->peer_down != PM_DOWN_CONTINUE) remove_peer(p, true);
 }
@@ -743,6 +1028,7 @@ static void boot_timeout(void *owner, tmr *t)
     peer *p = owner;
     logf_(p->m, "peer %s did not boot within %lld ms; stopping it", p->id, (long long)p->opt->wait_boot_ms);
     set_down(p, "timeout");
+    emit_event(p->m, p, "boot_failed", "timeout");
     for (pm_req *w = p->boot_waiters, *n; w; w = n) {
         n = w->next;
         w->console_tail = console_tail(p);
@@ -919,6 +1205,8 @@ static void store_message(peer *p, const term *to, const term *content)
         free(old);
         p->nmsgs--;
     }
+    for (follower *f = p->followers; f; f = f->next)
+        if (f->kind == PM_FOLLOW_MESSAGES) fill(f);
 }
 
 static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t *result, size_t n)
@@ -1119,7 +1407,7 @@ static void on_listen(peer *p)
     close_fd(p->m, &p->listen_fd);
     timer_clear(p->m, &p->accept_timer);
     p->sock_fd = fd;
-    p->w_sock = (watch){ W_SOCK, p };
+    p->w_sock = (watch){ W_SOCK, p, NULL };
     ep_add(p->m, fd, EPOLLIN | EPOLLRDHUP, &p->w_sock);
     flush_out(p);
 }
@@ -1272,6 +1560,8 @@ static peer *find_peer(pm *m, const char *id)
     return NULL;
 }
 
+static void lease_expired(void *owner, tmr *t);
+
 static void do_start(pm *m, pm_req *r)
 {
     pm_start_opts *o = r->start;
@@ -1353,14 +1643,19 @@ static void do_start(pm *m, pm_req *r)
         return;
     }
     logf_(m, "peer %s starting: %s (pid %d)", p->id, argv[0], (int)p->child);
-    p->w_out = (watch){ W_OUT, p };
+    emit_event(m, p, "created", NULL);
+    if (o->lease_ms) {
+        timer_set(m, &p->lease_timer, (uint64_t)o->lease_ms, lease_expired, p);
+        p->lease_expires_at = wall_ms() + o->lease_ms;
+    }
+    p->w_out = (watch){ W_OUT, p, NULL };
     ep_add(m, p->out_fd, EPOLLIN, &p->w_out);
     if (p->in_fd >= 0) {
-        p->w_in = (watch){ W_IN, p };
+        p->w_in = (watch){ W_IN, p, NULL };
         ep_add(m, p->in_fd, 0, &p->w_in);
     }
     if (p->listen_fd >= 0) {
-        p->w_listen = (watch){ W_LISTEN, p };
+        p->w_listen = (watch){ W_LISTEN, p, NULL };
         ep_add(m, p->listen_fd, EPOLLIN, &p->w_listen);
         timer_set(m, &p->accept_timer, TCP_ACCEPT_MS, accept_timeout, p);
     }
@@ -1374,6 +1669,103 @@ static void do_start(pm *m, pm_req *r)
 }
 
 /* ---- requests ---- */
+
+static void lease_expired(void *owner, tmr *t)
+{
+    (void)t;
+    peer *p = owner;
+    logf_(p->m, "peer %s: lease of %lld ms expired; stopping it", p->id, (long long)p->opt->lease_ms);
+    emit_event(p->m, p, "lease_expired", "lease_expired");
+    p->stop_reason = "lease_expired";
+    stop_begin(p, NULL);
+}
+
+static void do_lease(pm *m, peer *p, pm_req *r)
+{
+    if (p->stopping || p->state == ST_DOWN) {
+        finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : "down"));
+        return;
+    }
+    if (r->lease_ms) p->opt->lease_ms = r->lease_ms;
+    if (!p->opt->lease_ms) {
+        finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s has no lease: give lease_ms", p->id));
+        return;
+    }
+    timer_set(m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p);
+    p->lease_expires_at = wall_ms() + p->opt->lease_ms;
+    answer_with_info(r, p, PM_OK, NULL);
+}
+
+static void do_wait(pm *m, peer *p, pm_req *r)
+{
+    if (p->state == ST_DOWN || (p->state == ST_RUNNING && !r->want_down)) {
+        if (p->state == ST_DOWN && !r->want_down)
+            answer_with_info(r, p, PM_ERR_NOCONNECTION, xasprintf("peer %s is down", p->id));
+        else
+            answer_with_info(r, p, PM_OK, NULL);
+        return;
+    }
+    waiter *w = calloc(1, sizeof *w);
+    if (!w) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+    w->req = r;
+    w->p = p;
+    w->next = p->waiters;
+    p->waiters = w;
+    if (r->timeout_ms != PM_INFINITY) timer_set(m, &w->timer, (uint64_t)r->timeout_ms, wait_timeout, w);
+}
+
+static void do_follow(pm *m, peer *p, pm_req *r)
+{
+    follower *f = calloc(1, sizeof *f);
+    if (!f) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+    f->m = m;
+    f->kind = r->follow;
+    f->s = r->stream;
+    r->stream = NULL;
+    f->p = p;
+    f->sse = r->sse;
+    f->once = r->once;
+    f->link = r->link && p;
+    f->to = r->to;
+    r->to = NULL;
+    f->client_fd = r->client_fd;
+    r->client_fd = -1;
+    if (f->kind == PM_FOLLOW_CONSOLE) {
+        f->pos = r->since < p->console.start ? p->console.start : r->since > p->console.end ? p->console.end : r->since;
+        r->range_start = f->pos;
+    } else if (f->kind == PM_FOLLOW_MESSAGES) {
+        f->pos = r->since + 1;
+    } else {
+        f->pos = r->since + 1;
+    }
+    if (f->client_fd >= 0) {
+        f->w_client = (watch){ W_CLIENT, NULL, f };
+        ep_add(m, f->client_fd, EPOLLRDHUP, &f->w_client);
+    }
+    follower **list = p ? &p->followers : &m->event_followers;
+    f->next = *list;
+    *list = f;
+    r->follower = f;
+    finish(r, PM_OK, NULL);
+    fill(f);
+}
+
+/* The response is gone; free the follower after this batch of events. */
+static void do_unfollow(pm *m, pm_req *r)
+{
+    follower *f = r->follower;
+    finish(r, PM_OK, NULL);
+    if (!f) return;
+    /* A client that leaves a linked stream before its end stops the peer. */
+    if (!f->finished) follower_client_gone(f);
+    else if (f->client_fd >= 0) close_fd(m, &f->client_fd);
+    unlink_follower(m, f);
+    stream_unref(f->s);
+    free(f->to);
+    f->dead = true;
+    f->next = m->dead_followers;
+    m->dead_followers = f;
+}
 
 static const tombstone *find_tomb(pm *m, const char *id)
 {
@@ -1389,6 +1781,7 @@ static void not_found(pm *m, pm_req *r)
     if (t && (r->info = calloc(1, sizeof *r->info))) {
         copy_info(r->info, &t->info);
         r->ninfo = 1;
+        if (r->op == PM_WAIT && r->want_down) { finish(r, PM_OK, NULL); return; }
         finish(r, PM_ERR_GONE, xasprintf("peer %s was removed: %s", r->id, t->info.down_reason ? t->info.down_reason : "stopped"));
         return;
     }
@@ -1423,11 +1816,19 @@ static void handle_req(pm *m, pm_req *r)
 {
     r->next = NULL;
     if (r->op == PM_QUIT) { begin_shutdown(m); finish(r, PM_OK, NULL); return; }
-    if (m->shutting_down && r->op != PM_LIST && r->op != PM_GET) {
+    if (m->shutting_down && r->op != PM_LIST && r->op != PM_GET && r->op != PM_UNFOLLOW && r->op != PM_REFILL) {
         finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
         return;
     }
     if (r->op == PM_START) { do_start(m, r); return; }
+    if (r->op == PM_UNFOLLOW) { do_unfollow(m, r); return; }
+    if (r->op == PM_REFILL) {
+        follower *f = r->follower;
+        finish(r, PM_OK, NULL);
+        if (f && !f->dead) fill(f);
+        return;
+    }
+    if (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_EVENTS) { do_follow(m, NULL, r); return; }
     if (r->op == PM_LIST) {
         r->info = calloc((size_t)m->npeers + 1, sizeof *r->info);
         if (!r->info) { finish(r, PM_ERR_INTERNAL, NULL); return; }
@@ -1468,6 +1869,9 @@ static void handle_req(pm *m, pm_req *r)
         }
         finish(r, PM_OK, NULL);
         break;
+    case PM_WAIT: do_wait(m, p, r); break;
+    case PM_LEASE: do_lease(m, p, r); break;
+    case PM_FOLLOW: do_follow(m, p, r); break;
     case PM_IDENTITY:
         if (!p->node_atom) { finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s has not booted yet", p->id)); break; }
         r->identity_arena = arena_new();
@@ -1530,6 +1934,7 @@ static void run_timers(pm *m)
 static void begin_shutdown(pm *m)
 {
     m->shutting_down = true;
+    for (follower *f = m->event_followers; f; f = f->next) finish_follower(f, STREAM_END);
     for (peer *p = m->peers, *n; p; p = n) {
         n = p->next;
         if (!p->removed) stop_begin(p, NULL);
@@ -1554,7 +1959,7 @@ static void *loop(void *arg)
         for (int i = 0; i < n; i++) {
             watch *w = evs[i].data.ptr;
             uint32_t ev = evs[i].events;
-            if (w->p && w->p->dead) continue;
+            if ((w->p && w->p->dead) || (w->f && w->f->dead)) continue;
             switch (w->kind) {
             case W_QUEUE: drain_queue(m); break;
             case W_SIGNAL: reap(m); break;
@@ -1563,6 +1968,10 @@ static void *loop(void *arg)
             case W_IN: flush_out(w->p); break;
             case W_LISTEN: on_listen(w->p); break;
             case W_SOCK: on_sock(w->p, ev); break;
+            case W_CLIENT:
+                close_fd(m, &w->f->client_fd);
+                if (!w->f->finished) follower_client_gone(w->f);
+                break;
             }
         }
         for (peer *p = m->graveyard, *next; p; p = next) {
@@ -1570,6 +1979,11 @@ static void *loop(void *arg)
             free(p);
         }
         m->graveyard = NULL;
+        for (follower *f = m->dead_followers, *next; f; f = next) {
+            next = f->next;
+            free(f);
+        }
+        m->dead_followers = NULL;
     }
     return NULL;
 }
@@ -1579,6 +1993,8 @@ pm *pm_new(const pm_config *cfg)
     pm *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->cfg = *cfg;
+    m->events = calloc(MAX_EVENTS, sizeof *m->events);
+    if (!m->events) { free(m); return NULL; }
     if (!m->cfg.console_buffer) m->cfg.console_buffer = 1 << 20;
     if (m->cfg.max_peers <= 0) m->cfg.max_peers = 256;
     pthread_mutex_init(&m->qlock, NULL);
@@ -1593,9 +2009,9 @@ pm *pm_new(const pm_config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     m->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (m->ep < 0 || m->qfd < 0 || m->tfd < 0 || m->sfd < 0) { pm_free(m); return NULL; }
-    m->w_queue = (watch){ W_QUEUE, NULL };
-    m->w_signal = (watch){ W_SIGNAL, NULL };
-    m->w_timer = (watch){ W_TIMER, NULL };
+    m->w_queue = (watch){ W_QUEUE, NULL, NULL };
+    m->w_signal = (watch){ W_SIGNAL, NULL, NULL };
+    m->w_timer = (watch){ W_TIMER, NULL, NULL };
     ep_add(m, m->qfd, EPOLLIN, &m->w_queue);
     ep_add(m, m->sfd, EPOLLIN, &m->w_signal);
     ep_add(m, m->tfd, EPOLLIN, &m->w_timer);
@@ -1637,6 +2053,18 @@ void pm_free(pm *m)
         free(t);
     }
     timer_heap_free(&m->timers);
+    for (size_t i = 0; m->events && i < MAX_EVENTS; i++) free(m->events[i]);
+    free(m->events);
+    /* Followers whose responses never came back to unfollow (shutdown). */
+    follower *lists[] = { m->event_followers, m->detached };
+    for (int k = 0; k < 2; k++)
+        for (follower *f = lists[k], *n; f; f = n) {
+            n = f->next;
+            if (f->client_fd >= 0) close(f->client_fd);
+            stream_unref(f->s);
+            free(f->to);
+            free(f);
+        }
     if (m->ep >= 0) close(m->ep);
     if (m->qfd >= 0) close(m->qfd);
     if (m->tfd >= 0) close(m->tfd);

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "stream.h"
 #include "term_text.h"
 
 typedef struct pm pm;
@@ -27,6 +28,10 @@ typedef struct {
     size_t console_buffer;      /* bytes kept per peer */
     int max_peers;
     bool quiet;                 /* no log lines */
+    /* Called on the loop for every event of a peer started with notify_url:
+     * must only queue the JSON (it is the caller's to copy), never block. */
+    void (*notify)(const char *url, const char *event_json, void *ud);
+    void *notify_ud;
 } pm_config;
 
 enum pm_conn { PM_CONN_STDIO, PM_CONN_TCP };
@@ -54,6 +59,7 @@ typedef struct {
     enum pm_shutdown shutdown;
     int64_t shutdown_ms;        /* ms or PM_INFINITY */
     int64_t lease_ms;           /* 0: no lease */
+    char *notify_url;           /* NULL: none */
     char *options_json;         /* the normalised options as the client sees them */
 } pm_start_opts;
 
@@ -88,9 +94,14 @@ void pm_peer_info_free(pm_peer_info *i);
 
 typedef enum {
     PM_START, PM_LIST, PM_GET, PM_STOP, PM_CALL, PM_CAST, PM_SEND,
-    PM_CONSOLE, PM_MESSAGES, PM_IDENTITY,
+    PM_CONSOLE, PM_MESSAGES, PM_IDENTITY, PM_WAIT, PM_LEASE,
+    PM_FOLLOW,                  /* attach a stream: console, messages or events */
+    PM_REFILL,                  /* the reader drained a starved stream */
+    PM_UNFOLLOW,                /* the response is gone: detach the stream */
     PM_QUIT,                    /* internal: what pm_shutdown sends */
 } pm_op;
+
+enum pm_follow_kind { PM_FOLLOW_CONSOLE, PM_FOLLOW_MESSAGES, PM_FOLLOW_EVENTS };
 
 typedef struct pm_req pm_req;
 struct pm_req {
@@ -100,7 +111,15 @@ struct pm_req {
     buf payload;                /* CALL/CAST: ETF bodies of M, F, A; SEND: To, Msg */
     int64_t timeout_ms;         /* CALL: ms or PM_INFINITY */
     uint64_t since;             /* CONSOLE: byte offset; MESSAGES: seq */
-    char *to;                   /* MESSAGES: only those sent to this name */
+    char *to;                   /* MESSAGES, FOLLOW: only those sent to this name */
+    bool want_down;             /* WAIT: for "down" (else "running") */
+    int64_t lease_ms;           /* LEASE: new lease length, 0 = keep */
+    enum pm_follow_kind follow; /* FOLLOW */
+    bool sse, link;             /* FOLLOW: SSE framing; stop the peer when the client goes */
+    bool once;                  /* FOLLOW: end after what is kept now (no follow) */
+    int client_fd;              /* FOLLOW: a dup of the client socket, watched for hang-up; -1 */
+    stream *stream;             /* FOLLOW: the manager takes one reference */
+    void *follower;             /* FOLLOW answer, REFILL/UNFOLLOW input: the manager's handle */
 
     /* Answer. */
     pm_status status;

@@ -8,6 +8,9 @@
  */
 #include "http.h"
 #include "manager.h"
+#include "notify.h"
+
+#include <curl/curl.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -127,6 +130,11 @@ int main(int argc, char **argv)
     int fd = listen_on(listen_spec, shown, sizeof shown);
     if (fd < 0) { fprintf(stderr, "peerd: cannot listen on %s\n", listen_spec); return 1; }
 
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    notifier *hooks = notifier_start();
+    if (!hooks) { fputs("peerd: cannot start the webhook notifier\n", stderr); return 1; }
+    cfg.notify = notifier_post;
+    cfg.notify_ud = hooks;
     pm *m = pm_new(&cfg);
     if (!m || pm_start(m) < 0) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
     http_server srv = { .pm = m };
@@ -140,6 +148,8 @@ int main(int argc, char **argv)
     pm_shutdown(m);
     http_stop(&srv);
     pm_free(m);
+    notifier_stop(hooks);
+    curl_global_cleanup();
     if (!cfg.quiet) fputs("peerd: stopped\n", stderr);
     return 0;
 }

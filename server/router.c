@@ -29,6 +29,9 @@ static const route routes[] = {
     { "POST", { "peers", "*", "send" }, 3, calls_send },
     { "GET", { "peers", "*", "console" }, 3, console_get },
     { "GET", { "peers", "*", "messages" }, 3, messages_get },
+    { "GET", { "peers", "*", "wait" }, 3, peers_wait },
+    { "PUT", { "peers", "*", "lease" }, 3, peers_lease },
+    { "GET", { "events" }, 1, events_get },
 };
 
 static bool path_matches(const route *r, const http_req *h)

@@ -1,0 +1,51 @@
+/*
+ * stream.h — a one-way byte stream from the manager's loop to one HTTP
+ * response (console and message followers, the event feed).
+ *
+ * The loop appends (stream_push) up to a cap and then waits for the reader
+ * to drain; the reader (an HTTP thread) takes bytes (stream_take). When the
+ * reader finds nothing, it parks — `park` runs under the stream's lock, so a
+ * push that follows sees it and calls `wake`. Neither side ever blocks on
+ * the other, and an idle stream costs nothing.
+ */
+#ifndef PEERD_STREAM_H
+#define PEERD_STREAM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "buf.h"
+
+#define STREAM_CAP (256u << 10)
+
+typedef enum { STREAM_OPEN, STREAM_END, STREAM_CUT } stream_state;
+
+typedef struct stream stream;
+struct stream {
+    pthread_mutex_t lock;
+    buf data;
+    size_t off;                 /* bytes of data already taken */
+    stream_state state;
+    bool parked;                /* the reader waits for data */
+    bool starved;               /* the loop stopped filling: buffer was full */
+    bool gone;                  /* the client went away */
+    atomic_int refs;
+    void (*park)(void *ud);     /* reader side: suspend the response */
+    void (*wake)(void *ud);     /* loop side: resume it */
+    void *ud;
+};
+
+stream *stream_new(void (*park)(void *), void (*wake)(void *), void *ud);
+void stream_unref(stream *s);
+
+/* Loop side. Returns how many more bytes fit (0: full). */
+size_t stream_room(stream *s);
+void stream_push(stream *s, const void *p, size_t n);
+void stream_finish(stream *s, stream_state how);   /* END or CUT, after what was pushed */
+
+/* Reader side: copies up to max bytes. Returns the count; 0 with *st OPEN
+ * means it parked; *st END/CUT when everything is taken. *refill is set when
+ * the loop should be asked for more (it stopped filling and there is room). */
+size_t stream_take(stream *s, void *out, size_t max, stream_state *st, bool *refill);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * follow.c — streaming responses driven by the manager's loop.
+ */
+#include "follow.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    struct MHD_Connection *conn;
+    stream *s;
+    void *follower;             /* the manager's handle, for refill and unfollow */
+    const char *type;
+} http_stream;
+
+static void park(void *ud) { MHD_suspend_connection(((http_stream *)ud)->conn); }
+static void wake(void *ud) { MHD_resume_connection(((http_stream *)ud)->conn); }
+
+static void free_req(pm_req *r) { pm_req_free(r); }
+
+static void tell_manager(pm_op op, void *follower)
+{
+    pm_req *r = pm_req_new(op, NULL);
+    if (!r) return;
+    r->follower = follower;
+    r->done = free_req;
+    pm_submit(g_server->pm, r);
+}
+
+static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    http_stream *hs = cls;
+    stream_state st;
+    bool refill;
+    size_t n = stream_take(hs->s, out, max, &st, &refill);
+    if (refill) tell_manager(PM_REFILL, hs->follower);
+    if (n) return (ssize_t)n;
+    if (st == STREAM_END) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (st == STREAM_CUT) return MHD_CONTENT_READER_END_WITH_ERROR;
+    return 0;   /* parked: the connection is suspended until data comes */
+}
+
+static void release(void *cls)
+{
+    http_stream *hs = cls;
+    if (hs->follower) tell_manager(PM_UNFOLLOW, hs->follower);
+    stream_unref(hs->s);
+    free(hs);
+}
+
+static void state_free(void *p)
+{
+    http_stream *hs = p;
+    if (!hs) return;
+    stream_unref(hs->s);
+    free(hs);
+}
+
+static enum MHD_Result followed(http_req *h)
+{
+    pm_req *r = h->pm;
+    http_stream *hs = h->state;
+    if (r->status != PM_OK) return http_pm_error(h, r);
+    hs->follower = r->follower;
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, hs, release);
+    if (!resp) return MHD_NO;
+    h->state = NULL;    /* the response owns it now */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, hs->type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    if (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_CONSOLE) {
+        char start[24];
+        snprintf(start, sizeof start, "%llu", (unsigned long long)r->range_start);
+        MHD_add_response_header(resp, "X-Console-Start", start);
+    }
+    enum MHD_Result res = MHD_queue_response(h->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return res;
+}
+
+enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type)
+{
+    http_stream *hs = calloc(1, sizeof *hs);
+    if (!hs) { pm_req_free(r); return MHD_NO; }
+    hs->conn = h->conn;
+    hs->type = type;
+    hs->s = stream_new(park, wake, hs);
+    if (!hs->s) { free(hs); pm_req_free(r); return MHD_NO; }
+    h->state = hs;
+    h->free_state = state_free;
+    /* The manager watches a dup of the socket to see the client hang up
+     * even while the response is parked. */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(h->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->client_fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    r->stream = hs->s;
+    return http_submit(h, r, followed);
+}
+
+bool http_wants_sse(http_req *h)
+{
+    const char *accept = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    return accept && strstr(accept, "text/event-stream");
+}
+
+bool http_flag(http_req *h, const char *key)
+{
+    const char *v = http_query(h, key);
+    return v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !*v);
+}
+
+bool http_since(http_req *h, uint64_t *since, enum MHD_Result *answered)
+{
+    const char *q = http_query(h, "since");
+    const char *key = "since";
+    if (!q && http_wants_sse(h)) {
+        q = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, "Last-Event-ID");
+        key = "Last-Event-ID";
+    }
+    *since = 0;
+    if (!q) return true;
+    char *end;
+    unsigned long long v = strtoull(q, &end, 10);
+    if (!*q || *end || *q == '-') {
+        *answered = http_problemf(h, 400, "invalid_arg", "%s: must be a non-negative integer", key);
+        return false;
+    }
+    *since = v;
+    return true;
+}

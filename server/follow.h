@@ -1,0 +1,24 @@
+/*
+ * follow.h — streaming responses (chunked text, NDJSON or SSE) fed by the
+ * peer manager through a stream (peer/stream.h). The response parks its
+ * connection (MHD suspend) when there is nothing to send, and the loop
+ * resumes it when there is.
+ */
+#ifndef PEERD_FOLLOW_H
+#define PEERD_FOLLOW_H
+
+#include "http.h"
+
+/* Attaches a stream to r (a PM_FOLLOW request with its kind and filters set)
+ * and submits it; answers 200 with a streaming body of `type` when the
+ * manager accepts, or the manager's error. */
+enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type);
+
+/* True when the client asked for SSE (Accept: text/event-stream). */
+bool http_wants_sse(http_req *h);
+/* since= or, for SSE, Last-Event-ID; false (after answering 400) if malformed. */
+bool http_since(http_req *h, uint64_t *since, enum MHD_Result *answered);
+/* A boolean query flag: 1/true/yes. */
+bool http_flag(http_req *h, const char *key);
+
+#endif
