@@ -645,6 +645,14 @@ static void finish_follower(follower *f, stream_state how)
 
 static bool peer_done(const peer *p) { return !p || p->state == ST_DOWN || p->removed; }
 
+/* peer_down crash: a linked follower of a node that went down by itself is
+ * cut off without a clean end. */
+static bool crash_cuts(const follower *f)
+{
+    const peer *p = f->p;
+    return f->link && p && p->opt->peer_down == PM_DOWN_CRASH && !p->stopping && p->state == ST_DOWN;
+}
+
 static void fill_console(follower *f, bool all)
 {
     const console_ring *ring = &f->p->console;
@@ -709,7 +717,7 @@ static void fill(follower *f)
     /* Down and all sent: a clean end. */
     bool drained = f->kind == PM_FOLLOW_CONSOLE ? f->pos >= f->p->console.end
                                                  : !f->p->msgs_tail || f->pos > f->p->msgs_tail->seq;
-    if ((peer_done(f->p) || f->once) && drained) finish_follower(f, STREAM_END);
+    if ((peer_done(f->p) || f->once) && drained) finish_follower(f, crash_cuts(f) ? STREAM_CUT : STREAM_END);
 }
 
 /* The peer is going away: hand each follower the rest (past its buffer's
@@ -723,7 +731,7 @@ static void release_followers(peer *p, bool cut)
         if (!f->finished) {
             if (f->kind == PM_FOLLOW_CONSOLE) fill_console(f, true);
             else fill_messages(f, true);
-            finish_follower(f, cut && f->link ? STREAM_CUT : STREAM_END);
+            finish_follower(f, (cut && f->link) || crash_cuts(f) ? STREAM_CUT : STREAM_END);
         }
         f->p = NULL;
         f->next = m->detached;
@@ -751,19 +759,13 @@ static void follower_client_gone(follower *f)
     }
 }
 
-static follower **follower_list(pm *m, follower *f)
-{
-    if (f->kind == PM_FOLLOW_EVENTS && !f->finished) return &m->event_followers;
-    return f->p ? &f->p->followers : &m->detached;
-}
-
+/* A follower sits on its peer's list, the event feed's, or the detached one. */
 static void unlink_follower(pm *m, follower *f)
 {
-    for (follower **fp = follower_list(m, f); *fp; fp = &(*fp)->next)
-        if (*fp == f) { *fp = f->next; return; }
-    /* Finished event followers may sit on the detached list. */
-    for (follower **fp = &m->detached; *fp; fp = &(*fp)->next)
-        if (*fp == f) { *fp = f->next; return; }
+    follower **lists[] = { f->p ? &f->p->followers : NULL, &m->event_followers, &m->detached };
+    for (int k = 0; k < 3; k++)
+        for (follower **fp = lists[k]; fp && *fp; fp = &(*fp)->next)
+            if (*fp == f) { *fp = f->next; return; }
 }
 
 /* ---- waiting ---- */
@@ -978,6 +980,8 @@ static void stop_begin(peer *p, pm_req *waiter)
     check_stop(p);
 }
 
+static void lease_expired(void *owner, tmr *t);
+
 static void boot_succeeded(peer *p)
 {
     p->state = ST_RUNNING;
@@ -990,6 +994,11 @@ static void boot_succeeded(peer *p)
         answer_with_info(w, p, PM_OK, NULL);
     }
     p->boot_waiters = NULL;
+    /* A lease runs from the moment the client can act on the peer. */
+    if (p->opt->lease_ms) {
+        timer_set(p->m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p);
+        p->lease_expires_at = wall_ms() + p->opt->lease_ms;
+    }
     emit_event(p->m, p, "booted", NULL);
     wake_waiters(p);
 }

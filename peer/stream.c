@@ -66,7 +66,7 @@ size_t stream_take(stream *s, void *out, size_t max, stream_state *st, bool *ref
 {
     pthread_mutex_lock(&s->lock);
     size_t avail = s->data.len - s->off, n = avail < max ? avail : max;
-    memcpy(out, s->data.p + s->off, n);
+    if (n) memcpy(out, s->data.p + s->off, n);
     s->off += n;
     if (s->off == s->data.len) s->off = s->data.len = 0;
     *refill = false;

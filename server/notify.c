@@ -100,6 +100,7 @@ static void *run(void *arg)
             if (msg->msg != CURLMSG_DONE) continue;
             delivery *d;
             long code = 0;
+            CURLcode res = msg->data.result;   /* msg dies with its handle */
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&d);
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
             curl_multi_remove_handle(n->multi, msg->easy_handle);
@@ -107,10 +108,10 @@ static void *run(void *arg)
             d->easy = NULL;
             curl_slist_free_all(d->headers);
             d->headers = NULL;
-            if ((msg->data.result == CURLE_OK && code >= 200 && code < 300) || ++d->tries >= NOTIFY_TRIES || stopping) {
+            if ((res == CURLE_OK && code >= 200 && code < 300) || ++d->tries >= NOTIFY_TRIES || stopping) {
                 if (!(code >= 200 && code < 300))
                     fprintf(stderr, "peerd: webhook %s failed (%s, HTTP %ld)%s\n", d->url,
-                            curl_easy_strerror(msg->data.result), code, stopping ? "" : "; giving up");
+                            curl_easy_strerror(res), code, stopping ? "" : "; giving up");
                 delivery_free(d);
             } else {
                 d->due = now_ms() + (250LL << (d->tries - 1));

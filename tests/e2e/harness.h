@@ -44,6 +44,20 @@ char *start_peer(peerd *d, const char *options);
 /* POST /peers/ID/call; returns the response. */
 resp *call(peerd *d, const char *id, const char *module, const char *function, const char *args_json);
 
+/* Evaluates Erlang expressions on the node, as the shell would: the tokens
+ * and forms travel as JSON values (erl_scan -> erl_parse -> erl_eval), which
+ * also proves that `value` maps back to the same term. With cast, the last
+ * step is a cast and NULL is returned. */
+resp *node_eval(peerd *d, const char *id, const char *code, bool cast);
+/* Waits (GET /wait) for a state; returns the response. */
+resp *wait_state(peerd *d, const char *id, const char *state, int timeout_ms);
+/* Starts the curl program on a path of peerd; its stdout goes to out_path. */
+pid_t curl_spawn(peerd *d, const char *path, const char *out_path, const char *const *extra_args);
+/* Waits for a child; returns its exit status, or -1 if it did not end in ms. */
+int child_wait(pid_t pid, int ms);
+/* A file's whole content (malloc'd). */
+char *slurp(const char *path, size_t *len);
+
 /* A node name unique to this test process. */
 const char *unique_name(const char *prefix);
 /* True once the process is gone (or a zombie), waiting up to ms. */

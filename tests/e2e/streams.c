@@ -1,0 +1,452 @@
+/*
+ * streams.c — issue #3: console and messages followed live (chunked, SSE),
+ * the event feed, /wait, async starts, peer_down, linking, leases, webhooks,
+ * and fan-out to 100 followers — against real nodes, with real curl where a
+ * user would use it.
+ */
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static char *out_file(const char *tag)
+{
+    static char path[8][128];
+    static int k;
+    char *p = path[k++ % 8];
+    snprintf(p, 128, "/tmp/peerd-stream-%d-%s.out", (int)getpid(), tag);
+    return p;
+}
+
+static void print_on_node(peerd *d, const char *id, const char *fmt_args)
+{
+    char args[512];
+    snprintf(args, sizeof args, "\"[user, %s]\"", fmt_args);
+    resp *r = call(d, id, "io", "format", args);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    resp_free(r);
+}
+
+static void delete_peer(peerd *d, const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    resp *r = http(d, "DELETE", path, NULL);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    resp_free(r);
+}
+
+/* Waits until a file holds `needle` (the stream is attached and flowing). */
+static bool file_has(const char *path, const char *needle, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 20) {
+        char *c = slurp(path, NULL);
+        bool found = strstr(c, needle) != NULL;
+        free(c);
+        if (found) return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+Test(streams, curl_follows_the_console_until_the_peer_stops, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/console?follow=1", id);
+    const char *out = out_file("follow");
+    pid_t curl = curl_spawn(d, path, out, NULL);
+    for (int i = 0; i < 3; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "\\\"tick~p~n\\\", [%d]", i);
+        print_on_node(d, id, a);
+    }
+    cr_expect(file_has(out, "tick2\n", 5000), "the follower saw the ticks as they came");
+    delete_peer(d, id);
+    cr_expect_eq(child_wait(curl, 10000), 0, "curl ends with exit 0 once the peer is down");
+    char *got = slurp(out, NULL);
+    cr_expect_str_eq(got, "tick0\ntick1\ntick2\n");
+    free(got);
+    unlink(out);
+    free(id);
+    peerd_stop(d);
+}
+
+/* The data of an SSE stream, joined, and the last id seen. */
+static char *sse_data(const char *raw, char *last_id, size_t idlen)
+{
+    size_t cap = strlen(raw) + 1, n = 0;
+    char *data = calloc(1, cap);
+    const char *p = raw;
+    bool first_line = true;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        if (!eol) break;   /* a partial line: the event is not complete */
+        size_t len = (size_t)(eol - p);
+        if (len == 0) first_line = true;   /* end of event */
+        else if (!strncmp(p, "data: ", 6)) {
+            if (!first_line) data[n++] = '\n';
+            memcpy(data + n, p + 6, len - 6);
+            n += len - 6;
+            first_line = false;
+        } else if (!strncmp(p, "id: ", 4) && last_id) {
+            snprintf(last_id, idlen, "%.*s", (int)(len - 4), p + 4);
+        }
+        p = eol + 1;
+    }
+    data[n] = 0;
+    return data;
+}
+
+Test(streams, sse_resumes_from_last_event_id_losing_and_repeating_nothing, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/console?follow=1", id);
+    const char *sse[] = { "-H", "Accept: text/event-stream", NULL };
+    const char *out1 = out_file("sse1");
+    pid_t c1 = curl_spawn(d, path, out1, sse);
+    print_on_node(d, id, "\\\"a~nb~n\\\", []");
+    print_on_node(d, id, "\\\"partial\\\", []");
+    cr_assert(file_has(out1, "data: partial", 5000));
+    kill(c1, SIGKILL);
+    child_wait(c1, 5000);
+    char last_id[32] = "";
+    char *raw1 = slurp(out1, NULL);
+    char *part1 = sse_data(raw1, last_id, sizeof last_id);
+    cr_assert(last_id[0], "events carry ids: %s", raw1);
+    print_on_node(d, id, "\\\" line~nc~n\\\", []");
+    char header[64];
+    snprintf(header, sizeof header, "Last-Event-ID: %s", last_id);
+    const char *resume[] = { "-H", "Accept: text/event-stream", "-H", header, NULL };
+    const char *out2 = out_file("sse2");
+    pid_t c2 = curl_spawn(d, path, out2, resume);
+    cr_assert(file_has(out2, "data: c", 5000));
+    delete_peer(d, id);
+    cr_expect_eq(child_wait(c2, 10000), 0);
+    char *raw2 = slurp(out2, NULL);
+    char *part2 = sse_data(raw2, NULL, 0);
+    size_t n1 = strlen(part1), n2 = strlen(part2);
+    char *all = malloc(n1 + n2 + 1);
+    memcpy(all, part1, n1);
+    memcpy(all + n1, part2, n2 + 1);
+    cr_expect_str_eq(all, "a\nb\npartial line\nc\n", "first stream + resumed stream = the console, once");
+    snprintf(path, sizeof path, "/peers/%s", id);
+    free(all); free(raw1); free(raw2); free(part1); free(part2);
+    unlink(out1); unlink(out2);
+    free(id);
+    peerd_stop(d);
+}
+
+Test(streams, async_start_of_four_named_peers_then_wait, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char names[4][64];
+    for (int i = 0; i < 4; i++) {
+        snprintf(names[i], sizeof names[i], "%s", unique_name("async"));
+        char opts[160];
+        snprintf(opts, sizeof opts, "{\"name\":\"%s\",\"wait_boot\":false}", names[i]);
+        resp *r = http(d, "POST", "/peers", opts);
+        cr_expect_eq(r->status, 202, "%s", r->body);
+        cr_expect_str_eq(jstr(r, "state"), "booting");
+        resp_free(r);
+    }
+    char nodes[4][128];
+    for (int i = 0; i < 4; i++) {
+        resp *r = wait_state(d, names[i], "running", 20000);
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        cr_expect_str_eq(jstr(r, "state"), "running");
+        snprintf(nodes[i], sizeof nodes[i], "%s", jstr(r, "node"));
+        resp_free(r);
+    }
+    for (int i = 0; i < 4; i++)
+        for (int k = i + 1; k < 4; k++) cr_expect_str_neq(nodes[i], nodes[k]);
+    resp *r = wait_state(d, names[0], "down", 200);
+    cr_expect_eq(r->status, 504, "a running peer does not go down by itself: %s", r->body);
+    cr_expect_str_eq(jstr(r, "error"), "timeout");
+    resp_free(r);
+    peerd_stop(d);
+}
+
+static void cast_halt(peerd *d, const char *id, int status)
+{
+    char path[256], body[128];
+    snprintf(path, sizeof path, "/peers/%s/cast", id);
+    snprintf(body, sizeof body, "{\"module\":\"erlang\",\"function\":\"halt\",\"args\":[%d]}", status);
+    resp_free(http(d, "POST", path, body));
+}
+
+Test(streams, peer_down_crash_cuts_linked_streams, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{\"peer_down\":\"crash\"}");
+    print_on_node(d, id, "\\\"ready~n\\\", []");
+    char linked[256], plain[256];
+    snprintf(linked, sizeof linked, "/peers/%s/console?follow=1&link=1", id);
+    snprintf(plain, sizeof plain, "/peers/%s/console?follow=1", id);
+    const char *o1 = out_file("crash1"), *o2 = out_file("crash2");
+    pid_t c1 = curl_spawn(d, linked, o1, NULL), c2 = curl_spawn(d, plain, o2, NULL);
+    cr_assert(file_has(o1, "ready", 5000) && file_has(o2, "ready", 5000));
+    cast_halt(d, id, 3);
+    cr_expect_neq(child_wait(c1, 10000), 0, "a linked stream is cut off without a clean end");
+    cr_expect_eq(child_wait(c2, 10000), 0, "an unlinked stream ends cleanly");
+    resp *r = wait_state(d, id, "down", 5000);
+    cr_expect_eq(r->status, 200);
+    cr_expect_str_eq(jstr(r, "down_reason"), "{exit_status,3}");
+    resp_free(r);
+    r = http(d, "GET", "/events?follow=0", NULL);
+    cr_expect(strstr(r->body, "\"type\":\"crashed\""), "%s", r->body);
+    resp_free(r);
+    unlink(o1); unlink(o2);
+    free(id);
+    peerd_stop(d);
+}
+
+Test(streams, killing_a_linked_curl_stops_its_peer, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    print_on_node(d, id, "\\\"ready~n\\\", []");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/console?follow=1&link=1", id);
+    const char *out = out_file("link");
+    pid_t c = curl_spawn(d, path, out, NULL);
+    cr_assert(file_has(out, "ready", 5000));
+    kill(c, SIGKILL);
+    child_wait(c, 5000);
+    resp *r = wait_state(d, id, "down", 10000);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "down_reason"), "link_closed");
+    resp_free(r);
+    unlink(out);
+    free(id);
+    peerd_stop(d);
+}
+
+Test(streams, an_unrenewed_lease_stops_its_peer, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *lapsed = start_peer(d, "{\"lease_ms\":1000}");
+    char *kept = start_peer(d, "{\"lease_ms\":1000}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/lease", kept);
+    for (int i = 0; i < 8; i++) {
+        resp *r = http(d, "PUT", path, NULL);
+        cr_expect_eq(r->status, 200, "%s", r->body);
+        resp_free(r);
+        usleep(300000);
+    }
+    resp *r = wait_state(d, lapsed, "down", 5000);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "down_reason"), "lease_expired");
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s", kept);
+    r = http(d, "GET", path, NULL);
+    cr_expect_str_eq(jstr(r, "state"), "running", "a renewed lease keeps its peer");
+    resp_free(r);
+    r = http(d, "GET", "/events?follow=0", NULL);
+    char want[256];
+    snprintf(want, sizeof want, "\"type\":\"lease_expired\",\"peer\":\"%s\"", lapsed);
+    cr_expect(strstr(r->body, want), "%s", r->body);
+    resp_free(r);
+    free(kept);
+    free(lapsed);
+    peerd_stop(d);
+}
+
+Test(streams, messages_follow_and_events_replay, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/messages?follow=1&to=inbox", id);
+    const char *out = out_file("msgs");
+    pid_t c = curl_spawn(d, path, out, NULL);
+    snprintf(path, sizeof path, "/peers/%s/cast", id);
+    resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"send\",\"args\":\"[user, {message, other, skipped}]\"}"));
+    resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"send\",\"args\":\"[user, {message, inbox, done}]\"}"));
+    cr_expect(file_has(out, "\"done\"", 5000));
+    delete_peer(d, id);
+    cr_expect_eq(child_wait(c, 10000), 0);
+    char *got = slurp(out, NULL);
+    cr_expect(strstr(got, "\"to\":\"inbox\",\"result\":\"done\"") && !strstr(got, "skipped"), "%s", got);
+    free(got);
+    unlink(out);
+    /* Every change of this peer, replayed from the start. */
+    resp *r = http(d, "GET", "/events?since=0&follow=0", NULL);
+    cr_expect_str_eq(r->ctype, "application/x-ndjson");
+    const char *types[] = { "created", "booted", "stopped", "removed" };
+    const char *at = r->body;
+    for (int i = 0; i < 4; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "\"type\":\"%s\"", types[i]);
+        at = strstr(at, want);
+        cr_expect(at, "event %s in order: %s", types[i], r->body);
+        if (!at) break;
+    }
+    resp_free(r);
+    r = http(d, "GET", "/events?since=3&follow=0", NULL);
+    cr_expect(!strstr(r->body, "\"seq\":3,") && strstr(r->body, "\"seq\":4,"), "since skips what was seen: %s", r->body);
+    resp_free(r);
+    free(id);
+    peerd_stop(d);
+}
+
+/* ---- 100 followers ---- */
+
+#define FOLLOWERS 100
+#define LINES 5000
+
+typedef struct { char *data; size_t len; } sink;
+
+static size_t sink_write(char *p, size_t size, size_t n, void *ud)
+{
+    sink *s = ud;
+    s->data = realloc(s->data, s->len + size * n + 1);
+    memcpy(s->data + s->len, p, size * n);
+    s->len += size * n;
+    return size * n;
+}
+
+typedef struct { CURLM *multi; volatile int still; } fanout;
+
+static void *pump(void *arg)
+{
+    fanout *f = arg;
+    int running = 1;
+    while (running) {
+        curl_multi_perform(f->multi, &running);
+        f->still = running;
+        curl_multi_poll(f->multi, NULL, 0, 100, NULL);
+    }
+    f->still = 0;
+    return NULL;
+}
+
+Test(streams, one_hundred_followers_of_a_chatty_node_get_every_byte, .timeout = 120)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    char url[256];
+    snprintf(url, sizeof url, "%s/peers/%s/console?follow=1", d->base, id);
+    fanout f = { curl_multi_init(), 1 };
+    static sink sinks[FOLLOWERS];
+    CURL *easy[FOLLOWERS];
+    for (int i = 0; i < FOLLOWERS; i++) {
+        sinks[i] = (sink){0};
+        easy[i] = curl_easy_init();
+        curl_easy_setopt(easy[i], CURLOPT_URL, url);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, sink_write);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, &sinks[i]);
+        curl_multi_add_handle(f.multi, easy[i]);
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, pump, &f);
+    /* The node prints LINES lines itself, as fast as it can. */
+    char code[128];
+    snprintf(code, sizeof code, "[io:format(user, \"line ~6..0B~n\", [I]) || I <- lists:seq(1, %d)], ok", LINES);
+    node_eval(d, id, code, true);
+    resp *r = NULL;
+    for (int i = 0; i < 600; i++) {   /* until the last line is in the console */
+        char path[256];
+        snprintf(path, sizeof path, "/peers/%s/console?since=%d", id, (LINES - 1) * 12);
+        resp_free(r);
+        r = http(d, "GET", path, NULL);
+        if (r->len == 12) break;
+        usleep(50000);
+    }
+    cr_expect_eq(r->len, 12, "the node printed everything");
+    resp_free(r);
+    delete_peer(d, id);
+    pthread_join(t, NULL);
+    size_t want_len = (size_t)LINES * 12;
+    char *want = malloc(want_len + 1);
+    for (int i = 1; i <= LINES; i++) sprintf(want + (size_t)(i - 1) * 12, "line %06d\n", i);
+    int complete = 0;
+    for (int i = 0; i < FOLLOWERS; i++) {
+        long code_ = 0;
+        curl_easy_getinfo(easy[i], CURLINFO_RESPONSE_CODE, &code_);
+        if (code_ == 200 && sinks[i].len == want_len && !memcmp(sinks[i].data, want, want_len)) complete++;
+        else cr_log_error("follower %d: HTTP %ld, %zu bytes of %zu", i, code_, sinks[i].len, want_len);
+        curl_multi_remove_handle(f.multi, easy[i]);
+        curl_easy_cleanup(easy[i]);
+        free(sinks[i].data);
+    }
+    cr_expect_eq(complete, FOLLOWERS, "every follower got every byte, in order");
+    curl_multi_cleanup(f.multi);
+    free(want);
+    free(id);
+    peerd_stop(d);
+}
+
+/* ---- webhooks ---- */
+
+typedef struct { pthread_mutex_t lock; char log[65536]; size_t len; } hook_log;
+
+static enum MHD_Result hook(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                            const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)url; (void)method; (void)version;
+    hook_log *h = cls;
+    if (!*con_cls) { *con_cls = (void *)1; return MHD_YES; }
+    if (*upload_size) {
+        pthread_mutex_lock(&h->lock);
+        if (h->len + *upload_size + 1 < sizeof h->log) {
+            memcpy(h->log + h->len, upload, *upload_size);
+            h->len += *upload_size;
+            h->log[h->len++] = '\n';
+            h->log[h->len] = 0;
+        }
+        pthread_mutex_unlock(&h->lock);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result r = MHD_queue_response(c, 204, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+Test(streams, notify_url_receives_every_event_of_its_peer, .timeout = 60)
+{
+    static hook_log h = { PTHREAD_MUTEX_INITIALIZER, "", 0 };
+    struct MHD_Daemon *md = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, hook, &h,
+                                             MHD_OPTION_SOCK_ADDR, NULL, MHD_OPTION_END);
+    cr_assert(md);
+    int port = MHD_get_daemon_info(md, MHD_DAEMON_INFO_BIND_PORT)->port;
+    peerd *d = peerd_start(NULL);
+    char opts[256];
+    snprintf(opts, sizeof opts, "{\"notify_url\":\"http://127.0.0.1:%d/hook\"}", port);
+    char *id = start_peer(d, opts);
+    start_peer(d, "{}");   /* another peer's events do not go there */
+    delete_peer(d, id);
+    bool all = false;
+    for (int i = 0; i < 250 && !all; i++) {
+        pthread_mutex_lock(&h.lock);
+        all = strstr(h.log, "\"type\":\"removed\"") != NULL;
+        pthread_mutex_unlock(&h.lock);
+        if (!all) usleep(20000);
+    }
+    cr_expect(all, "the webhook got the removal: %s", h.log);
+    const char *types[] = { "created", "booted", "stopped", "removed" };
+    for (int i = 0; i < 4; i++) {
+        char want[320];
+        snprintf(want, sizeof want, "\"type\":\"%s\",\"peer\":\"%s\"", types[i], id);
+        cr_expect(strstr(h.log, want), "%s in %s", want, h.log);
+    }
+    int lines = 0;
+    for (const char *p = h.log; *p; p++) lines += *p == '\n';
+    cr_expect_eq(lines, 4, "only this peer's events: %s", h.log);
+    free(id);
+    peerd_stop(d);
+    MHD_stop_daemon(md);
+}
