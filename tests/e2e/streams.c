@@ -450,3 +450,41 @@ Test(streams, notify_url_receives_every_event_of_its_peer, .timeout = 60)
     peerd_stop(d);
     MHD_stop_daemon(md);
 }
+
+/* A follower slower than the node falls behind a small ring: it is told how
+ * many bytes it missed, and what it got plus what it missed is everything. */
+Test(streams, a_follower_behind_the_ring_is_told_what_it_missed, .timeout = 90)
+{
+    const char *args[] = { "--console-buffer", "16K", NULL };
+    peerd *d = peerd_start(args);
+    char *id = start_peer(d, "{}");
+    print_on_node(d, id, "\\\"ready~n\\\", []");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/console?follow=1", id);
+    const char *out = out_file("slow");
+    const char *slow[] = { "--limit-rate", "200k", NULL };
+    pid_t c = curl_spawn(d, path, out, slow);
+    cr_assert(file_has(out, "ready", 5000));
+    resp *r = node_eval(d, id, "[io:put_chars(user, binary:copy(<<\"x\">>, 100000)) || _ <- lists:seq(1, 10)], ok", false);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    resp_free(r);
+    delete_peer(d, id);
+    cr_expect_eq(child_wait(c, 60000), 0);
+    char *got = slurp(out, NULL);
+    size_t xs = 0, missed = 0, markers = 0;
+    for (const char *p = got; *p; p++) {
+        if (*p == 'x') { xs++; continue; }
+        unsigned long long n;
+        if (*p == '[' && sscanf(p, "[peerd: %llu bytes of console output missed here]", &n) == 1) {
+            missed += n;
+            markers++;
+            p = strchr(p, ']');
+        }
+    }
+    cr_expect_gt(markers, 0, "the slow follower was told it missed output");
+    cr_expect_eq(xs + missed, 1000000, "received %zu + missed %zu", xs, missed);
+    free(got);
+    unlink(out);
+    free(id);
+    peerd_stop(d);
+}
