@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(gcc pkg-config python3 meson ninja-build curl zlib1g-dev libmicrohttpd-dev libcjson-dev
+PACKAGES=(gcc pkg-config python3 meson ninja-build curl openssl zlib1g-dev libmicrohttpd-dev libcjson-dev
           libcurl4-openssl-dev libcriterion-dev erlang-base)
 
 deps() {

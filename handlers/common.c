@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 bool json_int(const cJSON *j, int64_t *out)
 {
@@ -38,4 +40,25 @@ bool valid_name(const char *s)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '_' || *p == '-' || *p == '.')) return false;
     return true;
+}
+
+char *resolve_program(const char *prog)
+{
+    if (strchr(prog, '/')) return realpath(prog, NULL);
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    char candidate[PATH_MAX];
+    for (const char *p = path; *p;) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon ? (size_t)(colon - p) : strlen(p);
+        if (len && len + strlen(prog) + 2 < sizeof candidate) {
+            memcpy(candidate, p, len);
+            candidate[len] = '/';
+            strcpy(candidate + len + 1, prog);
+            if (access(candidate, X_OK) == 0) return realpath(candidate, NULL);
+        }
+        p += len + (colon ? 1 : 0);
+        if (!colon) break;
+    }
+    return NULL;
 }

@@ -15,4 +15,7 @@ bool query_uint(const char *s, uint64_t *out);
 /* Node names, prefixes: letters, digits, '_', '-', '.'; 1..200 chars. */
 bool valid_name(const char *s);
 
+/* The program's canonical path (PATH searched when it has no '/'), or NULL. */
+char *resolve_program(const char *prog);
+
 #endif

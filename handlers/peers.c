@@ -236,6 +236,19 @@ enum MHD_Result peers_create(http_req *h)
     }
     o->options_json = cJSON_PrintUnformatted(norm);
     cJSON_Delete(norm);
+    if (g_server->allow_exec) {
+        const char *prog = o->exec ? o->exec[0] : "erl";
+        char *real = resolve_program(prog);
+        bool allowed = false;
+        for (char **a = g_server->allow_exec; real && *a && !allowed; a++) allowed = !strcmp(*a, real);
+        free(real);
+        if (!allowed) {
+            enum MHD_Result res = http_problemf(h, 403, "exec_not_allowed",
+                                                "exec: %s is not among the programs peerd may start (--allow-exec)", prog);
+            pm_start_opts_free(o);
+            return res;
+        }
+    }
     pm_req *r = pm_req_new(PM_START, NULL);
     if (!r) { pm_start_opts_free(o); return http_problem(h, 500, "internal", "out of memory", NULL); }
     r->start = o;

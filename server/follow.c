@@ -50,6 +50,7 @@ static void release(void *cls)
     if (hs->follower) tell_manager(PM_UNFOLLOW, hs->follower);
     stream_unref(hs->s);
     free(hs);
+    atomic_fetch_sub(&g_server->streams, 1);
 }
 
 static void state_free(void *p)
@@ -58,6 +59,7 @@ static void state_free(void *p)
     if (!hs) return;
     stream_unref(hs->s);
     free(hs);
+    atomic_fetch_sub(&g_server->streams, 1);
 }
 
 static enum MHD_Result followed(http_req *h)
@@ -83,12 +85,17 @@ static enum MHD_Result followed(http_req *h)
 
 enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type)
 {
+    if (atomic_fetch_add(&g_server->streams, 1) >= g_server->max_streams) {
+        atomic_fetch_sub(&g_server->streams, 1);
+        pm_req_free(r);
+        return http_problemf(h, 503, "too_many_streams", "peerd serves %d open streams at most (--max-streams)", g_server->max_streams);
+    }
     http_stream *hs = calloc(1, sizeof *hs);
-    if (!hs) { pm_req_free(r); return MHD_NO; }
+    if (!hs) { pm_req_free(r); atomic_fetch_sub(&g_server->streams, 1); return MHD_NO; }
     hs->conn = h->conn;
     hs->type = type;
     hs->s = stream_new(park, wake, hs);
-    if (!hs->s) { free(hs); pm_req_free(r); return MHD_NO; }
+    if (!hs->s) { free(hs); pm_req_free(r); atomic_fetch_sub(&g_server->streams, 1); return MHD_NO; }
     h->state = hs;
     h->free_state = state_free;
     /* The manager watches a dup of the socket to see the client hang up

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 http_server *g_server;
 
@@ -206,6 +207,40 @@ static bool split_path(http_req *h, const char *url)
     return true;
 }
 
+/* Constant time in the token's length: no early exit on the first difference. */
+static bool token_matches(const char *given, const char *token)
+{
+    size_t n = strlen(token), m = strlen(given);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++) diff |= (unsigned char)(token[i] ^ (i < m ? given[i] : 0));
+    return diff == 0;
+}
+
+static bool authorized(http_req *h)
+{
+    const char *token = g_server->token;
+    if (!token) return true;
+    if (!strcmp(h->method, "GET") && h->nseg == 1 && !strcmp(h->seg[0], "healthz")) return true;
+    const char *auth = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    return auth && !strncasecmp(auth, "Bearer ", 7) && token_matches(auth + 7, token);
+}
+
+static enum MHD_Result unauthorized(http_req *h)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "about:blank");
+    cJSON_AddStringToObject(o, "title", "Unauthorized");
+    cJSON_AddNumberToObject(o, "status", 401);
+    cJSON_AddStringToObject(o, "detail", "this peerd needs Authorization: Bearer TOKEN");
+    cJSON_AddStringToObject(o, "error", "unauthorized");
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    const char *headers[] = { "WWW-Authenticate", "Bearer realm=\"peerd\"", NULL };
+    enum MHD_Result r = http_bytes(h, 401, "application/problem+json", s ? s : "", s ? strlen(s) : 0, headers);
+    free(s);
+    return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -218,6 +253,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         h->conn = conn;
         h->method = method;
         if (!split_path(h, url)) return MHD_NO;
+        /* Refused before a byte of the body is read. */
+        if (!authorized(h)) return unauthorized(h);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
             h->too_large = true;
@@ -254,12 +291,24 @@ int http_start(http_server *s, int listen_fd, unsigned threads)
     g_server = s;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      MHD_USE_TURBO;
-    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                                 MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_THREAD_POOL_SIZE, threads,
-                                 MHD_OPTION_CONNECTION_LIMIT, 10000u,
-                                 MHD_OPTION_END);
+    if (s->tls_cert) {
+        flags |= MHD_USE_TLS;
+        s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                                     MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                     MHD_OPTION_THREAD_POOL_SIZE, threads,
+                                     MHD_OPTION_CONNECTION_LIMIT, 10000u,
+                                     MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert,
+                                     MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
+                                     MHD_OPTION_END);
+    } else {
+        s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                                     MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                     MHD_OPTION_THREAD_POOL_SIZE, threads,
+                                     MHD_OPTION_CONNECTION_LIMIT, 10000u,
+                                     MHD_OPTION_END);
+    }
     return s->daemon ? 0 : -1;
 }
 

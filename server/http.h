@@ -41,6 +41,11 @@ struct http_req {
 typedef struct {
     pm *pm;
     struct MHD_Daemon *daemon;
+    const char *token;          /* bearer token; NULL: no authentication */
+    char **allow_exec;          /* NULL-terminated; NULL: any program */
+    int max_streams;            /* open following responses at most */
+    atomic_int streams;
+    const char *tls_cert, *tls_key;   /* PEM text; NULL: plain HTTP */
 } http_server;
 
 extern http_server *g_server;

@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -31,6 +32,11 @@ static void usage(FILE *f)
           "  --console-buffer SIZE  console bytes kept per peer (default 1M; K/M suffixes)\n"
           "  --max-peers N          most peers at once (default 256)\n"
           "  --threads N            HTTP worker threads (default 2)\n"
+          "  --token-file FILE      require Authorization: Bearer TOKEN (or set PEERD_TOKEN)\n"
+          "  --insecure             allow a non-loopback address without a token\n"
+          "  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
+          "  --allow-exec PATH      programs a peer may be started with (repeatable)\n"
+          "  --max-streams N        open following responses at most (default 1024)\n"
           "  --quiet                no log lines on stderr\n"
           "  --help, --version\n", f);
 }
@@ -48,6 +54,49 @@ static bool parse_size(const char *s, size_t *out)
     *out = (size_t)v;
     return true;
 }
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *data = NULL;
+    size_t n = 0, cap = 0;
+    char chunk[4096];
+    size_t k;
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (n + k + 1 > cap) { cap = (n + k + 1) * 2; char *d = realloc(data, cap); if (!d) break; data = d; }
+        memcpy(data + n, chunk, k);
+        n += k;
+    }
+    fclose(f);
+    if (data) data[n] = 0;
+    return data;
+}
+
+static char *trimmed(char *s)
+{
+    if (!s) return NULL;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
+    return s;
+}
+
+static bool is_loopback(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return false;
+    if (ss.ss_family == AF_INET) return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a)) return true;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+char *resolve_program(const char *prog);
 
 /* Binds HOST:PORT; prints the address it got. */
 static int listen_on(const char *spec, char *shown, size_t shown_len)
@@ -89,12 +138,23 @@ int main(int argc, char **argv)
     const char *listen_spec = "127.0.0.1:8080";
     pm_config cfg = { .console_buffer = 1 << 20, .max_peers = 256 };
     unsigned threads = 2;
+    const char *token_file = NULL, *cert_file = NULL, *key_file = NULL;
+    bool insecure = false;
+    char **allow = NULL;
+    size_t nallow = 0;
+    int max_streams = 1024;
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "console-buffer", required_argument, NULL, 'c' },
         { "max-peers", required_argument, NULL, 'm' },
         { "threads", required_argument, NULL, 't' },
         { "quiet", no_argument, NULL, 'q' },
+        { "token-file", required_argument, NULL, 'T' },
+        { "insecure", no_argument, NULL, 'I' },
+        { "tls-cert", required_argument, NULL, 'C' },
+        { "tls-key", required_argument, NULL, 'K' },
+        { "allow-exec", required_argument, NULL, 'A' },
+        { "max-streams", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -109,6 +169,19 @@ int main(int argc, char **argv)
         case 'm': cfg.max_peers = atoi(optarg); if (cfg.max_peers < 1) { fputs("peerd: --max-peers must be >= 1\n", stderr); return 2; } break;
         case 't': threads = (unsigned)atoi(optarg); if (threads < 1 || threads > 64) { fputs("peerd: --threads must be 1..64\n", stderr); return 2; } break;
         case 'q': cfg.quiet = true; break;
+        case 'T': token_file = optarg; break;
+        case 'I': insecure = true; break;
+        case 'C': cert_file = optarg; break;
+        case 'K': key_file = optarg; break;
+        case 'S': max_streams = atoi(optarg); if (max_streams < 1) { fputs("peerd: --max-streams must be >= 1\n", stderr); return 2; } break;
+        case 'A': {
+            char *real = resolve_program(optarg);
+            if (!real) { fprintf(stderr, "peerd: --allow-exec %s: no such program\n", optarg); return 2; }
+            allow = realloc(allow, (nallow + 2) * sizeof *allow);
+            allow[nallow++] = real;
+            allow[nallow] = NULL;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         case 'V': printf("peerd %s\n", PEERD_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -126,9 +199,30 @@ int main(int argc, char **argv)
     sigdelset(&stop, SIGCHLD);
     signal(SIGPIPE, SIG_IGN);
 
+    char *token = NULL;
+    if (token_file) {
+        token = trimmed(read_file(token_file));
+        if (!token || !*token) { fprintf(stderr, "peerd: --token-file %s: cannot read a token from it\n", token_file); return 2; }
+    } else if (getenv("PEERD_TOKEN") && *getenv("PEERD_TOKEN")) {
+        token = getenv("PEERD_TOKEN");
+    }
+    char *cert = NULL, *key = NULL;
+    if (!cert_file != !key_file) { fputs("peerd: --tls-cert and --tls-key go together\n", stderr); return 2; }
+    if (cert_file && (!(cert = read_file(cert_file)) || !(key = read_file(key_file)))) {
+        fprintf(stderr, "peerd: cannot read %s\n", cert ? key_file : cert_file);
+        return 2;
+    }
+    if (cert && !MHD_is_feature_supported(MHD_FEATURE_TLS)) { fputs("peerd: this libmicrohttpd has no TLS\n", stderr); return 2; }
+
     char shown[200];
     int fd = listen_on(listen_spec, shown, sizeof shown);
     if (fd < 0) { fprintf(stderr, "peerd: cannot listen on %s\n", listen_spec); return 1; }
+    /* Anyone who reaches peerd can run code on its nodes. */
+    if (!is_loopback(fd) && !token && !insecure) {
+        fprintf(stderr, "peerd: refusing to listen on %s without a token (--token-file or PEERD_TOKEN), "
+                        "unless --insecure is given\n", shown);
+        return 2;
+    }
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     notifier *hooks = notifier_start();
@@ -137,9 +231,10 @@ int main(int argc, char **argv)
     cfg.notify_ud = hooks;
     pm *m = pm_new(&cfg);
     if (!m || pm_start(m) < 0) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
-    http_server srv = { .pm = m };
+    http_server srv = { .pm = m, .token = token, .allow_exec = allow, .max_streams = max_streams,
+                        .tls_cert = cert, .tls_key = key };
     if (http_start(&srv, fd, threads) < 0) { fputs("peerd: cannot start the HTTP server\n", stderr); return 1; }
-    printf("peerd listening on http://%s\n", shown);
+    printf("peerd listening on %s://%s\n", cert ? "https" : "http", shown);
     fflush(stdout);
 
     int sig = 0;

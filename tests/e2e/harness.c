@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,10 +45,43 @@ peerd *peerd_start(const char *const *extra)
     cr_assert(fgets(line, sizeof line, f), "peerd printed nothing (see %s)", d->log);
     fclose(f);
     char *colon = strrchr(line, ':');
-    cr_assert(strstr(line, "peerd listening on http://127.0.0.1:") && colon, "unexpected first line: %s", line);
+    bool tls = !strncmp(line, "peerd listening on https://", 27);
+    cr_assert((tls || !strncmp(line, "peerd listening on http://", 26)) && colon, "unexpected first line: %s", line);
     d->port = atoi(colon + 1);
-    snprintf(d->base, sizeof d->base, "http://127.0.0.1:%d", d->port);
+    snprintf(d->base, sizeof d->base, "%s://127.0.0.1:%d", tls ? "https" : "http", d->port);
     return d;
+}
+
+int peerd_refused(const char *const *args, char *err, size_t errlen)
+{
+    char log[128];
+    snprintf(log, sizeof log, "/tmp/peerd-refused-%d.log", (int)getpid());
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        FILE *f = fopen(log, "w");
+        if (f) dup2(fileno(f), 2);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        const char *argv[32] = { PEERD_BIN };
+        int n = 1;
+        for (int i = 0; args && args[i] && n < 31; i++) argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(PEERD_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    int status = -1;
+    for (int i = 0; i < 500; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+        if (i == 499) { kill(pid, SIGKILL); waitpid(pid, &status, 0); return -1; }
+        usleep(10000);
+    }
+    FILE *f = fopen(log, "r");
+    size_t n = f ? fread(err, 1, errlen - 1, f) : 0;
+    err[n] = 0;
+    if (f) fclose(f);
+    unlink(log);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* A sanitizer report in peerd's log fails the test that ran it. */
@@ -134,12 +168,18 @@ resp *http(peerd *d, const char *method, const char *path, const char *body)
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     struct curl_slist *h = NULL;
+    if (d->token[0]) {
+        char auth[200];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", d->token);
+        h = curl_slist_append(h, auth);
+    }
+    if (d->cainfo[0]) curl_easy_setopt(c, CURLOPT_CAINFO, d->cainfo);
     if (body) {
         h = curl_slist_append(h, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
+    if (h) curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     CURLcode rc = curl_easy_perform(c);
     cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);

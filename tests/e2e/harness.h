@@ -14,6 +14,8 @@ typedef struct {
     int port;
     char base[64];
     char log[128];
+    char token[128];    /* sent as Authorization: Bearer when set */
+    char cainfo[256];   /* CA file for https */
 } peerd;
 
 typedef struct {
@@ -28,6 +30,9 @@ typedef struct {
 
 /* Starts build/peerd --listen 127.0.0.1:0 [extra...]; asserts it came up. */
 peerd *peerd_start(const char *const *extra);
+/* Runs peerd with these arguments expecting it to refuse to start; returns
+ * its exit status and what it printed on stderr (in err, errlen). */
+int peerd_refused(const char *const *args, char *err, size_t errlen);
 /* SIGTERM, then waits; returns the exit status (or -1). */
 int peerd_stop(peerd *d);
 void peerd_kill(peerd *d);

@@ -153,7 +153,7 @@ Test(streams, async_start_of_four_named_peers_then_wait, .timeout = 60)
     char names[4][64];
     for (int i = 0; i < 4; i++) {
         snprintf(names[i], sizeof names[i], "%s", unique_name("async"));
-        char opts[160];
+        char opts[320];
         snprintf(opts, sizeof opts, "{\"name\":\"%s\",\"wait_boot\":false}", names[i]);
         resp *r = http(d, "POST", "/peers", opts);
         cr_expect_eq(r->status, 202, "%s", r->body);

@@ -1,0 +1,278 @@
+/*
+ * security.c — issue #5: tokens on every endpoint but /healthz, HTTPS,
+ * loopback-only without a token, --allow-exec, limits, a battery of
+ * malformed requests that leaves peerd serving, and signals.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+typedef struct { const char *method, *path, *body; } endpoint;
+
+static const endpoint every_endpoint[] = {
+    { "GET", "/peers", NULL },
+    { "POST", "/peers", "{}" },
+    { "GET", "/peers/x", NULL },
+    { "DELETE", "/peers/x", NULL },
+    { "POST", "/peers/x/call", "{\"module\":\"erlang\",\"function\":\"node\"}" },
+    { "POST", "/peers/x/cast", "{\"module\":\"erlang\",\"function\":\"node\"}" },
+    { "POST", "/peers/x/send", "{\"to\":\"user\",\"message\":1}" },
+    { "GET", "/peers/x/console", NULL },
+    { "GET", "/peers/x/messages", NULL },
+    { "GET", "/peers/x/wait?state=down&timeout_ms=1", NULL },
+    { "PUT", "/peers/x/lease", NULL },
+    { "GET", "/events?follow=0", NULL },
+    { "GET", "/random-name", NULL },
+    { "GET", "/openapi.yaml", NULL },
+    { "GET", "/no/such/path", NULL },
+};
+
+Test(security, a_token_guards_every_endpoint_but_healthz, .timeout = 60)
+{
+    const char *path = "/tmp/peerd-token-test";
+    FILE *f = fopen(path, "w");
+    fputs("s3cret-token\n", f);
+    fclose(f);
+    const char *args[] = { "--token-file", path, NULL };
+    peerd *d = peerd_start(args);
+    for (size_t i = 0; i < sizeof every_endpoint / sizeof *every_endpoint; i++) {
+        const endpoint *e = &every_endpoint[i];
+        for (int attempt = 0; attempt < 2; attempt++) {
+            snprintf(d->token, sizeof d->token, "%s", attempt ? "wrong-token" : "");
+            resp *r = http(d, e->method, e->path, e->body);
+            cr_expect_eq(r->status, 401, "%s %s with %s: %ld %s", e->method, e->path, attempt ? "a wrong token" : "no token", r->status, r->body);
+            cr_expect_str_eq(r->ctype, "application/problem+json");
+            cr_expect_str_eq(jstr(r, "error"), "unauthorized");
+            resp_free(r);
+        }
+        snprintf(d->token, sizeof d->token, "s3cret-token");
+        resp *r = http(d, e->method, e->path, e->body);
+        cr_expect_neq(r->status, 401, "%s %s with the token: %s", e->method, e->path, r->body);
+        resp_free(r);
+    }
+    d->token[0] = 0;
+    resp *r = http(d, "GET", "/healthz", NULL);
+    cr_expect_eq(r->status, 200, "/healthz needs no token");
+    resp_free(r);
+    unlink(path);
+    peerd_stop(d);
+}
+
+Test(security, peerd_token_from_the_environment, .timeout = 60)
+{
+    setenv("PEERD_TOKEN", "env-token", 1);
+    peerd *d = peerd_start(NULL);
+    unsetenv("PEERD_TOKEN");
+    resp *r = http(d, "GET", "/peers", NULL);
+    cr_expect_eq(r->status, 401);
+    resp_free(r);
+    snprintf(d->token, sizeof d->token, "env-token");
+    r = http(d, "GET", "/peers", NULL);
+    cr_expect_eq(r->status, 200);
+    resp_free(r);
+    peerd_stop(d);
+}
+
+Test(security, https_with_a_self_signed_certificate, .timeout = 60)
+{
+    char dir[] = "/tmp/peerd-tls-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char cmd[1024], cert[300], key[300];
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(cmd, sizeof cmd, "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
+             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null", key, cert);
+    cr_assert_eq(system(cmd), 0, "openssl made a certificate");
+    const char *args[] = { "--tls-cert", cert, "--tls-key", key, NULL };
+    peerd *d = peerd_start(args);
+    cr_expect(!strncmp(d->base, "https://", 8), "%s", d->base);
+    snprintf(d->cainfo, sizeof d->cainfo, "%.250s", cert);
+    char *id = start_peer(d, "{}");
+    resp *r = call(d, id, "erlang", "node", "[]");
+    cr_expect_str_eq(jstr(r, "result"), "nonode@nohost", "a call over HTTPS, certificate verified");
+    resp_free(r);
+    free(id);
+    peerd_stop(d);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
+Test(security, non_loopback_without_a_token_is_refused, .timeout = 60)
+{
+    char err[1024];
+    const char *open_args[] = { "--listen", "0.0.0.0:0", NULL };
+    cr_expect_eq(peerd_refused(open_args, err, sizeof err), 2);
+    cr_expect(strstr(err, "without a token"), "%s", err);
+    const char *bad_tls[] = { "--tls-cert", "/nonexistent", NULL };
+    cr_expect_eq(peerd_refused(bad_tls, err, sizeof err), 2, "%s", err);
+    const char *bad_exec[] = { "--allow-exec", "/no/such/program", NULL };
+    cr_expect_eq(peerd_refused(bad_exec, err, sizeof err), 2, "%s", err);
+    const char *insecure[] = { "--listen", "0.0.0.0:0", "--insecure", NULL };
+    peerd *d = peerd_start(insecure);   /* serves, and answers on loopback */
+    resp *r = http(d, "GET", "/healthz", NULL);
+    cr_expect_eq(r->status, 200);
+    resp_free(r);
+    peerd_stop(d);
+}
+
+Test(security, allow_exec_limits_the_programs, .timeout = 60)
+{
+    const char *args[] = { "--allow-exec", "erl", NULL };
+    peerd *d = peerd_start(args);
+    resp *r = http(d, "POST", "/peers", "{\"exec\":[\"sh\",\"-c\",\"erl\"]}");
+    cr_expect_eq(r->status, 403, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "error"), "exec_not_allowed");
+    cr_expect(strstr(jstr(r, "detail"), "sh"), "%s", r->body);
+    resp_free(r);
+    free(start_peer(d, "{}"));
+    free(start_peer(d, "{\"exec\":\"/usr/bin/erl\"}"));
+    peerd_stop(d);
+}
+
+Test(security, limits_have_their_own_codes, .timeout = 60)
+{
+    const char *args[] = { "--max-peers", "1", "--max-streams", "1", NULL };
+    peerd *d = peerd_start(args);
+    char *id = start_peer(d, "{}");
+    resp *r = http(d, "POST", "/peers", "{}");
+    cr_expect_eq(r->status, 503, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "error"), "too_many_peers");
+    resp_free(r);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/console?follow=1", id);
+    const char *out = "/tmp/peerd-limit-stream.out";
+    pid_t c = curl_spawn(d, path, out, NULL);
+    usleep(500000);
+    r = http(d, "GET", "/events", NULL);
+    cr_expect_eq(r->status, 503, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "error"), "too_many_streams");
+    resp_free(r);
+    kill(c, SIGKILL);
+    child_wait(c, 5000);
+    unlink(out);
+    free(id);
+    peerd_stop(d);
+}
+
+/* At least 30 malformed requests, each a 4xx problem+json; peerd serves on. */
+Test(security, malformed_requests_get_problems_and_peerd_serves_on, .timeout = 120)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    char call_path[256], send_path[256], console_path[512];
+    snprintf(call_path, sizeof call_path, "/peers/%s/call", id);
+    snprintf(send_path, sizeof send_path, "/peers/%s/send", id);
+    char *deep = malloc(4000);
+    memset(deep, '[', 1500);
+    memset(deep + 1500, ']', 1500);
+    deep[3000] = 0;
+    char *deep_args = malloc(4100);
+    snprintf(deep_args, 4100, "{\"module\":\"m\",\"function\":\"f\",\"args\":%s}", deep);
+    char *big_atom = malloc(400);
+    snprintf(big_atom, 400, "{\"module\":\"%0300d\",\"function\":\"f\"}", 0);
+    struct { const char *method; const char *path; const char *body; long status; } cases[] = {
+        { "POST", "/peers", "{", 400 },
+        { "POST", "/peers", "nul\x01l", 400 },
+        { "POST", "/peers", "[]", 400 },
+        { "POST", "/peers", "\"text\"", 400 },
+        { "POST", "/peers", "{\"a\":1} trailing", 400 },
+        { "POST", "/peers", deep, 400 },
+        { "POST", "/peers", "{\"name\":5}", 400 },
+        { "POST", "/peers", "{\"name\":\"a b\"}", 400 },
+        { "POST", "/peers", "{\"name\":\"\"}", 400 },
+        { "POST", "/peers", "{\"longnames\":\"yes\"}", 400 },
+        { "POST", "/peers", "{\"connection\":\"carrier pigeon\"}", 400 },
+        { "POST", "/peers", "{\"connection\":{\"ip\":\"1.2.3.4\"}}", 400 },
+        { "POST", "/peers", "{\"exec\":\"\"}", 400 },
+        { "POST", "/peers", "{\"exec\":[1,2]}", 400 },
+        { "POST", "/peers", "{\"args\":\"-noshell\"}", 400 },
+        { "POST", "/peers", "{\"env\":[\"A=1\"]}", 400 },
+        { "POST", "/peers", "{\"env\":{\"A=B\":\"1\"}}", 400 },
+        { "POST", "/peers", "{\"wait_boot\":true}", 400 },
+        { "POST", "/peers", "{\"shutdown\":\"later\"}", 400 },
+        { "POST", "/peers", "{\"lease_ms\":0}", 400 },
+        { "POST", "/peers", "{\"notify_url\":\"ftp://x\"}", 400 },
+        { "POST", "/peers", "{\"post_process_args\":{}}", 400 },
+        { "POST", call_path, "{}", 400 },
+        { "POST", call_path, "{\"module\":\"m\"}", 400 },
+        { "POST", call_path, big_atom, 400 },
+        { "POST", call_path, deep_args, 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":\"[1,2\"}", 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":\"[X]\"}", 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":\"[<<1:99>>]\"}", 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":[{\"$etf\":\"g2E=\"}]}", 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":[{\"$etf\":\"g3AAAAAA\"}]}", 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":[{\"$atom\":[]}]}", 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":[{\"$tuple\":{}}]}", 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":\"[<0.1>]\"}", 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":\"[#Ref<1.2.3>]\"}", 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":[{\"a\":1,\"a\":2}]}", 400 },
+        { "POST", send_path, "{\"to\":\"<1.2.3>\",\"message\":1}", 400 },
+        { "POST", send_path, "{\"to\":\"x\",\"message\":1,\"message_text\":\"1\"}", 400 },
+        { "GET", "/peers/x/console?since=-1", NULL, 400 },
+        { "GET", "/peers/x/wait?state=sideways", NULL, 400 },
+        { "GET", "/random-name?prefix=a%20b", NULL, 400 },
+        { "GET", "/events?since=abc", NULL, 400 },
+        { "PATCH", "/peers", "{}", 405 },
+        { "GET", "/peers/x/y/z/w", NULL, 404 },
+        { "GET", "/nope", NULL, 404 },
+        { "POST", "/peers/nope/call", "{\"module\":\"m\",\"function\":\"f\"}", 404 },
+    };
+    size_t n = sizeof cases / sizeof *cases;
+    cr_assert_geq(n, 30);
+    for (size_t i = 0; i < n; i++) {
+        resp *r = http(d, cases[i].method, cases[i].path, cases[i].body);
+        cr_expect_eq(r->status, cases[i].status, "case %zu (%s %s %.60s): %ld %s", i, cases[i].method, cases[i].path,
+                     cases[i].body ? cases[i].body : "", r->status, r->body);
+        cr_expect_str_eq(r->ctype, "application/problem+json", "case %zu", i);
+        cr_expect(jstr(r, "error") && jstr(r, "detail") && jnum(r, "status") == cases[i].status, "case %zu: %s", i, r->body);
+        resp_free(r);
+    }
+    snprintf(console_path, sizeof console_path, "/peers/%s", id);
+    resp *r = call(d, id, "erlang", "node", "[]");
+    cr_expect_eq(r->status, 200, "the peer still answers: %s", r->body);
+    resp_free(r);
+    free(deep); free(deep_args); free(big_atom); free(id);
+    cr_expect_eq(peerd_stop(d), 0);
+}
+
+static void ten_nodes(peerd *d, pid_t pids[10])
+{
+    for (int i = 0; i < 10; i++) {
+        char opts[128];
+        snprintf(opts, sizeof opts, "{\"connection\":%s,\"wait_boot\":false}", i % 2 ? "0" : "\"standard_io\"");
+        resp *r = http(d, "POST", "/peers", opts);
+        cr_assert_eq(r->status, 202, "%s", r->body);
+        char *id = strdup(jstr(r, "id"));
+        resp_free(r);
+        r = wait_state(d, id, "running", 30000);
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        pids[i] = (pid_t)jnum(r, "os_pid");
+        resp_free(r);
+        free(id);
+    }
+}
+
+Test(signals, sigkill_of_peerd_leaves_none_of_ten_nodes, .timeout = 120)
+{
+    peerd *d = peerd_start(NULL);
+    pid_t pids[10];
+    ten_nodes(d, pids);
+    peerd_kill(d);
+    for (int i = 0; i < 10; i++) cr_expect(process_gone(pids[i], 10000), "node %d (%s) outlived SIGKILL", (int)pids[i], i % 2 ? "tcp" : "standard_io");
+}
+
+Test(signals, sigterm_stops_ten_nodes_cleanly, .timeout = 120)
+{
+    peerd *d = peerd_start(NULL);
+    pid_t pids[10];
+    ten_nodes(d, pids);
+    cr_expect_eq(peerd_stop(d), 0, "exit 0 after SIGTERM");
+    for (int i = 0; i < 10; i++) cr_expect(process_gone(pids[i], 1000), "node %d was stopped before peerd exited", (int)pids[i]);
+}
