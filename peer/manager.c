@@ -1398,7 +1398,7 @@ static void on_sock(peer *p, uint32_t events)
                 conn_lost(p, "{control_stream,frame_too_large}");
                 return;
             }
-            if (p->tcpin.len - off - 4 < len) { buf_reserve(&p->tcpin, len + 4); break; }
+            if (p->tcpin.len - off - 4 < len) break;   /* the rest of it is still on its way */
             handle_message(p, q + 4, len);
             off += 4 + (size_t)len;
             if (p->sock_fd < 0) return;

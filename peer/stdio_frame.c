@@ -15,8 +15,8 @@ static stdio_status frame_byte(stdio_decoder *d, uint8_t byte, const stdio_sink 
     if (len == 4) {
         const uint8_t *p = d->frame.p;
         d->size = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        /* No reserving ahead: the frame's bytes pay for its buffer. */
         if (d->size > STDIO_MAX_FRAME) return STDIO_TOO_LARGE;
-        buf_reserve(&d->frame, d->size + 4);
     } else if (len > 4 && len == (size_t)d->size + 8) {
         const uint8_t *etf = d->frame.p + 4, *c = etf + d->size;
         uint32_t crc = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];

@@ -1,0 +1,31 @@
+/*
+ * etf.c — libFuzzer target: the ETF decoder on arbitrary bytes. Whatever it
+ * accepts must encode, decode again, and encode to the same bytes; printing
+ * and the JSON mapping must not fail on it either.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "etf.h"
+#include "term_json.h"
+#include "term_text.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    arena *a = arena_new();
+    etf_error e = {0};
+    term *t = etf_decode(a, data, size, &e);
+    if (t) {
+        buf b1 = {0}, b2 = {0}, text = {0};
+        etf_encode(&b1, t);
+        term *t2 = etf_decode(a, b1.p, b1.len, &e);
+        if (!t2) abort();
+        etf_encode(&b2, t2);
+        if (b1.len != b2.len || memcmp(b1.p, b2.p, b1.len)) abort();
+        term_print(&text, t);
+        cJSON_Delete(term_to_json(t));
+        buf_free(&b1); buf_free(&b2); buf_free(&text);
+    }
+    arena_free(a);
+    return 0;
+}
