@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(gcc pkg-config python3 meson ninja-build curl openssl zlib1g-dev libmicrohttpd-dev libcjson-dev
-          libcurl4-openssl-dev libcriterion-dev erlang-base)
+          libcurl4-openssl-dev libcriterion-dev erlang-base openssh-server openssh-client iproute2)
 
 deps() {
     local missing=()

@@ -199,9 +199,9 @@ int main(int argc, char **argv)
     sigdelset(&stop, SIGCHLD);
     signal(SIGPIPE, SIG_IGN);
 
-    char *token = NULL;
+    char *token = NULL, *token_text = NULL;
     if (token_file) {
-        token = trimmed(read_file(token_file));
+        token = trimmed(token_text = read_file(token_file));
         if (!token || !*token) { fprintf(stderr, "peerd: --token-file %s: cannot read a token from it\n", token_file); return 2; }
     } else if (getenv("PEERD_TOKEN") && *getenv("PEERD_TOKEN")) {
         token = getenv("PEERD_TOKEN");
@@ -245,6 +245,11 @@ int main(int argc, char **argv)
     pm_free(m);
     notifier_stop(hooks);
     curl_global_cleanup();
+    free(token_text);
+    free(cert);
+    free(key);
+    for (size_t i = 0; i < nallow; i++) free(allow[i]);
+    free(allow);
     if (!cfg.quiet) fputs("peerd: stopped\n", stderr);
     return 0;
 }

@@ -1,0 +1,139 @@
+/*
+ * remote.c — peers on other hosts, as users run them: over ssh (a real sshd
+ * on a loopback port with throwaway keys, standard_io through it), and in
+ * another network namespace with its own address (a veth pair), where the
+ * node connects back to peerd over TCP.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+Test(remote, ssh, .timeout = 90)
+{
+    if (access("/usr/sbin/sshd", X_OK) || access("/usr/bin/ssh", X_OK)) cr_skip_test("sshd or ssh is not installed");
+    char dir[] = "/tmp/peerd-ssh-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    cr_assert_eq(sh("ssh-keygen -q -t ed25519 -N '' -f %s/host_key && ssh-keygen -q -t ed25519 -N '' -f %s/client_key && "
+                    "cp %s/client_key.pub %s/authorized_keys && mkdir -p /run/sshd", dir, dir, dir, dir), 0);
+    int port = free_port();
+    char conf[512];
+    snprintf(conf, sizeof conf, "%s/sshd_config", dir);
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "Port %d\nListenAddress 127.0.0.1\nHostKey %s/host_key\nAuthorizedKeysFile %s/authorized_keys\n"
+               "StrictModes no\nPermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+               "UsePAM no\nPidFile %s/sshd.pid\n", port, dir, dir, dir);
+    fclose(f);
+    pid_t sshd = fork();
+    if (sshd == 0) {
+        execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-e", "-f", conf, (char *)NULL);
+        _exit(127);
+    }
+    /* Until sshd answers. */
+    bool up = false;
+    for (int i = 0; i < 100 && !up; i++) {
+        up = sh("ssh -p %d -i %s/client_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                "-o BatchMode=yes -o LogLevel=ERROR localhost true 2>/dev/null", port, dir) == 0;
+        if (!up) usleep(100000);
+    }
+    cr_assert(up, "sshd on port %d accepts our key", port);
+
+    peerd *d = peerd_start(NULL);
+    char opts[1024], key[300], portstr[16];
+    snprintf(key, sizeof key, "%s/client_key", dir);
+    snprintf(portstr, sizeof portstr, "%d", port);
+    const char *name = unique_name("ssh");
+    snprintf(opts, sizeof opts,
+             "{\"name\":\"%s\",\"host\":\"localhost\",\"connection\":\"standard_io\",\"exec\":[\"ssh\",\"-p\",\"%s\",\"-i\",\"%s\","
+             "\"-o\",\"StrictHostKeyChecking=no\",\"-o\",\"UserKnownHostsFile=/dev/null\",\"-o\",\"BatchMode=yes\","
+             "\"-o\",\"LogLevel=ERROR\",\"localhost\",\"erl\"]}", name, portstr, key);
+    char *id = start_peer(d, opts);
+    resp *r = call(d, id, "erlang", "node", "[]");
+    char want[128];
+    snprintf(want, sizeof want, "'%s@localhost'", name);
+    cr_expect_str_eq(jstr(r, "result"), want, "the ssh-ed node is NAME@localhost: %s", r->body);
+    resp_free(r);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    r = http(d, "GET", path, NULL);
+    pid_t node = (pid_t)jnum(r, "os_pid");
+    cr_expect_str_eq(jstr(r, "exec"), "ssh");
+    resp_free(r);
+    r = http(d, "DELETE", path, NULL);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    resp_free(r);
+    cr_expect(process_gone(node, 10000), "the node behind ssh halted when its stdin closed");
+    free(id);
+    peerd_stop(d);
+    kill(sshd, SIGTERM);
+    child_wait(sshd, 5000);
+    sh("rm -rf %s", dir);
+}
+
+Test(remote, another_host_in_a_network_namespace, .timeout = 90)
+{
+    if (geteuid() != 0 || sh("command -v ip >/dev/null") != 0) cr_skip_test("needs root and iproute2 for a network namespace");
+    int k = getpid() % 200 + 20;
+    char ns[32], host_if[16], ns_if[16], host_ip[32], ns_ip[32];
+    snprintf(ns, sizeof ns, "peerd-t%d", (int)getpid());
+    snprintf(host_if, sizeof host_if, "pdh%d", (int)getpid() % 100000);
+    snprintf(ns_if, sizeof ns_if, "pdn%d", (int)getpid() % 100000);
+    snprintf(host_ip, sizeof host_ip, "10.213.%d.1", k);
+    snprintf(ns_ip, sizeof ns_ip, "10.213.%d.2", k);
+    if (sh("ip netns add %s 2>/dev/null", ns) != 0) cr_skip_test("this machine cannot create network namespaces");
+    cr_assert_eq(sh("ip link add %s type veth peer name %s && ip link set %s netns %s && "
+                    "ip addr add %s/30 dev %s && ip link set %s up && "
+                    "ip -n %s addr add %s/30 dev %s && ip -n %s link set %s up && ip -n %s link set lo up",
+                    host_if, ns_if, ns_if, ns, host_ip, host_if, host_if, ns, ns_ip, ns_if, ns, ns_if, ns), 0);
+    peerd *d = peerd_start(NULL);
+    char opts[512];
+    snprintf(opts, sizeof opts, "{\"connection\":{\"ip\":\"%s\",\"port\":0},\"exec\":[\"ip\",\"netns\",\"exec\",\"%s\",\"erl\"]}", host_ip, ns);
+    char *id = start_peer(d, opts);
+    resp *r = call(d, id, "inet", "getifaddrs", "[]");
+    int a, b, c;
+    sscanf(ns_ip, "%d.%d.%d", &a, &b, &c);
+    char mine[64], theirs[64];
+    snprintf(mine, sizeof mine, "{%d,%d,%d,2}", a, b, c);
+    snprintf(theirs, sizeof theirs, "{%d,%d,%d,1}", a, b, c);
+    cr_expect(strstr(jstr(r, "result"), mine) && !strstr(jstr(r, "result"), theirs),
+              "the node runs in the namespace, with its address and not peerd's: %s", jstr(r, "result"));
+    resp_free(r);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    r = http(d, "DELETE", path, NULL);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    resp_free(r);
+    free(id);
+    peerd_stop(d);
+    sh("ip link del %s 2>/dev/null; ip netns del %s", host_if, ns);
+}
