@@ -1,0 +1,43 @@
+/*
+ * bare_mhd.c — the yardstick for HTTP overhead: libmicrohttpd in the same
+ * configuration as peerd (thread pool, epoll, suspend/resume allowed),
+ * answering every request with a fixed JSON body the size of a peer object.
+ *   bare_mhd PORT THREADS
+ */
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char reply[700];
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)cls; (void)url; (void)method; (void)version; (void)upload; (void)upload_size;
+    if (!*con_cls) { *con_cls = (void *)1; return MHD_YES; }
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(reply), reply, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+    enum MHD_Result res = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return res;
+}
+
+int main(int argc, char **argv)
+{
+    int port = argc > 1 ? atoi(argv[1]) : 8081;
+    unsigned threads = argc > 2 ? (unsigned)atoi(argv[2]) : 2;
+    memset(reply, 'x', sizeof reply - 1);
+    reply[0] = '"';
+    reply[sizeof reply - 2] = '"';
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
+                                            (uint16_t)port, NULL, NULL, answer, NULL,
+                                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_END);
+    if (!d) return 1;
+    printf("bare_mhd listening on %d\n", port);
+    fflush(stdout);
+    pause();
+    return 0;
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env escript
+%% The native side of bench/run: OTP's own peer module driven from an Erlang
+%% origin, doing what bench/driver does through peerd. Prints one line per
+%% figure: "native CONN METRIC VALUE".
+%%   native.escript standard_io|tcp
+%% Interpreted (no -mode(compile)) so that funs sent to peers are erl_eval funs.
+
+main([ConnS]) ->
+    Conn = case ConnS of "tcp" -> 0; _ -> standard_io end,
+    %% The origin's group leader: an I/O server that takes output and drops it,
+    %% as the HTTP side's follower drops what it reads.
+    Sink = spawn(fun() -> sink() end),
+    group_leader(Sink, self()),
+    boot(ConnS, Conn),
+    {ok, P, _} = peer:start_link(#{connection => Conn}),
+    latency(ConnS, P),
+    throughput(ConnS, P),
+    console(ConnS, P),
+    peer:stop(P).
+
+sink() ->
+    receive
+        {io_request, From, Ref, _} -> From ! {io_reply, Ref, ok}, sink();
+        _ -> sink()
+    end.
+
+out(Conn, Metric, Value) -> io:format(standard_error, "native ~s ~s ~p~n", [Conn, Metric, Value]).
+
+median(L) -> lists:nth((length(L) + 1) div 2, lists:sort(L)).
+pct(L, P) -> S = lists:sort(L), lists:nth(max(1, round(length(S) * P)), S).
+
+boot(ConnS, Conn) ->
+    Ts = [begin
+              T0 = erlang:monotonic_time(microsecond),
+              {ok, P, _} = peer:start_link(#{connection => Conn}),
+              T = erlang:monotonic_time(microsecond) - T0,
+              peer:stop(P),
+              T
+          end || _ <- lists:seq(1, 7)],
+    out(ConnS, boot_ms, median(Ts) / 1000).
+
+latency(ConnS, P) ->
+    [peer:call(P, erlang, node, []) || _ <- lists:seq(1, 200)],
+    Ts = [begin
+              T0 = erlang:monotonic_time(microsecond),
+              nonode@nohost = peer:call(P, erlang, node, []),
+              erlang:monotonic_time(microsecond) - T0
+          end || _ <- lists:seq(1, 5000)],
+    out(ConnS, call_median_us, median(Ts)),
+    out(ConnS, call_p99_us, pct(Ts, 0.99)).
+
+throughput(ConnS, P) ->
+    Self = self(),
+    Dur = 3000,
+    End = erlang:monotonic_time(millisecond) + Dur,
+    Pids = [spawn_link(fun() -> Self ! {done, caller(P, End, 0)} end) || _ <- lists:seq(1, 16)],
+    N = lists:sum([receive {done, C} -> C end || _ <- Pids]),
+    out(ConnS, calls_per_s, round(N * 1000 / Dur)).
+
+caller(P, End, N) ->
+    case erlang:monotonic_time(millisecond) < End of
+        true -> peer:call(P, erlang, node, []), caller(P, End, N + 1);
+        false -> N
+    end.
+
+%% 20 MB printed by the node with io:put_chars(user, ...), 64 KiB at a time.
+console(ConnS, P) ->
+    Chunk = binary:copy(<<"x">>, 65536),
+    T0 = erlang:monotonic_time(microsecond),
+    ok = peer:call(P, lists, foreach, [fun(_) -> io:put_chars(user, Chunk) end, lists:seq(1, 320)], 120000),
+    T = erlang:monotonic_time(microsecond) - T0,
+    out(ConnS, console_mb_per_s, round(20.0 * 1000000 / T * 10) / 10).
