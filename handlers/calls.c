@@ -15,11 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NEEDS_PEER "pids, ports and references need a running peer"
 
 typedef struct {
     pm_op op;
+    double started;             /* when the call went to the manager, for /metrics */
     cJSON *body;
     term_ctx ctx;
     arena *ctx_arena;
@@ -181,10 +183,27 @@ out:
     return ok && !out->oom;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void count_call(http_req *h, call_outcome outcome)
+{
+    call_state *s = h->state;
+    if (s->op == PM_CALL) http_count_call(outcome, now_s() - s->started);
+}
+
 static enum MHD_Result call_answered(http_req *h)
 {
     pm_req *r = h->pm;
-    if (r->status != PM_OK) return http_pm_error(h, r);
+    if (r->status != PM_OK) {
+        count_call(h, r->status == PM_ERR_TIMEOUT ? CALL_TIMEOUT : r->status == PM_ERR_NOCONNECTION ? CALL_NOCONNECTION : CALL_ERROR);
+        return http_pm_error(h, r);
+    }
+    if (r->op == PM_CALL) count_call(h, strcmp(r->klass, "ok") ? CALL_EXCEPTION : CALL_OK);
     if (r->op != PM_CALL) return http_bytes(h, 202, "application/json; charset=utf-8", "{}", 2, NULL);
     arena *a = arena_new();
     etf_error ee = {0};
@@ -256,6 +275,7 @@ static enum MHD_Result submit(http_req *h)
         }
         return http_problem(h, e.status ? e.status : 400, e.code, e.detail, NULL);
     }
+    s->started = now_s();
     return http_submit(h, r, call_answered);
 }
 

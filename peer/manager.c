@@ -58,6 +58,8 @@
 #define TCP_ACCEPT_MS 60000
 #define MAX_EVENTS 10000
 
+static const int boot_bucket_ms[8] = { 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
+
 enum watch_kind { W_QUEUE, W_SIGNAL, W_TIMER, W_OUT, W_IN, W_LISTEN, W_SOCK, W_CLIENT };
 enum peer_state { ST_BOOTING, ST_RUNNING, ST_DOWN };
 static const char *const state_names[] = { "booting", "running", "down" };
@@ -157,6 +159,9 @@ struct pm {
     peer *graveyard;            /* freed at the end of an event batch */
     follower *event_followers, *detached, *dead_followers;
     char **events;              /* the last MAX_EVENTS event lines, by seq % MAX_EVENTS */
+    /* Figures for /metrics. */
+    uint64_t starts, boot_failures, console_bytes, boot_ms_sum, boot_count;
+    uint64_t boot_buckets[8];   /* cumulative counts at boot_bucket_ms */
     uint64_t event_seq;         /* seq of the newest event */
     int npeers;                 /* live (not removed) peers */
     tombstone *tombs;
@@ -521,6 +526,7 @@ static void console_write(peer *p, const void *data, size_t n)
 {
     if (!n) return;
     console_ring_write(&p->console, data, n);
+    p->m->console_bytes += n;
     for (follower *f = p->followers; f; f = f->next)
         if (f->kind == PM_FOLLOW_CONSOLE) fill(f);
 }
@@ -987,8 +993,12 @@ static void boot_succeeded(peer *p)
     p->state = ST_RUNNING;
     p->booted_at = wall_ms();
     timer_clear(p->m, &p->boot_timer);
+    uint64_t took = now_ms() - p->boot_started;
     logf_(p->m, "peer %s running as %s (os pid %d) after %llu ms", p->id, p->node ? p->node : "?",
-          (int)p->os_pid, (unsigned long long)(now_ms() - p->boot_started));
+          (int)p->os_pid, (unsigned long long)took);
+    p->m->boot_count++;
+    p->m->boot_ms_sum += took;
+    for (int i = 0; i < 8; i++) if (took <= (uint64_t)boot_bucket_ms[i]) p->m->boot_buckets[i]++;
     for (pm_req *w = p->boot_waiters, *n; w; w = n) {
         n = w->next;
         answer_with_info(w, p, PM_OK, NULL);
@@ -1022,6 +1032,7 @@ static void conn_lost(peer *p, const char *reason)
         }
         p->boot_waiters = NULL;
         emit_event(m, p, "boot_failed", reason);
+        m->boot_failures++;
         if (waited) { kill_processes(p); remove_peer(p, false); return; }
     } else {
         set_down(p, reason);
@@ -1038,6 +1049,7 @@ static void boot_timeout(void *owner, tmr *t)
     logf_(p->m, "peer %s did not boot within %lld ms; stopping it", p->id, (long long)p->opt->wait_boot_ms);
     set_down(p, "timeout");
     emit_event(p->m, p, "boot_failed", "timeout");
+    p->m->boot_failures++;
     for (pm_req *w = p->boot_waiters, *n; w; w = n) {
         n = w->next;
         w->console_tail = console_tail(p);
@@ -1653,6 +1665,7 @@ static void do_start(pm *m, pm_req *r)
     }
     logf_(m, "peer %s starting: %s (pid %d)", p->id, argv[0], (int)p->child);
     emit_event(m, p, "created", NULL);
+    m->starts++;
     if (o->lease_ms) {
         timer_set(m, &p->lease_timer, (uint64_t)o->lease_ms, lease_expired, p);
         p->lease_expires_at = wall_ms() + o->lease_ms;
@@ -1821,6 +1834,30 @@ static void do_relay(pm *m, peer *p, pm_req *r)
 
 static void begin_shutdown(pm *m);
 
+static void metrics(pm *m, pm_req *r)
+{
+    int by_state[3] = { 0, 0, 0 };
+    for (peer *p = m->peers; p; p = p->next)
+        if (!p->removed) by_state[p->state]++;
+    buf *b = &r->reply;
+    buf_str(b, "# HELP peerd_peers Peers held, by state.\n# TYPE peerd_peers gauge\n");
+    for (int i = 0; i < 3; i++) buf_printf(b, "peerd_peers{state=\"%s\"} %d\n", state_names[i], by_state[i]);
+    buf_printf(b, "# HELP peerd_peer_starts_total Peers started (spawned).\n# TYPE peerd_peer_starts_total counter\n"
+                  "peerd_peer_starts_total %llu\n", (unsigned long long)m->starts);
+    buf_printf(b, "# HELP peerd_boot_failures_total Peers that did not boot.\n# TYPE peerd_boot_failures_total counter\n"
+                  "peerd_boot_failures_total %llu\n", (unsigned long long)m->boot_failures);
+    buf_str(b, "# HELP peerd_boot_seconds Time from start to running.\n# TYPE peerd_boot_seconds histogram\n");
+    for (int i = 0; i < 8; i++)
+        buf_printf(b, "peerd_boot_seconds_bucket{le=\"%g\"} %llu\n", boot_bucket_ms[i] / 1000.0, (unsigned long long)m->boot_buckets[i]);
+    buf_printf(b, "peerd_boot_seconds_bucket{le=\"+Inf\"} %llu\npeerd_boot_seconds_sum %.3f\npeerd_boot_seconds_count %llu\n",
+               (unsigned long long)m->boot_count, m->boot_ms_sum / 1000.0, (unsigned long long)m->boot_count);
+    buf_printf(b, "# HELP peerd_console_bytes_total Bytes the nodes printed.\n# TYPE peerd_console_bytes_total counter\n"
+                  "peerd_console_bytes_total %llu\n", (unsigned long long)m->console_bytes);
+    buf_printf(b, "# HELP peerd_events_total Lifecycle events recorded.\n# TYPE peerd_events_total counter\n"
+                  "peerd_events_total %llu\n", (unsigned long long)m->event_seq);
+    finish(r, b->oom ? PM_ERR_INTERNAL : PM_OK, NULL);
+}
+
 static void handle_req(pm *m, pm_req *r)
 {
     r->next = NULL;
@@ -1830,6 +1867,7 @@ static void handle_req(pm *m, pm_req *r)
         return;
     }
     if (r->op == PM_START) { do_start(m, r); return; }
+    if (r->op == PM_METRICS) { metrics(m, r); return; }
     if (r->op == PM_UNFOLLOW) { do_unfollow(m, r); return; }
     if (r->op == PM_REFILL) {
         follower *f = r->follower;

@@ -98,6 +98,7 @@ typedef enum {
     PM_FOLLOW,                  /* attach a stream: console, messages or events */
     PM_REFILL,                  /* the reader drained a starved stream */
     PM_UNFOLLOW,                /* the response is gone: detach the stream */
+    PM_METRICS,                 /* Prometheus text of the manager's own figures, in reply */
     PM_QUIT,                    /* internal: what pm_shutdown sends */
 } pm_op;
 

@@ -78,6 +78,7 @@ static enum MHD_Result followed(http_req *h)
         snprintf(start, sizeof start, "%llu", (unsigned long long)r->range_start);
         MHD_add_response_header(resp, "X-Console-Start", start);
     }
+    http_count_status(200);
     enum MHD_Result res = MHD_queue_response(h->conn, 200, resp);
     MHD_destroy_response(resp);
     return res;

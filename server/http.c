@@ -14,6 +14,49 @@
 
 http_server *g_server;
 
+/* ---- figures for /metrics ---- */
+
+static atomic_ulong status_count[600];
+const double http_call_bucket_s[HTTP_CALL_BUCKETS] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5 };
+static atomic_ulong call_count[CALL_OUTCOMES], call_bucket[HTTP_CALL_BUCKETS], call_total;
+static _Atomic double call_sum;
+static const char *const outcome_names[CALL_OUTCOMES] = { "ok", "exception", "timeout", "noconnection", "error" };
+
+void http_count_status(unsigned status)
+{
+    if (status < 600) atomic_fetch_add(&status_count[status], 1);
+}
+
+void http_count_call(call_outcome outcome, double seconds)
+{
+    atomic_fetch_add(&call_count[outcome], 1);
+    atomic_fetch_add(&call_total, 1);
+    for (int i = 0; i < HTTP_CALL_BUCKETS; i++)
+        if (seconds <= http_call_bucket_s[i]) atomic_fetch_add(&call_bucket[i], 1);
+    double old = atomic_load(&call_sum);
+    while (!atomic_compare_exchange_weak(&call_sum, &old, old + seconds)) {}
+}
+
+void http_metrics_text(buf *b)
+{
+    buf_str(b, "# HELP peerd_calls_total Calls relayed, by outcome.\n# TYPE peerd_calls_total counter\n");
+    for (int i = 0; i < CALL_OUTCOMES; i++)
+        buf_printf(b, "peerd_calls_total{outcome=\"%s\"} %lu\n", outcome_names[i], atomic_load(&call_count[i]));
+    buf_str(b, "# HELP peerd_call_seconds Time from a call's arrival to its answer.\n# TYPE peerd_call_seconds histogram\n");
+    for (int i = 0; i < HTTP_CALL_BUCKETS; i++)
+        buf_printf(b, "peerd_call_seconds_bucket{le=\"%g\"} %lu\n", http_call_bucket_s[i], atomic_load(&call_bucket[i]));
+    unsigned long total = atomic_load(&call_total);
+    buf_printf(b, "peerd_call_seconds_bucket{le=\"+Inf\"} %lu\npeerd_call_seconds_sum %.6f\npeerd_call_seconds_count %lu\n",
+               total, atomic_load(&call_sum), total);
+    buf_printf(b, "# HELP peerd_open_streams Following responses open now.\n# TYPE peerd_open_streams gauge\n"
+                  "peerd_open_streams %d\n", atomic_load(&g_server->streams));
+    buf_str(b, "# HELP peerd_http_requests_total HTTP responses, by status.\n# TYPE peerd_http_requests_total counter\n");
+    for (unsigned i = 100; i < 600; i++) {
+        unsigned long n = atomic_load(&status_count[i]);
+        if (n) buf_printf(b, "peerd_http_requests_total{status=\"%u\"} %lu\n", i, n);
+    }
+}
+
 static void req_free(http_req *h)
 {
     if (!h) return;
@@ -28,6 +71,7 @@ static void req_free(http_req *h)
 static enum MHD_Result queue(http_req *h, unsigned status, struct MHD_Response *resp)
 {
     if (!resp) return MHD_NO;
+    http_count_status(status);
     enum MHD_Result r = MHD_queue_response(h->conn, status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -220,9 +264,13 @@ static bool authorized(http_req *h)
 {
     const char *token = g_server->token;
     if (!token) return true;
-    if (!strcmp(h->method, "GET") && h->nseg == 1 && !strcmp(h->seg[0], "healthz")) return true;
+    /* Liveness, and the dashboard page itself (it asks for the token). */
+    if (!strcmp(h->method, "GET") && ((h->nseg == 1 && !strcmp(h->seg[0], "healthz")) || h->nseg == 0)) return true;
     const char *auth = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    return auth && !strncasecmp(auth, "Bearer ", 7) && token_matches(auth + 7, token);
+    if (auth) return !strncasecmp(auth, "Bearer ", 7) && token_matches(auth + 7, token);
+    /* EventSource cannot send headers: streams may carry ?access_token=. */
+    const char *q = MHD_lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND, "access_token");
+    return q && token_matches(q, token);
 }
 
 static enum MHD_Result unauthorized(http_req *h)

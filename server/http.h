@@ -65,6 +65,15 @@ enum MHD_Result http_problemf(http_req *h, unsigned status, const char *code, co
 enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then);
 
 const char *http_query(http_req *h, const char *key);
+
+/* Figures for /metrics kept on the HTTP side. */
+#define HTTP_CALL_BUCKETS 13
+extern const double http_call_bucket_s[HTTP_CALL_BUCKETS];
+typedef enum { CALL_OK, CALL_EXCEPTION, CALL_TIMEOUT, CALL_NOCONNECTION, CALL_ERROR, CALL_OUTCOMES } call_outcome;
+void http_count_status(unsigned status);
+void http_count_call(call_outcome outcome, double seconds);
+/* Appends the HTTP side's figures in Prometheus text format. */
+void http_metrics_text(buf *b);
 /* The body as JSON (an empty body is {}); on failure it has answered 400. */
 cJSON *http_body_json(http_req *h, enum MHD_Result *answered);
 

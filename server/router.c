@@ -18,6 +18,8 @@ typedef struct {
 
 static const route routes[] = {
     { "GET", { "healthz" }, 1, meta_healthz },
+    { "GET", { "metrics" }, 1, meta_metrics },
+    { "GET", { NULL }, 0, meta_dashboard },
     { "GET", { "openapi.yaml" }, 1, meta_openapi },
     { "GET", { "random-name" }, 1, meta_random_name },
     { "GET", { "peers" }, 1, peers_list },
