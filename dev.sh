@@ -23,6 +23,24 @@ deps() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# What the browser test needs: Debian's Chromium, and playwright-core from npm.
+browser_deps() {
+    local missing=()
+    for p in chromium nodejs npm; do
+        case "$p" in nodejs|npm) command -v "${p/nodejs/node}" >/dev/null && continue ;; esac
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        echo "dev.sh: installing ${missing[*]}" >&2
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    [ -d tests/browser/node_modules/playwright-core ] ||
+        (cd tests/browser && npm install --silent --no-audit --no-fund >/dev/null)
+}
+
 build() {
     [ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
     ninja -C build >/dev/null
@@ -40,7 +58,7 @@ cmd="${1:-run}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
     run) deps; build; exec ./build/peerd --listen 127.0.0.1:8080 "$@" ;;
-    test) deps; build; build_sanitized; exec tests/run build build-asan ;;
+    test) deps; browser_deps; build; build_sanitized; exec tests/run build build-asan ;;
     build) deps; build ;;
     *) echo "usage: ./dev.sh run|test|build" >&2; exit 2 ;;
 esac
