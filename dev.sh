@@ -7,12 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(gcc pkg-config python3 meson ninja-build curl openssl zlib1g-dev libmicrohttpd-dev libcjson-dev
-          libcurl4-openssl-dev libcriterion-dev erlang-base openssh-server openssh-client iproute2)
+# What building and running needs; what the tests need on top.
+PACKAGES=(gcc pkg-config python3 meson ninja-build zlib1g-dev libmicrohttpd-dev libcjson-dev
+          libcurl4-openssl-dev libcriterion-dev erlang-base)
+TEST_PACKAGES=(curl openssl openssh-server openssh-client iproute2)
 
 deps() {
     local missing=()
-    for p in "${PACKAGES[@]}"; do
+    for p in "${PACKAGES[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
@@ -58,7 +60,7 @@ cmd="${1:-run}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
     run) deps; build; exec ./build/peerd --listen 127.0.0.1:8080 "$@" ;;
-    test) deps; browser_deps; build; build_sanitized; exec tests/run build build-asan ;;
+    test) deps "${TEST_PACKAGES[@]}"; browser_deps; build; build_sanitized; exec tests/run build build-asan ;;
     build) deps; build ;;
     *) echo "usage: ./dev.sh run|test|build" >&2; exit 2 ;;
 esac
