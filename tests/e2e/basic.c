@@ -49,10 +49,7 @@ static void scenario(const char *connection)
     resp_free(r);
 
     /* cast set_env, then call get_env */
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
-    r = http(d, "POST", path, "{\"module\":\"application\",\"function\":\"set_env\",\"args\":[{\"$atom\":\"kernel\"},{\"$atom\":\"foo\"},{\"$atom\":\"bar\"}]}");
-    cr_expect_eq(r->status, 202, "%s", r->body);
-    resp_free(r);
+    peer_cast(d, id, "application", "set_env", "[{\"$atom\":\"kernel\"},{\"$atom\":\"foo\"},{\"$atom\":\"bar\"}]");
     /* A cast runs in a process of its own on the node: give it a moment. */
     for (int i = 0; i < 100; i++) {
         r = call(d, id, "application", "get_env", "\"[kernel, foo]\"");

@@ -31,16 +31,6 @@ static char *start_with(peerd *d, const char *conn, const char *extra)
     return start_peer(d, opts);
 }
 
-static void stop(peerd *d, const char *id)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s", id);
-    resp *r = http(d, "DELETE", path, NULL);
-    cr_expect_eq(r->status, 200, "stop: %s", r->body);
-    cr_expect_str_eq(jstr(r, "state"), "down");
-    resp_free(r);
-}
-
 static const char *result_of(resp *r) { return jstr(r, "result") ? jstr(r, "result") : "(none)"; }
 
 /* The text a peer's console holds, waiting up to ms for `needle`. */
@@ -99,7 +89,7 @@ BOTH(basic)
         usleep(50000);
     }
     cr_expect(got, "the spawned process forwarded done to the origin");
-    stop(d, id);
+    delete_peer(d, id);
     child_wait(c, 5000);
     unlink(out);
     free(pid_json);
@@ -121,15 +111,13 @@ BOTH(peer_states)
     r = wait_state(d, id, "running", 20000);
     cr_expect_str_eq(jstr(r, "state"), "running");
     resp_free(r);
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
-    resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"halt\",\"args\":[]}"));
+    peer_cast(d, id, "erlang", "halt", "[]");
     r = wait_state(d, id, "down", 10000);
     cr_expect_eq(r->status, 200);
     cr_expect_str_eq(jstr(r, "state"), "down");
     cr_expect(jstr(r, "down_reason"), "down carries its reason: %s", r->body);
     resp_free(r);
-    stop(d, id);
+    delete_peer(d, id);
     free(id);
     peerd_stop(d);
 }
@@ -142,14 +130,12 @@ BOTH(cast)
     resp *r = call(d, id, "application", "get_env", "\"[kernel, foo]\"");
     cr_expect_str_eq(result_of(r), "undefined");
     resp_free(r);
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
-    resp_free(http(d, "POST", path, "{\"module\":\"application\",\"function\":\"set_env\",\"args\":\"[kernel, foo, bar]\"}"));
+    peer_cast(d, id, "application", "set_env", "\"[kernel, foo, bar]\"");
     resp_free(call(d, id, "sys", "get_state", "\"[application_controller]\""));
     r = call(d, id, "application", "get_env", "\"[kernel, foo]\"");
     cr_expect_str_eq(result_of(r), "{ok,bar}");
     resp_free(r);
-    stop(d, id);
+    delete_peer(d, id);
     free(id);
     peerd_stop(d);
 }
@@ -164,7 +150,7 @@ BOTH(detached)
     char *text = console_with(d, id, "one.two.", 5000);
     cr_expect(strstr(text, "one.two."), "console: %s", text);
     free(text);
-    stop(d, id);
+    delete_peer(d, id);
     free(id);
     peerd_stop(d);
 }
@@ -185,7 +171,7 @@ BOTH(dyn_peer)
     snprintf(want, sizeof want, "'%s'", node);
     cr_expect_str_eq(result_of(r), want);
     resp_free(r);
-    stop(d, id);
+    delete_peer(d, id);
     free(id);
     peerd_stop(d);
 }
@@ -198,7 +184,7 @@ BOTH(stop_peer)
     snprintf(extra, sizeof extra, "\"name\":\"%s\",\"args\":[\"-eval\",\"timer:sleep(60000).\"]", unique_name("stop_peer"));
     char *id = start_with(d, conn, extra);
     double t0 = now_ms();
-    stop(d, id);
+    delete_peer(d, id);
     cr_expect_lt(now_ms() - t0, 5000);
     free(id);
     peerd_stop(d);
@@ -220,7 +206,7 @@ static void shutdown_test(const char *conn, const char *shutdown, int block_ms, 
     node_eval(d, id, code, true);
     usleep(ensure_blocked * 1000);
     double start = now_ms();
-    stop(d, id);
+    delete_peer(d, id);
     double wait = now_ms() - start, left = block_ms + ensure_blocked - (start - block_start);
     cr_expect_leq(wait, max_wait_ms, "%s: stop took %.0f ms, at most %d", shutdown, wait, max_wait_ms);
     if (!stop_while_blocked) cr_expect_geq(wait, left - 50, "%s: stop took %.0f ms, the node was blocked %.0f ms more", shutdown, wait, left);
@@ -244,7 +230,7 @@ Test(standard_io, init_debug, .timeout = 60)
     char *text = console_with(d, id, "{progress,preloaded}", 2000);
     cr_expect(!strncmp(text, "{progress,preloaded}", 20), "every boot script starts with this: %.80s", text);
     free(text);
-    stop(d, id);
+    delete_peer(d, id);
     free(id);
     peerd_stop(d);
 }
@@ -262,7 +248,7 @@ BOTH(io_redirect)
     char *text = console_with(d, id, "test.second.", 5000);
     cr_expect_str_eq(text, "test.second.");
     free(text);
-    stop(d, id);
+    delete_peer(d, id);
     free(id);
     peerd_stop(d);
 }
@@ -285,7 +271,7 @@ BOTH(multi_node)
         cr_expect_eq(r->status, 200, "%s", r->body);
         resp_free(r);
     }
-    for (int i = 0; i < 4; i++) stop(d, ids[i]);
+    for (int i = 0; i < 4; i++) delete_peer(d, ids[i]);
     peerd_stop(d);
 }
 
@@ -308,7 +294,7 @@ BOTH(duplicate_name)
     cr_expect_eq(jnum(r, "exit_status"), 1);
     cr_expect(jstr(r, "console_tail") && strstr(jstr(r, "console_tail"), "name"), "the node says why: %s", r->body);
     resp_free(r);
-    stop(d, id);
+    delete_peer(d, id);
     free(id);
     peerd_stop(d);
     peerd_stop(d2);
@@ -320,11 +306,10 @@ BOTH(cntrl_channel_handler_crash)
     peerd *d = peerd_start(NULL);
     char *id = start_with(d, conn, NULL);
     resp *r = call(d, id, "erlang", "whereis", "\"[user]\"");
-    char body[256], path[256];
-    snprintf(body, sizeof body, "{\"module\":\"erlang\",\"function\":\"exit\",\"args\":\"[%s, kill]\"}", result_of(r));
+    char args[256];
+    snprintf(args, sizeof args, "\"[%s, kill]\"", result_of(r));
     resp_free(r);
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
-    resp_free(http(d, "POST", path, body));
+    peer_cast(d, id, "erlang", "exit", args);
     r = wait_state(d, id, "down", 5000);
     cr_expect_eq(r->status, 200, "the node halted: %s", r->body);
     resp_free(r);
@@ -346,7 +331,7 @@ Test(tcp, attached, .timeout = 60)
     resp *r = call(d, id, "erlang", "node", "[]");
     cr_expect_str_eq(result_of(r), "nonode@nohost");
     resp_free(r);
-    stop(d, id);
+    delete_peer(d, id);
     free(id);
     peerd_stop(d);
     char cmd[256];
@@ -395,10 +380,9 @@ Test(dist, peer_down_continue, .timeout = 60)
 {
     peerd *d = peerd_start(NULL);
     char *id = start_peer(d, "{\"peer_down\":\"continue\"}");
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
-    resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"halt\",\"args\":[]}"));
+    peer_cast(d, id, "erlang", "halt", "[]");
     resp *r = wait_state(d, id, "down", 5000);
+    char path[256];
     cr_expect_eq(r->status, 200);
     resp_free(r);
     snprintf(path, sizeof path, "/peers/%s", id);
@@ -406,7 +390,7 @@ Test(dist, peer_down_continue, .timeout = 60)
     cr_expect_eq(r->status, 200, "still there: %s", r->body);
     cr_expect_str_eq(jstr(r, "state"), "down");
     resp_free(r);
-    stop(d, id);
+    delete_peer(d, id);
     free(id);
     peerd_stop(d);
 }
@@ -421,9 +405,7 @@ Test(dist, peer_down_crash_tcp, .timeout = 60)
     resp *r = call(d, id, "erlang", "nodes", "\"[connected]\"");
     cr_expect_str_eq(result_of(r), "[]");
     resp_free(r);
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
-    resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"halt\",\"args\":[0]}"));
+    peer_cast(d, id, "erlang", "halt", "[0]");
     r = wait_state(d, id, "down", 5000);
     cr_expect_eq(r->status, 200);
     cr_expect_str_eq(jstr(r, "down_reason"), "tcp_closed");
@@ -449,7 +431,7 @@ Test(dist, post_process_args, .timeout = 60)
     resp *r = call(d, id, "erlang", "node", "[]");
     cr_expect(strstr(result_of(r), "post_process_args"), "%s", r->body);
     resp_free(r);
-    stop(d, id);
+    delete_peer(d, id);
     free(id);
     peerd_stop(d);
 }

@@ -230,6 +230,26 @@ resp *call(peerd *d, const char *id, const char *module, const char *function, c
     return http(d, "POST", path, body);
 }
 
+void peer_cast(peerd *d, const char *id, const char *module, const char *function, const char *args_json)
+{
+    char path[256], body[4096];
+    snprintf(path, sizeof path, "/peers/%s/cast", id);
+    snprintf(body, sizeof body, "{\"module\":\"%s\",\"function\":\"%s\",\"args\":%s}", module, function, args_json);
+    resp *r = http(d, "POST", path, body);
+    cr_expect_eq(r->status, 202, "cast %s:%s: %s", module, function, r->body);
+    resp_free(r);
+}
+
+void delete_peer(peerd *d, const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    resp *r = http(d, "DELETE", path, NULL);
+    cr_expect_eq(r->status, 200, "stop: %s", r->body);
+    cr_expect_str_eq(jstr(r, "state"), "down");
+    resp_free(r);
+}
+
 const char *unique_name(const char *prefix)
 {
     static char name[64];

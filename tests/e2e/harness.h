@@ -46,6 +46,10 @@ double jnum(const resp *r, const char *key);
 
 /* Starts a peer with these options (a JSON object); asserts 201; returns its id. */
 char *start_peer(peerd *d, const char *options);
+/* POST /peers/ID/cast; asserts 202. */
+void peer_cast(peerd *d, const char *id, const char *module, const char *function, const char *args_json);
+/* DELETE /peers/ID; asserts 200 and state down. */
+void delete_peer(peerd *d, const char *id);
 /* POST /peers/ID/call; returns the response. */
 resp *call(peerd *d, const char *id, const char *module, const char *function, const char *args_json);
 

@@ -65,14 +65,12 @@ Test(shutdown, deadline_kills_a_stuck_node, .timeout = 60)
     char *id = start_peer(d, "{\"shutdown\":1000}");
     pid_t pid = os_pid_of(d, id);
     /* Hold init:stop up: suspend the init process itself. */
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
     resp *r = call(d, id, "erlang", "whereis", "\"[init]\"");
-    char body[512];
-    snprintf(body, sizeof body, "{\"module\":\"erlang\",\"function\":\"suspend_process\",\"args\":\"[%s]\"}", jstr(r, "result"));
+    char args[256];
+    snprintf(args, sizeof args, "\"[%s]\"", jstr(r, "result"));
     resp_free(r);
-    r = http(d, "POST", path, body);
-    resp_free(r);
+    peer_cast(d, id, "erlang", "suspend_process", args);
+    char path[256];
     usleep(200000);
     double t0 = now_s();
     snprintf(path, sizeof path, "/peers/%s", id);
@@ -96,8 +94,7 @@ Test(peer_down, stop_removes_and_continue_keeps, .timeout = 60)
         char opts[128], path[256];
         snprintf(opts, sizeof opts, "{\"peer_down\":\"%s\"}", modes[i]);
         char *id = start_peer(d, opts);
-        snprintf(path, sizeof path, "/peers/%s/cast", id);
-        resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"halt\",\"args\":[7]}"));
+        peer_cast(d, id, "erlang", "halt", "[7]");
         snprintf(path, sizeof path, "/peers/%s", id);
         long want = i == 0 ? 410 : 200;
         resp *r = NULL;
@@ -136,9 +133,8 @@ Test(messages, forwarded_to_the_origin_are_kept, .timeout = 60)
 {
     peerd *d = peerd_start(NULL);
     char *id = start_peer(d, "{}");
+    peer_cast(d, id, "erlang", "send", "\"[user, {message, inbox, done}]\"");
     char path[256];
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
-    resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"send\",\"args\":\"[user, {message, inbox, done}]\"}"));
     snprintf(path, sizeof path, "/peers/%s/messages?to=inbox", id);
     resp *r = wait_messages(d, path);
     cr_expect_str_eq(r->body, "{\"seq\":1,\"to\":\"inbox\",\"result\":\"done\",\"value\":{\"$atom\":\"done\"}}\n");

@@ -34,15 +34,6 @@ static void print_on_node(peerd *d, const char *id, const char *fmt_args)
     resp_free(r);
 }
 
-static void delete_peer(peerd *d, const char *id)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s", id);
-    resp *r = http(d, "DELETE", path, NULL);
-    cr_expect_eq(r->status, 200, "%s", r->body);
-    resp_free(r);
-}
-
 /* Waits until a file holds `needle` (the stream is attached and flowing). */
 static bool file_has(const char *path, const char *needle, int ms)
 {
@@ -177,14 +168,6 @@ Test(streams, async_start_of_four_named_peers_then_wait, .timeout = 60)
     peerd_stop(d);
 }
 
-static void cast_halt(peerd *d, const char *id, int status)
-{
-    char path[256], body[128];
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
-    snprintf(body, sizeof body, "{\"module\":\"erlang\",\"function\":\"halt\",\"args\":[%d]}", status);
-    resp_free(http(d, "POST", path, body));
-}
-
 Test(streams, peer_down_crash_cuts_linked_streams, .timeout = 60)
 {
     peerd *d = peerd_start(NULL);
@@ -196,7 +179,7 @@ Test(streams, peer_down_crash_cuts_linked_streams, .timeout = 60)
     const char *o1 = out_file("crash1"), *o2 = out_file("crash2");
     pid_t c1 = curl_spawn(d, linked, o1, NULL), c2 = curl_spawn(d, plain, o2, NULL);
     cr_assert(file_has(o1, "ready", 5000) && file_has(o2, "ready", 5000));
-    cast_halt(d, id, 3);
+    peer_cast(d, id, "erlang", "halt", "[3]");
     cr_expect_neq(child_wait(c1, 10000), 0, "a linked stream is cut off without a clean end");
     cr_expect_eq(child_wait(c2, 10000), 0, "an unlinked stream ends cleanly");
     resp *r = wait_state(d, id, "down", 5000);
@@ -271,9 +254,8 @@ Test(streams, messages_follow_and_events_replay, .timeout = 60)
     snprintf(path, sizeof path, "/peers/%s/messages?follow=1&to=inbox", id);
     const char *out = out_file("msgs");
     pid_t c = curl_spawn(d, path, out, NULL);
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
-    resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"send\",\"args\":\"[user, {message, other, skipped}]\"}"));
-    resp_free(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"send\",\"args\":\"[user, {message, inbox, done}]\"}"));
+    peer_cast(d, id, "erlang", "send", "\"[user, {message, other, skipped}]\"");
+    peer_cast(d, id, "erlang", "send", "\"[user, {message, inbox, done}]\"");
     cr_expect(file_has(out, "\"done\"", 5000));
     delete_peer(d, id);
     cr_expect_eq(child_wait(c, 10000), 0);
