@@ -1400,6 +1400,11 @@ static void on_sock(peer *p, uint32_t events)
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) return;
         if (r <= 0) { conn_lost(p, "tcp_closed"); return; }
+        /* ACK at once: the node's socket runs Nagle, and a second small
+         * message it sends (a reply after an io_request, the second of two
+         * replies) would otherwise wait for our delayed ACK, up to 40 ms. */
+        int one = 1;
+        setsockopt(p->sock_fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
         p->tcpin.len += (size_t)r;
         size_t off = 0;
         while (p->tcpin.len - off >= 4) {
@@ -1425,6 +1430,7 @@ static void on_listen(peer *p)
     if (fd < 0) return;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
     close_fd(p->m, &p->listen_fd);
     timer_clear(p->m, &p->accept_timer);
     p->sock_fd = fd;

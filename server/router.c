@@ -113,8 +113,8 @@ cJSON *peer_info_json(const pm_peer_info *i)
     add_str_or_null(o, "exec", i->argv ? i->argv[0] : NULL);
     cJSON *args = cJSON_AddArrayToObject(o, "args");
     for (size_t k = 1; i->argv && i->argv[0] && i->argv[k]; k++) cJSON_AddItemToArray(args, cJSON_CreateString(i->argv[k]));
-    cJSON *opts = i->options_json ? cJSON_Parse(i->options_json) : NULL;
-    cJSON_AddItemToObject(o, "options", opts ? opts : cJSON_CreateObject());
+    /* The manager keeps the options as the JSON text it was given: no re-parse. */
+    cJSON_AddItemToObject(o, "options", cJSON_CreateRaw(i->options_json ? i->options_json : "{}"));
     add_time(o, "created_at", i->created_at);
     add_time(o, "booted_at", i->booted_at);
     add_time(o, "down_at", i->down_at);
