@@ -58,6 +58,33 @@ static bool atom_field(const cJSON *body, const char *key, buf *out, map_error *
     return true;
 }
 
+/* Erlang text to a term; `what` names it in the error. A pid, port or
+ * reference before the peer's identity is known sets *needs_ctx. */
+static term *text_term(arena *a, const char *text, const term_ctx *ctx, const char *what, map_error *e, bool *needs_ctx)
+{
+    term_text_error te;
+    term *v = term_parse(a, text, strlen(text), ctx, &te);
+    if (!v) {
+        char err[512];
+        if (!ctx->node && !strcmp(te.msg, NEEDS_PEER)) *needs_ctx = true;
+        snprintf(err, sizeof err, "%s: %s at offset %zu", what, te.msg, te.pos);
+        fail(e, "invalid_term", err);
+    }
+    return v;
+}
+
+/* The JSON mapping's counterpart of text_term. */
+static term *json_term(arena *a, const cJSON *j, const term_ctx *ctx, const char *path, map_error *e, bool *needs_ctx)
+{
+    char err[512];
+    term *v = term_from_json(a, j, ctx, path, err, sizeof err);
+    if (!v) {
+        if (!ctx->node && strstr(err, NEEDS_PEER)) *needs_ctx = true;
+        fail(e, "invalid_term", err);
+    }
+    return v;
+}
+
 /* A term from JSON, or from Erlang text in `text_key` if given instead. */
 static term *value_field(arena *a, const cJSON *body, const char *key, const char *text_key, const term_ctx *ctx,
                          map_error *e, bool *needs_ctx)
@@ -68,22 +95,10 @@ static term *value_field(arena *a, const cJSON *body, const char *key, const cha
     if (t) {
         if (j) { snprintf(err, sizeof err, "give %s or %s, not both", key, text_key); fail(e, "invalid_arg", err); return NULL; }
         if (!cJSON_IsString(t)) { snprintf(err, sizeof err, "%s: must be a string of Erlang term text", text_key); fail(e, "invalid_arg", err); return NULL; }
-        term_text_error te;
-        term *v = term_parse(a, t->valuestring, strlen(t->valuestring), ctx, &te);
-        if (!v) {
-            if (!ctx->node && !strcmp(te.msg, NEEDS_PEER)) *needs_ctx = true;
-            snprintf(err, sizeof err, "%s: %s at offset %zu", text_key, te.msg, te.pos);
-            fail(e, "invalid_term", err);
-        }
-        return v;
+        return text_term(a, t->valuestring, ctx, text_key, e, needs_ctx);
     }
     if (!j) { snprintf(err, sizeof err, "%s: missing", key); fail(e, "invalid_arg", err); return NULL; }
-    term *v = term_from_json(a, j, ctx, key, err, sizeof err);
-    if (!v) {
-        if (!ctx->node && strstr(err, NEEDS_PEER)) *needs_ctx = true;
-        fail(e, "invalid_term", err);
-    }
-    return v;
+    return json_term(a, j, ctx, key, e, needs_ctx);
 }
 
 /* Builds the payload of a call/cast ({M, F, A} bodies) or send ({To, Msg}). */
@@ -104,22 +119,11 @@ static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *
         const cJSON *to = cJSON_GetObjectItemCaseSensitive(body, "to");
         term *dest = NULL;
         if (cJSON_IsString(to) && to->valuestring[0] == '<') {
-            term_text_error te;
-            dest = term_parse(a, to->valuestring, strlen(to->valuestring), &s->ctx, &te);
-            if (!dest) {
-                if (!s->ctx.node && !strcmp(te.msg, NEEDS_PEER)) *needs_ctx = true;
-                snprintf(err, sizeof err, "to: %s", te.msg);
-                fail(e, "invalid_term", err);
-                goto out;
-            }
+            if (!(dest = text_term(a, to->valuestring, &s->ctx, "to", e, needs_ctx))) goto out;
         } else if (cJSON_IsString(to) && to->valuestring[0] && strlen(to->valuestring) <= 255) {
             dest = term_atomz(a, to->valuestring);
         } else if (cJSON_IsObject(to)) {
-            if (!(dest = term_from_json(a, to, &s->ctx, "to", err, sizeof err))) {
-                if (!s->ctx.node && strstr(err, NEEDS_PEER)) *needs_ctx = true;
-                fail(e, "invalid_term", err);
-                goto out;
-            }
+            if (!(dest = json_term(a, to, &s->ctx, "to", e, needs_ctx))) goto out;
         } else {
             fail(e, "invalid_arg", "to: must be a registered name, a pid \"<0.N.M>\" or {\"$etf\": ...}");
             goto out;
@@ -145,24 +149,13 @@ static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *
     if (!args) {
         list = term_nil(a);
     } else if (cJSON_IsString(args)) {
-        term_text_error te;
-        list = term_parse(a, args->valuestring, strlen(args->valuestring), &s->ctx, &te);
-        if (!list) {
-            if (!s->ctx.node && !strcmp(te.msg, NEEDS_PEER)) *needs_ctx = true;
-            snprintf(err, sizeof err, "args: %s at offset %zu", te.msg, te.pos);
-            fail(e, "invalid_term", err);
-            goto out;
-        }
+        if (!(list = text_term(a, args->valuestring, &s->ctx, "args", e, needs_ctx))) goto out;
         if ((list->type != TERM_LIST && list->type != TERM_NIL) || (list->type == TERM_LIST && list->list.tail->type != TERM_NIL)) {
             fail(e, "invalid_arg", "args: the Erlang text must be a proper list, e.g. \"[kernel, foo]\"");
             goto out;
         }
     } else if (cJSON_IsArray(args)) {
-        if (!(list = term_from_json(a, args, &s->ctx, "args", err, sizeof err))) {
-            if (!s->ctx.node && strstr(err, NEEDS_PEER)) *needs_ctx = true;
-            fail(e, "invalid_term", err);
-            goto out;
-        }
+        if (!(list = json_term(a, args, &s->ctx, "args", e, needs_ctx))) goto out;
     } else {
         fail(e, "invalid_arg", "args: must be an array, or a string of Erlang text that is a list");
         goto out;
