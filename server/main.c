@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -188,6 +189,14 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) { usage(stderr); return 2; }
+
+    /* Each peer holds two or three descriptors and each stream one: take
+     * every descriptor the hard limit allows. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
 
     /* Signals are taken by this thread only; every thread inherits the mask. */
     sigset_t stop;
