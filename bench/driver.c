@@ -7,6 +7,7 @@
  *   driver BASE_URL get N_CLIENTS SECONDS PATH   GET throughput (also for bare_mhd)
  */
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,8 +87,9 @@ static int cmp(const void *a, const void *b) { double x = *(const double *)a, y 
 
 static void out(const char *conn, const char *metric, double v) { printf("peerd %s %s %.1f\n", conn, metric, v); fflush(stdout); }
 
-/* Evaluates Erlang code on the node (erl_scan -> erl_parse -> erl_eval), the last step cast. */
-static void eval_cast(const char *id, const char *code)
+/* Evaluates Erlang code on the node (erl_scan -> erl_parse -> erl_eval), the
+ * last step cast or called. */
+static void eval_on_node(const char *id, const char *code, bool cast)
 {
     char path[256], json[4096];
     body b;
@@ -108,8 +110,12 @@ static void eval_cast(const char *id, const char *code)
     cJSON_Delete(j);
     n = strlen(exprs) + 200;
     req = realloc(req, n);
-    snprintf(req, n, "{\"module\":\"erl_eval\",\"function\":\"exprs\",\"args\":[%s,[]]}", exprs);
-    snprintf(path, sizeof path, "/peers/%s/cast", id);
+    snprintf(req, n, "{\"module\":\"erl_eval\",\"function\":\"exprs\",\"args\":[%s,[]],\"timeout_ms\":300000}", exprs);
+    if (cast) {
+        snprintf(path, sizeof path, "/peers/%s/cast", id);
+        req[strlen(req) - strlen(",\"timeout_ms\":300000}")] = 0;
+        strcat(req, "}");
+    }
     request("POST", path, req, NULL);
     free(req); free(toks); free(exprs);
 }
@@ -210,7 +216,7 @@ static double console(const char *id, int followers, size_t chunks)
     char code[256];
     snprintf(code, sizeof code, "B = binary:copy(<<\\\"x\\\">>, 65536), [io:put_chars(user, B) || _ <- lists:seq(1, %zu)], ok", chunks);
     double t0 = now_us();
-    eval_cast(id, code);
+    eval_on_node(id, code, true);
     size_t want = chunks * 65536;
     for (;;) {
         curl_multi_perform(m, &running);
@@ -262,6 +268,9 @@ int main(int argc, char **argv)
         snprintf(path, sizeof path, "/peers/%s/call", id);
         out(mode, "calls_per_s", hammer(path, "{\"module\":\"erlang\",\"function\":\"node\",\"args\":[]}", 16, 3));
         out(mode, "console_mb_per_s", console(id, 1, 320));
+        double t0 = now_us();
+        eval_on_node(id, "[io:format(user, \\\"line ~p~n\\\", [I]) || I <- lists:seq(1, 20000)], ok", false);
+        out(mode, "format_lines_per_s", 20000 / ((now_us() - t0) / 1e6));
         stop_peer(id);
     } else if (!strcmp(mode, "fanout")) {
         char *id = start_peer("{}");

@@ -16,6 +16,7 @@ main([ConnS]) ->
     latency(ConnS, P),
     throughput(ConnS, P),
     console(ConnS, P),
+    format_lines(ConnS, P),
     peer:stop(P).
 
 sink() ->
@@ -70,3 +71,10 @@ console(ConnS, P) ->
     ok = peer:call(P, lists, foreach, [fun(_) -> io:put_chars(user, Chunk) end, lists:seq(1, 320)], 120000),
     T = erlang:monotonic_time(microsecond) - T0,
     out(ConnS, console_mb_per_s, round(20.0 * 1000000 / T * 10) / 10).
+
+%% 20000 lines printed with io:format(user, "line ~p~n", [I]).
+format_lines(ConnS, P) ->
+    T0 = erlang:monotonic_time(microsecond),
+    ok = peer:call(P, lists, foreach, [fun(I) -> io:format(user, "line ~p~n", [I]) end, lists:seq(1, 20000)], 300000),
+    T = erlang:monotonic_time(microsecond) - T0,
+    out(ConnS, format_lines_per_s, round(20000 * 1000000 / T)).

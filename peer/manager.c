@@ -21,6 +21,7 @@
 #include "manager.h"
 #include "console_ring.h"
 #include "etf.h"
+#include "io_format.h"
 #include "spawn.h"
 #include "stdio_frame.h"
 #include "term_json.h"
@@ -1126,7 +1127,17 @@ static term *io_one(peer *p, io_cont *io, const term *r)
             return ok ? term_atomz(a, "ok") : mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
         }
         if (n == 5 || n == 4) {
-            /* The origin would apply(M, F, A); we ask the node to do it. */
+            /* The origin would apply(M, F, A). io_lib:format's plain cases
+             * are done here; the rest we ask the node to do. */
+            const term *m = r->tuple.items[n - 3], *f = r->tuple.items[n - 2], *fa = r->tuple.items[n - 1];
+            if (term_is_atom(m, "io_lib") && term_is_atom(f, "format") && fa->type == TERM_LIST && fa->list.n == 2 &&
+                fa->list.tail->type == TERM_NIL) {
+                buf text = {0};
+                bool done = io_format_fast(fa->list.items[0], fa->list.items[1], &text);
+                if (done) console_write(p, text.p, text.len);
+                buf_free(&text);
+                if (done) return term_atomz(io->a, "ok");
+            }
             pending *c = pending_new(p, P_IO);
             if (!c) return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
             c->io = io;
