@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "etf.h"
+#include "io_format.h"
 #include "term_json.h"
 #include "term_text.h"
 
@@ -24,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (b1.len != b2.len || memcmp(b1.p, b2.p, b1.len)) abort();
         term_print(&text, t);
         cJSON_Delete(term_to_json(t));
+        if (t->type == TERM_TUPLE && t->tuple.n == 2) io_format_fast(t->tuple.items[0], t->tuple.items[1], &text);
         buf_free(&b1); buf_free(&b2); buf_free(&text);
     }
     arena_free(a);
