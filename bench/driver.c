@@ -310,6 +310,10 @@ int main(int argc, char **argv)
         out("standard_io", "idle_cpu_percent", (c1 - c0) / 5.0 / sysconf(_SC_CLK_TCK) * 100);
         for (int i = 0; i < n; i++) { stop_peer(ids[i]); free(ids[i]); }
         free(ids);
+    } else if (!strcmp(mode, "calls") && argc > 4) {   /* calls PEER_ID CLIENTS */
+        char path[256];
+        snprintf(path, sizeof path, "/peers/%s/call", argv[3]);
+        printf("%.0f\n", hammer(path, "{\"module\":\"erlang\",\"function\":\"node\",\"args\":[]}", atoi(argv[4]), 3));
     } else if (!strcmp(mode, "get") && argc > 5) {
         printf("%.0f\n", hammer(argv[5], NULL, atoi(argv[3]), atof(argv[4])));
     } else {

@@ -137,6 +137,8 @@ struct peer {
     int64_t created_at, booted_at, down_at, lease_expires_at;
     uint64_t boot_started;      /* monotonic ms */
     bool stopping, killed, removed, dead;
+    bool corked;                /* output waits for the end of the batch */
+    peer *next_corked;
     arena *ident;               /* node atom of the peer's pids */
     term *node_atom;
     uint32_t creation;
@@ -158,6 +160,8 @@ struct pm {
     bool shutting_down;
     peer *peers;
     peer *graveyard;            /* freed at the end of an event batch */
+    bool batching;              /* handling a batch of requests: cork output */
+    peer *corked;               /* peers with output held for the batch */
     follower *event_followers, *detached, *dead_followers;
     char **events;              /* the last MAX_EVENTS event lines, by seq % MAX_EVENTS */
     /* Figures for /metrics. */
@@ -419,6 +423,11 @@ static void send_etf(peer *p, const uint8_t *etf, size_t n)
     if (!conn_open(p)) return;
     if (p->opt->conn == PM_CONN_STDIO) stdio_encode(&p->outq, etf, n);
     else { buf_u32(&p->outq, (uint32_t)n); buf_put(&p->outq, etf, n); }
+    /* Within a batch of requests, one write per peer carries them all. */
+    if (p->m->batching) {
+        if (!p->corked) { p->corked = true; p->next_corked = p->m->corked; p->m->corked = p; }
+        return;
+    }
     flush_out(p);
 }
 
@@ -1974,11 +1983,19 @@ static void drain_queue(pm *m)
     pm_req *r = m->qhead;
     m->qhead = m->qtail = NULL;
     pthread_mutex_unlock(&m->qlock);
+    m->batching = true;
     while (r) {
         pm_req *next = r->next;
         handle_req(m, r);
         r = next;
     }
+    m->batching = false;
+    for (peer *p = m->corked, *n; p; p = n) {
+        n = p->next_corked;
+        p->corked = false;
+        if (!p->dead) flush_out(p);
+    }
+    m->corked = NULL;
 }
 
 static void run_timers(pm *m)
