@@ -59,6 +59,16 @@ Test(security, a_token_guards_every_endpoint_but_healthz, .timeout = 60)
     resp *r = http(d, "GET", "/healthz", NULL);
     cr_expect_eq(r->status, 200, "/healthz needs no token");
     resp_free(r);
+    r = http(d, "GET", "/", NULL);
+    cr_expect_eq(r->status, 200, "the dashboard page loads, then asks for the token");
+    cr_expect(strstr(r->ctype, "text/html") && strstr(r->body, "<title>peerd</title>"), "%s", r->ctype);
+    resp_free(r);
+    r = http(d, "GET", "/events?follow=0&access_token=s3cret-token", NULL);
+    cr_expect_eq(r->status, 200, "a stream may carry the token as access_token");
+    resp_free(r);
+    r = http(d, "GET", "/events?follow=0&access_token=wrong", NULL);
+    cr_expect_eq(r->status, 401);
+    resp_free(r);
     unlink(path);
     peerd_stop(d);
 }
