@@ -102,8 +102,6 @@ static term *new_node(cur *c, uint8_t type)
     return t;
 }
 
-term *term_big_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg);
-
 static term *decode_fun(cur *c, const uint8_t *tag)
 {
     if (!need(c, 4)) return fail(c, "truncated fun");
@@ -338,17 +336,6 @@ term *etf_decode(arena *a, const uint8_t *p, size_t n, etf_error *err)
         return etf_decode_body(a, out, size, err);
     }
     return etf_decode_body(a, p + 1, n - 1, err);
-}
-
-size_t etf_term_size(const uint8_t *p, size_t n)
-{
-    /* A throwaway arena keeps this simple; used on small reply headers only. */
-    arena *a = arena_new();
-    if (!a) return 0;
-    cur c = { a, p, p + n, p, NULL, 0 };
-    size_t len = decode(&c) ? (size_t)(c.p - p) : 0;
-    arena_free(a);
-    return len;
 }
 
 /* ---- encoding ---- */

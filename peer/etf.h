@@ -22,8 +22,6 @@ typedef struct { const char *msg; size_t pos; } etf_error;
 term *etf_decode(arena *a, const uint8_t *p, size_t n, etf_error *err);
 /* Decodes one term body (no version byte) of exactly n bytes. */
 term *etf_decode_body(arena *a, const uint8_t *p, size_t n, etf_error *err);
-/* Length of the term body starting at p (no version byte), or 0 if malformed. */
-size_t etf_term_size(const uint8_t *p, size_t n);
 
 void etf_encode(buf *b, const term *t);        /* version byte + body */
 void etf_encode_body(buf *b, const term *t);

@@ -126,7 +126,7 @@ static void mag_muladd(uint8_t *mag, size_t *n, unsigned m, unsigned c)
 }
 
 /* Normalises a magnitude into an INT term when it fits, else a BIG. */
-static term *int_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg)
+term *term_big_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg)
 {
     while (n && mag[n - 1] == 0) n--;
     if (n <= 8) {
@@ -142,8 +142,6 @@ static term *int_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg)
     return t;
 }
 
-term *term_big_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg);
-term *term_big_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg) { return int_from_mag(a, mag, n, neg); }
 
 static int digit_value(char c)
 {
@@ -164,7 +162,7 @@ term *term_big_from_decimal(arena *a, const char *digits, size_t n, bool neg, un
         if (d >= (int)base) return NULL;
         mag_muladd(mag, &len, base, (unsigned)d);
     }
-    return int_from_mag(a, mag, len, neg);
+    return term_big_from_mag(a, mag, len, neg);
 }
 
 char *term_integer_to_decimal(arena *a, const term *t)

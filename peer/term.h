@@ -65,6 +65,8 @@ term *term_tuple(arena *a, size_t n);           /* items zeroed, fill them */
 term *term_list(arena *a, size_t n, term *tail); /* always a list node; tail NULL means [] */
 term *term_map(arena *a, size_t n);
 term *term_big_from_decimal(arena *a, const char *digits, size_t n, bool neg, unsigned base);
+/* An integer from a little-endian magnitude: INT when it fits int64, else BIG. */
+term *term_big_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg);
 
 bool term_is_atom(const term *t, const char *s);
 /* Total order of Erlang terms (as map keys: integers before equal floats). */
