@@ -87,7 +87,7 @@ enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const
     return queue(h, status, resp);
 }
 
-static enum MHD_Result json_typed(http_req *h, unsigned status, cJSON *body, const char *type)
+static enum MHD_Result json_typed(http_req *h, unsigned status, cJSON *body, const char *type, const char *const *headers)
 {
     char *s = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
@@ -97,12 +97,13 @@ static enum MHD_Result json_typed(http_req *h, unsigned status, cJSON *body, con
     struct MHD_Response *resp = MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE);
     if (!resp) { free(s); return MHD_NO; }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
     return queue(h, status, resp);
 }
 
 enum MHD_Result http_json(http_req *h, unsigned status, cJSON *body)
 {
-    return json_typed(h, status, body, "application/json; charset=utf-8");
+    return json_typed(h, status, body, "application/json; charset=utf-8", NULL);
 }
 
 static const char *status_title(unsigned status)
@@ -125,7 +126,8 @@ static const char *status_title(unsigned status)
     return "Error";
 }
 
-enum MHD_Result http_problem(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra)
+enum MHD_Result http_problem_with(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra,
+                                  const char *const *headers)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "type", "about:blank");
@@ -140,7 +142,12 @@ enum MHD_Result http_problem(http_req *h, unsigned status, const char *code, con
         }
         cJSON_Delete(extra);
     }
-    return json_typed(h, status, o, "application/problem+json");
+    return json_typed(h, status, o, "application/problem+json", headers);
+}
+
+enum MHD_Result http_problem(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra)
+{
+    return http_problem_with(h, status, code, detail, extra, NULL);
 }
 
 enum MHD_Result http_problemf(http_req *h, unsigned status, const char *code, const char *fmt, ...)
@@ -275,18 +282,8 @@ static bool authorized(http_req *h)
 
 static enum MHD_Result unauthorized(http_req *h)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "about:blank");
-    cJSON_AddStringToObject(o, "title", "Unauthorized");
-    cJSON_AddNumberToObject(o, "status", 401);
-    cJSON_AddStringToObject(o, "detail", "this peerd needs Authorization: Bearer TOKEN");
-    cJSON_AddStringToObject(o, "error", "unauthorized");
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     const char *headers[] = { "WWW-Authenticate", "Bearer realm=\"peerd\"", NULL };
-    enum MHD_Result r = http_bytes(h, 401, "application/problem+json", s ? s : "", s ? strlen(s) : 0, headers);
-    free(s);
-    return r;
+    return http_problem_with(h, 401, "unauthorized", "this peerd needs Authorization: Bearer TOKEN", NULL, headers);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,

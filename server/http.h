@@ -58,6 +58,9 @@ enum MHD_Result http_json(http_req *h, unsigned status, cJSON *body);   /* takes
 enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const void *p, size_t n,
                            const char *const *headers);                 /* NULL-terminated name, value pairs */
 enum MHD_Result http_problem(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra);
+/* The same with extra response headers (NULL-terminated name, value pairs). */
+enum MHD_Result http_problem_with(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra,
+                                  const char *const *headers);
 enum MHD_Result http_problemf(http_req *h, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -58,19 +58,8 @@ enum MHD_Result router_dispatch(http_req *h)
     if (!allow[0]) return http_problemf(h, 404, "not_found", "no such resource: %s %s", h->method, h->url);
     char detail[256];
     snprintf(detail, sizeof detail, "%s is not allowed here; allowed: %s", h->method, allow);
-    /* The Allow header goes on the same response. */
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "about:blank");
-    cJSON_AddStringToObject(o, "title", "Method Not Allowed");
-    cJSON_AddNumberToObject(o, "status", 405);
-    cJSON_AddStringToObject(o, "detail", detail);
-    cJSON_AddStringToObject(o, "error", "method_not_allowed");
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     const char *headers[] = { "Allow", allow, NULL };
-    enum MHD_Result res = http_bytes(h, 405, "application/problem+json", s ? s : "", s ? strlen(s) : 0, headers);
-    cJSON_free(s);
-    return res;
+    return http_problem_with(h, 405, "method_not_allowed", detail, NULL, headers);
 }
 
 static void add_time(cJSON *o, const char *key, int64_t ms)
