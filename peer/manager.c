@@ -583,7 +583,7 @@ static bool chardata_utf8(const term *t, bool unicode, buf *out, int depth)
 
 /* ---- events ---- */
 
-static void iso_time(char *out, size_t n, int64_t ms)
+void pm_iso_time(char *out, size_t n, int64_t ms)
 {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
@@ -598,7 +598,7 @@ static void fill(follower *f);
 static void emit_event(pm *m, const peer *p, const char *type, const char *reason)
 {
     char when[64];
-    iso_time(when, sizeof when, wall_ms());
+    pm_iso_time(when, sizeof when, wall_ms());
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "seq", (double)(m->event_seq + 1));
     cJSON_AddStringToObject(o, "time", when);

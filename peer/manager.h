@@ -152,6 +152,9 @@ void pm_submit(pm *m, pm_req *r);       /* any thread; r->done runs on the loop 
 void pm_shutdown(pm *m);
 void pm_free(pm *m);
 
+/* Epoch milliseconds as ISO 8601 UTC with milliseconds (the API's times). */
+void pm_iso_time(char *out, size_t n, int64_t ms);
+
 /* OTP's peer:random_name/1: PREFIX-UNIQUE-OSPID. */
 char *pm_random_name(const char *prefix);
 

@@ -7,7 +7,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct {
     const char *method;
@@ -65,12 +64,8 @@ enum MHD_Result router_dispatch(http_req *h)
 static void add_time(cJSON *o, const char *key, int64_t ms)
 {
     if (!ms) { cJSON_AddNullToObject(o, key); return; }
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
     char s[64];
-    snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    pm_iso_time(s, sizeof s, ms);
     cJSON_AddStringToObject(o, key, s);
 }
 
