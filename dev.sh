@@ -3,6 +3,7 @@
 #   ./dev.sh run    install what is missing, build, run peerd on 127.0.0.1:8080
 #   ./dev.sh test   install what is missing, build (plain and ASan+UBSan), run every test on both
 #   ./dev.sh build  install and build only
+#   ./dev.sh install PKG...   install those of Debian's packages that are missing
 # Extra arguments after `run` go to peerd.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,9 +13,12 @@ PACKAGES=(gcc pkg-config python3 meson ninja-build zlib1g-dev libmicrohttpd-dev 
           libcurl4-openssl-dev libcriterion-dev erlang-base)
 TEST_PACKAGES=(curl openssl openssh-server openssh-client iproute2)
 
-deps() {
+# Installs whichever of the named packages are missing. node and npm count as
+# present when the commands are (they may not come from Debian's packages).
+install() {
     local missing=()
-    for p in "${PACKAGES[@]}" "$@"; do
+    for p in "$@"; do
+        case "$p" in nodejs|npm) command -v "${p/nodejs/node}" >/dev/null && continue ;; esac
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
@@ -25,20 +29,11 @@ deps() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+deps() { install "${PACKAGES[@]}" "$@"; }
+
 # What the browser test needs: Debian's Chromium, and playwright-core from npm.
 browser_deps() {
-    local missing=()
-    for p in chromium nodejs npm; do
-        case "$p" in nodejs|npm) command -v "${p/nodejs/node}" >/dev/null && continue ;; esac
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        local sudo=""
-        [ "$(id -u)" -eq 0 ] || sudo="sudo"
-        echo "dev.sh: installing ${missing[*]}" >&2
-        $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    install chromium nodejs npm
     [ -d tests/browser/node_modules/playwright-core ] ||
         (cd tests/browser && npm install --silent --no-audit --no-fund >/dev/null)
 }
@@ -62,5 +57,6 @@ case "$cmd" in
     run) deps; build; exec ./build/peerd --listen 127.0.0.1:8080 "$@" ;;
     test) deps "${TEST_PACKAGES[@]}"; browser_deps; build; build_sanitized; exec tests/run build build-asan ;;
     build) deps; build ;;
-    *) echo "usage: ./dev.sh run|test|build" >&2; exit 2 ;;
+    install) install "$@" ;;
+    *) echo "usage: ./dev.sh run|test|build|install PKG..." >&2; exit 2 ;;
 esac
