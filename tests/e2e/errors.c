@@ -144,20 +144,10 @@ Test(errors, noconnection_once_down)
 {
     char *id = start_peer(d, "{\"peer_down\":\"continue\"}");
     peer_cast(d, id, "erlang", "halt", "[]");
-    char path[256];
-    resp *r;
-    snprintf(path, sizeof path, "/peers/%s", id);
-    for (int i = 0; i < 100; i++) {
-        r = http(d, "GET", path, NULL);
-        bool is_down = jstr(r, "state") && !strcmp(jstr(r, "state"), "down");
-        if (is_down) {
-            cr_expect_str_eq(jstr(r, "down_reason"), "{exit_status,0}");
-            resp_free(r);
-            break;
-        }
-        resp_free(r);
-        usleep(50000);
-    }
+    resp *r = wait_state(d, id, "down", 5000);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "down_reason"), "{exit_status,0}");
+    resp_free(r);
     expect_problem(call(d, id, "erlang", "node", "[]"), 409, "noconnection", "down");
     free(id);
 }

@@ -393,3 +393,16 @@ char *slurp(const char *path, size_t *len)
     if (len) *len = n;
     return data;
 }
+
+/* Waits until a file holds `needle` (the stream is attached and flowing). */
+bool file_has(const char *path, const char *needle, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 20) {
+        char *c = slurp(path, NULL);
+        bool found = strstr(c, needle) != NULL;
+        free(c);
+        if (found) return true;
+        usleep(20000);
+    }
+    return false;
+}

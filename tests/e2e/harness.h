@@ -64,6 +64,8 @@ resp *wait_state(peerd *d, const char *id, const char *state, int timeout_ms);
 pid_t curl_spawn(peerd *d, const char *path, const char *out_path, const char *const *extra_args);
 /* Waits for a child; returns its exit status, or -1 if it did not end in ms. */
 int child_wait(pid_t pid, int ms);
+/* True once the file holds needle, waiting up to ms. */
+bool file_has(const char *path, const char *needle, int ms);
 /* A file's whole content (malloc'd). */
 char *slurp(const char *path, size_t *len);
 

@@ -97,14 +97,12 @@ Test(peer_down, stop_removes_and_continue_keeps, .timeout = 60)
         peer_cast(d, id, "erlang", "halt", "[7]");
         snprintf(path, sizeof path, "/peers/%s", id);
         long want = i == 0 ? 410 : 200;
-        resp *r = NULL;
-        for (int k = 0; k < 100; k++) {
-            resp_free(r);
-            r = http(d, "GET", path, NULL);
-            if (r->status == want && (want == 410 || !strcmp(jstr(r, "state"), "down"))) break;
-            usleep(50000);
-        }
+        resp *r = wait_state(d, id, "down", 5000);
+        cr_expect_eq(r->status, 200, "%s: %s", modes[i], r->body);
+        resp_free(r);
+        r = http(d, "GET", path, NULL);
         cr_expect_eq(r->status, want, "%s: %s", modes[i], r->body);
+        if (want == 200) cr_expect_str_eq(jstr(r, "state"), "down");
         resp_free(r);
         if (i == 1) {
             r = http(d, "DELETE", path, NULL);

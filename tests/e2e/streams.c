@@ -34,19 +34,6 @@ static void print_on_node(peerd *d, const char *id, const char *fmt_args)
     resp_free(r);
 }
 
-/* Waits until a file holds `needle` (the stream is attached and flowing). */
-static bool file_has(const char *path, const char *needle, int ms)
-{
-    for (int waited = 0; waited <= ms; waited += 20) {
-        char *c = slurp(path, NULL);
-        bool found = strstr(c, needle) != NULL;
-        free(c);
-        if (found) return true;
-        usleep(20000);
-    }
-    return false;
-}
-
 Test(streams, curl_follows_the_console_until_the_peer_stops, .timeout = 60)
 {
     peerd *d = peerd_start(NULL);
