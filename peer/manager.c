@@ -158,6 +158,7 @@ struct pm {
     pthread_mutex_t qlock;
     pm_req *qhead, *qtail;
     bool shutting_down;
+    bool stopped;               /* the loop has left: pm_submit answers itself */
     peer *peers;
     peer *graveyard;            /* freed at the end of an event batch */
     bool batching;              /* handling a batch of requests: cork output */
@@ -1963,6 +1964,13 @@ void pm_submit(pm *m, pm_req *r)
 {
     r->next = NULL;
     pthread_mutex_lock(&m->qlock);
+    if (m->stopped) {
+        /* The loop is gone (e.g. a response torn down during http_stop):
+         * answer here rather than queue into nothing. */
+        pthread_mutex_unlock(&m->qlock);
+        finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
+        return;
+    }
     bool wake = !m->qhead;
     if (m->qtail) m->qtail->next = r; else m->qhead = r;
     m->qtail = r;
@@ -2032,6 +2040,7 @@ static void *loop(void *arg)
             /* Answer what came in meanwhile, then leave. */
             pthread_mutex_lock(&m->qlock);
             bool empty = !m->qhead;
+            m->stopped = empty;   /* decided under the lock pm_submit takes */
             pthread_mutex_unlock(&m->qlock);
             if (empty) break;
         }

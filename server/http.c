@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 http_server *g_server;
 
@@ -357,8 +359,17 @@ int http_start(http_server *s, int listen_fd, unsigned threads)
     return s->daemon ? 0 : -1;
 }
 
+/* The manager has ended every stream by now; give their last chunks up to
+ * two seconds to reach the clients before the connections are closed. */
 void http_stop(http_server *s)
 {
-    if (s->daemon) MHD_stop_daemon(s->daemon);
+    if (!s->daemon) return;
+    MHD_socket listener = MHD_quiesce_daemon(s->daemon);   /* no new connections */
+    if (listener != MHD_INVALID_SOCKET) close(listener);
+    for (int i = 0; i < 200 && atomic_load(&s->streams) > 0; i++) {
+        struct timespec ts = { 0, 10 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
 }

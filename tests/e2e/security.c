@@ -286,3 +286,27 @@ Test(signals, sigterm_stops_ten_nodes_cleanly, .timeout = 120)
     cr_expect_eq(peerd_stop(d), 0, "exit 0 after SIGTERM");
     for (int i = 0; i < 10; i++) cr_expect(process_gone(pids[i], 1000), "node %d was stopped before peerd exited", (int)pids[i]);
 }
+
+/* Open streams at SIGTERM: they end, and what the HTTP side hands the
+ * manager after its loop has gone is answered, not lost (a sanitizer build
+ * reports a leak otherwise). */
+Test(signals, sigterm_with_open_streams_exits_cleanly, .timeout = 60)
+{
+    for (int round = 0; round < 3; round++) {
+        peerd *d = peerd_start(NULL);
+        char *id = start_peer(d, "{}");
+        resp_free(call(d, id, "io", "format", "\"[user, \\\"ready~n\\\", []]\""));
+        char path[256];
+        snprintf(path, sizeof path, "/peers/%s/console?follow=1", id);
+        const char *o1 = "/tmp/peerd-sigterm-events.out", *o2 = "/tmp/peerd-sigterm-console.out";
+        pid_t c1 = curl_spawn(d, "/events", o1, NULL), c2 = curl_spawn(d, path, o2, NULL);
+        cr_assert(file_has(o1, "\"type\":\"booted\"", 5000), "the event stream is open");
+        cr_assert(file_has(o2, "ready", 5000), "the console stream is open");
+        cr_expect_eq(peerd_stop(d), 0);
+        cr_expect_eq(child_wait(c1, 5000), 0, "the event stream ended cleanly");
+        cr_expect_eq(child_wait(c2, 5000), 0, "the console stream ended cleanly");
+        unlink(o1);
+        unlink(o2);
+        free(id);
+    }
+}
