@@ -1,6 +1,6 @@
 /*
  * bare_mhd.c — the yardstick for HTTP overhead: libmicrohttpd in the same
- * configuration as peerd (thread pool, epoll, suspend/resume allowed),
+ * configuration as peerd (thread pool, poll, suspend/resume allowed),
  * answering every request with a fixed JSON body the size of a peer object.
  *   bare_mhd PORT THREADS
  */
@@ -32,7 +32,7 @@ int main(int argc, char **argv)
     memset(reply, 'x', sizeof reply - 1);
     reply[0] = '"';
     reply[sizeof reply - 2] = '"';
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
                                             (uint16_t)port, NULL, NULL, answer, NULL,
                                             MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_END);
     if (!d) return 1;

@@ -367,20 +367,19 @@ static bool conn_open(const peer *p) { return write_fd(p) >= 0; }
 
 /* ---- timers ---- */
 
+/* Lazy: the timerfd is moved only when the earliest deadline comes before
+ * the one it is set for. A deadline that went away (a call answered, most
+ * of the time) leaves it set: it then fires once for nothing and is set
+ * again for what is due next. Two timerfd_settime calls per call saved. */
 static void arm_timerfd(pm *m)
 {
     tmr *t = timer_heap_top(&m->timers);
-    uint64_t at = t ? t->at : 0;
-    if (at == m->armed_at) return;
-    m->armed_at = at;
-    struct itimerspec its = {0};
-    if (t) {
-        uint64_t now = now_ms();
-        uint64_t delta = at > now ? at - now : 0;
-        /* timerfd treats zero as "disarm": fire at once instead. */
-        its.it_value.tv_sec = (time_t)(delta / 1000);
-        its.it_value.tv_nsec = (long)(delta % 1000) * 1000000 + (delta ? 0 : 1);
-    }
+    if (!t || (m->armed_at && m->armed_at <= t->at)) return;
+    m->armed_at = t->at;
+    uint64_t now = now_ms();
+    uint64_t delta = t->at > now ? t->at - now : 0;
+    /* timerfd treats zero as "disarm": fire at once instead. */
+    struct itimerspec its = { .it_value = { (time_t)(delta / 1000), (long)(delta % 1000) * 1000000 + (delta ? 0 : 1) } };
     timerfd_settime(m->tfd, 0, &its, NULL);
 }
 
@@ -1378,6 +1377,21 @@ static bool handle_message(peer *p, const uint8_t *etf, size_t n)
 static void stdio_console(void *ud, const uint8_t *d, size_t n) { console_write(ud, d, n); }
 static bool stdio_frame(void *ud, const uint8_t *etf, size_t n) { return handle_message(ud, etf, n); }
 
+/* Feeds what the program printed to the standard_io decoder. Returns false
+ * if the control stream is broken (the node is then killed). */
+static bool decode_stdout(peer *p, const uint8_t *d, size_t n)
+{
+    stdio_sink sink = { stdio_console, stdio_frame, p };
+    stdio_status st = stdio_decode(&p->dec, d, n, &sink);
+    if (st == STDIO_OK) return true;
+    char reason[64];
+    snprintf(reason, sizeof reason, "{control_stream,%s}", stdio_status_text(st));
+    logf_(p->m, "peer %s: broken standard_io control stream (%s)", p->id, stdio_status_text(st));
+    kill_processes(p);
+    conn_lost(p, reason);
+    return false;
+}
+
 /* Reads what the program's stdout has now. Returns false on EOF or a broken
  * control stream (the caller then acts on it). */
 static bool read_stdout(peer *p, bool *eof)
@@ -1389,17 +1403,11 @@ static bool read_stdout(peer *p, bool *eof)
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return true;   /* EAGAIN */
         if (r == 0) { *eof = true; return true; }
-        if (p->opt->conn != PM_CONN_STDIO || p->stopping) { console_write(p, chunk, (size_t)r); continue; }
-        stdio_sink sink = { stdio_console, stdio_frame, p };
-        stdio_status st = stdio_decode(&p->dec, chunk, (size_t)r, &sink);
-        if (st != STDIO_OK) {
-            char reason[64];
-            snprintf(reason, sizeof reason, "{control_stream,%s}", stdio_status_text(st));
-            logf_(p->m, "peer %s: broken standard_io control stream (%s)", p->id, stdio_status_text(st));
-            kill_processes(p);
-            conn_lost(p, reason);
-            return false;
-        }
+        if (p->opt->conn != PM_CONN_STDIO || p->stopping) console_write(p, chunk, (size_t)r);
+        else if (!decode_stdout(p, chunk, (size_t)r)) return false;
+        /* A short read emptied the pipe: epoll (level-triggered) reports
+         * what comes next, so no read is spent on EAGAIN. */
+        if ((size_t)r < sizeof chunk) return true;
     }
     return true;
 }
@@ -1417,7 +1425,8 @@ static void on_sock(peer *p, uint32_t events)
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) return;
     for (int rounds = 0; rounds < 64; rounds++) {
         if (!buf_reserve(&p->tcpin, 65536)) { conn_lost(p, "{tcp,enomem}"); return; }
-        ssize_t r = read(p->sock_fd, p->tcpin.p + p->tcpin.len, p->tcpin.cap - p->tcpin.len);
+        size_t room = p->tcpin.cap - p->tcpin.len;
+        ssize_t r = read(p->sock_fd, p->tcpin.p + p->tcpin.len, room);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) return;
         if (r <= 0) { conn_lost(p, "tcp_closed"); return; }
@@ -1442,6 +1451,7 @@ static void on_sock(peer *p, uint32_t events)
             if (p->sock_fd < 0) return;
         }
         buf_consume(&p->tcpin, off);
+        if ((size_t)r < room) return;   /* drained; as in read_stdout */
     }
 }
 
