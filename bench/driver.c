@@ -1,10 +1,11 @@
 /*
  * driver.c — the peerd side of bench/run: the same work as native.escript,
  * through peerd's HTTP API with libcurl. Prints "peerd CONN METRIC VALUE".
- *   driver BASE_URL standard_io|tcp          boot, latency, throughput, console
+ *   driver BASE_URL standard_io|tcp          boot, console, io:format lines
  *   driver BASE_URL fanout                   console to 100 followers
- *   driver BASE_URL scale N                  N peers held: memory, idle CPU, all callable
- *   driver BASE_URL get N_CLIENTS SECONDS PATH   GET throughput (also for bare_mhd)
+ *   driver BASE_URL scale N PID              N peers held: memory, idle CPU, all callable
+ * Call latency and throughput, and GET throughput, are measured with wrk
+ * (bench/run): a client that costs the shared CPUs less than libcurl does.
  */
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -134,62 +135,6 @@ static void boot(const char *conn, const char *opts)
     out(conn, "boot_ms", t[3] / 1000);
 }
 
-static void latency(const char *conn, const char *id)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s/call", id);
-    const char *json = "{\"module\":\"erlang\",\"function\":\"node\",\"args\":[]}";
-    for (int i = 0; i < 200; i++) request("POST", path, json, NULL);
-    enum { N = 5000 };
-    static double t[N];
-    for (int i = 0; i < N; i++) {
-        double t0 = now_us();
-        request("POST", path, json, NULL);
-        t[i] = now_us() - t0;
-    }
-    qsort(t, N, sizeof *t, cmp);
-    out(conn, "call_median_us", t[N / 2]);
-    out(conn, "call_p99_us", t[N * 99 / 100]);
-}
-
-/* CLIENTS keep-alive connections, each issuing the next request as soon as
- * the last one is answered, for SECONDS. */
-static double hammer(const char *path, const char *json, int clients, double seconds)
-{
-    CURLM *m = curl_multi_init();
-    CURL *h[64];
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", base, path);
-    size_t sink = 0;
-    for (int i = 0; i < clients; i++) {
-        h[i] = curl_easy_init();
-        curl_easy_setopt(h[i], CURLOPT_URL, url);
-        if (json) { curl_easy_setopt(h[i], CURLOPT_POSTFIELDS, json); }
-        curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, count);
-        curl_easy_setopt(h[i], CURLOPT_WRITEDATA, &sink);
-        curl_multi_add_handle(m, h[i]);
-    }
-    long done = 0;
-    double end = now_us() + seconds * 1e6;
-    int running = clients;
-    while (running) {
-        curl_multi_perform(m, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left))) {
-            if (msg->msg != CURLMSG_DONE) continue;
-            CURL *e = msg->easy_handle;
-            if (msg->data.result == CURLE_OK) done++;
-            curl_multi_remove_handle(m, e);
-            if (now_us() < end) { curl_multi_add_handle(m, e); running++; }
-        }
-        if (running) curl_multi_poll(m, NULL, 0, 100, NULL);
-    }
-    for (int i = 0; i < clients; i++) curl_easy_cleanup(h[i]);
-    curl_multi_cleanup(m);
-    return done / seconds;
-}
-
 /* Followers of one peer's console, each counting bytes until `want`. */
 static double console(const char *id, int followers, size_t chunks)
 {
@@ -255,7 +200,7 @@ static long cpu_ticks(int pid)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) { fputs("usage: driver BASE_URL standard_io|tcp|fanout|scale N|get CLIENTS SECONDS PATH\n", stderr); return 2; }
+    if (argc < 3) { fputs("usage: driver BASE_URL standard_io|tcp|fanout|scale N PID\n", stderr); return 2; }
     base = argv[1];
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *mode = argv[2];
@@ -263,10 +208,6 @@ int main(int argc, char **argv)
         const char *opts = !strcmp(mode, "tcp") ? "{\"connection\":0}" : "{}";
         boot(mode, opts);
         char *id = start_peer(opts);
-        latency(mode, id);
-        char path[256];
-        snprintf(path, sizeof path, "/peers/%s/call", id);
-        out(mode, "calls_per_s", hammer(path, "{\"module\":\"erlang\",\"function\":\"node\",\"args\":[]}", 16, 3));
         out(mode, "console_mb_per_s", console(id, 1, 320));
         double t0 = now_us();
         eval_on_node(id, "[io:format(user, \\\"line ~p~n\\\", [I]) || I <- lists:seq(1, 20000)], ok", false);
@@ -310,12 +251,6 @@ int main(int argc, char **argv)
         out("standard_io", "idle_cpu_percent", (c1 - c0) / 5.0 / sysconf(_SC_CLK_TCK) * 100);
         for (int i = 0; i < n; i++) { stop_peer(ids[i]); free(ids[i]); }
         free(ids);
-    } else if (!strcmp(mode, "calls") && argc > 4) {   /* calls PEER_ID CLIENTS */
-        char path[256];
-        snprintf(path, sizeof path, "/peers/%s/call", argv[3]);
-        printf("%.0f\n", hammer(path, "{\"module\":\"erlang\",\"function\":\"node\",\"args\":[]}", atoi(argv[4]), 3));
-    } else if (!strcmp(mode, "get") && argc > 5) {
-        printf("%.0f\n", hammer(argv[5], NULL, atoi(argv[3]), atof(argv[4])));
     } else {
         fputs("driver: unknown mode\n", stderr);
         return 2;
