@@ -317,6 +317,14 @@ term *etf_decode_body(arena *a, const uint8_t *p, size_t n, etf_error *err)
     return t;
 }
 
+term *etf_decode_prefix(arena *a, const uint8_t *p, size_t n, size_t *used, etf_error *err)
+{
+    cur c = { a, p, p + n, p, err, 0 };
+    term *t = decode(&c);
+    *used = (size_t)(c.p - p);
+    return t;
+}
+
 term *etf_decode(arena *a, const uint8_t *p, size_t n, etf_error *err)
 {
     if (n < 1 || p[0] != ETF_VERSION) {

@@ -22,6 +22,8 @@ typedef struct { const char *msg; size_t pos; } etf_error;
 term *etf_decode(arena *a, const uint8_t *p, size_t n, etf_error *err);
 /* Decodes one term body (no version byte) of exactly n bytes. */
 term *etf_decode_body(arena *a, const uint8_t *p, size_t n, etf_error *err);
+/* Decodes the term body at the start of p; *used is how many bytes it took. */
+term *etf_decode_prefix(arena *a, const uint8_t *p, size_t n, size_t *used, etf_error *err);
 
 void etf_encode(buf *b, const term *t);        /* version byte + body */
 void etf_encode_body(buf *b, const term *t);

@@ -20,6 +20,7 @@
  */
 #include "manager.h"
 #include "console_ring.h"
+#include "control.h"
 #include "etf.h"
 #include "io_format.h"
 #include "spawn.h"
@@ -1303,32 +1304,28 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
     pending_free(c);
 }
 
-/* Reads {reply, Seq, Class, Result} without decoding Result: the caller gets
- * its bytes as they are. Returns false if the message is something else. */
-static bool fast_reply(peer *p, const uint8_t *etf, size_t n)
+/* The two messages a busy node sends most, read in place (control.h). */
+static bool read_in_place(peer *p, const uint8_t *etf, size_t n)
 {
-    static const uint8_t head[] = { ETF_VERSION, 104, 4, 100, 0, 5, 'r', 'e', 'p', 'l', 'y' };
-    if (n < sizeof head || memcmp(etf, head, sizeof head)) return false;
-    const uint8_t *q = etf + sizeof head, *end = etf + n;
-    uint64_t seq;
-    if (q + 2 <= end && q[0] == 97) { seq = q[1]; q += 2; }
-    else if (q + 5 <= end && q[0] == 98) { seq = (uint32_t)q[1] << 24 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 8 | q[4]; q += 5; }
-    else return false;
-    char klass[16];
-    if (q + 3 > end || q[0] != 100) return false;
-    size_t len = (size_t)q[1] << 8 | q[2];
-    if (len >= sizeof klass || q + 3 + len > end) return false;
-    memcpy(klass, q + 3, len);
-    klass[len] = 0;
-    q += 3 + len;
-    handle_reply(p, seq, klass, q, (size_t)(end - q));
+    control_reply rep;
+    if (control_read_reply(etf, n, &rep)) {
+        handle_reply(p, rep.seq, rep.klass, rep.result, rep.result_len);
+        return true;
+    }
+    control_put_chars pc;
+    if (!control_read_put_chars(etf, n, &pc)) return false;
+    console_write(p, pc.chars, pc.chars_len);
+    buf b = {0};
+    control_put_chars_reply(&b, &pc);
+    if (!b.oom) send_etf(p, b.p, b.len);
+    buf_free(&b);
     return true;
 }
 
 /* One control message from the node. Returns false if the peer is gone. */
 static bool handle_message(peer *p, const uint8_t *etf, size_t n)
 {
-    if (fast_reply(p, etf, n)) return true;
+    if (read_in_place(p, etf, n)) return true;
     arena *a = arena_new();
     etf_error e = {0};
     term *t = a ? etf_decode(a, etf, n, &e) : NULL;
@@ -1358,7 +1355,7 @@ static bool handle_message(peer *p, const uint8_t *etf, size_t n)
         store_message(p, t->tuple.items[1], t->tuple.items[2]);
     } else if (term_is_atom(tag, "reply") && ar == 4 && t->tuple.items[1]->type == TERM_INT &&
                t->tuple.items[2]->type == TERM_ATOM) {
-        /* A reply the fast path did not take (unusual encoding). */
+        /* A reply not read in place (an unusual encoding). */
         buf rb = {0};
         etf_encode(&rb, t->tuple.items[3]);
         char klass[16];

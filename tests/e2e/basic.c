@@ -143,6 +143,37 @@ Test(basic, big_integers_and_pids_round_trip, .timeout = 60)
     peerd_stop(d);
 }
 
+/* Console output is copied straight from the control stream (the put_chars
+ * fast path): the reply still carries any ReplyAs back as the node sent it,
+ * and latin1 text, which the fast path leaves alone, still comes out as
+ * UTF-8 in order. On both connections. */
+Test(basic, put_chars_reply_as_and_encodings, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    const char *opts[] = { "{}", "{\"connection\":0}" };
+    for (int i = 0; i < 2; i++) {
+        char *id = start_peer(d, opts[i]);
+        resp *r = node_eval(d, id, "user ! {io_request, self(), {tag, [1, <<\"two\">>]}, {put_chars, unicode, <<\"q\\x{e9}|\"/utf8>>}}, "
+                                   "receive {io_reply, {tag, [1, <<\"two\">>]}, R} -> R after 5000 -> no_reply end", false);
+        cr_expect(strstr(r->body, "{value,ok,") != NULL, "the io_reply came back to ReplyAs: %s", r->body);
+        resp_free(r);
+        r = call(d, id, "io", "request", "\"[user, {put_chars, latin1, <<233, $|>>}]\"");
+        cr_expect_str_eq(jstr(r, "result"), "ok", "%s", r->body);
+        resp_free(r);
+        r = call(d, id, "io", "put_chars", "\"[user, <<\\\"end\\\">>]\"");
+        cr_expect_str_eq(jstr(r, "result"), "ok", "%s", r->body);
+        resp_free(r);
+        char path[256];
+        snprintf(path, sizeof path, "/peers/%s/console", id);
+        r = http(d, "GET", path, NULL);
+        cr_expect(strstr(r->body, "q\xc3\xa9|\xc3\xa9|end") != NULL, "%s: %s", opts[i], r->body);
+        resp_free(r);
+        delete_peer(d, id);
+        free(id);
+    }
+    peerd_stop(d);
+}
+
 /* The node's I/O requests, as the origin's group leader would answer them. */
 Test(basic, relayed_io_requests, .timeout = 60)
 {
