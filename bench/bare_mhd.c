@@ -1,8 +1,9 @@
 /*
  * bare_mhd.c — the yardstick for HTTP overhead: libmicrohttpd in the same
  * configuration as peerd (thread pool, poll, suspend/resume allowed),
- * answering every request with a fixed JSON body the size of a peer object.
- *   bare_mhd PORT THREADS
+ * answering every request (its body read and dropped) with a fixed JSON body
+ * the size of a peer object.
+ *   bare_mhd PORT THREADS     PORT 0: any free port; prints the one it took
  */
 #include <microhttpd.h>
 #include <signal.h>
@@ -16,8 +17,9 @@ static char reply[700];
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-    (void)cls; (void)url; (void)method; (void)version; (void)upload; (void)upload_size;
+    (void)cls; (void)url; (void)method; (void)version; (void)upload;
     if (!*con_cls) { *con_cls = (void *)1; return MHD_YES; }
+    if (*upload_size) { *upload_size = 0; return MHD_YES; }   /* a body is read, as peerd reads one */
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(reply), reply, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
     enum MHD_Result res = MHD_queue_response(c, 200, r);
@@ -36,7 +38,7 @@ int main(int argc, char **argv)
                                             (uint16_t)port, NULL, NULL, answer, NULL,
                                             MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_END);
     if (!d) return 1;
-    printf("bare_mhd listening on %d\n", port);
+    printf("bare_mhd listening on %u\n", (unsigned)MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port);
     fflush(stdout);
     pause();
     return 0;
