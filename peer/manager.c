@@ -140,6 +140,8 @@ struct peer {
     bool stopping, killed, removed, dead;
     bool corked;                /* output waits for the end of the batch */
     peer *next_corked;
+    bool fill_due;              /* console followers get new output at the end of the batch */
+    peer *next_fill;
     arena *ident;               /* node atom of the peer's pids */
     term *node_atom;
     uint32_t creation;
@@ -164,6 +166,7 @@ struct pm {
     peer *graveyard;            /* freed at the end of an event batch */
     bool batching;              /* handling a batch of requests: cork output */
     peer *corked;               /* peers with output held for the batch */
+    peer *fill_due;             /* peers whose console followers are behind */
     follower *event_followers, *detached, *dead_followers;
     char **events;              /* the last MAX_EVENTS event lines, by seq % MAX_EVENTS */
     /* Figures for /metrics. */
@@ -533,13 +536,31 @@ static void fail_pending(peer *p, const char *why)
 
 static void fill(follower *f);
 
+/* Output goes into the ring now; followers catch up from it once the
+ * loop has handled everything that woke it (fill_followers): the node gets
+ * its io_reply first, and many small writes reach a follower as one push. */
 static void console_write(peer *p, const void *data, size_t n)
 {
     if (!n) return;
     console_ring_write(&p->console, data, n);
     p->m->console_bytes += n;
-    for (follower *f = p->followers; f; f = f->next)
-        if (f->kind == PM_FOLLOW_CONSOLE) fill(f);
+    if (p->followers && !p->fill_due) {
+        p->fill_due = true;
+        p->next_fill = p->m->fill_due;
+        p->m->fill_due = p;
+    }
+}
+
+static void fill_followers(pm *m)
+{
+    for (peer *p = m->fill_due, *n; p; p = n) {
+        n = p->next_fill;
+        p->fill_due = false;
+        if (p->dead) continue;   /* its followers were handed everything when it went */
+        for (follower *f = p->followers; f; f = f->next)
+            if (f->kind == PM_FOLLOW_CONSOLE) fill(f);
+    }
+    m->fill_due = NULL;
 }
 
 static char *console_tail(const peer *p)
@@ -2071,6 +2092,7 @@ static void *loop(void *arg)
                 break;
             }
         }
+        fill_followers(m);
         for (peer *p = m->graveyard, *next; p; p = next) {
             next = p->next;
             free(p);
