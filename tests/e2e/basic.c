@@ -143,6 +143,15 @@ Test(basic, big_integers_and_pids_round_trip, .timeout = 60)
     peerd_stop(d);
 }
 
+/* A call whose result text must be `result`. */
+static void call_expect(peerd *d, const char *id, const char *module, const char *function, const char *args,
+                        const char *result)
+{
+    resp *r = call(d, id, module, function, args);
+    cr_expect_str_eq(jstr(r, "result"), result, "%s:%s(%s): %s", module, function, args, r->body);
+    resp_free(r);
+}
+
 /* Console output is copied straight from the control stream (the put_chars
  * fast path): the reply still carries any ReplyAs back as the node sent it,
  * and latin1 text, which the fast path leaves alone, still comes out as
@@ -157,12 +166,8 @@ Test(basic, put_chars_reply_as_and_encodings, .timeout = 60)
                                    "receive {io_reply, {tag, [1, <<\"two\">>]}, R} -> R after 5000 -> no_reply end", false);
         cr_expect(strstr(r->body, "{value,ok,") != NULL, "the io_reply came back to ReplyAs: %s", r->body);
         resp_free(r);
-        r = call(d, id, "io", "request", "\"[user, {put_chars, latin1, <<233, $|>>}]\"");
-        cr_expect_str_eq(jstr(r, "result"), "ok", "%s", r->body);
-        resp_free(r);
-        r = call(d, id, "io", "put_chars", "\"[user, <<\\\"end\\\">>]\"");
-        cr_expect_str_eq(jstr(r, "result"), "ok", "%s", r->body);
-        resp_free(r);
+        call_expect(d, id, "io", "request", "\"[user, {put_chars, latin1, <<233, $|>>}]\"", "ok");
+        call_expect(d, id, "io", "put_chars", "\"[user, <<\\\"end\\\">>]\"", "ok");
         char path[256];
         snprintf(path, sizeof path, "/peers/%s/console", id);
         r = http(d, "GET", path, NULL);
@@ -179,21 +184,12 @@ Test(basic, relayed_io_requests, .timeout = 60)
 {
     peerd *d = peerd_start(NULL);
     char *id = start_peer(d, "{}");
-    resp *r = call(d, id, "io", "get_line", "\"[user, \\\"prompt> \\\"]\"");
-    cr_expect_str_eq(jstr(r, "result"), "eof", "input requests get eof: %s", r->body);
-    resp_free(r);
-    r = call(d, id, "io", "getopts", "\"[user]\"");
-    cr_expect_str_eq(jstr(r, "result"), "[{binary,false},{encoding,unicode}]", "%s", r->body);
-    resp_free(r);
-    r = call(d, id, "io", "put_chars", "\"[user, <<\\\"raw|\\\">>]\"");
-    cr_expect_str_eq(jstr(r, "result"), "ok");
-    resp_free(r);
-    r = call(d, id, "io", "format", "\"[user, \\\"~ts|\\\", [<<\\\"h\\\\x{e9}llo\\\"/utf8>>]]\"");
-    cr_expect_str_eq(jstr(r, "result"), "ok", "%s", r->body);
-    resp_free(r);
-    r = call(d, id, "io", "request", "\"[user, {requests, [{put_chars, unicode, <<\\\"a\\\">>}, {put_chars, unicode, io_lib, format, [\\\"~p|\\\", [x]]}]}]\"");
-    cr_expect_str_eq(jstr(r, "result"), "ok", "%s", r->body);
-    resp_free(r);
+    call_expect(d, id, "io", "get_line", "\"[user, \\\"prompt> \\\"]\"", "eof");   /* input requests get eof */
+    call_expect(d, id, "io", "getopts", "\"[user]\"", "[{binary,false},{encoding,unicode}]");
+    call_expect(d, id, "io", "put_chars", "\"[user, <<\\\"raw|\\\">>]\"", "ok");
+    call_expect(d, id, "io", "format", "\"[user, \\\"~ts|\\\", [<<\\\"h\\\\x{e9}llo\\\"/utf8>>]]\"", "ok");
+    call_expect(d, id, "io", "request", "\"[user, {requests, [{put_chars, unicode, <<\\\"a\\\">>}, {put_chars, unicode, io_lib, format, [\\\"~p|\\\", [x]]}]}]\"", "ok");
+    resp *r;
     char path[256];
     snprintf(path, sizeof path, "/peers/%s/console", id);
     r = http(d, "GET", path, NULL);
