@@ -9,6 +9,7 @@
 #include "common.h"
 #include "etf.h"
 #include "handlers.h"
+#include "term_check.h"
 #include "term_json.h"
 #include "term_text.h"
 
@@ -25,6 +26,7 @@ typedef struct {
     cJSON *body;
     term_ctx ctx;
     arena *ctx_arena;
+    bool by_name;               /* a send to a registered name, made as a call */
 } call_state;
 
 static void state_free(void *p)
@@ -46,31 +48,53 @@ static bool fail(map_error *e, const char *code, const char *detail)
     return false;
 }
 
-static bool atom_field(const cJSON *body, const char *key, buf *out, map_error *e)
+/* A JSON string as an atom, byte for byte (NULs included), or NULL and 400. */
+static term *atom_of(arena *a, const cJSON *j, const char *key, map_error *e)
 {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(body, key);
-    char d[128];
-    if (!cJSON_IsString(j) || !j->valuestring[0] || strlen(j->valuestring) > 255) {
+    char d[160];
+    if (!cJSON_IsString(j) || !json_strlen(j)) {
         snprintf(d, sizeof d, "%s: must be a non-empty string (an atom name)", key);
-        return fail(e, "invalid_arg", d);
+        fail(e, "invalid_arg", d);
+        return NULL;
     }
-    etf_encode_atom(out, j->valuestring, strlen(j->valuestring));
-    return true;
+    term *t = term_atom(a, j->valuestring, json_strlen(j));
+    if (!t) { fail(e, "internal", "out of memory"); return NULL; }
+    if (term_check(t, key, d, sizeof d)) return t;
+    fail(e, "invalid_arg", d);
+    return NULL;
+}
+
+static bool atom_field(arena *a, const cJSON *body, const char *key, buf *out, map_error *e)
+{
+    term *t = atom_of(a, cJSON_GetObjectItemCaseSensitive(body, key), key, e);
+    if (t) etf_encode_body(out, t);
+    return t != NULL;
+}
+
+/* t itself if the node can decode it (term_check.h); else NULL and 400 invalid_term. */
+static term *decodable(term *t, const char *what, map_error *e)
+{
+    char err[512];
+    if (term_check(t, what, err, sizeof err)) return t;
+    fail(e, "invalid_term", err);
+    return NULL;
 }
 
 /* Erlang text to a term; `what` names it in the error. A pid, port or
  * reference before the peer's identity is known sets *needs_ctx. */
-static term *text_term(arena *a, const char *text, const term_ctx *ctx, const char *what, map_error *e, bool *needs_ctx)
+static term *text_term(arena *a, const cJSON *j, const term_ctx *ctx, const char *what, map_error *e, bool *needs_ctx)
 {
+    const char *text = j->valuestring;
+    size_t len = json_strlen(j);
     term_text_error te;
-    term *v = term_parse(a, text, strlen(text), ctx, &te);
+    term *v = term_parse(a, text, len, ctx, &te);
     if (!v) {
         char err[512];
         if (!ctx->node && !strcmp(te.msg, NEEDS_PEER)) *needs_ctx = true;
         snprintf(err, sizeof err, "%s: %s at offset %zu", what, te.msg, te.pos);
         fail(e, "invalid_term", err);
     }
-    return v;
+    return v ? decodable(v, what, e) : NULL;
 }
 
 /* The JSON mapping's counterpart of text_term. */
@@ -82,7 +106,7 @@ static term *json_term(arena *a, const cJSON *j, const term_ctx *ctx, const char
         if (!ctx->node && strstr(err, NEEDS_PEER)) *needs_ctx = true;
         fail(e, "invalid_term", err);
     }
-    return v;
+    return v ? decodable(v, path, e) : NULL;
 }
 
 /* A term from JSON, or from Erlang text in `text_key` if given instead. */
@@ -95,7 +119,7 @@ static term *value_field(arena *a, const cJSON *body, const char *key, const cha
     if (t) {
         if (j) { snprintf(err, sizeof err, "give %s or %s, not both", key, text_key); fail(e, "invalid_arg", err); return NULL; }
         if (!cJSON_IsString(t)) { snprintf(err, sizeof err, "%s: must be a string of Erlang term text", text_key); fail(e, "invalid_arg", err); return NULL; }
-        return text_term(a, t->valuestring, ctx, text_key, e, needs_ctx);
+        return text_term(a, t, ctx, text_key, e, needs_ctx);
     }
     if (!j) { snprintf(err, sizeof err, "%s: missing", key); fail(e, "invalid_arg", err); return NULL; }
     return json_term(a, j, ctx, key, e, needs_ctx);
@@ -119,9 +143,9 @@ static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *
         const cJSON *to = cJSON_GetObjectItemCaseSensitive(body, "to");
         term *dest = NULL;
         if (cJSON_IsString(to) && to->valuestring[0] == '<') {
-            if (!(dest = text_term(a, to->valuestring, &s->ctx, "to", e, needs_ctx))) goto out;
-        } else if (cJSON_IsString(to) && to->valuestring[0] && strlen(to->valuestring) <= 255) {
-            dest = term_atomz(a, to->valuestring);
+            if (!(dest = text_term(a, to, &s->ctx, "to", e, needs_ctx))) goto out;
+        } else if (cJSON_IsString(to)) {
+            if (!(dest = atom_of(a, to, "to", e))) goto out;
         } else if (cJSON_IsObject(to)) {
             if (!(dest = json_term(a, to, &s->ctx, "to", e, needs_ctx))) goto out;
         } else {
@@ -131,8 +155,24 @@ static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *
         if (dest->type != TERM_ATOM && dest->type != TERM_PID) { fail(e, "invalid_arg", "to: must be an atom or a pid"); goto out; }
         term *msg = value_field(a, body, "message", "message_text", &s->ctx, e, needs_ctx);
         if (!msg) goto out;
-        etf_encode_body(out, dest);
-        etf_encode_body(out, msg);
+        s->by_name = dest->type == TERM_ATOM;
+        if (s->by_name) {
+            /* The node's control process runs Name ! Msg, which raises (and
+             * halts the node) when nothing has that name. So a send by name
+             * goes as a call of erlang:send(Name, Msg, []), whose badarg
+             * comes back as an answer. */
+            term *args = term_list(a, 3, NULL);
+            if (!args || !(args->list.items[2] = term_nil(a))) goto out;
+            args->list.items[0] = dest;
+            args->list.items[1] = msg;
+            etf_encode_atom(out, "erlang", 6);
+            etf_encode_atom(out, "send", 4);
+            etf_encode_body(out, args);
+            *timeout = 5000;
+        } else {
+            etf_encode_body(out, dest);
+            etf_encode_body(out, msg);
+        }
         ok = true;
         goto out;
     }
@@ -143,13 +183,13 @@ static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *
             fail(e, "invalid_arg", err);
             goto out;
         }
-    if (!atom_field(body, "module", out, e) || !atom_field(body, "function", out, e)) goto out;
+    if (!atom_field(a, body, "module", out, e) || !atom_field(a, body, "function", out, e)) goto out;
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(body, "args");
     term *list;
     if (!args) {
         list = term_nil(a);
     } else if (cJSON_IsString(args)) {
-        if (!(list = text_term(a, args->valuestring, &s->ctx, "args", e, needs_ctx))) goto out;
+        if (!(list = text_term(a, args, &s->ctx, "args", e, needs_ctx))) goto out;
         if ((list->type != TERM_LIST && list->type != TERM_NIL) || (list->type == TERM_LIST && list->list.tail->type != TERM_NIL)) {
             fail(e, "invalid_arg", "args: the Erlang text must be a proper list, e.g. \"[kernel, foo]\"");
             goto out;
@@ -165,7 +205,7 @@ static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "timeout_ms");
     if (t) {
         int64_t ms;
-        if (cJSON_IsString(t) && !strcmp(t->valuestring, "infinity")) *timeout = PM_INFINITY;
+        if (cJSON_IsString(t) && !json_has_nul(t) && !strcmp(t->valuestring, "infinity")) *timeout = PM_INFINITY;
         else if (json_int(t, &ms) && ms >= 0 && ms <= 4294967295LL) *timeout = ms;
         else { fail(e, "invalid_arg", "timeout_ms: must be milliseconds (0..4294967295) or \"infinity\""); goto out; }
     }
@@ -195,6 +235,14 @@ static enum MHD_Result call_answered(http_req *h)
     if (r->status != PM_OK) {
         count_call(h, r->status == PM_ERR_TIMEOUT ? CALL_TIMEOUT : r->status == PM_ERR_NOCONNECTION ? CALL_NOCONNECTION : CALL_ERROR);
         return http_pm_error(h, r);
+    }
+    call_state *s = h->state;
+    if (s->by_name) {
+        if (!strcmp(r->klass, "ok")) return http_bytes(h, 202, "application/json; charset=utf-8", "{}", 2, NULL);
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(s->body, "to");
+        if (!strcmp(r->klass, "error"))
+            return http_problemf(h, 404, "not_registered", "no process is registered as %s on the node; nothing was sent",
+                                 to->valuestring);
     }
     if (r->op == PM_CALL) count_call(h, strcmp(r->klass, "ok") ? CALL_EXCEPTION : CALL_OK);
     if (r->op != PM_CALL) return http_bytes(h, 202, "application/json; charset=utf-8", "{}", 2, NULL);
@@ -268,6 +316,7 @@ static enum MHD_Result submit(http_req *h)
         }
         return http_problem(h, e.status ? e.status : 400, e.code, e.detail, NULL);
     }
+    if (s->by_name) r->op = PM_CALL;
     s->started = now_s();
     return http_submit(h, r, call_answered);
 }

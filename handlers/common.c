@@ -3,7 +3,10 @@
  */
 #include "common.h"
 
+#include "term_json.h"
+
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
@@ -18,6 +21,19 @@ bool json_int(const cJSON *j, int64_t *out)
     if (errno || *end) return false;
     *out = v;
     return true;
+}
+
+bool json_find_nul(const cJSON *j, const char *path, char *out, size_t outlen)
+{
+    if (cJSON_IsString(j) && json_has_nul(j)) { snprintf(out, outlen, "%s", path); return true; }
+    size_t i = 0;
+    for (const cJSON *e = j->child; e; e = e->next, i++) {
+        char here[256];
+        if (cJSON_IsObject(j)) snprintf(here, sizeof here, "%s%s%s", path, *path ? "." : "", e->string);
+        else snprintf(here, sizeof here, "%s[%zu]", path, i);
+        if (json_find_nul(e, here, out, outlen)) return true;
+    }
+    return false;
 }
 
 bool query_uint(const char *s, uint64_t *out)

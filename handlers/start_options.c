@@ -63,6 +63,11 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
         for (const char *const *k = known; *k && !ok; k++) ok = !strcmp(*k, f->string);
         if (!ok) return bad(e, "invalid_arg", "unknown start option: %s", f->string);
     }
+    /* Names, arguments, environment and URLs are C strings on their way to
+     * execve and curl: one that holds a NUL would be cut there, so it is refused. */
+    char where[256];
+    if (json_find_nul(body, "", where, sizeof where))
+        return bad(e, "invalid_arg", "%s: holds a NUL character (\\u0000), which no name, argument or environment value can carry", where);
     const cJSON *j;
     o->peer_down = PM_DOWN_STOP;
     o->conn = PM_CONN_STDIO;

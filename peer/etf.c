@@ -122,8 +122,12 @@ static term *decode_fun(cur *c, const uint8_t *tag)
     t->fun.uniq = old_uniq->i;
     term *pid = decode(c);
     if (!pid || pid->type != TERM_PID) return fail(c, "fun creator must be a pid");
+    t->fun.pid = pid;
+    if ((size_t)(fun_end - c->p) < nfree) return fail(c, "fun free variables run past the end");
+    if (!(t->fun.free = arena_alloc(c->a, (nfree ? nfree : 1) * sizeof(term *)))) return fail(c, "out of memory");
+    t->fun.nfree = nfree;
     for (uint32_t i = 0; i < nfree; i++)
-        if (!decode(c)) return NULL;
+        if (!(t->fun.free[i] = decode(c))) return NULL;
     if (c->p != fun_end) return fail(c, "fun size does not match its contents");
     t->fun.len = (size_t)(fun_end - tag);
     if (!(t->fun.etf = arena_dup(c->a, tag, t->fun.len))) return fail(c, "out of memory");

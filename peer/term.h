@@ -49,7 +49,7 @@ struct term {
         struct { term *node; uint32_t id, serial, creation; } pid;
         struct { term *node; uint64_t id; uint32_t creation; } port;
         struct { term *node; uint32_t creation; uint32_t ids[5]; uint8_t nids; } ref;
-        struct { const uint8_t *etf; size_t len; term *module; int64_t index, uniq; } fun; /* etf: the whole NEW_FUN_EXT */
+        struct { const uint8_t *etf; size_t len; term *module; int64_t index, uniq; term *pid; term **free; size_t nfree; } fun; /* etf: the whole NEW_FUN_EXT */
         struct { term *module, *function; int64_t arity; } exp;
     };
 };

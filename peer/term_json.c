@@ -6,50 +6,110 @@
 #include "etf.h"
 #include "utf8.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- parsing with exact numbers ---- */
 
-/* Walks the JSON text in document order and hands each number literal to the
- * next number item of the tree, which cJSON also built in document order. */
+/* Walks the JSON text in document order and hands each number literal and
+ * string to the next item of the tree, which cJSON built in the same order:
+ * a number gets its literal text in valuestring, a string its decoded length
+ * in valueint (cJSON's C strings end at the first NUL; the bytes after an
+ * escaped \u0000 are there, the length is not). */
 typedef struct { const char *p, *end; } scan;
 
-static bool next_number(scan *s, const char **start, size_t *len)
+enum { TOK_END, TOK_STRING, TOK_NUMBER };
+
+static int next_token(scan *s, const char **start, size_t *len)
 {
     while (s->p < s->end) {
         char c = *s->p;
         if (c == '"') {
-            for (s->p++; s->p < s->end && *s->p != '"'; s->p++)
+            *start = ++s->p;
+            for (; s->p < s->end && *s->p != '"'; s->p++)
                 if (*s->p == '\\') s->p++;
+            *len = (size_t)(s->p - *start);
             s->p++;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            return TOK_STRING;
+        }
+        if (c == '-' || (c >= '0' && c <= '9')) {
             *start = s->p;
             while (s->p < s->end && (strchr("+-.eE", *s->p) || (*s->p >= '0' && *s->p <= '9'))) s->p++;
             *len = (size_t)(s->p - *start);
-            return true;
-        } else {
-            s->p++;
+            return TOK_NUMBER;
         }
+        s->p++;
     }
-    return false;
+    return TOK_END;
 }
 
-static bool attach_numbers(cJSON *item, scan *s)
+static unsigned hex4(const char *p)
 {
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+/* The decoded length of a string literal's body cJSON accepted, in bytes,
+ * as cJSON decodes it; *nul is set if it holds a NUL. */
+static size_t decoded_length(const char *p, size_t n, bool *nul)
+{
+    size_t len = 0;
+    *nul = false;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == 0) *nul = true;
+        if (p[i] != '\\') { len++; continue; }
+        if (++i < n && p[i] != 'u') { len++; continue; }
+        if (i + 4 >= n) break;
+        unsigned u = hex4(p + i + 1);
+        i += 4;
+        if (u >= 0xd800 && u <= 0xdbff) { len += 4; i += 6; }   /* and its low half */
+        else { len += u < 0x80 ? 1 : u < 0x800 ? 2 : 3; if (!u) *nul = true; }
+    }
+    return len;
+}
+
+static bool attach(cJSON *item, scan *s, bool in_object, const char **bad_key)
+{
+    const char *start;
+    size_t len;
+    bool nul;
     for (; item; item = item->next) {
+        if (in_object) {
+            if (next_token(s, &start, &len) != TOK_STRING) return false;
+            decoded_length(start, len, &nul);
+            if (nul) { *bad_key = start; return false; }
+        }
         if (cJSON_IsNumber(item)) {
-            const char *start;
-            size_t len;
-            if (!next_number(s, &start, &len)) return false;
+            if (next_token(s, &start, &len) != TOK_NUMBER) return false;
             if (!(item->valuestring = malloc(len + 1))) return false;
             memcpy(item->valuestring, start, len);
             item->valuestring[len] = 0;
+        } else if (cJSON_IsString(item)) {
+            if (next_token(s, &start, &len) != TOK_STRING) return false;
+            size_t n = decoded_length(start, len, &nul);
+            if (n > INT_MAX) return false;
+            item->valueint = (int)n;
         }
-        if (item->child && !attach_numbers(item->child, s)) return false;
+        if (item->child && !attach(item->child, s, cJSON_IsObject(item), bad_key)) return false;
     }
     return true;
+}
+
+size_t json_strlen(const cJSON *j)
+{
+    size_t n = strlen(j->valuestring);
+    return j->valueint > 0 && (size_t)j->valueint > n ? (size_t)j->valueint : n;
+}
+
+bool json_has_nul(const cJSON *j)
+{
+    return json_strlen(j) != strlen(j->valuestring);
 }
 
 static size_t nesting(const char *text, size_t len)
@@ -69,8 +129,9 @@ static size_t nesting(const char *text, size_t len)
     return max;
 }
 
-cJSON *json_parse(const char *text, size_t len, size_t *err_pos)
+cJSON *json_parse(const char *text, size_t len, size_t *err_pos, const char **err_msg)
 {
+    if (err_msg) *err_msg = NULL;
     /* Bounded before cJSON recurses: deep nesting is refused cheaply. */
     if (nesting(text, len) > JSON_MAX_DEPTH) { if (err_pos) *err_pos = 0; return NULL; }
     const char *end = NULL;
@@ -87,7 +148,13 @@ cJSON *json_parse(const char *text, size_t len, size_t *err_pos)
             return NULL;
         }
     scan s = { text, text + len };
-    if (!attach_numbers(root, &s)) { cJSON_Delete(root); if (err_pos) *err_pos = 0; return NULL; }
+    const char *bad_key = NULL;
+    if (!attach(root, &s, false, &bad_key)) {
+        cJSON_Delete(root);
+        if (err_pos) *err_pos = bad_key ? (size_t)(bad_key - text) : 0;
+        if (err_msg) *err_msg = bad_key ? "an object key holds a NUL (\\u0000)" : "out of memory";
+        return NULL;
+    }
     return root;
 }
 
@@ -124,8 +191,7 @@ static term *conv_number(jconv *c, const cJSON *j, const char *path)
 static term *conv_string(jconv *c, const cJSON *j, const char *path)
 {
     (void)path;
-    const char *s = j->valuestring;
-    return term_binary(c->a, s, strlen(s));
+    return term_binary(c->a, j->valuestring, json_strlen(j));
 }
 
 static bool is_special(const char *k)
@@ -156,7 +222,7 @@ static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON
         if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string%s", NULL);
         long chars = 0;
         const uint8_t *s = (const uint8_t *)v->valuestring;
-        size_t len = strlen(v->valuestring);
+        size_t len = json_strlen(v);
         uint32_t cp;
         for (size_t i = 0, k; i < len; i += k, chars++)
             if (!(k = utf8_next(s + i, len - i, &cp))) return jerr(c, sub, "not UTF-8%s", NULL);
@@ -174,7 +240,7 @@ static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON
     if (!strcmp(key, "$charlist")) {
         if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string%s", NULL);
         const uint8_t *s = (const uint8_t *)v->valuestring;
-        size_t len = strlen(v->valuestring), n = 0;
+        size_t len = json_strlen(v), n = 0;
         uint32_t cp;
         for (size_t i = 0, k; i < len; i += k, n++)
             if (!(k = utf8_next(s + i, len - i, &cp))) return jerr(c, sub, "not UTF-8%s", NULL);
@@ -189,7 +255,7 @@ static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON
     if (!strcmp(key, "$term")) {
         if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string%s", NULL);
         term_text_error te;
-        term *t = term_parse(c->a, v->valuestring, strlen(v->valuestring), c->ctx, &te);
+        term *t = term_parse(c->a, v->valuestring, json_strlen(v), c->ctx, &te);
         if (!t) {
             char detail[160];
             snprintf(detail, sizeof detail, "%s at offset %zu", te.msg, te.pos);
@@ -200,7 +266,7 @@ static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON
     if (!strcmp(key, "$etf")) {
         if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string%s", NULL);
         buf raw = {0};
-        if (!base64_decode(&raw, v->valuestring, strlen(v->valuestring))) {
+        if (!base64_decode(&raw, v->valuestring, json_strlen(v))) {
             buf_free(&raw);
             return jerr(c, sub, "not valid base64%s", NULL);
         }

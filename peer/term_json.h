@@ -15,8 +15,15 @@
 
 #define JSON_MAX_DEPTH 512
 
-/* cJSON_ParseWithLength + number texts; NULL on bad JSON, with a byte position. */
-cJSON *json_parse(const char *text, size_t len, size_t *err_pos);
+/* cJSON_ParseWithLength + number texts + string lengths; NULL on bad JSON,
+ * with a byte position and, where JSON itself was not the problem, why. */
+cJSON *json_parse(const char *text, size_t len, size_t *err_pos, const char **err_msg);
+
+/* A parsed string's length in bytes: a JSON string may hold NULs (\u0000),
+ * which end valuestring as a C string but not as data. */
+size_t json_strlen(const cJSON *j);
+/* True if the string holds a NUL, so that it cannot be a C string. */
+bool json_has_nul(const cJSON *j);
 
 /* JSON -> term. `path` names the value in errors ("args[2]"). err gets a message. */
 term *term_from_json(arena *a, const cJSON *j, const term_ctx *ctx, const char *path,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,10 +174,12 @@ cJSON *http_body_json(http_req *h, enum MHD_Result *answered)
     while (i < len && strchr(" \t\r\n", h->body.p[i])) i++;
     if (i == len) return cJSON_CreateObject();
     size_t pos = 0;
-    cJSON *j = json_parse((const char *)h->body.p, len, &pos);
+    const char *why = NULL;
+    cJSON *j = json_parse((const char *)h->body.p, len, &pos, &why);
     if (!j) {
-        *answered = http_problemf(h, 400, "invalid_json", "the request body is not valid JSON (at byte %zu, or nested deeper than %d)",
-                                  pos, JSON_MAX_DEPTH);
+        if (why) *answered = http_problemf(h, 400, "invalid_json", "the request body: %s (at byte %zu)", why, pos);
+        else *answered = http_problemf(h, 400, "invalid_json", "the request body is not valid JSON (at byte %zu, or nested deeper than %d)",
+                                       pos, JSON_MAX_DEPTH);
         return NULL;
     }
     if (!cJSON_IsObject(j)) {
@@ -244,14 +247,13 @@ enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
     return http_problem(h, 500, "internal", d ? d : "internal error", NULL);
 }
 
-/* Splits and percent-decodes the path (MHD hands it over undecoded). A
- * path deeper than any route gets nseg 5, which matches nothing. */
+/* Splits the path, which libmicrohttpd has percent-decoded already. A path
+ * deeper than any route gets nseg 5, which matches nothing. */
 static bool split_path(http_req *h, const char *url)
 {
     h->url = strdup(url);
     h->path = strdup(url);
     if (!h->path || !h->url) return false;
-    MHD_http_unescape(h->path);
     char *save = NULL;
     for (char *tok = strtok_r(h->path, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
         if (h->nseg == 4) { h->nseg = 5; break; }
@@ -288,6 +290,91 @@ static enum MHD_Result unauthorized(http_req *h)
     return http_problem_with(h, 401, "unauthorized", "this peerd needs Authorization: Bearer TOKEN", NULL, headers);
 }
 
+/* ---- connections: deadlines, %00, per-client limits ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static http_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void set_deadline(http_conn *hc, bool on)
+{
+    if (hc) atomic_store(&hc->deadline_ms, on ? now_ms() + (int64_t)g_server->request_timeout_s * 1000 : 0);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    http_conn *hc = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (!(hc = calloc(1, sizeof *hc))) return;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        hc->fd = ci ? ci->connect_fd : -1;
+        set_deadline(hc, true);         /* the first request's headers */
+        pthread_mutex_lock(&s->conns_lock);
+        if ((hc->next = s->conns)) hc->next->prev = hc;
+        s->conns = hc;
+        pthread_mutex_unlock(&s->conns_lock);
+        *socket_context = hc;
+    } else if (hc) {
+        /* Out of the list before libmicrohttpd closes the descriptor, so the
+         * sweep never shuts down a number that a new connection reuses. */
+        pthread_mutex_lock(&s->conns_lock);
+        if (hc->prev) hc->prev->next = hc->next; else s->conns = hc->next;
+        if (hc->next) hc->next->prev = hc->prev;
+        pthread_mutex_unlock(&s->conns_lock);
+        free(hc);
+        *socket_context = NULL;
+    }
+}
+
+/* The request line has arrived (raw, before decoding): its headers are due
+ * within --request-timeout, and a %00 in it is refused, since the decoded
+ * path and query are C strings that a NUL would cut short. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    http_conn *hc = conn_of(c);
+    if (hc) {
+        if (!atomic_load(&hc->deadline_ms)) set_deadline(hc, true);
+        hc->nul_in_url = strstr(uri, "%00") != NULL;
+    }
+    return NULL;
+}
+
+void http_sweep(http_server *s)
+{
+    int64_t now = now_ms();
+    pthread_mutex_lock(&s->conns_lock);
+    for (http_conn *hc = s->conns; hc; hc = hc->next) {
+        int64_t d = atomic_load(&hc->deadline_ms);
+        if (d && d < now && hc->fd >= 0) {
+            /* libmicrohttpd sees the end of the stream and closes it itself. */
+            shutdown(hc->fd, SHUT_RDWR);
+            atomic_store(&hc->deadline_ms, 0);
+        }
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+}
+
+/* Bytes of an oversized body read and dropped before the 413 is sent, so
+ * that the client, still sending, reads the answer instead of a reset. */
+#define HTTP_MAX_DISCARD (64u << 20)
+
+static enum MHD_Result too_large(http_req *h)
+{
+    return http_problemf(h, 413, "too_large", "request bodies are limited to %u bytes", HTTP_MAX_BODY);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -300,35 +387,55 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         h->conn = conn;
         h->method = method;
         if (!split_path(h, url)) return MHD_NO;
+        http_conn *hc = conn_of(conn);
+        set_deadline(hc, true);         /* now the body's */
+        if (hc && hc->nul_in_url) {
+            set_deadline(hc, false);
+            return http_problem(h, 400, "invalid_arg", "the path or query holds %00 (a NUL character), which no peer id, name or value can carry", NULL);
+        }
         /* Refused before a byte of the body is read. */
-        if (!authorized(h)) return unauthorized(h);
+        if (!authorized(h)) { set_deadline(hc, false); return unauthorized(h); }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
             h->too_large = true;
-            return http_problemf(h, 413, "too_large", "request bodies are limited to %u bytes", HTTP_MAX_BODY);
+            /* A client that waits for 100 Continue sends nothing more; one
+             * that does not is sending the body now: read it (up to a bound)
+             * and answer at its end, or it may get a reset instead. */
+            const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+            if ((expect && !strcasecmp(expect, "100-continue")) || strtoull(cl, NULL, 10) > HTTP_MAX_DISCARD) {
+                set_deadline(hc, false);
+                return too_large(h);
+            }
         }
         return MHD_YES;
     }
     if (*upload_size) {
         if (h->body.len + *upload_size > HTTP_MAX_BODY) h->too_large = true;
-        else buf_put(&h->body, upload, *upload_size);
+        if (h->too_large) {
+            h->discarded += *upload_size;
+            if (h->discarded > HTTP_MAX_DISCARD) return MHD_NO;
+        } else {
+            buf_put(&h->body, upload, *upload_size);
+        }
         *upload_size = 0;
         return MHD_YES;
     }
+    set_deadline(conn_of(conn), false); /* the request is in */
     if (h->pm && h->then) {
         if (!atomic_load(&h->answered)) return MHD_YES;
         http_then then = h->then;
         h->then = NULL;
         return then(h);
     }
-    if (h->too_large) return http_problemf(h, 413, "too_large", "request bodies are limited to %u bytes", HTTP_MAX_BODY);
+    if (h->too_large) return too_large(h);
     if (h->body.oom) return http_problem(h, 500, "internal", "out of memory", NULL);
     return router_dispatch(h);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls; (void)conn; (void)toe;
+    (void)cls; (void)toe;
+    set_deadline(conn_of(conn), false);  /* idle until the next request line */
     req_free(*con_cls);
     *con_cls = NULL;
 }
@@ -336,6 +443,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 int http_start(http_server *s, int listen_fd, unsigned threads)
 {
     g_server = s;
+    pthread_mutex_init(&s->conns_lock, NULL);
     /* poll(), not epoll: every request is parked (suspended) while the
      * manager answers, and with epoll libmicrohttpd takes the connection out
      * of the epoll set and puts it back each time, two epoll_ctl calls per
@@ -348,8 +456,12 @@ int http_start(http_server *s, int listen_fd, unsigned threads)
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                      MHD_OPTION_LISTEN_SOCKET, listen_fd,
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                                     MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
                                      MHD_OPTION_THREAD_POOL_SIZE, threads,
                                      MHD_OPTION_CONNECTION_LIMIT, 10000u,
+                                     MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_conns_per_ip,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
                                      MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert,
                                      MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
                                      MHD_OPTION_END);
@@ -357,8 +469,12 @@ int http_start(http_server *s, int listen_fd, unsigned threads)
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                      MHD_OPTION_LISTEN_SOCKET, listen_fd,
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                                     MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
                                      MHD_OPTION_THREAD_POOL_SIZE, threads,
                                      MHD_OPTION_CONNECTION_LIMIT, 10000u,
+                                     MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_conns_per_ip,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
                                      MHD_OPTION_END);
     }
     return s->daemon ? 0 : -1;

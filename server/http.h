@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "buf.h"
@@ -31,6 +32,7 @@ struct http_req {
     int nseg;
     buf body;
     bool too_large;
+    uint64_t discarded;         /* body bytes read past the limit, so that the 413 arrives */
     pm_req *pm;                 /* in flight or answered */
     http_then then;
     atomic_bool answered;
@@ -38,9 +40,22 @@ struct http_req {
     void (*free_state)(void *);
 };
 
+/* One per TCP connection, from accept to close (MHD's socket context). */
+typedef struct http_conn {
+    struct http_conn *prev, *next;      /* in http_server.conns, under conns_lock */
+    int fd;
+    _Atomic int64_t deadline_ms;        /* the request must be in by then; 0: not receiving one */
+    bool nul_in_url;                    /* this request's path or query held %00 */
+} http_conn;
+
 typedef struct {
     pm *pm;
     struct MHD_Daemon *daemon;
+    unsigned request_timeout_s;         /* headers, then body, each within this */
+    unsigned idle_timeout_s;            /* a connection with nothing to do */
+    unsigned max_conns_per_ip;
+    pthread_mutex_t conns_lock;
+    http_conn *conns;
     const char *token;          /* bearer token; NULL: no authentication */
     char **allow_exec;          /* NULL-terminated; NULL: any program */
     int max_streams;            /* open following responses at most */
@@ -51,6 +66,9 @@ typedef struct {
 extern http_server *g_server;
 
 int http_start(http_server *s, int listen_fd, unsigned threads);
+/* Closes every connection whose request has not come in by its deadline
+ * (--request-timeout); called about once a second. */
+void http_sweep(http_server *s);
 void http_stop(http_server *s);
 
 /* Responses (all return what MHD_queue_response returned). */

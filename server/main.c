@@ -3,8 +3,9 @@
  * peer nodes, as OTP's peer module does from an Erlang origin.
  *
  * Threads: the peer manager's event loop (peer/manager.c), libmicrohttpd's
- * worker threads (server/http.c), and this main thread, which only waits for
- * SIGINT/SIGTERM to shut everything down in order.
+ * worker threads (server/http.c), and this main thread, which waits for
+ * SIGINT/SIGTERM to shut everything down in order and meanwhile, once a
+ * second, closes connections whose request is overdue.
  */
 #include "http.h"
 #include "manager.h"
@@ -38,6 +39,10 @@ static void usage(FILE *f)
           "  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
           "  --allow-exec PATH      programs a peer may be started with (repeatable)\n"
           "  --max-streams N        open following responses at most (default 1024)\n"
+          "  --request-timeout S    a request's headers, then its body, must arrive\n"
+          "                         within S seconds each (default 30)\n"
+          "  --idle-timeout S       close a connection idle this long (default 60)\n"
+          "  --max-conns-per-client N  connections from one address at most (default 256)\n"
           "  --quiet                no log lines on stderr\n"
           "  --help, --version\n", f);
 }
@@ -53,6 +58,16 @@ static bool parse_size(const char *s, size_t *out)
     else if (*end == 'G' || *end == 'g') { v <<= 30; end++; }
     if (*end || v == 0) return false;
     *out = (size_t)v;
+    return true;
+}
+
+static bool parse_count(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || *s == '-' || v < lo || v > hi) return false;
+    *out = (unsigned)v;
     return true;
 }
 
@@ -144,6 +159,7 @@ int main(int argc, char **argv)
     char **allow = NULL;
     size_t nallow = 0;
     int max_streams = 1024;
+    unsigned request_timeout = 30, idle_timeout = 60, conns_per_ip = 256;
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "console-buffer", required_argument, NULL, 'c' },
@@ -156,6 +172,9 @@ int main(int argc, char **argv)
         { "tls-key", required_argument, NULL, 'K' },
         { "allow-exec", required_argument, NULL, 'A' },
         { "max-streams", required_argument, NULL, 'S' },
+        { "request-timeout", required_argument, NULL, 'R' },
+        { "idle-timeout", required_argument, NULL, 'D' },
+        { "max-conns-per-client", required_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -175,6 +194,9 @@ int main(int argc, char **argv)
         case 'C': cert_file = optarg; break;
         case 'K': key_file = optarg; break;
         case 'S': max_streams = atoi(optarg); if (max_streams < 1) { fputs("peerd: --max-streams must be >= 1\n", stderr); return 2; } break;
+        case 'R': if (!parse_count(optarg, 1, 86400, &request_timeout)) { fputs("peerd: --request-timeout must be 1..86400 seconds\n", stderr); return 2; } break;
+        case 'D': if (!parse_count(optarg, 1, 86400, &idle_timeout)) { fputs("peerd: --idle-timeout must be 1..86400 seconds\n", stderr); return 2; } break;
+        case 'P': if (!parse_count(optarg, 1, 10000, &conns_per_ip)) { fputs("peerd: --max-conns-per-client must be 1..10000\n", stderr); return 2; } break;
         case 'A': {
             char *real = resolve_program(optarg);
             if (!real) { fprintf(stderr, "peerd: --allow-exec %s: no such program\n", optarg); return 2; }
@@ -241,13 +263,17 @@ int main(int argc, char **argv)
     pm *m = pm_new(&cfg);
     if (!m || pm_start(m) < 0) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
     http_server srv = { .pm = m, .token = token, .allow_exec = allow, .max_streams = max_streams,
+                        .request_timeout_s = request_timeout, .idle_timeout_s = idle_timeout,
+                        .max_conns_per_ip = conns_per_ip,
                         .tls_cert = cert, .tls_key = key };
     if (http_start(&srv, fd, threads) < 0) { fputs("peerd: cannot start the HTTP server\n", stderr); return 1; }
     printf("peerd listening on %s://%s\n", cert ? "https" : "http", shown);
     fflush(stdout);
 
-    int sig = 0;
-    sigwait(&stop, &sig);
+    /* Once a second, connections whose request is overdue are closed. */
+    int sig;
+    struct timespec tick = { 1, 0 };
+    while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0) http_sweep(&srv);
     if (!cfg.quiet) fprintf(stderr, "peerd: %s: stopping every peer\n", strsignal(sig));
     pm_shutdown(m);
     http_stop(&srv);
