@@ -1,0 +1,279 @@
+/*
+ * limits.c — no request can kill a node, cut a byte, or lock peerd out.
+ *
+ * Each test sends what used to halt a node or change a value on its way, and
+ * then proves the node is still the same node (its OS pid answers) and that
+ * what arrived is what was sent.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static peerd *d;
+static char *id;
+static double os_pid;
+
+static void up(void)
+{
+    d = peerd_start(NULL);
+    id = start_peer(d, "{}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    resp *r = http(d, "GET", path, NULL);
+    os_pid = jnum(r, "os_pid");
+    resp_free(r);
+}
+
+static void down(void)
+{
+    free(id);
+    peerd_stop(d);
+}
+
+/* The peer is running, with the same OS process as at the start. */
+static void node_alive(void)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    resp *r = http(d, "GET", path, NULL);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "state"), "running", "%s", r->body);
+    cr_expect_eq(jnum(r, "os_pid"), os_pid, "the node was replaced: %s", r->body);
+    resp_free(r);
+    r = call(d, id, "erlang", "node", "[]");
+    cr_expect_eq(r->status, 200, "the node no longer answers: %s", r->body);
+    resp_free(r);
+}
+
+static void expect_error(resp *r, long status, const char *code, const char *detail_part)
+{
+    cr_expect_eq(r->status, status, "status %ld, want %ld: %s", r->status, status, r->body);
+    cr_expect_str_eq(r->ctype, "application/problem+json", "%s", r->body);
+    cr_expect_str_eq(jstr(r, "error"), code, "%s", r->body);
+    if (detail_part) cr_expect(jstr(r, "detail") && strstr(jstr(r, "detail"), detail_part), "detail should name '%s': %s", detail_part, r->body);
+    resp_free(r);
+}
+
+static resp *post(const char *what, const char *body)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/%s", id, what);
+    return http(d, "POST", path, body);
+}
+
+TestSuite(limits, .init = up, .fini = down, .timeout = 90);
+
+/* Out-of-range identifiers, bitstrings, maps and big integers that erl's
+ * binary_to_term refuses are refused here, naming where, in every form. */
+Test(limits, terms_a_node_cannot_decode_are_refused)
+{
+    expect_error(call(d, id, "erlang", "node", "\"[<0.32768.0>]\""), 400, "invalid_term", "args[0]: <0.32768.0>: process number 32768");
+    expect_error(call(d, id, "erlang", "node", "\"[ok, <0.1.8192>]\""), 400, "invalid_term", "args[1]");
+    expect_error(call(d, id, "erlang", "node", "\"[{#Port<0.268435456>}]\""), 400, "invalid_term", "args[0]{1}");
+    expect_error(call(d, id, "erlang", "node", "\"[#Ref<0.1.2.3.4>]\""), 400, "invalid_term", "4 words");
+    expect_error(call(d, id, "erlang", "node", "\"[#Ref<0.1.2.262144>]\""), 400, "invalid_term", "262144");
+    /* $etf: <0.32768.0> of nonode@nohost; a map with a key twice; a bitstring
+     * with 0 bits; an atom that is not UTF-8. */
+    expect_error(call(d, id, "erlang", "node", "[{\"$etf\":\"g1hkAA1ub25vZGVAbm9ob3N0AACAAAAAAAAAAAAA\"}]"), 400, "invalid_term", "process number 32768");
+    expect_error(call(d, id, "erlang", "node", "[{\"$etf\":\"g3QAAAACYQFhAWEBYQI=\"}]"), 400, "invalid_term", "twice");
+    expect_error(call(d, id, "erlang", "node", "[{\"$etf\":\"g3cCwIA=\"}]"), 400, "invalid_term", "UTF-8");
+    expect_error(post("send", "{\"to\":\"<0.40000.0>\",\"message\":1}"), 400, "invalid_term", "to");
+    expect_error(post("send", "{\"to\":\"x\",\"message_text\":\"{<0.1.9000>}\"}"), 400, "invalid_term", "message_text{1}");
+    expect_error(post("cast", "{\"module\":\"erlang\",\"function\":\"node\",\"args\":\"[<0.99999.0>]\"}"), 400, "invalid_term", "args[0]");
+    node_alive();
+    /* The limits themselves go through. */
+    resp *r = call(d, id, "erlang", "is_pid", "\"[<0.32767.8191>]\"");
+    cr_expect_str_eq(jstr(r, "result"), "true", "%s", r->body);
+    resp_free(r);
+    r = call(d, id, "erlang", "is_reference", "\"[#Ref<0.1.2.262143>]\"");
+    cr_expect_str_eq(jstr(r, "result"), "true", "%s", r->body);
+    resp_free(r);
+    node_alive();
+}
+
+/* A NUL inside a string reaches the node byte for byte, or is refused. */
+Test(limits, nul_is_carried_or_refused_never_cut)
+{
+    resp *r = call(d, id, "erlang", "iolist_to_binary", "[[\"a\\u0000b\"]]");
+    cr_expect_str_eq(jstr(r, "result"), "<<97,0,98>>", "%s", r->body);
+    resp_free(r);
+    r = call(d, id, "erlang", "atom_to_list", "[{\"$atom\":\"a\\u0000b\"}]");
+    cr_expect_str_eq(jstr(r, "result"), "[97,0,98]", "%s", r->body);
+    resp_free(r);
+    r = call(d, id, "erlang", "length", "[{\"$charlist\":\"a\\u0000b\"}]");
+    cr_expect_str_eq(jstr(r, "result"), "3", "%s", r->body);
+    resp_free(r);
+    r = call(d, id, "erlang", "byte_size", "[{\"$term\":\"<<\\\"a\\u0000b\\\">>\"}]");
+    cr_expect(r->status == 200 || r->status == 400, "%s", r->body);
+    if (r->status == 200) cr_expect_str_eq(jstr(r, "result"), "3", "%s", r->body);
+    resp_free(r);
+    /* The module name is the atom 'erlang\0junk', not erlang. */
+    r = post("call", "{\"module\":\"erlang\\u0000junk\",\"function\":\"node\"}");
+    cr_expect_eq(r->status, 422, "%s", r->body);
+    cr_expect(strstr(r->body, "erlang\\\\000junk") != NULL, "the whole module name reached the node: %s", r->body);
+    resp_free(r);
+    expect_error(http(d, "POST", "/peers", "{\"name\":\"x\\u0000y\"}"), 400, "invalid_arg", "name");
+    expect_error(http(d, "POST", "/peers", "{\"env\":{\"A\":\"x\\u0000y\"}}"), 400, "invalid_arg", "env.A");
+    expect_error(http(d, "POST", "/peers", "{\"args\":[\"-s\",\"a\\u0000b\"]}"), 400, "invalid_arg", "args[1]");
+    expect_error(call(d, id, "erlang", "node", "[{\"a\\u0000b\":1}]"), 400, "invalid_json", "NUL");
+    expect_error(post("call", "{\"module\":\"erlang\",\"function\":\"node\",\"timeout_ms\":\"infinity\\u0000\"}"), 400, "invalid_arg", "timeout_ms");
+    /* %00 in the path or the query: refused, and t%00x does not stand for t. */
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s%%00whatever", id);
+    expect_error(http(d, "DELETE", path, NULL), 400, "invalid_arg", "%00");
+    expect_error(http(d, "GET", "/events?since=1%002", NULL), 400, "invalid_arg", "%00");
+    /* Decoded once: %2541 is "%41", not "A". */
+    snprintf(path, sizeof path, "/peers/%s%%2541", id);
+    expect_error(http(d, "GET", path, NULL), 404, "not_found", "%41");
+    node_alive();
+}
+
+/* Name ! Msg raises when nothing has the name, which halted the node. */
+Test(limits, send_to_an_unregistered_name_keeps_the_node)
+{
+    expect_error(post("send", "{\"to\":\"nobody_here\",\"message\":1}"), 404, "not_registered", "nobody_here");
+    node_alive();
+    /* A registered name still gets the message, as it was sent. */
+    resp *r = node_eval(d, id, "register(box, spawn(fun() -> receive M -> io:format(user, \"box got ~w~n\", [M]) end end))", false);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    resp_free(r);
+    r = post("send", "{\"to\":\"box\",\"message\":[\"a\\u0000b\",{\"$atom\":\"x\"}]}");
+    cr_expect_eq(r->status, 202, "%s", r->body);
+    resp_free(r);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/console", id);
+    bool seen = false;
+    for (int i = 0; i < 50 && !seen; i++) {
+        r = http(d, "GET", path, NULL);
+        seen = strstr(r->body, "box got [<<97,0,98>>,x]") != NULL;
+        resp_free(r);
+        if (!seen) usleep(100000);
+    }
+    cr_expect(seen, "the registered process got the message byte for byte");
+    node_alive();
+}
+
+/* ---- connections ---- */
+
+static int connect_from(const char *source, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in src = { .sin_family = AF_INET }, dst = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, source, &src.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&src, sizeof src) < 0 || connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* True once the server has closed fd (EOF or reset), waiting up to ms. */
+static bool closed_by_server(int fd, int ms)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    if (poll(&p, 1, ms) <= 0) return false;
+    char c[256];
+    return recv(fd, c, sizeof c, MSG_DONTWAIT) <= 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Connections that send half a request and then nothing: past the cap per
+ * client address they are refused, and the rest are closed at the request
+ * deadline; other clients are served all along. A call parked on the node and
+ * a followed console outlive the deadline. */
+Test(limits, half_sent_requests_do_not_lock_anyone_out, .timeout = 120)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    const char *opts[] = { "--request-timeout", "2", "--max-conns-per-client", "100", NULL };
+    peerd *e = peerd_start(opts);
+    char *p = start_peer(e, "{}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/console?follow=1", p);
+    pid_t follower = curl_spawn(e, path, "/tmp/peerd-limits-follow.out", NULL);
+
+    int n = rl.rlim_cur > 3000 ? 2000 : (int)rl.rlim_cur / 2, open_ = 0;
+    int *fds = calloc((size_t)n, sizeof *fds);
+    for (int i = 0; i < n; i++) {
+        fds[i] = connect_from(i % 2 ? "127.0.0.2" : "127.0.0.3", e->port);
+        if (fds[i] >= 0 && send(fds[i], "GET /hea", 8, MSG_NOSIGNAL) == 8) open_++;
+    }
+    cr_assert(open_ > 150, "could open only %d connections", open_);
+    double t0 = now_s();
+    resp *r = http(e, "GET", "/healthz", NULL);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect(now_s() - t0 < 1.5, "GET /healthz took %.2f s behind %d half-sent requests", now_s() - t0, open_);
+    resp_free(r);
+    /* A call that waits on the node longer than the request deadline. */
+    t0 = now_s();
+    r = call(e, p, "timer", "sleep", "[3000]");
+    cr_expect_eq(r->status, 200, "a parked call is not cut by the request deadline: %s", r->body);
+    resp_free(r);
+    /* By now (3 s past a 2 s deadline, swept once a second) all are closed. */
+    int closed = 0;
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0) { closed += closed_by_server(fds[i], 1500); close(fds[i]); }
+    cr_expect_eq(closed, open_, "%d of %d half-sent requests closed", closed, open_);
+    free(fds);
+    /* The follower is still there and gets what the node prints now. */
+    peer_cast(e, p, "io", "format", "[{\"$atom\":\"user\"},\"after the deadline~n\",[]]");
+    cr_expect(file_has("/tmp/peerd-limits-follow.out", "after the deadline", 5000), "the followed console outlived the request deadline");
+    delete_peer(e, p);
+    cr_expect_eq(child_wait(follower, 5000), 0);
+    free(p);
+    peerd_stop(e);
+}
+
+/* A body over the limit sent without waiting for 100 Continue: the 413 is
+ * read by the client every time, not a reset. */
+Test(limits, oversized_body_gets_its_413)
+{
+    size_t n = 3u << 20;
+    char *body = malloc(n);
+    memset(body, '[', n);
+    char head[256];
+    int hl = snprintf(head, sizeof head, "POST /peers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                         "Content-Length: %zu\r\n\r\n", n);
+    int got = 0;
+    for (int i = 0; i < 20; i++) {
+        int fd = connect_from("127.0.0.1", d->port);
+        cr_assert(fd >= 0);
+        send(fd, head, (size_t)hl, MSG_NOSIGNAL);
+        for (size_t off = 0; off < n;) {
+            ssize_t w = send(fd, body + off, n - off, MSG_NOSIGNAL);
+            if (w <= 0) break;
+            off += (size_t)w;
+        }
+        char reply[2048] = "";
+        size_t rl = 0;
+        ssize_t k;
+        while (rl < sizeof reply - 1 && (k = recv(fd, reply + rl, sizeof reply - 1 - rl, 0)) > 0) {
+            rl += (size_t)k;
+            if (strstr(reply, "}")) break;
+        }
+        got += strstr(reply, "HTTP/1.1 413") && strstr(reply, "too_large");
+        close(fd);
+    }
+    free(body);
+    cr_expect_eq(got, 20, "%d of 20 oversized requests read their 413", got);
+    node_alive();
+}
