@@ -32,7 +32,7 @@ static bool got_frame(void *ud, const uint8_t *etf, size_t n) { (void)etf; (void
 static void wait_frame(int fd, stdio_decoder *d)
 {
     int frames = 0;
-    stdio_sink sink = { ignore_text, got_frame, &frames };
+    stdio_sink sink = { ignore_text, got_frame, &frames, NULL };
     uint8_t chunk[4096];
     while (!frames) {
         struct pollfd pfd = { fd, POLLIN, 0 };

@@ -30,7 +30,7 @@ static bool frame(void *ud, const uint8_t *etf, size_t n)
 static stdio_status run(const uint8_t *p, size_t n, size_t cut, seen *s)
 {
     stdio_decoder d = {0};
-    stdio_sink sink = { console, frame, s };
+    stdio_sink sink = { console, frame, s, NULL };
     stdio_status st = stdio_decode(&d, p, cut, &sink);
     if (st == STDIO_OK) st = stdio_decode(&d, p + cut, n - cut, &sink);
     stdio_decoder_free(&d);

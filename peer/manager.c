@@ -126,6 +126,7 @@ struct peer {
     size_t outq_off;
     stdio_decoder dec;
     buf tcpin;
+    uint64_t tcp_skip;          /* bytes still to drop of a message over the limit */
     uint64_t seq;
     pending *calls[CALL_BUCKETS];
     int boot_calls;             /* internal boot calls still unanswered */
@@ -1390,16 +1391,69 @@ static bool handle_message(peer *p, const uint8_t *etf, size_t n)
     return true;
 }
 
+/* A control message over the frame limit (STDIO_MAX_FRAME, on either
+ * connection): peerd does not hold it, but the node must not wait on it
+ * forever or be cut off for it. Only its first bytes are at hand: enough for
+ * the tag and the ids. A reply fails its call (502 reply_too_large); an I/O
+ * request is answered {error, too_large}, so the writer gets an error and the
+ * console a line saying what was dropped; a message is dropped with a log
+ * line. The node keeps running. */
+static void handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size)
+{
+    arena *a = arena_new();
+    term *part[3] = { NULL, NULL, NULL };
+    if (a && n > 3 && head[0] == ETF_VERSION && head[1] == 104 /* SMALL_TUPLE_EXT */) {
+        size_t off = 3, used;
+        for (int i = 0; i < 3 && i < head[2] && off < n; i++, off += used)
+            if (!(part[i] = etf_decode_prefix(a, head + off, n - off, &used, NULL))) break;
+    }
+    char detail[200];
+    snprintf(detail, sizeof detail, "the node's reply is %zu bytes, over the %u-byte limit of a control message; it was dropped",
+             size, STDIO_MAX_FRAME);
+    if (part[0] && term_is_atom(part[0], "reply") && part[1] && part[1]->type == TERM_INT) {
+        pending *c = pending_take(p, (uint64_t)part[1]->i);
+        if (c && c->kind == P_CLIENT) finish(c->req, PM_ERR_REPLY_TOO_LARGE, strdup(detail));
+        else if (c && c->kind == P_IO) io_resume(p, c, "error", NULL, 0);
+        if (c) pending_free(c);
+    } else if (part[0] && term_is_atom(part[0], "io_request") && part[1] && part[2]) {
+        /* {io_reply, From, ReplyAs, Reply}, as io_reply() sends it. */
+        term *msg = term_tuple(a, 4), *err = term_tuple(a, 2);
+        if (msg && err) {
+            err->tuple.items[0] = term_atomz(a, "error");
+            err->tuple.items[1] = term_atomz(a, "too_large");
+            msg->tuple.items[0] = term_atomz(a, "io_reply");
+            msg->tuple.items[1] = part[1];
+            msg->tuple.items[2] = part[2];
+            msg->tuple.items[3] = err;
+            buf b = {0};
+            if (msg->tuple.items[0] && err->tuple.items[0] && err->tuple.items[1]) etf_encode(&b, msg);
+            if (!b.oom && b.len) send_etf(p, b.p, b.len);
+            buf_free(&b);
+        }
+        char line[200];
+        int k = snprintf(line, sizeof line, "\n[peerd: an I/O request of %zu bytes (over %u) was refused; its text is not here]\n",
+                         size, STDIO_MAX_FRAME);
+        console_write(p, line, (size_t)k);
+    }
+    logf_(p->m, "peer %s: dropped a control message of %zu bytes (over %u)", p->id, size, STDIO_MAX_FRAME);
+    arena_free(a);
+}
+
 /* ---- reading ---- */
 
 static void stdio_console(void *ud, const uint8_t *d, size_t n) { console_write(ud, d, n); }
 static bool stdio_frame(void *ud, const uint8_t *etf, size_t n) { return handle_message(ud, etf, n); }
+static bool stdio_oversized(void *ud, const uint8_t *head, size_t n, size_t size)
+{
+    handle_oversized(ud, head, n, size);
+    return true;
+}
 
 /* Feeds what the program printed to the standard_io decoder. Returns false
  * if the control stream is broken (the node is then killed). */
 static bool decode_stdout(peer *p, const uint8_t *d, size_t n)
 {
-    stdio_sink sink = { stdio_console, stdio_frame, p };
+    stdio_sink sink = { stdio_console, stdio_frame, p, stdio_oversized };
     stdio_status st = stdio_decode(&p->dec, d, n, &sink);
     if (st == STDIO_OK) return true;
     char reason[64];
@@ -1455,15 +1509,24 @@ static void on_sock(peer *p, uint32_t events)
         setsockopt(p->sock_fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
         p->tcpin.len += (size_t)r;
         size_t off = 0;
+        if (p->tcp_skip) {      /* the rest of a message over the limit */
+            off = p->tcp_skip < p->tcpin.len ? (size_t)p->tcp_skip : p->tcpin.len;
+            p->tcp_skip -= off;
+        }
         while (p->tcpin.len - off >= 4) {
             const uint8_t *q = p->tcpin.p + off;
             uint32_t len = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+            size_t have = p->tcpin.len - off - 4;
             if (len > STDIO_MAX_FRAME) {
-                kill_processes(p);
-                conn_lost(p, "{control_stream,frame_too_large}");
-                return;
+                if (have < STDIO_HEAD) break;           /* its head is still on its way */
+                handle_oversized(p, q + 4, STDIO_HEAD, len);
+                size_t take = have < len ? have : len;
+                off += 4 + take;
+                p->tcp_skip = len - take;
+                if (p->sock_fd < 0) return;
+                break;
             }
-            if (p->tcpin.len - off - 4 < len) break;   /* the rest of it is still on its way */
+            if (have < len) break;   /* the rest of it is still on its way */
             handle_message(p, q + 4, len);
             off += 4 + (size_t)len;
             if (p->sock_fd < 0) return;

@@ -78,6 +78,7 @@ typedef enum {
     PM_ERR_LISTEN,          /* could not listen for the TCP connection (detail) */
     PM_ERR_SHUTTING_DOWN,
     PM_ERR_INTERNAL,
+    PM_ERR_REPLY_TOO_LARGE, /* the node's reply was over the frame limit and dropped (detail) */
 } pm_status;
 
 /* A snapshot of one peer, owned by whoever holds it. */

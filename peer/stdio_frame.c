@@ -19,7 +19,13 @@ static stdio_status frame_step(stdio_decoder *d, const stdio_sink *sink)
     const uint8_t *p = d->frame.p;
     if (d->frame.len == 4) {
         d->size = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        return d->size > STDIO_MAX_FRAME ? STDIO_TOO_LARGE : STDIO_OK;
+        if (d->size <= (d->max_frame ? d->max_frame : STDIO_MAX_FRAME)) return STDIO_OK;
+        if (!sink->oversized) return STDIO_TOO_LARGE;
+        d->skipping = true;
+        d->seen = 0;
+        d->crc = (uint32_t)crc32(0, NULL, 0);
+        d->frame.len = 0;
+        return STDIO_OK;
     }
     const uint8_t *etf = p + 4, *c = etf + d->size;
     uint32_t crc = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];
@@ -28,11 +34,69 @@ static stdio_status frame_step(stdio_decoder *d, const stdio_sink *sink)
     return sink->frame(sink->ud, etf, d->size) ? STDIO_OK : STDIO_STOPPED;
 }
 
+/* Bytes of a frame over the limit: its head is kept, the rest only goes
+ * into its CRC; at its end the sink hears of it. */
+static stdio_status skip_bytes(stdio_decoder *d, const uint8_t *b, size_t k, const stdio_sink *sink)
+{
+    while (k) {
+        if (d->seen < d->size) {
+            size_t take = d->size - d->seen < k ? d->size - d->seen : k;
+            if (d->frame.len < STDIO_HEAD) {
+                size_t keep = STDIO_HEAD - d->frame.len < take ? STDIO_HEAD - d->frame.len : take;
+                buf_put(&d->frame, b, keep);
+            }
+            d->crc = (uint32_t)crc32(d->crc, b, (uInt)take);
+            d->seen += (uint32_t)take;
+            b += take, k -= take;
+            continue;
+        }
+        d->tail[d->seen++ - d->size] = *b++;
+        k--;
+        if (d->seen == d->size + 4) {
+            uint32_t crc = (uint32_t)d->tail[0] << 24 | (uint32_t)d->tail[1] << 16 | (uint32_t)d->tail[2] << 8 | d->tail[3];
+            d->skipping = false;
+            if (crc != d->crc) return STDIO_CRC;
+            bool go_on = sink->oversized(sink->ud, d->frame.p, d->frame.len, d->size);
+            d->frame.len = 0;
+            if (!go_on) return STDIO_STOPPED;
+        }
+    }
+    return STDIO_OK;
+}
+
+/* A run of nibble bytes in a frame over the limit, decoded a block at a time. */
+static size_t skip_run(stdio_decoder *d, const uint8_t *in, size_t n, const stdio_sink *sink, stdio_status *st)
+{
+    uint8_t tmp[4096];
+    size_t used = 0;
+    if (d->have_high) {
+        d->have_high = false;
+        tmp[0] = (uint8_t)(d->high << 4 | nibble(in[0]));
+        used = 1;
+        *st = skip_bytes(d, tmp, 1, sink);
+        return used;
+    }
+    if (n == 1) { d->high = nibble(in[0]); d->have_high = true; *st = STDIO_OK; return 1; }
+    size_t left = (size_t)d->size + 4 - d->seen, take = n / 2;
+    if (take > left) take = left;
+    if (take > sizeof tmp) take = sizeof tmp;
+    for (size_t i = 0; i < take; i++) tmp[i] = (uint8_t)(nibble(in[2 * i]) << 4 | nibble(in[2 * i + 1]));
+    *st = skip_bytes(d, tmp, take, sink);
+    return 2 * take;
+}
+
 /* A run of nibble bytes: whole bytes go into the frame up to its next
  * boundary at a time, in one tight loop. */
 static stdio_status decode_run(stdio_decoder *d, const uint8_t *in, size_t n, const stdio_sink *sink)
 {
     while (n) {
+        if (d->skipping) {
+            stdio_status st;
+            size_t k = skip_run(d, in, n, sink, &st);
+            if (st != STDIO_OK) return st;
+            in += k, n -= k;
+            continue;
+        }
         size_t boundary = frame_boundary(d);
         if (d->have_high) {   /* the low half of a byte split across runs or reads */
             d->have_high = false;

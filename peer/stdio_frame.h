@@ -12,12 +12,20 @@
 #include "buf.h"
 
 #define STDIO_MAX_FRAME (64u << 20)
+/* Of a frame over STDIO_MAX_FRAME, the first bytes kept (the rest is only
+ * checked against its CRC): enough for the message's tag and ids. */
+#define STDIO_HEAD 1024u
 
 typedef struct {
-    buf frame;          /* assembled frame bytes (size, payload, crc) */
+    buf frame;          /* assembled frame bytes (size, payload, crc); the head of a skipped one */
     uint8_t high;       /* first nibble of a byte in progress */
     bool have_high;
+    bool skipping;      /* in a frame over the limit */
     uint32_t size;      /* payload size once the first 4 bytes are in */
+    uint32_t seen;      /* of a skipped frame: payload and CRC bytes so far */
+    uint32_t crc;       /* of a skipped frame: CRC of its payload so far */
+    uint8_t tail[4];    /* of a skipped frame: its CRC as sent */
+    uint32_t max_frame; /* 0: STDIO_MAX_FRAME (tests set less) */
 } stdio_decoder;
 
 typedef struct {
@@ -25,6 +33,9 @@ typedef struct {
     /* Returns false to stop decoding (the peer went away). */
     bool (*frame)(void *ud, const uint8_t *etf, size_t n);
     void *ud;
+    /* A frame over STDIO_MAX_FRAME, whole and intact, of which only the
+     * first bytes were kept. NULL: such a frame is STDIO_TOO_LARGE. */
+    bool (*oversized)(void *ud, const uint8_t *head, size_t n, size_t size);
 } stdio_sink;
 
 typedef enum { STDIO_OK = 0, STDIO_CRC = 1, STDIO_TOO_LARGE = 2, STDIO_STOPPED = 3 } stdio_status;

@@ -277,3 +277,37 @@ Test(limits, oversized_body_gets_its_413)
     cr_expect_eq(got, 20, "%d of 20 oversized requests read their 413", got);
     node_alive();
 }
+
+/* A reply, or an I/O request, over the 64 MiB frame limit is dropped, not
+ * held: the call answers 502 reply_too_large, the writer gets an error and
+ * the console says what is missing; the node keeps running. Both connections. */
+Test(limits, messages_over_the_frame_limit_keep_the_node, .timeout = 180)
+{
+    const char *opts[] = { "{}", "{\"connection\":0}" };
+    for (int i = 0; i < 2; i++) {
+        char *p = start_peer(d, opts[i]);
+        char path[256];
+        snprintf(path, sizeof path, "/peers/%s/call", p);
+        resp *r = http(d, "POST", path, "{\"module\":\"binary\",\"function\":\"copy\",\"args\":\"[<<\\\"x\\\">>, 70000000]\",\"timeout_ms\":120000}");
+        cr_expect_eq(r->status, 502, "%s: %s", opts[i], r->body);
+        cr_expect_str_eq(jstr(r, "error"), "reply_too_large", "%s", r->body);
+        resp_free(r);
+        /* Cast: 140 MB of standard_io nibbles take longer than a call's 5 s. */
+        node_eval(d, p, "begin catch io:put_chars(user, binary:copy(<<\"y\">>, 70000000)), io:put_chars(user, \"after\\n\") end", true);
+        snprintf(path, sizeof path, "/peers/%s/console", p);
+        bool seen = false;
+        for (int k = 0; k < 600 && !seen; k++) {
+            r = http(d, "GET", path, NULL);
+            seen = strstr(r->body, "after\n") != NULL;
+            if (seen) cr_expect(strstr(r->body, "an I/O request of 70000"), "%s: %s", opts[i], r->body);
+            resp_free(r);
+            if (!seen) usleep(100000);
+        }
+        cr_expect(seen, "%s: the node went on printing after the refused write", opts[i]);
+        r = call(d, p, "erlang", "node", "[]");
+        cr_expect_eq(r->status, 200, "%s: the node still answers: %s", opts[i], r->body);
+        resp_free(r);
+        delete_peer(d, p);
+        free(p);
+    }
+}

@@ -48,7 +48,7 @@ Test(stdio, splits_console_and_frames_at_every_boundary)
     for (size_t cut = 0; cut <= in.len; cut++) {
         stdio_decoder d = {0};
         sink_state s = {0};
-        stdio_sink sink = { on_console, on_frame, &s };
+        stdio_sink sink = { on_console, on_frame, &s, NULL };
         cr_assert_eq(stdio_decode(&d, in.p, cut, &sink), STDIO_OK);
         cr_assert_eq(stdio_decode(&d, in.p + cut, in.len - cut, &sink), STDIO_OK);
         cr_assert_eq(s.nframes, 2, "cut at %zu", cut);
@@ -67,7 +67,7 @@ Test(stdio, a_bad_crc_is_reported)
     bad[sizeof bad - 1] ^= 0x04;   /* flip a bit of the last CRC nibble */
     stdio_decoder d = {0};
     sink_state s = {0};
-    stdio_sink sink = { on_console, on_frame, &s };
+    stdio_sink sink = { on_console, on_frame, &s, NULL };
     cr_expect_eq(stdio_decode(&d, bad, sizeof bad, &sink), STDIO_CRC);
     cr_expect_eq(s.nframes, 0);
     stdio_decoder_free(&d);
@@ -81,7 +81,60 @@ Test(stdio, an_oversized_frame_is_refused)
     for (int i = 0; i < 8; i++) huge[i] = 0xFF;
     stdio_decoder d = {0};
     sink_state s = {0};
-    stdio_sink sink = { on_console, on_frame, &s };
+    stdio_sink sink = { on_console, on_frame, &s, NULL };
     cr_expect_eq(stdio_decode(&d, huge, sizeof huge, &sink), STDIO_TOO_LARGE);
     stdio_decoder_free(&d);
+}
+
+static bool on_oversized(void *ud, const uint8_t *head, size_t n, size_t size)
+{
+    sink_state *s = ud;
+    buf_printf(&s->console, "<BIG %zu:", size);
+    buf_put(&s->console, head, n);
+    buf_str(&s->console, ">");
+    return true;
+}
+
+/* A frame over the limit is not held: its head (STDIO_HEAD bytes) reaches
+ * the sink with its size once the whole frame has passed its CRC check, the
+ * text around it and the next frame come through, at every split point. */
+Test(stdio, a_frame_over_the_limit_is_skipped_with_its_head_kept)
+{
+    uint8_t big[STDIO_HEAD + 500];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)('a' + i % 26);
+    buf in = {0};
+    buf_str(&in, "before ");
+    stdio_encode(&in, big, sizeof big);
+    buf_str(&in, " between ");
+    buf_put(&in, started_frame, sizeof started_frame);
+    buf_str(&in, " end");
+    for (size_t cut = 0; cut <= in.len; cut += 7) {
+        stdio_decoder d = { .max_frame = 100 };
+        sink_state s = {0};
+        stdio_sink sink = { on_console, on_frame, &s, on_oversized };
+        cr_assert_eq(stdio_decode(&d, in.p, cut, &sink), STDIO_OK);
+        cr_assert_eq(stdio_decode(&d, in.p + cut, in.len - cut, &sink), STDIO_OK);
+        buf want = {0};
+        buf_printf(&want, "before <BIG %zu:", sizeof big);
+        buf_put(&want, big, STDIO_HEAD);
+        buf_str(&want, "> between <F> end");
+        cr_assert_eq(s.console.len, want.len, "cut %zu", cut);
+        cr_assert_arr_eq(s.console.p, want.p, want.len, "cut %zu", cut);
+        cr_assert_eq(s.nframes, 1);
+        buf_free(&want); buf_free(&s.console); buf_free(&s.frames);
+        stdio_decoder_free(&d);
+    }
+    /* A skipped frame whose CRC is wrong still breaks the stream, and with
+     * no oversized sink, a frame over the limit is too large, as before. */
+    in.p[7 + 2 * (4 + sizeof big) + 3] ^= 4;
+    stdio_decoder d = { .max_frame = 100 };
+    sink_state s = {0};
+    stdio_sink sink = { on_console, on_frame, &s, on_oversized };
+    cr_expect_eq(stdio_decode(&d, in.p, in.len, &sink), STDIO_CRC);
+    stdio_decoder_free(&d);
+    stdio_decoder d2 = { .max_frame = 100 };
+    stdio_sink plain = { on_console, on_frame, &s, NULL };
+    cr_expect_eq(stdio_decode(&d2, in.p, in.len, &plain), STDIO_TOO_LARGE);
+    stdio_decoder_free(&d2);
+    buf_free(&s.console); buf_free(&s.frames); buf_free(&in);
 }
