@@ -1,13 +1,15 @@
 /*
  * etf.c — libFuzzer target: the ETF decoder on arbitrary bytes. Whatever it
  * accepts must encode, decode again, and encode to the same bytes; printing
- * and the JSON mapping must not fail on it either.
+ * and the JSON mapping must not fail on it either, and term_check must judge
+ * the term and its re-decoded copy alike.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "etf.h"
 #include "io_format.h"
+#include "term_check.h"
 #include "term_json.h"
 #include "term_text.h"
 
@@ -23,6 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!t2) abort();
         etf_encode(&b2, t2);
         if (b1.len != b2.len || memcmp(b1.p, b2.p, b1.len)) abort();
+        char err[256];
+        if (term_check(t, "t", err, sizeof err) != term_check(t2, "t", err, sizeof err)) abort();
         term_print(&text, t);
         cJSON_Delete(term_to_json(t));
         if (t->type == TERM_TUPLE && t->tuple.n == 2) io_format_fast(t->tuple.items[0], t->tuple.items[1], &text);

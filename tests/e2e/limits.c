@@ -55,6 +55,14 @@ static void node_alive(void)
     resp_free(r);
 }
 
+/* A call whose result text must be `result`. */
+static void call_expect(const char *module, const char *function, const char *args, const char *result)
+{
+    resp *r = call(d, id, module, function, args);
+    cr_expect_str_eq(jstr(r, "result"), result, "%s:%s(%s): %s", module, function, args, r->body);
+    resp_free(r);
+}
+
 static void expect_error(resp *r, long status, const char *code, const char *detail_part)
 {
     cr_expect_eq(r->status, status, "status %ld, want %ld: %s", r->status, status, r->body);
@@ -92,28 +100,18 @@ Test(limits, terms_a_node_cannot_decode_are_refused)
     expect_error(post("cast", "{\"module\":\"erlang\",\"function\":\"node\",\"args\":\"[<0.99999.0>]\"}"), 400, "invalid_term", "args[0]");
     node_alive();
     /* The limits themselves go through. */
-    resp *r = call(d, id, "erlang", "is_pid", "\"[<0.32767.8191>]\"");
-    cr_expect_str_eq(jstr(r, "result"), "true", "%s", r->body);
-    resp_free(r);
-    r = call(d, id, "erlang", "is_reference", "\"[#Ref<0.1.2.262143>]\"");
-    cr_expect_str_eq(jstr(r, "result"), "true", "%s", r->body);
-    resp_free(r);
+    call_expect("erlang", "is_pid", "\"[<0.32767.8191>]\"", "true");
+    call_expect("erlang", "is_reference", "\"[#Ref<0.1.2.262143>]\"", "true");
     node_alive();
 }
 
 /* A NUL inside a string reaches the node byte for byte, or is refused. */
 Test(limits, nul_is_carried_or_refused_never_cut)
 {
-    resp *r = call(d, id, "erlang", "iolist_to_binary", "[[\"a\\u0000b\"]]");
-    cr_expect_str_eq(jstr(r, "result"), "<<97,0,98>>", "%s", r->body);
-    resp_free(r);
-    r = call(d, id, "erlang", "atom_to_list", "[{\"$atom\":\"a\\u0000b\"}]");
-    cr_expect_str_eq(jstr(r, "result"), "[97,0,98]", "%s", r->body);
-    resp_free(r);
-    r = call(d, id, "erlang", "length", "[{\"$charlist\":\"a\\u0000b\"}]");
-    cr_expect_str_eq(jstr(r, "result"), "3", "%s", r->body);
-    resp_free(r);
-    r = call(d, id, "erlang", "byte_size", "[{\"$term\":\"<<\\\"a\\u0000b\\\">>\"}]");
+    call_expect("erlang", "iolist_to_binary", "[[\"a\\u0000b\"]]", "<<97,0,98>>");
+    call_expect("erlang", "atom_to_list", "[{\"$atom\":\"a\\u0000b\"}]", "[97,0,98]");
+    call_expect("erlang", "length", "[{\"$charlist\":\"a\\u0000b\"}]", "3");
+    resp *r = call(d, id, "erlang", "byte_size", "[{\"$term\":\"<<\\\"a\\u0000b\\\">>\"}]");
     cr_expect(r->status == 200 || r->status == 400, "%s", r->body);
     if (r->status == 200) cr_expect_str_eq(jstr(r, "result"), "3", "%s", r->body);
     resp_free(r);

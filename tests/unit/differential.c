@@ -182,6 +182,18 @@ static void gen(buf *b, int depth)
     }
 }
 
+/* 0 to 3 generated items between open and close. */
+static void gen_seq(buf *b, int depth, const char *open, const char *sep, const char *close, void (*item)(buf *, int))
+{
+    buf_str(b, open);
+    unsigned n = pick(4);
+    for (unsigned i = 0; i < n; i++) {
+        if (i) buf_str(b, sep);
+        item(b, depth + 1);
+    }
+    buf_str(b, close);
+}
+
 /* One generated piece of Erlang term text. */
 static void gen_text(buf *b, int depth)
 {
@@ -201,16 +213,9 @@ static void gen_text(buf *b, int depth)
     case 6: buf_printf(b, "#{a => 1, %s => 2}", pick(2) ? "a" : "b"); break;
     case 7: buf_printf(b, "#{1 => x, %s => y}", pick(2) ? "1" : "1.0"); break;
     case 8: buf_printf(b, "fun m:f/%u", pick(300)); break;
-    default: {
-        bool tuple = pick(2);
-        buf_str(b, tuple ? "{" : "[");
-        unsigned n = pick(4);
-        for (unsigned i = 0; i < n; i++) {
-            if (i) buf_str(b, ", ");
-            gen_text(b, depth + 1);
-        }
-        buf_str(b, tuple ? "}" : "]");
-    }
+    default:
+        if (pick(2)) gen_seq(b, depth, "{", ", ", "}", gen_text);
+        else gen_seq(b, depth, "[", ", ", "]", gen_text);
     }
 }
 
@@ -243,16 +248,9 @@ static void gen_json(buf *b, int depth)
         break;
     }
     case 6: buf_printf(b, "{\"$map\":[[1,2],[%s,3]]}", pick(2) ? "1" : "1.0"); break;
-    default: {
-        bool tuple = pick(2);
-        buf_str(b, tuple ? "{\"$tuple\":[" : "[");
-        unsigned n = pick(4);
-        for (unsigned i = 0; i < n; i++) {
-            if (i) buf_str(b, ",");
-            gen_json(b, depth + 1);
-        }
-        buf_str(b, tuple ? "]}" : "]");
-    }
+    default:
+        if (pick(2)) gen_seq(b, depth, "{\"$tuple\":[", ",", "]}", gen_json);
+        else gen_seq(b, depth, "[", ",", "]", gen_json);
     }
 }
 
