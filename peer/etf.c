@@ -123,7 +123,7 @@ static term *decode_fun(cur *c, const uint8_t *tag)
     term *pid = decode(c);
     if (!pid || pid->type != TERM_PID) return fail(c, "fun creator must be a pid");
     t->fun.pid = pid;
-    if ((size_t)(fun_end - c->p) < nfree) return fail(c, "fun free variables run past the end");
+    if (c->p > fun_end || (size_t)(fun_end - c->p) < nfree) return fail(c, "fun free variables run past the end");
     if (!(t->fun.free = arena_alloc(c->a, (nfree ? nfree : 1) * sizeof(term *)))) return fail(c, "out of memory");
     t->fun.nfree = nfree;
     for (uint32_t i = 0; i < nfree; i++)
