@@ -435,6 +435,7 @@ cJSON *term_to_json(const term *t)
         if (term_is_atom(t, "true")) return cJSON_CreateTrue();
         if (term_is_atom(t, "false")) return cJSON_CreateFalse();
         if (term_is_atom(t, "null")) return cJSON_CreateNull();
+        if (memchr(t->atom.s, 0, t->atom.len)) return with_etf(t, true);   /* a C string would cut it */
         {
             char *s = malloc(t->atom.len + 1);
             if (!s) return NULL;
