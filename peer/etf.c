@@ -47,16 +47,6 @@ static uint32_t rd32(cur *c)
     return v;
 }
 
-/* Code points in a valid UTF-8 string, or -1. */
-static long utf8_count(const uint8_t *s, size_t n)
-{
-    long count = 0;
-    uint32_t cp;
-    for (size_t i = 0, k; i < n; i += k, count++)
-        if (!(k = utf8_next(s + i, n - i, &cp))) return -1;
-    return count;
-}
-
 static term *decode(cur *c);
 
 static term *decode_atom_text(cur *c, size_t len, bool utf8)
@@ -65,7 +55,7 @@ static term *decode_atom_text(cur *c, size_t len, bool utf8)
     const uint8_t *s = c->p;
     c->p += len;
     if (utf8) {
-        long chars = utf8_count(s, len);
+        long chars = utf8_count(s, len, NULL);
         if (chars < 0) return fail(c, "atom is not valid UTF-8");
         if (chars > 255) return fail(c, "atom longer than 255 characters");
         return term_atom(c->a, (const char *)s, len);

@@ -1407,29 +1407,18 @@ static void handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size
         for (int i = 0; i < 3 && i < head[2] && off < n; i++, off += used)
             if (!(part[i] = etf_decode_prefix(a, head + off, n - off, &used, NULL))) break;
     }
-    char detail[200];
-    snprintf(detail, sizeof detail, "the node's reply is %zu bytes, over the %u-byte limit of a control message; it was dropped",
-             size, STDIO_MAX_FRAME);
     if (part[0] && term_is_atom(part[0], "reply") && part[1] && part[1]->type == TERM_INT) {
         pending *c = pending_take(p, (uint64_t)part[1]->i);
-        if (c && c->kind == P_CLIENT) finish(c->req, PM_ERR_REPLY_TOO_LARGE, strdup(detail));
-        else if (c && c->kind == P_IO) io_resume(p, c, "error", NULL, 0);
+        if (c && c->kind == P_CLIENT) {
+            char *detail;
+            if (asprintf(&detail, "the node's reply is %zu bytes, over the %u-byte limit of a control message; it was dropped",
+                         size, STDIO_MAX_FRAME) < 0) detail = NULL;
+            finish(c->req, PM_ERR_REPLY_TOO_LARGE, detail);
+        } else if (c && c->kind == P_IO) io_resume(p, c, "error", NULL, 0);
         if (c) pending_free(c);
     } else if (part[0] && term_is_atom(part[0], "io_request") && part[1] && part[2]) {
-        /* {io_reply, From, ReplyAs, Reply}, as io_reply() sends it. */
-        term *msg = term_tuple(a, 4), *err = term_tuple(a, 2);
-        if (msg && err) {
-            err->tuple.items[0] = term_atomz(a, "error");
-            err->tuple.items[1] = term_atomz(a, "too_large");
-            msg->tuple.items[0] = term_atomz(a, "io_reply");
-            msg->tuple.items[1] = part[1];
-            msg->tuple.items[2] = part[2];
-            msg->tuple.items[3] = err;
-            buf b = {0};
-            if (msg->tuple.items[0] && err->tuple.items[0] && err->tuple.items[1]) etf_encode(&b, msg);
-            if (!b.oom && b.len) send_etf(p, b.p, b.len);
-            buf_free(&b);
-        }
+        io_cont io = { .a = a, .from = part[1], .reply_as = part[2] };
+        io_reply(p, &io, mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "too_large")));
         char line[200];
         int k = snprintf(line, sizeof line, "\n[peerd: an I/O request of %zu bytes (over %u) was refused; its text is not here]\n",
                          size, STDIO_MAX_FRAME);

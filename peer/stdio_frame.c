@@ -68,13 +68,11 @@ static stdio_status skip_bytes(stdio_decoder *d, const uint8_t *b, size_t k, con
 static size_t skip_run(stdio_decoder *d, const uint8_t *in, size_t n, const stdio_sink *sink, stdio_status *st)
 {
     uint8_t tmp[4096];
-    size_t used = 0;
     if (d->have_high) {
         d->have_high = false;
         tmp[0] = (uint8_t)(d->high << 4 | nibble(in[0]));
-        used = 1;
         *st = skip_bytes(d, tmp, 1, sink);
-        return used;
+        return 1;
     }
     if (n == 1) { d->high = nibble(in[0]); d->have_high = true; *st = STDIO_OK; return 1; }
     size_t left = (size_t)d->size + 4 - d->seen, take = n / 2;

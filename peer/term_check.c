@@ -59,12 +59,10 @@ static bool child(checker *c, const term *t, const char *fmt, ...)
 static bool check_atom(checker *c, const term *t)
 {
     if (t->type != TERM_ATOM) return bad(c, t, "must be an atom");
-    const uint8_t *s = (const uint8_t *)t->atom.s;
-    size_t chars = 0;
-    uint32_t cp;
-    for (size_t i = 0, k; i < t->atom.len; i += k, chars++)
-        if (!(k = utf8_next(s + i, t->atom.len - i, &cp))) return bad(c, NULL, "atom text is not valid UTF-8 (byte %zu)", i);
-    if (chars > 255) return bad(c, NULL, "atom of %zu characters (at most 255)", chars);
+    size_t at;
+    long chars = utf8_count((const uint8_t *)t->atom.s, t->atom.len, &at);
+    if (chars < 0) return bad(c, NULL, "atom text is not valid UTF-8 (byte %zu)", at);
+    if (chars > 255) return bad(c, NULL, "atom of %ld characters (at most 255)", chars);
     return true;
 }
 

@@ -220,12 +220,9 @@ static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON
     snprintf(sub, sizeof sub, "%s.%s", path, key);
     if (!strcmp(key, "$atom")) {
         if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string%s", NULL);
-        long chars = 0;
-        const uint8_t *s = (const uint8_t *)v->valuestring;
         size_t len = json_strlen(v);
-        uint32_t cp;
-        for (size_t i = 0, k; i < len; i += k, chars++)
-            if (!(k = utf8_next(s + i, len - i, &cp))) return jerr(c, sub, "not UTF-8%s", NULL);
+        long chars = utf8_count((const uint8_t *)v->valuestring, len, NULL);
+        if (chars < 0) return jerr(c, sub, "not UTF-8%s", NULL);
         if (chars > 255) return jerr(c, sub, "atom longer than 255 characters%s", NULL);
         return term_atom(c->a, v->valuestring, len);
     }
@@ -240,11 +237,11 @@ static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON
     if (!strcmp(key, "$charlist")) {
         if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string%s", NULL);
         const uint8_t *s = (const uint8_t *)v->valuestring;
-        size_t len = json_strlen(v), n = 0;
-        uint32_t cp;
-        for (size_t i = 0, k; i < len; i += k, n++)
-            if (!(k = utf8_next(s + i, len - i, &cp))) return jerr(c, sub, "not UTF-8%s", NULL);
-        term *t = n ? term_list(c->a, n, NULL) : term_nil(c->a);
+        size_t len = json_strlen(v);
+        long n = utf8_count(s, len, NULL);
+        uint32_t cp = 0;
+        if (n < 0) return jerr(c, sub, "not UTF-8%s", NULL);
+        term *t = n ? term_list(c->a, (size_t)n, NULL) : term_nil(c->a);
         if (!t) return jerr(c, sub, "out of memory%s", NULL);
         for (size_t i = 0, k, e = 0; i < len; i += k, e++) {
             k = utf8_next(s + i, len - i, &cp);

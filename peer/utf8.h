@@ -31,6 +31,20 @@ static inline size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
     return len;
 }
 
+/* Code points in s[0..n), or -1 if it is not valid UTF-8; then *bad (if
+ * given) is the offset of the first byte that is not. */
+static inline long utf8_count(const uint8_t *s, size_t n, size_t *bad)
+{
+    long count = 0;
+    uint32_t cp;
+    for (size_t i = 0, k; i < n; i += k, count++)
+        if (!(k = utf8_next(s + i, n - i, &cp))) {
+            if (bad) *bad = i;
+            return -1;
+        }
+    return count;
+}
+
 static inline bool utf8_valid(const uint8_t *s, size_t n)
 {
     uint32_t cp;

@@ -397,13 +397,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Refused before a byte of the body is read. */
         if (!authorized(h)) { set_deadline(hc, false); return unauthorized(h); }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
+        unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
+        if (length > HTTP_MAX_BODY) {
             h->too_large = true;
             /* A client that waits for 100 Continue sends nothing more; one
              * that does not is sending the body now: read it (up to a bound)
              * and answer at its end, or it may get a reset instead. */
             const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
-            if ((expect && !strcasecmp(expect, "100-continue")) || strtoull(cl, NULL, 10) > HTTP_MAX_DISCARD) {
+            if ((expect && !strcasecmp(expect, "100-continue")) || length > HTTP_MAX_DISCARD) {
                 set_deadline(hc, false);
                 return too_large(h);
             }
