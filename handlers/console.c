@@ -3,7 +3,8 @@
  * printed (raw output and relayed I/O, in order) and what its processes sent
  * to the origin; as a snapshot, or followed live (?follow=1) as chunked text,
  * NDJSON or SSE (Accept: text/event-stream), optionally linked (?link=1) so
- * that the peer stops when the client goes away.
+ * that the peer stops when the client goes away. A position (?since= or
+ * Last-Event-ID) is a number or an id of the peer's incarnation.
  */
 #include "common.h"
 #include "follow.h"
@@ -17,44 +18,57 @@ static enum MHD_Result console_answered(http_req *h)
 {
     pm_req *r = h->pm;
     if (r->status != PM_OK) return http_pm_error(h, r);
-    char start[24], end[24];
+    char start[24], end[24], inc[24];
     snprintf(start, sizeof start, "%llu", (unsigned long long)r->range_start);
     snprintf(end, sizeof end, "%llu", (unsigned long long)r->range_end);
-    const char *headers[] = { "X-Console-Start", start, "X-Console-End", end, NULL };
+    snprintf(inc, sizeof inc, "%016llx", (unsigned long long)r->incarnation);
+    const char *headers[] = { "X-Console-Start", start, "X-Console-End", end, "X-Peer-Incarnation", inc, NULL };
     return http_bytes(h, 200, "text/plain; charset=utf-8", r->reply.p ? (char *)r->reply.p : "", r->reply.len, headers);
 }
 
-static enum MHD_Result follow(http_req *h, enum pm_follow_kind kind, uint64_t since, const char *plain_type)
-{
-    pm_req *r = pm_req_new(PM_FOLLOW, h->seg[1]);
-    if (!r) return MHD_NO;
-    r->follow = kind;
-    r->since = since;
-    r->sse = http_wants_sse(h);
-    r->link = http_flag(h, "link");
-    const char *to = http_query(h, "to");
-    if (to && !(r->to = strdup(to))) { pm_req_free(r); return MHD_NO; }
-    return http_follow(h, r, r->sse ? "text/event-stream" : plain_type);
-}
+/* The query every console and messages request shares. */
+typedef struct { http_pos since; bool follow, link; } stream_query;
 
-static bool check_link(http_req *h, enum MHD_Result *answered)
+static bool read_query(http_req *h, stream_query *q, enum MHD_Result *answered)
 {
-    if (http_flag(h, "link") && !http_flag(h, "follow")) {
+    if (!http_since(h, &q->since, answered) || !http_flag(h, "follow", &q->follow, answered) ||
+        !http_flag(h, "link", &q->link, answered)) return false;
+    if (q->link && !q->follow) {
         *answered = http_problem(h, 400, "invalid_arg", "link: only a following request (follow=1) can be linked", NULL);
         return false;
     }
     return true;
 }
 
+static void set_since(pm_req *r, const stream_query *q)
+{
+    r->since = q->since.n;
+    r->since_of = q->since.of;
+    r->since_tagged = q->since.tagged;
+}
+
+static enum MHD_Result follow(http_req *h, enum pm_follow_kind kind, const stream_query *q, const char *plain_type)
+{
+    pm_req *r = pm_req_new(PM_FOLLOW, h->seg[1]);
+    if (!r) return MHD_NO;
+    r->follow = kind;
+    set_since(r, q);
+    r->sse = http_wants_sse(h);
+    r->link = q->link;
+    const char *to = http_query(h, "to");
+    if (to && !(r->to = strdup(to))) { pm_req_free(r); return MHD_NO; }
+    return http_follow(h, r, r->sse ? "text/event-stream" : plain_type);
+}
+
 enum MHD_Result console_get(http_req *h)
 {
-    uint64_t since;
+    stream_query q;
     enum MHD_Result answered;
-    if (!http_since(h, &since, &answered) || !check_link(h, &answered)) return answered;
-    if (http_flag(h, "follow")) return follow(h, PM_FOLLOW_CONSOLE, since, "text/plain; charset=utf-8");
+    if (!read_query(h, &q, &answered)) return answered;
+    if (q.follow) return follow(h, PM_FOLLOW_CONSOLE, &q, "text/plain; charset=utf-8");
     pm_req *r = pm_req_new(PM_CONSOLE, h->seg[1]);
     if (!r) return MHD_NO;
-    r->since = since;
+    set_since(r, &q);
     return http_submit(h, r, console_answered);
 }
 
@@ -62,18 +76,21 @@ static enum MHD_Result messages_answered(http_req *h)
 {
     pm_req *r = h->pm;
     if (r->status != PM_OK) return http_pm_error(h, r);
-    return http_bytes(h, 200, "application/x-ndjson", r->reply.p ? (char *)r->reply.p : "", r->reply.len, NULL);
+    char inc[24];
+    snprintf(inc, sizeof inc, "%016llx", (unsigned long long)r->incarnation);
+    const char *headers[] = { "X-Peer-Incarnation", inc, NULL };
+    return http_bytes(h, 200, "application/x-ndjson", r->reply.p ? (char *)r->reply.p : "", r->reply.len, headers);
 }
 
 enum MHD_Result messages_get(http_req *h)
 {
-    uint64_t since;
+    stream_query q;
     enum MHD_Result answered;
-    if (!http_since(h, &since, &answered) || !check_link(h, &answered)) return answered;
-    if (http_flag(h, "follow")) return follow(h, PM_FOLLOW_MESSAGES, since, "application/x-ndjson");
+    if (!read_query(h, &q, &answered)) return answered;
+    if (q.follow) return follow(h, PM_FOLLOW_MESSAGES, &q, "application/x-ndjson");
     pm_req *r = pm_req_new(PM_MESSAGES, h->seg[1]);
     if (!r) return MHD_NO;
-    r->since = since;
+    set_since(r, &q);
     const char *to = http_query(h, "to");
     if (to && !(r->to = strdup(to))) { pm_req_free(r); return MHD_NO; }
     return http_submit(h, r, messages_answered);

@@ -4,6 +4,7 @@
 #include "common.h"
 #include "handlers.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 extern const char openapi_yaml[];
@@ -20,8 +21,9 @@ enum MHD_Result meta_dashboard(http_req *h)
 
 enum MHD_Result meta_healthz(http_req *h)
 {
-    static const char ok[] = "{\"status\":\"ok\"}";
-    return http_bytes(h, 200, "application/json; charset=utf-8", ok, sizeof ok - 1, NULL);
+    char ok[64];
+    int n = snprintf(ok, sizeof ok, "{\"status\":\"ok\",\"instance\":\"%016llx\"}", (unsigned long long)pm_instance(g_server->pm));
+    return http_bytes(h, 200, "application/json; charset=utf-8", ok, (size_t)n, NULL);
 }
 
 enum MHD_Result meta_openapi(http_req *h)

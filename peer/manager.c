@@ -45,6 +45,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -56,6 +57,7 @@
 #define MAX_TOMBSTONES 10000
 #define MAX_MESSAGES 10000
 #define TAIL_BYTES 2048
+#define TOMB_TAIL_BYTES 16384       /* of the console, kept with a tombstone */
 #define CALL_BUCKETS 64
 #define TCP_ACCEPT_MS 60000
 #define MAX_EVENTS 10000
@@ -80,6 +82,7 @@ struct follower {
     stream *s;
     peer *p;                    /* NULL for events, or once the peer is gone */
     uint64_t pos;               /* console offset / next message or event seq */
+    uint64_t token;             /* the peer's incarnation, or the instance for events: ids are TOKEN-POS */
     bool sse, link, once, finished, dead;
     char *to;
     int client_fd;
@@ -113,6 +116,7 @@ struct peer {
     peer *next;
     pm *m;
     char *id, *node, *down_reason, *conn_text;
+    uint64_t incarnation;       /* this start of the peer: console and message ids are of it */
     enum peer_state state;
     pm_start_opts *opt;
     char **argv;
@@ -174,6 +178,8 @@ struct pm {
     uint64_t starts, boot_failures, console_bytes, boot_ms_sum, boot_count;
     uint64_t boot_buckets[8];   /* cumulative counts at boot_bucket_ms */
     uint64_t event_seq;         /* seq of the newest event */
+    uint64_t instance;          /* random per process: event ids are of it */
+    uint64_t incarnations;      /* peers started so far */
     int npeers;                 /* live (not removed) peers */
     tombstone *tombs;
     size_t ntombs;
@@ -207,6 +213,14 @@ static void logf_(pm *m, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     fprintf(stderr, "peerd: %s\n", line);
+}
+
+/* splitmix64's finaliser: a bijection, so distinct inputs give distinct ids. */
+static uint64_t mix64(uint64_t x)
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
 }
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
@@ -258,6 +272,7 @@ void pm_peer_info_free(pm_peer_info *i)
     if (!i) return;
     free(i->id); free(i->node); free(i->down_reason); free(i->connection); free(i->options_json);
     strv_free(i->argv);
+    free(i->console_tail);
 }
 
 pm_req *pm_req_new(pm_op op, const char *id)
@@ -325,6 +340,7 @@ static void snapshot(const peer *p, pm_peer_info *i)
     i->down_at = p->down_at;
     i->lease_expires_at = p->lease_expires_at;
     i->console_bytes = p->console.end;
+    i->incarnation = p->incarnation;
 }
 
 static void copy_info(pm_peer_info *dst, const pm_peer_info *src)
@@ -336,6 +352,11 @@ static void copy_info(pm_peer_info *dst, const pm_peer_info *src)
     dst->connection = xstrdup(src->connection);
     dst->options_json = xstrdup(src->options_json);
     dst->argv = strv_dup(src->argv);
+    dst->console_tail = NULL;
+    if (src->console_tail && (dst->console_tail = malloc(src->console_tail_len + 1)))
+        memcpy(dst->console_tail, src->console_tail, src->console_tail_len + 1);
+    else
+        dst->console_tail_len = 0;
 }
 
 static void answer_with_info(pm_req *r, const peer *p, pm_status st, char *detail)
@@ -622,11 +643,16 @@ static void emit_event(pm *m, const peer *p, const char *type, const char *reaso
 {
     char when[64];
     pm_iso_time(when, sizeof when, wall_ms());
+    char id[48], inc[24];
+    snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)m->instance, (unsigned long long)(m->event_seq + 1));
+    snprintf(inc, sizeof inc, "%016llx", (unsigned long long)p->incarnation);
     cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", id);
     cJSON_AddNumberToObject(o, "seq", (double)(m->event_seq + 1));
     cJSON_AddStringToObject(o, "time", when);
     cJSON_AddStringToObject(o, "type", type);
     cJSON_AddStringToObject(o, "peer", p->id);
+    cJSON_AddStringToObject(o, "incarnation", inc);
     if (p->node) cJSON_AddStringToObject(o, "node", p->node); else cJSON_AddNullToObject(o, "node");
     if (reason) cJSON_AddStringToObject(o, "reason", reason); else cJSON_AddNullToObject(o, "reason");
     char *line = cJSON_PrintUnformatted(o);
@@ -642,18 +668,21 @@ static void emit_event(pm *m, const peer *p, const char *type, const char *reaso
 
 /* ---- followers ---- */
 
-static void push_sse(stream *s, const char *event, uint64_t id, const uint8_t *data, size_t n)
+/* One SSE event. Every line of the data is a data: line, split where the
+ * SSE grammar ends a line (CR, LF or CRLF), so that no parser drops what
+ * follows a bare CR; the client joins the lines with LF. */
+static void push_sse(stream *s, const char *event, uint64_t token, uint64_t pos, const uint8_t *data, size_t n)
 {
     buf b = {0};
     if (event) buf_printf(&b, "event: %s\n", event);
-    buf_printf(&b, "id: %llu\n", (unsigned long long)id);
-    /* Every line of the data is a data: line; the client joins them with \n. */
+    buf_printf(&b, "id: %016llx-%llu\n", (unsigned long long)token, (unsigned long long)pos);
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
-        if (i == n || data[i] == '\n') {
+        if (i == n || data[i] == '\n' || data[i] == '\r') {
             buf_str(&b, "data: ");
             buf_put(&b, data + start, i - start);
             buf_byte(&b, '\n');
+            if (i + 1 < n && data[i] == '\r' && data[i + 1] == '\n') i++;
             start = i + 1;
         }
     }
@@ -662,16 +691,40 @@ static void push_sse(stream *s, const char *event, uint64_t id, const uint8_t *d
     buf_free(&b);
 }
 
-static void push_missed(follower *f, uint64_t missed, uint64_t resume_at)
+/* `missed` units (bytes, messages, events) are gone from before `resume`,
+ * the id a client would resume from. */
+static void push_missed(follower *f, uint64_t missed, uint64_t resume)
 {
     char text[128];
     int n = snprintf(text, sizeof text, "%llu", (unsigned long long)missed);
-    if (f->sse) { push_sse(f->s, "missed", resume_at, (uint8_t *)text, (size_t)n); return; }
+    if (f->sse) { push_sse(f->s, "missed", f->token, resume, (uint8_t *)text, (size_t)n); return; }
     if (f->kind == PM_FOLLOW_CONSOLE)
         n = snprintf(text, sizeof text, "\n[peerd: %llu bytes of console output missed here]\n", (unsigned long long)missed);
     else
         n = snprintf(text, sizeof text, "{\"missed\":%llu}\n", (unsigned long long)missed);
     stream_push(f->s, text, (size_t)n);
+}
+
+/* The id the client gave is of another incarnation (or instance): what
+ * follows is this one's from its start. */
+static void reset_marker(buf *b, enum pm_follow_kind kind, bool sse, uint64_t token, const char *peer_id)
+{
+    const char *what = kind == PM_FOLLOW_EVENTS ? "instance" : "incarnation";
+    if (sse)
+        buf_printf(b, "event: reset\nid: %016llx-0\ndata: {\"%s\":\"%016llx\"}\n\n", (unsigned long long)token, what,
+                   (unsigned long long)token);
+    else if (kind == PM_FOLLOW_CONSOLE)
+        buf_printf(b, "[peerd: reset: the id asked for is not of this node; incarnation %016llx of peer %s from its start]\n",
+                   (unsigned long long)token, peer_id);
+    else
+        buf_printf(b, "{\"reset\":{\"%s\":\"%016llx\"}}\n", what, (unsigned long long)token);
+}
+
+/* A reader's `since` is of another incarnation when it says so, or when it
+ * is past anything this one has reached. */
+static bool since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached)
+{
+    return (r->since_tagged && r->since_of != token) || r->since > reached;
 }
 
 /* The follower has seen all there will be: end its response. */
@@ -707,7 +760,7 @@ static void fill_console(follower *f, bool all)
         uint64_t since = f->pos;
         size_t n = console_ring_read(ring, &since, chunk, room < sizeof chunk ? room : sizeof chunk);
         f->pos = since + n;
-        if (f->sse) push_sse(f->s, NULL, f->pos, chunk, n);
+        if (f->sse) push_sse(f->s, NULL, f->token, f->pos, chunk, n);
         else stream_push(f->s, chunk, n);
     }
 }
@@ -716,7 +769,7 @@ static void fill_messages(follower *f, bool all)
 {
     const peer *p = f->p;
     if (p->msgs && f->pos < p->msgs->seq) {
-        push_missed(f, p->msgs->seq - f->pos, p->msgs->seq);
+        push_missed(f, p->msgs->seq - f->pos, p->msgs->seq - 1);
         f->pos = p->msgs->seq;
     }
     for (message *g = p->msgs; g; g = g->next) {
@@ -724,19 +777,19 @@ static void fill_messages(follower *f, bool all)
         if (!all && !stream_room(f->s)) return;
         f->pos = g->seq + 1;
         if (f->to && strcmp(f->to, g->to)) continue;
-        if (f->sse) push_sse(f->s, "message", g->seq, (uint8_t *)g->line, g->len);
+        if (f->sse) push_sse(f->s, "message", f->token, g->seq, (uint8_t *)g->line, g->len);
         else { stream_push(f->s, g->line, g->len); stream_push(f->s, "\n", 1); }
     }
 }
 
-static void fill_events(follower *f)
+static void fill_events(follower *f, bool all)
 {
     pm *m = f->m;
     uint64_t oldest = m->event_seq >= MAX_EVENTS ? m->event_seq - MAX_EVENTS + 1 : 1;
-    if (f->pos < oldest) { push_missed(f, oldest - f->pos, oldest); f->pos = oldest; }
-    while (f->pos <= m->event_seq && stream_room(f->s)) {
+    if (f->pos < oldest) { push_missed(f, oldest - f->pos, oldest - 1); f->pos = oldest; }
+    while (f->pos <= m->event_seq && (all || stream_room(f->s))) {
         const char *line = m->events[f->pos % MAX_EVENTS];
-        if (f->sse) push_sse(f->s, "peer", f->pos, (const uint8_t *)line, strlen(line));
+        if (f->sse) push_sse(f->s, "peer", f->token, f->pos, (const uint8_t *)line, strlen(line));
         else { stream_push(f->s, line, strlen(line)); stream_push(f->s, "\n", 1); }
         f->pos++;
     }
@@ -746,7 +799,7 @@ static void fill(follower *f)
 {
     if (f->finished || f->dead) return;
     if (f->kind == PM_FOLLOW_EVENTS) {
-        fill_events(f);
+        fill_events(f, false);
         if (f->once && f->pos > f->m->event_seq) finish_follower(f, STREAM_END);
         return;
     }
@@ -901,6 +954,20 @@ static void add_tombstone(pm *m, const peer *p)
     tombstone *t = calloc(1, sizeof *t);
     if (!t) return;
     snapshot(p, &t->info);
+    /* The end of the console (from a character's start) outlives the node,
+     * so that a crash report stays readable. */
+    uint64_t at = p->console.end > TOMB_TAIL_BYTES ? p->console.end - TOMB_TAIL_BYTES : 0;
+    if (at < p->console.start) at = p->console.start;
+    char *tail = malloc((size_t)(p->console.end - at) + 1);
+    if (tail) {
+        size_t n = console_ring_read(&p->console, &at, tail, (size_t)(p->console.end - at)), skip = 0;
+        while (skip < 3 && skip < n && at > 0 && ((uint8_t)tail[skip] & 0xc0) == 0x80) skip++;
+        memmove(tail, tail + skip, n - skip);
+        tail[n - skip] = 0;
+        t->info.console_tail = tail;
+        t->info.console_tail_len = n - skip;
+        t->info.console_tail_at = at + skip;
+    }
     t->expires = now + TOMBSTONE_MS;
     t->next = m->tombs;
     m->tombs = t;
@@ -1240,7 +1307,10 @@ static void store_message(peer *p, const term *to, const term *content)
 {
     cJSON *o = cJSON_CreateObject();
     buf text = {0};
-    cJSON_AddNumberToObject(o, "seq", (double)++p->msg_seq);
+    char id[48];
+    snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)p->incarnation, (unsigned long long)++p->msg_seq);
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddNumberToObject(o, "seq", (double)p->msg_seq);
     if (to->type == TERM_ATOM) buf_put(&text, to->atom.s, to->atom.len);
     else term_print(&text, to);
     char *to_name = buf_cstr(&text) ? strdup((char *)text.p) : NULL;
@@ -1709,6 +1779,7 @@ static void do_start(pm *m, pm_req *r)
     p->m = m;
     p->id = id;
     p->opt = o;
+    p->incarnation = mix64(m->instance + ++m->incarnations);
     p->in_fd = p->out_fd = p->listen_fd = p->sock_fd = -1;
     p->exit_status = -1;
     p->created_at = wall_ms();
@@ -1859,14 +1930,19 @@ static void do_follow(pm *m, peer *p, pm_req *r)
     r->to = NULL;
     f->client_fd = r->client_fd;
     r->client_fd = -1;
-    if (f->kind == PM_FOLLOW_CONSOLE) {
-        f->pos = r->since < p->console.start ? p->console.start : r->since > p->console.end ? p->console.end : r->since;
-        r->range_start = f->pos;
-    } else if (f->kind == PM_FOLLOW_MESSAGES) {
-        f->pos = r->since + 1;
-    } else {
-        f->pos = r->since + 1;
+    f->token = r->incarnation = p ? p->incarnation : m->instance;
+    uint64_t reached = f->kind == PM_FOLLOW_CONSOLE ? p->console.end : p ? p->msg_seq : m->event_seq;
+    bool reset = since_elsewhere(r, f->token, reached);
+    if (reset) {
+        buf b = {0};
+        reset_marker(&b, f->kind, f->sse, f->token, p ? p->id : NULL);
+        if (!b.oom) stream_push(f->s, b.p, b.len);
+        buf_free(&b);
     }
+    /* A console offset, or the seq last seen; what is no longer kept is
+     * reported missed by fill. */
+    f->pos = f->kind == PM_FOLLOW_CONSOLE ? (reset ? 0 : r->since) : (reset ? 0 : r->since) + 1;
+    if (f->kind == PM_FOLLOW_CONSOLE) r->range_start = f->pos > p->console.start ? f->pos : p->console.start;
     if (f->client_fd >= 0) {
         f->w_client = (watch){ W_CLIENT, NULL, f };
         ep_add(m, f->client_fd, EPOLLRDHUP, &f->w_client);
@@ -1904,9 +1980,61 @@ static const tombstone *find_tomb(pm *m, const char *id)
     return NULL;
 }
 
+static void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id);
+
+/* A removed peer's console: the tail its tombstone kept, as a snapshot or
+ * as a stream that ends at once. */
+static void tomb_console(const tombstone *t, pm_req *r)
+{
+    const pm_peer_info *i = &t->info;
+    console_ring ring;
+    console_ring_init(&ring, i->console_tail_len);
+    ring.start = ring.end = i->console_tail_at;
+    console_ring_write(&ring, i->console_tail, i->console_tail_len);
+    if (r->op == PM_CONSOLE) {
+        console_snapshot(r, &ring, i->incarnation, i->id);
+    } else {
+        uint64_t asked = r->since;
+        buf b = {0};
+        if (since_elsewhere(r, i->incarnation, ring.end)) {
+            reset_marker(&b, PM_FOLLOW_CONSOLE, r->sse, i->incarnation, i->id);
+            if (!b.oom) stream_push(r->stream, b.p, b.len);
+            b.len = 0;
+            asked = 0;
+        }
+        uint64_t since = asked < ring.start ? ring.start : asked;
+        if (asked < ring.start) {
+            char n[24];
+            int k = snprintf(n, sizeof n, "%llu", (unsigned long long)(ring.start - asked));
+            if (r->sse) push_sse(r->stream, "missed", i->incarnation, ring.start, (uint8_t *)n, (size_t)k);
+            else buf_printf(&b, "\n[peerd: %s bytes of console output missed here]\n", n);
+        }
+        if (!b.oom) stream_push(r->stream, b.p, b.len);
+        buf_free(&b);
+        size_t len = (size_t)(ring.end - since);
+        uint8_t *d = malloc(len + 1);
+        if (d) {
+            console_ring_read(&ring, &since, d, len);
+            if (r->sse && len) push_sse(r->stream, NULL, i->incarnation, ring.end, d, len);
+            else stream_push(r->stream, d, len);
+        }
+        free(d);
+        stream_finish(r->stream, STREAM_END);
+        r->range_start = since;
+        r->incarnation = i->incarnation;
+        if (r->client_fd >= 0) { close(r->client_fd); r->client_fd = -1; }
+        stream_unref(r->stream);
+        r->stream = NULL;
+        finish(r, PM_OK, NULL);
+    }
+    console_ring_free(&ring);
+}
+
 static void not_found(pm *m, pm_req *r)
 {
     const tombstone *t = find_tomb(m, r->id);
+    bool console = r->op == PM_CONSOLE || (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_CONSOLE);
+    if (t && console && t->info.console_tail) { tomb_console(t, r); return; }
     if (t && (r->info = calloc(1, sizeof *r->info))) {
         copy_info(r->info, &t->info);
         r->ninfo = 1;
@@ -1965,6 +2093,30 @@ static void metrics(pm *m, pm_req *r)
     finish(r, b->oom ? PM_ERR_INTERNAL : PM_OK, NULL);
 }
 
+/* GET /console: what is kept from `since` on, after a reset or missed
+ * marker when the client's position is of another incarnation or no longer
+ * kept. A removed peer's console is the tail its tombstone kept. */
+static void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id)
+{
+    uint64_t since = r->since;
+    buf *b = &r->reply;
+    if (since_elsewhere(r, incarnation, ring->end)) {
+        reset_marker(b, PM_FOLLOW_CONSOLE, false, incarnation, id);
+        since = 0;
+    }
+    if (since < ring->start) {
+        buf_printf(b, "\n[peerd: %llu bytes of console output missed here]\n", (unsigned long long)(ring->start - since));
+        since = ring->start;
+    }
+    size_t avail = (size_t)(ring->end - since), before = b->len;
+    if (!buf_reserve(b, b->len + avail + 1)) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+    b->len += console_ring_read(ring, &since, b->p + b->len, avail);
+    r->range_start = since;
+    r->range_end = since + (b->len - before);
+    r->incarnation = incarnation;
+    finish(r, PM_OK, NULL);
+}
+
 static void handle_req(pm *m, pm_req *r)
 {
     r->next = NULL;
@@ -2005,24 +2157,24 @@ static void handle_req(pm *m, pm_req *r)
     case PM_GET: answer_with_info(r, p, PM_OK, NULL); break;
     case PM_STOP: stop_begin(p, r); break;
     case PM_CALL: case PM_CAST: case PM_SEND: do_relay(m, p, r); break;
-    case PM_CONSOLE: {
+    case PM_CONSOLE: console_snapshot(r, &p->console, p->incarnation, p->id); break;
+    case PM_MESSAGES: {
         uint64_t since = r->since;
-        size_t avail = (size_t)(p->console.end - (since > p->console.start ? (since < p->console.end ? since : p->console.end) : p->console.start));
-        if (!buf_reserve(&r->reply, avail + 1)) { finish(r, PM_ERR_INTERNAL, NULL); break; }
-        r->reply.len = console_ring_read(&p->console, &since, r->reply.p, avail);
-        r->range_start = since;
-        r->range_end = since + r->reply.len;
-        finish(r, PM_OK, NULL);
-        break;
-    }
-    case PM_MESSAGES:
+        if (since_elsewhere(r, p->incarnation, p->msg_seq)) {
+            reset_marker(&r->reply, PM_FOLLOW_MESSAGES, false, p->incarnation, p->id);
+            since = 0;
+        }
+        if (p->msgs && since + 1 < p->msgs->seq)
+            buf_printf(&r->reply, "{\"missed\":%llu}\n", (unsigned long long)(p->msgs->seq - since - 1));
         for (message *g = p->msgs; g; g = g->next) {
-            if (g->seq <= r->since || (r->to && strcmp(r->to, g->to))) continue;
+            if (g->seq <= since || (r->to && strcmp(r->to, g->to))) continue;
             buf_put(&r->reply, g->line, g->len);
             buf_byte(&r->reply, '\n');
         }
-        finish(r, PM_OK, NULL);
+        r->incarnation = p->incarnation;
+        finish(r, r->reply.oom ? PM_ERR_INTERNAL : PM_OK, NULL);
         break;
+    }
     case PM_WAIT: do_wait(m, p, r); break;
     case PM_LEASE: do_lease(m, p, r); break;
     case PM_FOLLOW: do_follow(m, p, r); break;
@@ -2103,7 +2255,6 @@ static void run_timers(pm *m)
 static void begin_shutdown(pm *m)
 {
     m->shutting_down = true;
-    for (follower *f = m->event_followers; f; f = f->next) finish_follower(f, STREAM_END);
     for (peer *p = m->peers, *n; p; p = n) {
         n = p->next;
         if (!p->removed) stop_begin(p, NULL);
@@ -2122,7 +2273,12 @@ static void *loop(void *arg)
             bool empty = !m->qhead;
             m->stopped = empty;   /* decided under the lock pm_submit takes */
             pthread_mutex_unlock(&m->qlock);
-            if (empty) break;
+            if (empty) {
+                /* Followers of /events get the shutdown's last events, then the end. */
+                for (follower *f = m->event_followers; f; f = f->next)
+                    if (!f->finished && !f->dead) { fill_events(f, true); finish_follower(f, STREAM_END); }
+                break;
+            }
         }
         int n = epoll_wait(m->ep, evs, 64, -1);
         if (n < 0 && errno == EINTR) continue;
@@ -2164,6 +2320,7 @@ pm *pm_new(const pm_config *cfg)
     pm *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->cfg = *cfg;
+    if (getrandom(&m->instance, sizeof m->instance, 0) != sizeof m->instance) m->instance = (uint64_t)wall_ms() ^ (uint64_t)getpid() << 32;
     m->events = calloc(MAX_EVENTS, sizeof *m->events);
     if (!m->events) { free(m); return NULL; }
     if (!m->cfg.console_buffer) m->cfg.console_buffer = 1 << 20;
@@ -2191,6 +2348,8 @@ pm *pm_new(const pm_config *cfg)
     signal(SIGPIPE, SIG_IGN);
     return m;
 }
+
+uint64_t pm_instance(const pm *m) { return m->instance; }
 
 int pm_start(pm *m)
 {

@@ -89,6 +89,10 @@ typedef struct {
     char **argv;                /* final command line */
     int64_t created_at, booted_at, down_at, lease_expires_at;   /* epoch ms, 0 = none */
     uint64_t console_bytes;
+    uint64_t incarnation;       /* unique per start of a peer, across peerd instances */
+    char *console_tail;         /* tombstones: the last TOMB_TAIL bytes of the console */
+    size_t console_tail_len;
+    uint64_t console_tail_at;   /* offset of console_tail's first byte */
 } pm_peer_info;
 
 void pm_peer_info_free(pm_peer_info *i);
@@ -112,7 +116,9 @@ struct pm_req {
     pm_start_opts *start;       /* START: taken over by the manager */
     buf payload;                /* CALL/CAST: ETF bodies of M, F, A; SEND: To, Msg */
     int64_t timeout_ms;         /* CALL: ms or PM_INFINITY */
-    uint64_t since;             /* CONSOLE: byte offset; MESSAGES: seq */
+    uint64_t since;             /* CONSOLE: byte offset; MESSAGES, EVENTS: seq */
+    uint64_t since_of;          /* the incarnation (instance for events) `since` is of */
+    bool since_tagged;          /* since_of was given: an id, not a bare number */
     char *to;                   /* MESSAGES, FOLLOW: only those sent to this name */
     bool want_down;             /* WAIT: for "down" (else "running") */
     int64_t lease_ms;           /* LEASE: new lease length, 0 = keep */
@@ -132,6 +138,7 @@ struct pm_req {
     buf reply;                  /* CALL: ETF (with version byte) of the result;
                                  * CONSOLE: bytes; MESSAGES: NDJSON lines */
     uint64_t range_start, range_end;  /* CONSOLE: offsets of reply */
+    uint64_t incarnation;       /* CONSOLE, FOLLOW: the peer's (the instance for events) */
     int exit_status;            /* BOOT_FAILED: -1 if unknown */
     char *console_tail;         /* BOOT_FAILED */
     term_ctx identity;          /* IDENTITY: node atom (in identity_arena) and creation */
@@ -152,6 +159,10 @@ void pm_submit(pm *m, pm_req *r);       /* any thread; r->done runs on the loop 
  * the loop thread. */
 void pm_shutdown(pm *m);
 void pm_free(pm *m);
+
+/* This peerd's instance id: random, fixed for the life of the process.
+ * Stream ids are "%016llx-%llu" of it (events) or of a peer's incarnation. */
+uint64_t pm_instance(const pm *m);
 
 /* Epoch milliseconds as ISO 8601 UTC with milliseconds (the API's times). */
 void pm_iso_time(char *out, size_t n, int64_t ms);

@@ -347,6 +347,25 @@ term *term_from_json(arena *a, const cJSON *j, const term_ctx *ctx, const char *
 
 /* ---- term -> JSON ---- */
 
+cJSON *json_text(const char *s, size_t n)
+{
+    buf b = {0};
+    buf_byte(&b, '"');
+    for (size_t i = 0, k; i < n; i += k) {
+        uint32_t cp;
+        k = utf8_next((const uint8_t *)s + i, n - i, &cp);
+        if (!k) { buf_str(&b, "\\ufffd"); k = 1; continue; }
+        if (cp == '"' || cp == '\\') { buf_byte(&b, '\\'); buf_byte(&b, (uint8_t)cp); }
+        else if (cp < 0x20 || cp == 0x7f) buf_printf(&b, "\\u%04x", cp);
+        else buf_put(&b, s + i, k);
+    }
+    buf_byte(&b, '"');
+    char *text = buf_cstr(&b);
+    cJSON *j = text ? cJSON_CreateRaw(text) : NULL;
+    buf_free(&b);
+    return j;
+}
+
 static bool unicode_printable(uint32_t c)
 {
     return (c >= 32 && c < 127) || (c >= 160 && c <= 0x10ffff && !(c >= 0xd800 && c <= 0xdfff) && c != 0xfffe && c != 0xffff) ||

@@ -25,6 +25,10 @@ size_t json_strlen(const cJSON *j);
 /* True if the string holds a NUL, so that it cannot be a C string. */
 bool json_has_nul(const cJSON *j);
 
+/* Arbitrary bytes (console text) as a JSON string: NULs kept as \u0000,
+ * each byte that is not part of valid UTF-8 shown as U+FFFD. */
+cJSON *json_text(const char *s, size_t n);
+
 /* JSON -> term. `path` names the value in errors ("args[2]"). err gets a message. */
 term *term_from_json(arena *a, const cJSON *j, const term_ctx *ctx, const char *path,
                      char *err, size_t errlen);

@@ -4,6 +4,7 @@
 #include "follow.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +74,10 @@ static enum MHD_Result followed(http_req *h)
     h->state = NULL;    /* the response owns it now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, hs->type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    if (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_CONSOLE) {
-        char start[24];
+    char start[24], token[24];
+    snprintf(token, sizeof token, "%016llx", (unsigned long long)r->incarnation);
+    MHD_add_response_header(resp, r->follow == PM_FOLLOW_EVENTS ? "X-Peerd-Instance" : "X-Peer-Incarnation", token);
+    if (r->follow == PM_FOLLOW_CONSOLE) {
         snprintf(start, sizeof start, "%llu", (unsigned long long)r->range_start);
         MHD_add_response_header(resp, "X-Console-Start", start);
     }
@@ -113,13 +116,32 @@ bool http_wants_sse(http_req *h)
     return accept && strstr(accept, "text/event-stream");
 }
 
-bool http_flag(http_req *h, const char *key)
+bool http_flag(http_req *h, const char *key, bool *on, enum MHD_Result *answered)
 {
     const char *v = http_query(h, key);
-    return v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !*v);
+    *on = false;
+    if (!v || !strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) return true;
+    if (!*v || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) { *on = true; return true; }
+    *answered = http_problemf(h, 400, "invalid_arg", "%s: must be 1, true, yes, 0, false or no", key);
+    return false;
 }
 
-bool http_since(http_req *h, uint64_t *since, enum MHD_Result *answered)
+/* A decimal uint64 and nothing else: no sign, no space, no overflow. */
+static bool decimal(const char *s, const char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (s == end) return false;
+    for (; s < end; s++) {
+        if (*s < '0' || *s > '9') return false;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+bool http_since(http_req *h, http_pos *pos, enum MHD_Result *answered)
 {
     const char *q = http_query(h, "since");
     const char *key = "since";
@@ -127,14 +149,26 @@ bool http_since(http_req *h, uint64_t *since, enum MHD_Result *answered)
         q = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, "Last-Event-ID");
         key = "Last-Event-ID";
     }
-    *since = 0;
+    *pos = (http_pos){0};
     if (!q) return true;
-    char *end;
-    unsigned long long v = strtoull(q, &end, 10);
-    if (!*q || *end || *q == '-') {
-        *answered = http_problemf(h, 400, "invalid_arg", "%s: must be a non-negative integer", key);
+    /* N, or an id TOKEN-N (16 hex digits, '-', N) as the streams give them. */
+    const char *dash = strchr(q, '-'), *end = q + strlen(q);
+    bool ok;
+    if (!dash) {
+        ok = decimal(q, end, &pos->n);
+    } else {
+        ok = dash - q == 16 && decimal(dash + 1, end, &pos->n);
+        for (const char *c = q; ok && c < dash; c++) {
+            int x = *c >= '0' && *c <= '9' ? *c - '0' : *c >= 'a' && *c <= 'f' ? *c - 'a' + 10 : -1;
+            if (x < 0) ok = false;
+            else pos->of = pos->of << 4 | (uint64_t)x;
+        }
+        pos->tagged = ok;
+    }
+    if (!ok) {
+        *answered = http_problemf(h, 400, "invalid_arg", "%s: must be an id as the stream gives it (TOKEN-N: 16 hex digits, '-', a number) "
+                                                         "or a number, at most %llu", key, (unsigned long long)UINT64_MAX);
         return false;
     }
-    *since = v;
     return true;
 }

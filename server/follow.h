@@ -16,9 +16,13 @@ enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type);
 
 /* True when the client asked for SSE (Accept: text/event-stream). */
 bool http_wants_sse(http_req *h);
+/* A position in a stream: a number, or an id TOKEN-N whose token names the
+ * peer incarnation (console, messages) or peerd instance (events) it is of. */
+typedef struct { uint64_t n, of; bool tagged; } http_pos;
 /* since= or, for SSE, Last-Event-ID; false (after answering 400) if malformed. */
-bool http_since(http_req *h, uint64_t *since, enum MHD_Result *answered);
-/* A boolean query flag: 1/true/yes. */
-bool http_flag(http_req *h, const char *key);
+bool http_since(http_req *h, http_pos *pos, enum MHD_Result *answered);
+/* A boolean query flag: 1/true/yes/empty or 0/false/no; anything else is
+ * answered 400 and false returned. */
+bool http_flag(http_req *h, const char *key, bool *on, enum MHD_Result *answered);
 
 #endif

@@ -218,7 +218,11 @@ enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
     case PM_ERR_NOT_FOUND: return http_problem(h, 404, "not_found", d, NULL);
     case PM_ERR_GONE: {
         cJSON *extra = cJSON_CreateObject();
-        if (r->ninfo) cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
+        if (r->ninfo) {
+            cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
+            /* The end of its console, for the crash report of a node that died. */
+            if (r->info[0].console_tail) cJSON_AddItemToObject(extra, "console_tail", json_text(r->info[0].console_tail, r->info[0].console_tail_len));
+        }
         return http_problem(h, 410, "gone", d, extra);
     }
     case PM_ERR_EXISTS: return http_problem(h, 409, "already_exists", d, NULL);
@@ -227,7 +231,7 @@ enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
         cJSON *extra = cJSON_CreateObject();
         if (r->exit_status >= 0) cJSON_AddNumberToObject(extra, "exit_status", r->exit_status);
         else cJSON_AddNullToObject(extra, "exit_status");
-        cJSON_AddStringToObject(extra, "console_tail", r->console_tail ? r->console_tail : "");
+        cJSON_AddItemToObject(extra, "console_tail", json_text(r->console_tail ? r->console_tail : "", r->console_tail ? strlen(r->console_tail) : 0));
         if (r->ninfo) cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
         return http_problem(h, 502, "boot_failed", d, extra);
     }
@@ -235,7 +239,7 @@ enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
         cJSON *extra = NULL;
         if (r->console_tail) {
             extra = cJSON_CreateObject();
-            cJSON_AddStringToObject(extra, "console_tail", r->console_tail);
+            cJSON_AddItemToObject(extra, "console_tail", json_text(r->console_tail, strlen(r->console_tail)));
         }
         return http_problem(h, 504, "timeout", d, extra);
     }

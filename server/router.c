@@ -103,6 +103,9 @@ cJSON *peer_info_json(const pm_peer_info *i)
     add_time(o, "booted_at", i->booted_at);
     add_time(o, "down_at", i->down_at);
     cJSON_AddNumberToObject(o, "console_bytes", (double)i->console_bytes);
+    char inc[24];
+    snprintf(inc, sizeof inc, "%016llx", (unsigned long long)i->incarnation);
+    cJSON_AddStringToObject(o, "incarnation", inc);
     add_time(o, "lease_expires_at", i->lease_expires_at);
     return o;
 }
