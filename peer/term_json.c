@@ -197,7 +197,7 @@ static term *conv_string(jconv *c, const cJSON *j, const char *path)
 static bool is_special(const char *k)
 {
     return !strcmp(k, "$atom") || !strcmp(k, "$tuple") || !strcmp(k, "$charlist") ||
-           !strcmp(k, "$term") || !strcmp(k, "$etf") || !strcmp(k, "$map");
+           !strcmp(k, "$term") || !strcmp(k, "$etf") || !strcmp(k, "$map") || !strcmp(k, "$int") || !strcmp(k, "$float");
 }
 
 static term *conv_array_items(jconv *c, const cJSON *arr, const char *path, size_t *n, term ***items)
@@ -225,6 +225,37 @@ static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON
         if (chars < 0) return jerr(c, sub, "not UTF-8%s", NULL);
         if (chars > 255) return jerr(c, sub, "atom longer than 255 characters%s", NULL);
         return term_atom(c->a, v->valuestring, len);
+    }
+    if (!strcmp(key, "$int")) {
+        /* Decimal text (or a number), for integers past 2^53 that JSON
+         * tools would round. */
+        if (cJSON_IsNumber(v) && !strpbrk(v->valuestring, ".eE")) return conv_number(c, v, sub);
+        if (!cJSON_IsString(v)) return jerr(c, sub, "must be a string of decimal digits%s", NULL);
+        const char *d = v->valuestring;
+        size_t len = json_strlen(v);
+        bool neg = len && d[0] == '-';
+        size_t digits = strspn(d + neg, "0123456789");
+        if (!digits || neg + digits != len) return jerr(c, sub, "must be a string of decimal digits, as \"-123\"%s", NULL);
+        if (digits > 100000) return jerr(c, sub, "integer too long%s", NULL);
+        return term_big_from_decimal(c->a, d + neg, digits, neg, 10);
+    }
+    if (!strcmp(key, "$float")) {
+        /* A float's text ("3.0", "-0.0", "1.0e300") or a number: the form of
+         * floats that JSON tools would turn into integers. */
+        if (cJSON_IsNumber(v)) {
+            double d = strtod(v->valuestring, NULL);
+            if (d - d != 0) return jerr(c, sub, "float out of range: %s", v->valuestring);
+            return term_float(c->a, d);
+        }
+        if (!cJSON_IsString(v)) return jerr(c, sub, "must be a float's text, as \"3.0\"%s", NULL);
+        const char *d = v->valuestring;
+        size_t len = json_strlen(v);
+        char *end = NULL;
+        bool ok = len && strspn(d, "0123456789.eE+-") == len && (d[0] == '-' || (d[0] >= '0' && d[0] <= '9'));
+        double f = ok ? strtod(d, &end) : 0;
+        if (!ok || end != d + len) return jerr(c, sub, "must be a float's text, as \"3.0\" or \"-1.5e300\"%s", NULL);
+        if (f - f != 0) return jerr(c, sub, "float out of range: %s", d);
+        return term_float(c->a, f);
     }
     if (!strcmp(key, "$tuple")) {
         if (!cJSON_IsArray(v)) return jerr(c, sub, "must be an array%s", NULL);
@@ -347,6 +378,8 @@ term *term_from_json(arena *a, const cJSON *j, const term_ctx *ctx, const char *
 
 /* ---- term -> JSON ---- */
 
+#define JSON_SAFE_INT 9007199254740991LL   /* 2^53 - 1: every integer up to it is a double */
+
 cJSON *json_text(const char *s, size_t n)
 {
     buf b = {0};
@@ -434,18 +467,31 @@ cJSON *term_to_json(const term *t)
 {
     buf tmp = {0};
     switch (t->type) {
+    /* A bare JSON number only where JSON tools read it back as the same
+     * term: JavaScript and jq hold numbers as doubles, so integers past
+     * 2^53 are tagged $int, and floats they would print as integers (3.0,
+     * -0.0, 1.0e300) $float. */
     case TERM_INT:
+        if (t->i > JSON_SAFE_INT || t->i < -JSON_SAFE_INT) {
+            buf_printf(&tmp, "%lld", (long long)t->i);
+            return single("$int", buf_cstr(&tmp) ? cJSON_CreateString((char *)tmp.p) : NULL);
+        }
         buf_printf(&tmp, "%lld", (long long)t->i);
         return raw_number_text(&tmp);
     case TERM_BIG: {
         arena *a = arena_new();
         char *s = a ? term_integer_to_decimal(a, t) : NULL;
-        cJSON *j = s ? cJSON_CreateRaw(s) : NULL;
+        cJSON *j = s ? single("$int", cJSON_CreateString(s)) : NULL;
         arena_free(a);
         return j;
     }
     case TERM_FLOAT:
         term_print_float(&tmp, t->f);
+        if (t->f >= 4503599627370496.0 || t->f <= -4503599627370496.0 || t->f == (double)(int64_t)t->f) {   /* 2^52 on: integers */
+            cJSON *j = buf_cstr(&tmp) ? single("$float", cJSON_CreateString((char *)tmp.p)) : NULL;
+            buf_free(&tmp);
+            return j;
+        }
         return raw_number_text(&tmp);
     case TERM_ATOM:
         if (term_is_atom(t, "true")) return cJSON_CreateTrue();

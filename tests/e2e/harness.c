@@ -155,6 +155,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 
 resp *http(peerd *d, const char *method, const char *path, const char *body)
 {
+    return http_with(d, method, path, body, NULL);
+}
+
+resp *http_with(peerd *d, const char *method, const char *path, const char *body, const char *const *headers)
+{
     CURL *c = curl_easy_init();
     resp *r = calloc(1, sizeof *r);
     r->body = calloc(1, 1);
@@ -173,6 +178,7 @@ resp *http(peerd *d, const char *method, const char *path, const char *body)
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", d->token);
         h = curl_slist_append(h, auth);
     }
+    for (int i = 0; headers && headers[i]; i++) h = curl_slist_append(h, headers[i]);
     if (d->cainfo[0]) curl_easy_setopt(c, CURLOPT_CAINFO, d->cainfo);
     if (body) {
         h = curl_slist_append(h, "Content-Type: application/json");
@@ -220,6 +226,18 @@ char *start_peer(peerd *d, const char *options)
     char *id = strdup(jstr(r, "id"));
     resp_free(r);
     return id;
+}
+
+char *incarnation_of(peerd *d, const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    resp *r = http(d, "GET", path, NULL);
+    const char *inc = jstr(r, "incarnation");
+    cr_assert(inc && strlen(inc) == 16, "GET %s: %s", path, r->body);
+    char *s = strdup(inc);
+    resp_free(r);
+    return s;
 }
 
 resp *call(peerd *d, const char *id, const char *module, const char *function, const char *args_json)

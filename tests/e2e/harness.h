@@ -38,6 +38,8 @@ int peerd_stop(peerd *d);
 void peerd_kill(peerd *d);
 
 resp *http(peerd *d, const char *method, const char *path, const char *body);
+/* The same with extra request headers ("Name: value", NULL-terminated). */
+resp *http_with(peerd *d, const char *method, const char *path, const char *body, const char *const *headers);
 void resp_free(resp *r);
 
 /* Shorthands: the string / number at a key of r->json (NULL / -1 if absent). */
@@ -46,6 +48,8 @@ double jnum(const resp *r, const char *key);
 
 /* Starts a peer with these options (a JSON object); asserts 201; returns its id. */
 char *start_peer(peerd *d, const char *options);
+/* The peer's incarnation (GET /peers/ID), malloc'd. */
+char *incarnation_of(peerd *d, const char *id);
 /* POST /peers/ID/cast; asserts 202. */
 void peer_cast(peerd *d, const char *id, const char *module, const char *function, const char *args_json);
 /* DELETE /peers/ID; asserts 200 and state down. */

@@ -135,7 +135,9 @@ Test(messages, forwarded_to_the_origin_are_kept, .timeout = 60)
     char path[256];
     snprintf(path, sizeof path, "/peers/%s/messages?to=inbox", id);
     resp *r = wait_messages(d, path);
-    cr_expect_str_eq(r->body, "{\"seq\":1,\"to\":\"inbox\",\"result\":\"done\",\"value\":{\"$atom\":\"done\"}}\n");
+    char *inc = incarnation_of(d, id), want[512];
+    snprintf(want, sizeof want, "{\"id\":\"%s-1\",\"seq\":1,\"to\":\"inbox\",\"result\":\"done\",\"value\":{\"$atom\":\"done\"}}\n", inc);
+    cr_expect_str_eq(r->body, want);
     cr_expect_str_eq(r->ctype, "application/x-ndjson");
     resp_free(r);
     /* send/3: the node's user process gets {message, other, ...} and forwards it. */
@@ -145,8 +147,10 @@ Test(messages, forwarded_to_the_origin_are_kept, .timeout = 60)
     resp_free(r);
     snprintf(path, sizeof path, "/peers/%s/messages?since=1", id);
     r = wait_messages(d, path);
-    cr_expect_str_eq(r->body, "{\"seq\":2,\"to\":\"other\",\"result\":\"{1,<<\\\"x\\\">>}\",\"value\":{\"$tuple\":[1,\"x\"]}}\n");
+    snprintf(want, sizeof want, "{\"id\":\"%s-2\",\"seq\":2,\"to\":\"other\",\"result\":\"{1,<<\\\"x\\\">>}\",\"value\":{\"$tuple\":[1,\"x\"]}}\n", inc);
+    cr_expect_str_eq(r->body, want);
     resp_free(r);
+    free(inc);
     free(id);
     peerd_stop(d);
 }
@@ -169,7 +173,9 @@ Test(meta, healthz_random_name_openapi_list, .timeout = 60)
 {
     peerd *d = peerd_start(NULL);
     resp *r = http(d, "GET", "/healthz", NULL);
-    cr_expect_str_eq(r->body, "{\"status\":\"ok\"}");
+    cr_expect_str_eq(jstr(r, "status"), "ok");
+    const char *inst = jstr(r, "instance");
+    cr_expect(inst && strlen(inst) == 16 && strspn(inst, "0123456789abcdef") == 16, "an instance id: %s", r->body);
     resp_free(r);
     r = http(d, "GET", "/random-name?prefix=ci", NULL);
     char want[64];

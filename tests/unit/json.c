@@ -48,6 +48,13 @@ Test(json, json_to_term)
     expect_maps_to("{\"$map\":[[1,2],[{\"$atom\":\"k\"},\"v\"]]}", "#{1 => 2,k => <<\"v\">>}");
     expect_maps_to("{\"$term\":\"<0.1.2>\",\"$etf\":\"g2QAAWE=\"}", "a");
     expect_maps_to("[]", "[]");
+    /* Tagged numbers, and the bare forms JSON tools turn them into. */
+    expect_maps_to("{\"$int\":\"-123456789012345678901234567890\"}", "-123456789012345678901234567890");
+    expect_maps_to("{\"$int\":9007199254740993}", "9007199254740993");
+    expect_maps_to("{\"$float\":\"-0.0\"}", "-0.0");
+    expect_maps_to("{\"$float\":3}", "3.0");
+    expect_maps_to("{\"$float\":\"1e300\"}", "1.0e300");
+    expect_maps_to("1e-10", "1.0e-10");
 }
 
 static void expect_error(const char *json, const char *msg)
@@ -67,6 +74,11 @@ Test(json, errors_name_the_value)
     expect_error("{\"$term\":\"{a,\"}", "v.$term: bad Erlang term text");
     expect_error("{\"$tuple\":5}", "v.$tuple: must be an array");
     expect_error("{\"$map\":[[1]]}", "v.$map[0]: must be a [key, value] pair");
+    expect_error("{\"$int\":\"12a\"}", "v.$int: must be a string of decimal digits");
+    expect_error("{\"$int\":1.5}", "v.$int: must be a string of decimal digits");
+    expect_error("{\"$float\":\"inf\"}", "v.$float: must be a float's text");
+    expect_error("{\"$float\":\"1e999\"}", "v.$float: float out of range");
+    expect_error("{\"$float\":\" 1.0\"}", "v.$float: must be a float's text");
 }
 
 /* term -> JSON -> term must give the same bytes. */
@@ -97,9 +109,20 @@ Test(json, values_map_back_to_the_same_term)
 {
     expect_round_trip("{ok,bar}", "{\"$tuple\":[{\"$atom\":\"ok\"},{\"$atom\":\"bar\"}]}");
     expect_round_trip("'nonode@nohost'", "{\"$atom\":\"nonode@nohost\"}");
-    expect_round_trip("123456789012345678901234567890", "123456789012345678901234567890");
-    expect_round_trip("1.0", "1.0");
-    expect_round_trip("1.0e100", "1.0e100");
+    expect_round_trip("123456789012345678901234567890", "{\"$int\":\"123456789012345678901234567890\"}");
+    expect_round_trip("9007199254740991", "9007199254740991");
+    expect_round_trip("-9007199254740991", "-9007199254740991");
+    expect_round_trip("9007199254740992", "{\"$int\":\"9007199254740992\"}");
+    expect_round_trip("-9007199254740993", "{\"$int\":\"-9007199254740993\"}");
+    expect_round_trip("1.0", "{\"$float\":\"1.0\"}");
+    expect_round_trip("3.0", "{\"$float\":\"3.0\"}");
+    expect_round_trip("-0.0", "{\"$float\":\"-0.0\"}");
+    expect_round_trip("0.0", "{\"$float\":\"0.0\"}");
+    expect_round_trip("1.0e100", "{\"$float\":\"1.0e100\"}");
+    expect_round_trip("4503599627370495.5", "4503599627370495.5");
+    expect_round_trip("1.5", "1.5");
+    expect_round_trip("0.1", "0.1");
+    expect_round_trip("1.0e-10", "1.0e-10");
     expect_round_trip("<<\"bin\">>", "\"bin\"");
     expect_round_trip("<<255,0>>", "{\"$etf\":\"g20AAAAC/wA=\"}");
     expect_round_trip("<<1:3>>", NULL);
