@@ -284,3 +284,76 @@ Test(lossless, query_numbers_and_flags_out_of_range_are_refused, .timeout = 30)
     resp_free(r);
     peerd_stop(d);
 }
+
+/* Runs a shell command with `in` on its stdin; returns its stdout. */
+static char *filter(const char *cmd, const char *in)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/tmp/peerd-lossless-%d.json", (int)getpid());
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs(in, f);
+    fclose(f);
+    snprintf(line, sizeof line, "%s < %s", cmd, path);
+    FILE *p = popen(line, "r");
+    cr_assert(p, "%s", line);
+    size_t n = 0, cap = strlen(in) * 2 + 64;
+    char *out = calloc(1, cap);
+    size_t k;
+    while ((k = fread(out + n, 1, cap - n - 1, p)) > 0) n += k;
+    cr_assert_eq(pclose(p), 0, "%s failed on %s", cmd, in);
+    unlink(path);
+    while (n && out[n - 1] == '\n') out[--n] = 0;
+    return out;
+}
+
+/* What a result's `value` is after JavaScript and jq have read and written
+ * it is still the same term: sent back, it is =:= to the original. */
+Test(lossless, values_survive_javascript_and_jq, .timeout = 120)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    const char *terms[] = { "3.0", "-0.0", "0.0", "1.0e300", "-2.0e22", "0.1", "2.5e-320", "4503599627370495.5",
+                            "9007199254740991", "9007199254740993", "-9007199254740993", "123456789012345678901234567890",
+                            "[1.5, 2.0, -0.0, 7]", "#{<<\"f\">> => 3.0, <<\"n\">> => 18446744073709551616}", "{1.0e-10, 1.0}", NULL };
+    const char *tools[] = { "jq -c .", "node -e 'process.stdout.write(JSON.stringify(JSON.parse(require(\"fs\").readFileSync(0, \"utf8\"))))'", NULL };
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/call", id);
+    for (int i = 0; terms[i]; i++) {
+        cJSON *req = cJSON_CreateObject();
+        cJSON_AddStringToObject(req, "module", "erlang");
+        cJSON_AddStringToObject(req, "function", "element");
+        char args[256];
+        snprintf(args, sizeof args, "[1, {%s}]", terms[i]);
+        cJSON_AddStringToObject(req, "args", args);
+        char *body = cJSON_PrintUnformatted(req);
+        resp *r = http(d, "POST", path, body);
+        cr_assert_eq(r->status, 200, "%s: %s", terms[i], r->body);
+        /* The value's text as peerd wrote it (cJSON would round it as a tool does). */
+        const char *v = strstr(r->body, ",\"value\":");
+        cr_assert(v && r->body[r->len - 1] == '}', "%s", r->body);
+        char *value = strndup(v + 9, (size_t)(r->body + r->len - 1 - (v + 9)));
+        resp_free(r);
+        cJSON_free(body);
+        cJSON_Delete(req);
+        for (int t = 0; tools[t]; t++) {
+            char *back = filter(tools[t], value);
+            size_t n = strlen(back) + strlen(terms[i]) * 2 + 200;
+            char *call_body = malloc(n), *quoted;
+            cJSON *s = cJSON_CreateString(terms[i]);
+            quoted = cJSON_PrintUnformatted(s);
+            snprintf(call_body, n, "{\"module\":\"erlang\",\"function\":\"=:=\",\"args\":[%s,{\"$term\":%s}]}", back, quoted);
+            r = http(d, "POST", path, call_body);
+            cr_expect(r->status == 200 && !strcmp(jstr(r, "result"), "true"), "%s: value %s through `%.7s` is %s, which is not =:= to it: %s",
+                      terms[i], value, tools[t], back, r->body);
+            resp_free(r);
+            cJSON_free(quoted);
+            cJSON_Delete(s);
+            free(call_body);
+            free(back);
+        }
+        free(value);
+    }
+    free(id);
+    peerd_stop(d);
+}
