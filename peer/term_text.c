@@ -470,6 +470,42 @@ static term *parse_seq(parser *ps, const char *close, size_t *count, term ***ite
     return acc.oom || !*items ? perr(ps, "out of memory") : (term *)1;
 }
 
+static bool read_uint(parser *ps, uint64_t *v, uint64_t max)
+{
+    skip_ws(ps);
+    if (ps->p >= ps->end || !is_digit(*ps->p)) return false;
+    *v = 0;
+    while (ps->p < ps->end && is_digit(*ps->p)) {
+        uint64_t d = (uint64_t)(*ps->p++ - '0');
+        if (*v > (max - d) / 10) return false;
+        *v = *v * 10 + d;
+    }
+    return true;
+}
+
+#define BITS_MAX (64u << 20)    /* of a binary written as text */
+
+/* The low `size` bits of a big integer, big-endian, two's complement. */
+static bool put_big_bits(buf *bits, const term *v, uint64_t size)
+{
+    const uint8_t *mag = v->big.mag;
+    size_t n = v->big.n;
+    uint8_t *m1 = NULL;
+    if (v->big.neg) {
+        /* -M is ~(M - 1). */
+        if (!(m1 = malloc(n ? n : 1))) return false;
+        memcpy(m1, mag, n);
+        for (size_t i = 0; i < n && m1[i]-- == 0; i++) {}
+        mag = m1;
+    }
+    for (uint64_t k = size; k-- > 0;) {
+        uint8_t b = k / 8 < n ? (mag[k / 8] >> (k % 8)) & 1 : 0;
+        buf_byte(bits, v->big.neg ? !b : b);
+    }
+    free(m1);
+    return !bits->oom;
+}
+
 static term *parse_binary(parser *ps)
 {
     buf bits = {0};    /* one byte per bit */
@@ -479,7 +515,7 @@ static term *parse_binary(parser *ps)
             skip_ws(ps);
             buf cps = {0};
             bool is_string = false;
-            int64_t value = 0;
+            const term *value = NULL;
             if (ps->p < ps->end && *ps->p == '"') {
                 is_string = true;
                 do {
@@ -489,17 +525,13 @@ static term *parse_binary(parser *ps)
             } else {
                 term *v = parse_term(ps);
                 if (!v) { buf_free(&bits); return NULL; }
-                if (v->type != TERM_INT) { buf_free(&bits); return perr(ps, "binary segment must be an integer, a character or a string"); }
-                value = v->i;
+                if (v->type != TERM_INT && v->type != TERM_BIG) { buf_free(&bits); return perr(ps, "binary segment must be an integer, a character or a string"); }
+                value = v;
             }
-            long size = 8;
+            uint64_t size = 8;
             bool utf8 = false;
             if (eat(ps, ":")) {
-                skip_ws(ps);
-                size = 0;
-                if (ps->p >= ps->end || !is_digit(*ps->p)) { buf_free(&cps); buf_free(&bits); return perr(ps, "segment size expected"); }
-                while (ps->p < ps->end && is_digit(*ps->p) && size <= 64) size = size * 10 + (*ps->p++ - '0');
-                if (size < 1 || size > 64) { buf_free(&cps); buf_free(&bits); return perr(ps, "segment size must be 1..64"); }
+                if (!read_uint(ps, &size, BITS_MAX)) { buf_free(&cps); buf_free(&bits); return perr(ps, "segment size must be a number of bits up to 67108864"); }
             }
             if (eat(ps, "/")) {
                 skip_ws(ps);
@@ -509,8 +541,13 @@ static term *parse_binary(parser *ps)
             }
             const uint32_t *cp = (const uint32_t *)cps.p;
             size_t ncp = is_string ? cps.len / 4 : 1;
+            if (!utf8 && ncp && size > (BITS_MAX - bits.len) / ncp) { buf_free(&cps); buf_free(&bits); return perr(ps, "binary too large"); }
+            if (!is_string && !utf8 && value->type == TERM_BIG) {
+                if (!put_big_bits(&bits, value, size)) { buf_free(&bits); return perr(ps, "out of memory"); }
+                ncp = 0;
+            }
             for (size_t i = 0; i < ncp; i++) {
-                int64_t v = is_string ? cp[i] : value;
+                int64_t v = is_string ? cp[i] : value->i;
                 if (utf8) {
                     uint8_t u[4];
                     size_t l = utf8_put(u, (uint32_t)v);
@@ -518,11 +555,12 @@ static term *parse_binary(parser *ps)
                     for (size_t j = 0; j < l; j++)
                         for (int k = 7; k >= 0; k--) buf_byte(&bits, (u[j] >> k) & 1);
                 } else {
-                    for (long k = size - 1; k >= 0; k--) buf_byte(&bits, (uint8_t)(((uint64_t)v >> k) & 1));
+                    /* The low `size` bits, big-endian; past bit 63 the sign's. */
+                    for (uint64_t k = size; k-- > 0;) buf_byte(&bits, (uint8_t)(k < 64 ? ((uint64_t)v >> k) & 1 : v < 0));
                 }
             }
             buf_free(&cps);
-            if (bits.len > (64u << 20)) { buf_free(&bits); return perr(ps, "binary too large"); }
+            if (bits.len > BITS_MAX) { buf_free(&bits); return perr(ps, "binary too large"); }
             if (eat(ps, ",")) continue;
             if (eat(ps, ">>")) break;
             buf_free(&bits);
@@ -541,17 +579,6 @@ static term *parse_binary(parser *ps)
     return t;
 }
 
-static bool read_uint(parser *ps, uint64_t *v, uint64_t max)
-{
-    skip_ws(ps);
-    if (ps->p >= ps->end || !is_digit(*ps->p)) return false;
-    *v = 0;
-    while (ps->p < ps->end && is_digit(*ps->p)) {
-        *v = *v * 10 + (uint64_t)(*ps->p++ - '0');
-        if (*v > max) return false;
-    }
-    return true;
-}
 
 /* <0.ID.SERIAL>, #Port<0.ID>, #Ref<0.A.B.C> — identifiers of the peer's node. */
 static term *parse_identifier(parser *ps, uint8_t type)
@@ -559,7 +586,10 @@ static term *parse_identifier(parser *ps, uint8_t type)
     if (!ps->ctx || !ps->ctx->node) return perr(ps, "pids, ports and references need a running peer");
     uint64_t zero, v[5];
     int n = 0;
-    if (!read_uint(ps, &zero, 0xffffffff) || zero != 0) return perr(ps, "only identifiers of the peer itself (<0.…>) are known");
+    if (!read_uint(ps, &zero, 0xffffffff)) return perr(ps, "number expected");
+    if (zero != 0)
+        return perr(ps, "a pid, port or reference of another node (<N.…> with N > 0: a number inside the node, not its name) "
+                        "cannot be read from text; send the value's $etf instead");
     while (n < 5 && eat(ps, ".")) if (!read_uint(ps, &v[n++], 0xffffffffffffffffull)) return perr(ps, "number expected");
     if (!eat(ps, ">")) return perr(ps, "expected '>'");
     term *t = arena_alloc(ps->a, sizeof *t);
@@ -652,6 +682,7 @@ static term *parse_term_inner(parser *ps)
         return m;
     }
     if (at(ps, "<<")) { ps->p += 2; return parse_binary(ps); }
+    if (at(ps, "#Fun<")) return perr(ps, "a fun's text (#Fun<...>) cannot be read back; send the value's $etf instead");
     if (at(ps, "#Ref<")) { ps->p += 5; return parse_identifier(ps, TERM_REF); }
     if (at(ps, "#Port<")) { ps->p += 6; return parse_identifier(ps, TERM_PORT); }
     if (c == '<') { ps->p++; return parse_identifier(ps, TERM_PID); }
@@ -714,6 +745,16 @@ static term *parse_term(parser *ps)
     if (++ps->depth > TERM_TEXT_MAX_DEPTH) return perr(ps, "term nested too deeply");
     term *t = parse_term_inner(ps);
     ps->depth--;
+    if (!t) return NULL;
+    /* What people type at a shell that is not a term: say so, not just
+     * which character was unexpected. */
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == '(')
+        return perr(ps, "a function call: expressions are not terms (call the function itself, or write the value it returns)");
+    if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-' || *ps->p == '*'))
+        return perr(ps, "an operator: expressions are not terms (write the value itself)");
+    if (t->type == TERM_ATOM && ps->p + 1 < ps->end && *ps->p == ':' && atom_start((uint8_t)ps->p[1]))
+        return perr(ps, "a remote function call (M:F(...)): expressions are not terms (call the function itself, or write the value it returns)");
     return t;
 }
 

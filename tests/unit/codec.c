@@ -104,7 +104,15 @@ Test(term_text, errors_name_the_position)
     cr_expect_str_eq(parse_error("37#1", &pos), "base must be 2..36");
     cr_expect_str_eq(parse_error("#{a => 1, a => 2}", &pos), "map has a duplicate key");
     cr_expect_str_eq(parse_error("", &pos), "term expected, found end of text");
-    cr_expect_str_eq(parse_error("<<1:65>>", &pos), "segment size must be 1..64");
+    cr_expect_str_eq(parse_error("<<1:67108865>>", &pos), "segment size must be a number of bits up to 67108864");
+    cr_expect_str_eq(parse_error("<<1:99999999999999999999999>>", &pos), "segment size must be a number of bits up to 67108864");
+    cr_expect_str_eq(parse_error("<<1:67108864,1:1>>", &pos), "binary too large");
+    /* What a shell user types that is not a term is named for what it is. */
+    cr_expect(strstr(parse_error("[node()]", &pos), "a function call: expressions are not terms"));
+    cr_expect_eq(pos, 5);
+    cr_expect(strstr(parse_error("[erlang:node()]", &pos), "a remote function call (M:F(...)): expressions are not terms"));
+    cr_expect(strstr(parse_error("{1 + 2}", &pos), "an operator: expressions are not terms"));
+    cr_expect(strstr(parse_error("[#Fun<erl_eval.6.1234>]", &pos), "send the value's $etf instead"));
     cr_expect_eq(parse_error("[a, b].", &pos), NULL);
     cr_expect_eq(parse_error("  {a, % comment\n b}  ", &pos), NULL);
 }
