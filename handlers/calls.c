@@ -255,11 +255,12 @@ static enum MHD_Result call_answered(http_req *h)
     }
     buf text = {0};
     enum MHD_Result res;
+    const term_names *names = &r->names;   /* how the node numbers other nodes */
     if (!strcmp(r->klass, "ok")) {
-        term_print(&text, t);
+        term_print_names(&text, t, names);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
-        cJSON *v = term_to_json(t);
+        cJSON *v = term_to_json_names(t, names);
         cJSON_AddItemToObject(o, "value", v ? v : cJSON_CreateNull());
         res = http_json(h, 200, o);
     } else {
@@ -271,12 +272,12 @@ static enum MHD_Result call_answered(http_req *h)
         }
         cJSON *extra = cJSON_CreateObject();
         cJSON_AddStringToObject(extra, "class", r->klass);
-        term_print(&text, reason);
+        term_print_names(&text, reason, names);
         cJSON_AddStringToObject(extra, "reason", buf_cstr(&text) ? (char *)text.p : "");
-        cJSON *rv = term_to_json(reason);
+        cJSON *rv = term_to_json_names(reason, names);
         cJSON_AddItemToObject(extra, "reason_value", rv ? rv : cJSON_CreateNull());
         buf st = {0};
-        if (stack) term_print(&st, stack);
+        if (stack) term_print_names(&st, stack, names);
         cJSON_AddStringToObject(extra, "stacktrace", buf_cstr(&st) ? (char *)st.p : "[]");
         char detail[700];
         snprintf(detail, sizeof detail, "%s:%.600s", r->klass, buf_cstr(&text) ? (char *)text.p : "");

@@ -85,9 +85,30 @@ static bool put_string(cps *o, const term *a, bool unicode)
     }
 }
 
+/* A pid, port or reference anywhere in t: the node prints those of other
+ * nodes with numbers only it knows, so it formats them itself. */
+static bool has_identifier(const term *t, int depth)
+{
+    if (depth > 100) return true;
+    switch (t->type) {
+    case TERM_PID: case TERM_PORT: case TERM_REF: case TERM_FUN: return true;
+    case TERM_LIST:
+        for (size_t i = 0; i < t->list.n; i++) if (has_identifier(t->list.items[i], depth + 1)) return true;
+        return has_identifier(t->list.tail, depth + 1);
+    case TERM_TUPLE:
+        for (size_t i = 0; i < t->tuple.n; i++) if (has_identifier(t->tuple.items[i], depth + 1)) return true;
+        return false;
+    case TERM_MAP:
+        for (size_t i = 0; i < 2 * t->map.n; i++) if (has_identifier(t->map.kv[i], depth + 1)) return true;
+        return false;
+    default: return false;
+    }
+}
+
 /* ~w, ~p and ~tp through the ~tp printer, where they agree with it. */
 static bool put_term(cps *o, const term *a, char kind, bool unicode)
 {
+    if (has_identifier(a, 0)) return false;
     if (kind == 'w' && a->type != TERM_INT && a->type != TERM_BIG && a->type != TERM_FLOAT && a->type != TERM_ATOM)
         return false;
     if (has_tab_on_line(o)) return false;

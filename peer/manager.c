@@ -57,6 +57,7 @@
 #define MAX_TOMBSTONES 10000
 #define MAX_MESSAGES 10000
 #define TAIL_BYTES 2048
+#define MAX_NAMES 4096              /* other nodes' numbers kept per peer */
 #define TOMB_TAIL_BYTES 16384       /* of the console, kept with a tombstone */
 #define CALL_BUCKETS 64
 #define TCP_ACCEPT_MS 60000
@@ -98,7 +99,7 @@ typedef struct {
     size_t n, i;
 } io_cont;
 
-enum pending_kind { P_CLIENT, P_GETPID, P_SELF, P_IO };
+enum pending_kind { P_CLIENT, P_GETPID, P_SELF, P_IO, P_NAMES };
 typedef struct pending pending;
 struct pending {
     pending *next;
@@ -108,7 +109,14 @@ struct pending {
     io_cont *io;
     peer *p;
     tmr timer;
+    arena *na;                  /* P_NAMES: the nodes asked about, in order */
+    term **asked;
+    size_t nasked;
 };
+
+/* A message from the node that waits for the node to say how it numbers
+ * the other nodes it names (P_NAMES), behind any earlier one. */
+typedef struct held { struct held *next; arena *a; term *to, *content; } held;
 
 typedef struct message { struct message *next; uint64_t seq; char *to, *line; size_t len; } message;
 
@@ -153,6 +161,12 @@ struct peer {
     follower *followers;
     waiter *waiters;
     const char *stop_reason;    /* down_reason a stop ends with, if not "stopped" */
+    /* N of <N.ID.SERIAL> for other nodes, as this node prints them (0: it
+     * could not say); term_text.h. */
+    arena *names_arena;
+    term_node_number *names;
+    size_t nnames;
+    held *held, *held_tail;
 };
 
 typedef struct tombstone { struct tombstone *next; pm_peer_info info; uint64_t expires; } tombstone;
@@ -508,6 +522,7 @@ static void io_cont_free(io_cont *io)
 static void pending_free(pending *c)
 {
     io_cont_free(c->io);
+    arena_free(c->na);
     free(c);
 }
 
@@ -538,6 +553,9 @@ static void internal_call(peer *p, enum pending_kind kind, const char *mod, cons
     buf_free(&b);
 }
 
+static void finish_reply(peer *p, pm_req *r);
+static void release_held(peer *p, bool all);
+
 /* Fails every call in flight: the connection is gone. */
 static void fail_pending(peer *p, const char *why)
 {
@@ -548,10 +566,12 @@ static void fail_pending(peer *p, const char *why)
             pending *next = c->next;
             timer_clear(p->m, &c->timer);
             if (c->kind == P_CLIENT) finish(c->req, PM_ERR_NOCONNECTION, xasprintf("%s", why));
+            if (c->kind == P_NAMES && c->req) finish_reply(p, c->req);   /* the reply came; only its names did not */
             pending_free(c);
             c = next;
         }
     }
+    release_held(p, true);
 }
 
 /* ---- console ---- */
@@ -921,6 +941,8 @@ static void peer_free(peer *p)
     console_ring_free(&p->console);
     for (message *g = p->msgs, *n; g; g = n) { n = g->next; free(g->to); free(g->line); free(g); }
     arena_free(p->ident);
+    arena_free(p->names_arena);
+    free(p->names);
     /* Events of this epoll batch may still name p: free it after the batch. */
     p->dead = true;
     p->next = m->graveyard;
@@ -1303,6 +1325,8 @@ static void handle_io_request(peer *p, arena *a, term *msg)
     io_step(p, io);
 }
 
+static term_names names_of(const peer *p) { return (term_names){ p->node_atom, p->names, p->nnames }; }
+
 static void store_message(peer *p, const term *to, const term *content)
 {
     cJSON *o = cJSON_CreateObject();
@@ -1311,14 +1335,15 @@ static void store_message(peer *p, const term *to, const term *content)
     snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)p->incarnation, (unsigned long long)++p->msg_seq);
     cJSON_AddStringToObject(o, "id", id);
     cJSON_AddNumberToObject(o, "seq", (double)p->msg_seq);
+    term_names names = names_of(p);
     if (to->type == TERM_ATOM) buf_put(&text, to->atom.s, to->atom.len);
-    else term_print(&text, to);
+    else term_print_names(&text, to, &names);
     char *to_name = buf_cstr(&text) ? strdup((char *)text.p) : NULL;
     cJSON_AddStringToObject(o, "to", to_name ? to_name : "");
     text.len = 0;
-    term_print(&text, content);
+    term_print_names(&text, content, &names);
     cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
-    cJSON *v = term_to_json(content);
+    cJSON *v = term_to_json_names(content, &names);
     if (v) cJSON_AddItemToObject(o, "value", v);
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -1343,6 +1368,183 @@ static void store_message(peer *p, const term *to, const term *content)
         if (f->kind == PM_FOLLOW_MESSAGES) fill(f);
 }
 
+/* ---- how the node numbers other nodes ---- */
+
+static bool same_atom(const term *a, const term *b)
+{
+    return a->type == TERM_ATOM && b->type == TERM_ATOM && a->atom.len == b->atom.len && !memcmp(a->atom.s, b->atom.s, a->atom.len);
+}
+
+/* The tags of pids, ports and references in ETF: a reply without one of
+ * these bytes names no node, and is not decoded here. */
+static bool may_name_nodes(const uint8_t *d, size_t n)
+{
+    static const bool tag[256] = { [88] = 1, [89] = 1, [90] = 1, [101] = 1, [102] = 1, [103] = 1, [114] = 1, [120] = 1 };
+    for (size_t i = 0; i < n; i++) if (tag[d[i]]) return true;
+    return false;
+}
+
+static const term *node_of(const term *t)
+{
+    return t->type == TERM_PID ? t->pid.node : t->type == TERM_PORT ? t->port.node : t->ref.node;
+}
+
+static bool node_known(const peer *p, const term *node)
+{
+    if (p->node_atom && same_atom(node, p->node_atom)) return true;
+    for (size_t i = 0; i < p->nnames; i++) if (same_atom(node, p->names[i].node)) return true;
+    return false;
+}
+
+/* One identifier per node in t whose number is not known yet. */
+static void unknown_nodes(const peer *p, const term *t, const term **ids, size_t *n, size_t max, int depth)
+{
+    if (!t || depth > 200 || *n >= max) return;
+    switch (t->type) {
+    case TERM_PID: case TERM_PORT: case TERM_REF: {
+        const term *node = node_of(t);
+        if (node_known(p, node)) return;
+        for (size_t i = 0; i < *n; i++) if (same_atom(node_of(ids[i]), node)) return;
+        ids[(*n)++] = t;
+        return;
+    }
+    case TERM_LIST:
+        for (size_t i = 0; i < t->list.n; i++) unknown_nodes(p, t->list.items[i], ids, n, max, depth + 1);
+        unknown_nodes(p, t->list.tail, ids, n, max, depth + 1);
+        return;
+    case TERM_TUPLE:
+        for (size_t i = 0; i < t->tuple.n; i++) unknown_nodes(p, t->tuple.items[i], ids, n, max, depth + 1);
+        return;
+    case TERM_MAP:
+        for (size_t i = 0; i < 2 * t->map.n; i++) unknown_nodes(p, t->map.kv[i], ids, n, max, depth + 1);
+        return;
+    default:
+        return;
+    }
+}
+
+static void add_name(peer *p, const term *node, uint32_t number)
+{
+    if (p->nnames >= MAX_NAMES || (!p->names_arena && !(p->names_arena = arena_new()))) return;
+    term_node_number *v = realloc(p->names, (p->nnames + 1) * sizeof *v);
+    term *copy = term_atom(p->names_arena, node->atom.s, node->atom.len);
+    if (!v || !copy) { if (v) p->names = v; return; }
+    p->names = v;
+    v[p->nnames++] = (term_node_number){ copy, number };
+}
+
+/* Asks the node how it prints identifiers of the nodes in a and b that it
+ * has not told yet: io_lib:format("~w", [[Id, ...]]), one identifier per
+ * node. The call's answer `req` (or, without one, the held messages) waits
+ * for the reply. False when there is nothing to ask. */
+static bool ask_names(peer *p, const term *a, const term *b, pm_req *req)
+{
+    const term *ids[16];
+    size_t n = 0;
+    unknown_nodes(p, a, ids, &n, 16, 0);
+    unknown_nodes(p, b, ids, &n, 16, 0);
+    if (!n || !conn_open(p)) return false;
+    pending *c = pending_new(p, P_NAMES);
+    arena *na = c ? arena_new() : NULL;
+    term *list = na ? term_list(na, n, NULL) : NULL, *fmt = na ? term_list(na, 2, NULL) : NULL;
+    term *args = na ? term_list(na, 2, NULL) : NULL;
+    if (!list || !fmt || !args || !(c->asked = arena_alloc(na, n * sizeof *c->asked))) {
+        if (c) { pending_take(p, c->seq); pending_free(c); }
+        arena_free(na);
+        return false;
+    }
+    c->na = na;
+    c->req = req;
+    c->nasked = n;
+    fmt->list.items[0] = term_int(na, '~');
+    fmt->list.items[1] = term_int(na, 'w');
+    for (size_t i = 0; i < n; i++) {
+        list->list.items[i] = (term *)ids[i];
+        c->asked[i] = term_atom(na, node_of(ids[i])->atom.s, node_of(ids[i])->atom.len);
+    }
+    args->list.items[0] = fmt;
+    args->list.items[1] = term_list(na, 1, NULL);
+    if (args->list.items[1]) args->list.items[1]->list.items[0] = list;
+    buf mfa = {0};
+    etf_encode_atom(&mfa, "io_lib", 6);
+    etf_encode_atom(&mfa, "format", 6);
+    etf_encode_body(&mfa, args);
+    send_call(p, c, mfa.p, mfa.len);
+    buf_free(&mfa);
+    return true;
+}
+
+/* A call's answer, with the numbers of the other nodes its reply names. */
+static void finish_reply(peer *p, pm_req *r)
+{
+    if (p->nnames && p->node_atom && r->reply.len > 1 && may_name_nodes(r->reply.p + 1, r->reply.len - 1) &&
+        (r->names_arena = arena_new())) {
+        arena *a = r->names_arena;
+        term_node_number *v = arena_alloc(a, p->nnames * sizeof *v);
+        r->names.self = term_atom(a, p->node_atom->atom.s, p->node_atom->atom.len);
+        for (size_t i = 0; v && i < p->nnames; i++)
+            v[i] = (term_node_number){ term_atom(a, p->names[i].node->atom.s, p->names[i].node->atom.len), p->names[i].number };
+        if (v && r->names.self) { r->names.v = v; r->names.n = p->nnames; }
+        else r->names.self = NULL;
+    }
+    finish(r, PM_OK, NULL);
+}
+
+/* Stores held messages in order until one names a node not asked about yet;
+ * with `all`, every one (the connection is gone: printed as they are). */
+static void release_held(peer *p, bool all)
+{
+    while (p->held) {
+        held *h = p->held;
+        if (!all && ask_names(p, h->to, h->content, NULL)) return;
+        p->held = h->next;
+        if (!p->held) p->held_tail = NULL;
+        store_message(p, h->to, h->content);
+        arena_free(h->a);
+        free(h);
+    }
+}
+
+/* A message waits if it names a node whose number is unknown, or if an
+ * earlier one waits. True if held (the arena goes with it). */
+static bool hold_message(peer *p, arena *a, term *to, term *content)
+{
+    if (!p->held && !ask_names(p, to, content, NULL)) return false;
+    held *h = malloc(sizeof *h);
+    if (!h) return false;
+    *h = (held){ NULL, a, to, content };
+    if (p->held_tail) p->held_tail->next = h; else p->held = h;
+    p->held_tail = h;
+    return true;
+}
+
+/* The node's answer to ask_names: the N of each node asked, read from the
+ * text of the identifiers in order ("[<81.0.0>,#Ref<82.1.2.3>]"). */
+static void names_answered(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n)
+{
+    arena *a = arena_new();
+    etf_error e = {0};
+    term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, &e) : NULL;
+    buf text = {0};
+    const char *s = t && chardata_utf8(t, true, &text, 0) && buf_cstr(&text) ? (char *)text.p : "";
+    for (size_t i = 0; i < c->nasked; i++) {
+        unsigned long number = 0;
+        const char *lt = strchr(s, '<');
+        if (lt) {
+            char *end;
+            number = strtoul(lt + 1, &end, 10);
+            if (*end != '.' || number > UINT32_MAX) number = 0;
+            s = end;
+        }
+        /* 0: the node did not say; the node's name is shown in its place. */
+        if (!node_known(p, c->asked[i])) add_name(p, c->asked[i], (uint32_t)number);
+    }
+    buf_free(&text);
+    arena_free(a);
+    if (c->req) finish_reply(p, c->req);
+    else release_held(p, false);
+}
+
 static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t *result, size_t n)
 {
     pending *c = pending_take(p, seq);
@@ -1353,7 +1555,12 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
         r->klass = strdup(klass);
         buf_byte(&r->reply, ETF_VERSION);
         buf_put(&r->reply, result, n);
-        finish(r, PM_OK, NULL);
+        /* A reply naming other nodes waits for how the node numbers them. */
+        arena *a = may_name_nodes(result, n) ? arena_new() : NULL;
+        term *t = a ? etf_decode_body(a, result, n, NULL) : NULL;
+        bool asked = t && ask_names(p, t, NULL, r);
+        arena_free(a);
+        if (!asked) finish_reply(p, r);
         break;
     }
     case P_GETPID: case P_SELF: {
@@ -1391,6 +1598,9 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
     }
     case P_IO:
         io_resume(p, c, klass, result, n);
+        break;
+    case P_NAMES:
+        names_answered(p, c, klass, result, n);
         break;
     }
     pending_free(c);
@@ -1444,6 +1654,7 @@ static bool handle_message(peer *p, const uint8_t *etf, size_t n)
         handle_io_request(p, a, t);
         return true;   /* the I/O continuation owns the arena */
     } else if (term_is_atom(tag, "message") && ar == 3) {
+        if (hold_message(p, a, t->tuple.items[1], t->tuple.items[2])) return true;
         store_message(p, t->tuple.items[1], t->tuple.items[2]);
     } else if (term_is_atom(tag, "reply") && ar == 4 && t->tuple.items[1]->type == TERM_INT &&
                t->tuple.items[2]->type == TERM_ATOM) {

@@ -141,6 +141,8 @@ struct pm_req {
     uint64_t incarnation;       /* CONSOLE, FOLLOW: the peer's (the instance for events) */
     int exit_status;            /* BOOT_FAILED: -1 if unknown */
     char *console_tail;         /* BOOT_FAILED */
+    term_names names;           /* CALL: how the node numbers the other nodes in reply (in names_arena) */
+    arena *names_arena;
     term_ctx identity;          /* IDENTITY: node atom (in identity_arena) and creation */
     arena *identity_arena;
 

@@ -413,11 +413,11 @@ static cJSON *raw_number_text(buf *tmp)
     return j;
 }
 
-static cJSON *with_etf(const term *t, bool include_text)
+static cJSON *with_etf(const term *t, bool include_text, const term_names *names)
 {
     cJSON *o = cJSON_CreateObject();
     buf text = {0}, etf = {0}, b64 = {0};
-    if (include_text) term_print(&text, t);
+    if (include_text) term_print_names(&text, t, names);
     etf_encode(&etf, t);
     base64_encode(&b64, etf.p, etf.len);
     if (include_text && buf_cstr(&text)) cJSON_AddStringToObject(o, "$term", (char *)text.p);
@@ -463,7 +463,7 @@ static bool object_keys_ok(const term *t)
     return true;
 }
 
-cJSON *term_to_json(const term *t)
+cJSON *term_to_json_names(const term *t, const term_names *names)
 {
     buf tmp = {0};
     switch (t->type) {
@@ -474,7 +474,9 @@ cJSON *term_to_json(const term *t)
     case TERM_INT:
         if (t->i > JSON_SAFE_INT || t->i < -JSON_SAFE_INT) {
             buf_printf(&tmp, "%lld", (long long)t->i);
-            return single("$int", buf_cstr(&tmp) ? cJSON_CreateString((char *)tmp.p) : NULL);
+            cJSON *j = single("$int", buf_cstr(&tmp) ? cJSON_CreateString((char *)tmp.p) : NULL);
+            buf_free(&tmp);
+            return j;
         }
         buf_printf(&tmp, "%lld", (long long)t->i);
         return raw_number_text(&tmp);
@@ -497,7 +499,7 @@ cJSON *term_to_json(const term *t)
         if (term_is_atom(t, "true")) return cJSON_CreateTrue();
         if (term_is_atom(t, "false")) return cJSON_CreateFalse();
         if (term_is_atom(t, "null")) return cJSON_CreateNull();
-        if (memchr(t->atom.s, 0, t->atom.len)) return with_etf(t, true);   /* a C string would cut it */
+        if (memchr(t->atom.s, 0, t->atom.len)) return with_etf(t, true, names);   /* a C string would cut it */
         {
             char *s = malloc(t->atom.len + 1);
             if (!s) return NULL;
@@ -508,7 +510,7 @@ cJSON *term_to_json(const term *t)
             return j;
         }
     case TERM_BINARY:
-        if (t->bin.bits != 8) return with_etf(t, true);
+        if (t->bin.bits != 8) return with_etf(t, true, names);
         if (utf8_valid(t->bin.data, t->bin.len) && !memchr(t->bin.data, 0, t->bin.len)) {
             buf_put(&tmp, t->bin.data, t->bin.len);
             char *s = buf_cstr(&tmp);
@@ -516,11 +518,11 @@ cJSON *term_to_json(const term *t)
             buf_free(&tmp);
             return j;
         }
-        return with_etf(t, false);
+        return with_etf(t, false, names);
     case TERM_NIL:
         return cJSON_CreateArray();
     case TERM_LIST: {
-        if (t->list.tail->type != TERM_NIL) return with_etf(t, true);
+        if (t->list.tail->type != TERM_NIL) return with_etf(t, true, names);
         bool printable = true;
         for (size_t i = 0; i < t->list.n && printable; i++) {
             const term *e = t->list.items[i];
@@ -538,7 +540,7 @@ cJSON *term_to_json(const term *t)
         }
         cJSON *arr = cJSON_CreateArray();
         for (size_t i = 0; arr && i < t->list.n; i++) {
-            cJSON *e = term_to_json(t->list.items[i]);
+            cJSON *e = term_to_json_names(t->list.items[i], names);
             if (!e) { cJSON_Delete(arr); return NULL; }
             cJSON_AddItemToArray(arr, e);
         }
@@ -547,7 +549,7 @@ cJSON *term_to_json(const term *t)
     case TERM_TUPLE: {
         cJSON *arr = cJSON_CreateArray();
         for (size_t i = 0; arr && i < t->tuple.n; i++) {
-            cJSON *e = term_to_json(t->tuple.items[i]);
+            cJSON *e = term_to_json_names(t->tuple.items[i], names);
             if (!e) { cJSON_Delete(arr); return NULL; }
             cJSON_AddItemToArray(arr, e);
         }
@@ -560,7 +562,7 @@ cJSON *term_to_json(const term *t)
                 const term *k = t->map.kv[2 * i];
                 buf key = {0};
                 buf_put(&key, k->bin.data, k->bin.len);
-                cJSON *v = term_to_json(t->map.kv[2 * i + 1]);
+                cJSON *v = term_to_json_names(t->map.kv[2 * i + 1], names);
                 if (!buf_cstr(&key) || !v) { buf_free(&key); cJSON_Delete(v); cJSON_Delete(o); return NULL; }
                 cJSON_AddItemToObject(o, (char *)key.p, v);
                 buf_free(&key);
@@ -569,7 +571,7 @@ cJSON *term_to_json(const term *t)
         }
         cJSON *arr = cJSON_CreateArray();
         for (size_t i = 0; arr && i < t->map.n; i++) {
-            cJSON *pair = cJSON_CreateArray(), *k = term_to_json(t->map.kv[2 * i]), *v = term_to_json(t->map.kv[2 * i + 1]);
+            cJSON *pair = cJSON_CreateArray(), *k = term_to_json_names(t->map.kv[2 * i], names), *v = term_to_json_names(t->map.kv[2 * i + 1], names);
             if (!pair || !k || !v) { cJSON_Delete(pair); cJSON_Delete(k); cJSON_Delete(v); cJSON_Delete(arr); return NULL; }
             cJSON_AddItemToArray(pair, k);
             cJSON_AddItemToArray(pair, v);
@@ -578,7 +580,9 @@ cJSON *term_to_json(const term *t)
         return single("$map", arr);
     }
     case TERM_PID: case TERM_PORT: case TERM_REF: case TERM_FUN: case TERM_EXPORT:
-        return with_etf(t, true);
+        return with_etf(t, true, names);
     }
     return NULL;
 }
+
+cJSON *term_to_json(const term *t) { return term_to_json_names(t, NULL); }

@@ -35,5 +35,7 @@ term *term_from_json(arena *a, const cJSON *j, const term_ctx *ctx, const char *
 
 /* term -> JSON, so that the JSON maps back to the same term. NULL on OOM. */
 cJSON *term_to_json(const term *t);
+/* The same, with the $term text of identifiers printed with names (term_text.h). */
+cJSON *term_to_json_names(const term *t, const term_names *names);
 
 #endif

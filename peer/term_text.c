@@ -179,7 +179,30 @@ static void print_binary(buf *b, const term *t)
     buf_str(b, ">>");
 }
 
-void term_print(buf *b, const term *t)
+static bool same_atom(const term *a, const term *b)
+{
+    return a->type == TERM_ATOM && b->type == TERM_ATOM && a->atom.len == b->atom.len && !memcmp(a->atom.s, b->atom.s, a->atom.len);
+}
+
+/* N of <N.ID.SERIAL>: 0 for the peer's own node; else what the names say. */
+static uint32_t node_number(const term *node, const term_names *names)
+{
+    if (!names || !names->self || same_atom(node, names->self)) return 0;
+    for (size_t i = 0; i < names->n; i++)
+        if (same_atom(node, names->v[i].node)) return names->v[i].number;
+    return 0;
+}
+
+/* An identifier of another node whose number is not known: its node's name
+ * in the number's place, which says whose it is and cannot be read back. */
+static void print_node_number(buf *b, const term *node, const term_names *names)
+{
+    uint32_t n = node_number(node, names);
+    if (n || !names || !names->self || same_atom(node, names->self)) buf_printf(b, "%u", n);
+    else term_print_atom(b, node->atom.s, node->atom.len);
+}
+
+void term_print_names(buf *b, const term *t, const term_names *names)
 {
     switch (t->type) {
     case TERM_INT: buf_printf(b, "%lld", (long long)t->i); break;
@@ -204,16 +227,16 @@ void term_print(buf *b, const term *t)
         buf_byte(b, '[');
         for (size_t i = 0; i < t->list.n; i++) {
             if (i) buf_byte(b, ',');
-            term_print(b, t->list.items[i]);
+            term_print_names(b, t->list.items[i], names);
         }
-        if (t->list.tail->type != TERM_NIL) { buf_byte(b, '|'); term_print(b, t->list.tail); }
+        if (t->list.tail->type != TERM_NIL) { buf_byte(b, '|'); term_print_names(b, t->list.tail, names); }
         buf_byte(b, ']');
         break;
     case TERM_TUPLE:
         buf_byte(b, '{');
         for (size_t i = 0; i < t->tuple.n; i++) {
             if (i) buf_byte(b, ',');
-            term_print(b, t->tuple.items[i]);
+            term_print_names(b, t->tuple.items[i], names);
         }
         buf_byte(b, '}');
         break;
@@ -221,16 +244,25 @@ void term_print(buf *b, const term *t)
         buf_str(b, "#{");
         for (size_t i = 0; i < t->map.n; i++) {
             if (i) buf_byte(b, ',');
-            term_print(b, t->map.kv[2 * i]);
+            term_print_names(b, t->map.kv[2 * i], names);
             buf_str(b, " => ");
-            term_print(b, t->map.kv[2 * i + 1]);
+            term_print_names(b, t->map.kv[2 * i + 1], names);
         }
         buf_byte(b, '}');
         break;
-    case TERM_PID: buf_printf(b, "<0.%u.%u>", t->pid.id, t->pid.serial); break;
-    case TERM_PORT: buf_printf(b, "#Port<0.%llu>", (unsigned long long)t->port.id); break;
+    case TERM_PID:
+        buf_byte(b, '<');
+        print_node_number(b, t->pid.node, names);
+        buf_printf(b, ".%u.%u>", t->pid.id, t->pid.serial);
+        break;
+    case TERM_PORT:
+        buf_str(b, "#Port<");
+        print_node_number(b, t->port.node, names);
+        buf_printf(b, ".%llu>", (unsigned long long)t->port.id);
+        break;
     case TERM_REF:
-        buf_str(b, "#Ref<0");
+        buf_str(b, "#Ref<");
+        print_node_number(b, t->ref.node, names);
         for (int i = t->ref.nids; i-- > 0;) buf_printf(b, ".%u", t->ref.ids[i]);
         buf_byte(b, '>');
         break;
@@ -241,13 +273,15 @@ void term_print(buf *b, const term *t)
         break;
     case TERM_EXPORT:
         buf_str(b, "fun ");
-        term_print(b, t->exp.module);
+        term_print_names(b, t->exp.module, names);
         buf_byte(b, ':');
-        term_print(b, t->exp.function);
+        term_print_names(b, t->exp.function, names);
         buf_printf(b, "/%lld", (long long)t->exp.arity);
         break;
     }
 }
+
+void term_print(buf *b, const term *t) { term_print_names(b, t, NULL); }
 
 /* ---- parser ---- */
 
@@ -408,8 +442,9 @@ static term *parse_number(parser *ps, bool neg)
     size_t ndig = (size_t)(ps->p - start);
     if (ps->p < ps->end && *ps->p == '#') {
         long base = 0;
+        if (ndig > 2) return perr(ps, "base must be 2..36");
         for (const char *q = start; q < ps->p; q++) if (*q != '_') base = base * 10 + (*q - '0');
-        if (ndig > 2 || base < 2 || base > 36) return perr(ps, "base must be 2..36");
+        if (base < 2 || base > 36) return perr(ps, "base must be 2..36");
         ps->p++;
         const char *ds = ps->p;
         while (ps->p < ps->end && (hexval(*ps->p) >= 0 || (*ps->p >= 'a' && *ps->p <= 'z') || (*ps->p >= 'A' && *ps->p <= 'Z') || *ps->p == '_')) ps->p++;
@@ -485,9 +520,38 @@ static bool read_uint(parser *ps, uint64_t *v, uint64_t max)
 
 #define BITS_MAX (64u << 20)    /* of a binary written as text */
 
-/* The low `size` bits of a big integer, big-endian, two's complement. */
-static bool put_big_bits(buf *bits, const term *v, uint64_t size)
+/* Bits written big-endian into bytes. */
+typedef struct { buf b; uint64_t n; } bitw;
+
+static void put_bit(bitw *w, unsigned bit)
 {
+    if (w->n % 8 == 0) buf_byte(&w->b, 0);
+    if (bit && !w->b.oom) w->b.p[w->b.len - 1] |= (uint8_t)(0x80 >> (w->n % 8));
+    w->n++;
+}
+
+/* n copies of one bit: whole bytes at a time where aligned. */
+static void put_run(bitw *w, unsigned bit, uint64_t n)
+{
+    for (; n && w->n % 8; n--) put_bit(w, bit);
+    size_t bytes = (size_t)(n / 8);
+    if (bytes && buf_reserve(&w->b, w->b.len + bytes)) {
+        memset(w->b.p + w->b.len, bit ? 0xff : 0, bytes);
+        w->b.len += bytes;
+        w->n += (uint64_t)bytes * 8;
+    }
+    for (n %= 8; n; n--) put_bit(w, bit);
+}
+
+/* The low `size` bits of an integer, big-endian, two's complement (what
+ * erl's <<V:Size>> keeps). */
+static bool put_int_bits(bitw *w, const term *v, uint64_t size)
+{
+    if (v->type == TERM_INT) {
+        if (size > 64) put_run(w, v->i < 0, size - 64), size = 64;
+        for (uint64_t k = size; k-- > 0;) put_bit(w, (unsigned)(((uint64_t)v->i >> k) & 1));
+        return !w->b.oom;
+    }
     const uint8_t *mag = v->big.mag;
     size_t n = v->big.n;
     uint8_t *m1 = NULL;
@@ -498,17 +562,16 @@ static bool put_big_bits(buf *bits, const term *v, uint64_t size)
         for (size_t i = 0; i < n && m1[i]-- == 0; i++) {}
         mag = m1;
     }
-    for (uint64_t k = size; k-- > 0;) {
-        uint8_t b = k / 8 < n ? (mag[k / 8] >> (k % 8)) & 1 : 0;
-        buf_byte(bits, v->big.neg ? !b : b);
-    }
+    unsigned flip = v->big.neg;
+    if (size > (uint64_t)n * 8) put_run(w, flip, size - (uint64_t)n * 8), size = (uint64_t)n * 8;
+    for (uint64_t k = size; k-- > 0;) put_bit(w, ((mag[k / 8] >> (k % 8)) & 1) ^ flip);
     free(m1);
-    return !bits->oom;
+    return !w->b.oom;
 }
 
 static term *parse_binary(parser *ps)
 {
-    buf bits = {0};    /* one byte per bit */
+    bitw bits = {0};
     skip_ws(ps);
     if (!eat(ps, ">>")) {
         for (;;) {
@@ -519,63 +582,63 @@ static term *parse_binary(parser *ps)
             if (ps->p < ps->end && *ps->p == '"') {
                 is_string = true;
                 do {
-                    if (!read_quoted(ps, '"', &cps)) { buf_free(&cps); buf_free(&bits); return NULL; }
+                    if (!read_quoted(ps, '"', &cps)) { buf_free(&cps); buf_free(&bits.b); return NULL; }
                     skip_ws(ps);
                 } while (ps->p < ps->end && *ps->p == '"');
             } else {
                 term *v = parse_term(ps);
-                if (!v) { buf_free(&bits); return NULL; }
-                if (v->type != TERM_INT && v->type != TERM_BIG) { buf_free(&bits); return perr(ps, "binary segment must be an integer, a character or a string"); }
+                if (!v) { buf_free(&bits.b); return NULL; }
+                if (v->type != TERM_INT && v->type != TERM_BIG) { buf_free(&bits.b); return perr(ps, "binary segment must be an integer, a character or a string"); }
                 value = v;
             }
             uint64_t size = 8;
             bool utf8 = false;
             if (eat(ps, ":")) {
-                if (!read_uint(ps, &size, BITS_MAX)) { buf_free(&cps); buf_free(&bits); return perr(ps, "segment size must be a number of bits up to 67108864"); }
+                if (!read_uint(ps, &size, BITS_MAX)) { buf_free(&cps); buf_free(&bits.b); return perr(ps, "segment size must be a number of bits up to 67108864"); }
             }
             if (eat(ps, "/")) {
                 skip_ws(ps);
                 if (at(ps, "utf8")) { ps->p += 4; utf8 = true; }
                 else if (at(ps, "integer")) ps->p += 7;
-                else { buf_free(&cps); buf_free(&bits); return perr(ps, "segment type must be integer or utf8"); }
+                else { buf_free(&cps); buf_free(&bits.b); return perr(ps, "segment type must be integer or utf8"); }
             }
             const uint32_t *cp = (const uint32_t *)cps.p;
             size_t ncp = is_string ? cps.len / 4 : 1;
-            if (!utf8 && ncp && size > (BITS_MAX - bits.len) / ncp) { buf_free(&cps); buf_free(&bits); return perr(ps, "binary too large"); }
-            if (!is_string && !utf8 && value->type == TERM_BIG) {
-                if (!put_big_bits(&bits, value, size)) { buf_free(&bits); return perr(ps, "out of memory"); }
+            if (!utf8 && ncp && size > (BITS_MAX - bits.n) / ncp) { buf_free(&cps); buf_free(&bits.b); return perr(ps, "binary too large"); }
+            if (!is_string && !utf8) {
+                if (!put_int_bits(&bits, value, size)) { buf_free(&bits.b); return perr(ps, "out of memory"); }
                 ncp = 0;
             }
             for (size_t i = 0; i < ncp; i++) {
-                int64_t v = is_string ? cp[i] : value->i;
+                int64_t v = is_string ? cp[i] : value->type == TERM_INT ? value->i : -1;
                 if (utf8) {
                     uint8_t u[4];
                     size_t l = utf8_put(u, (uint32_t)v);
-                    if (v < 0 || !l) { buf_free(&cps); buf_free(&bits); return perr(ps, "not a character for /utf8"); }
+                    if (v < 0 || !l) { buf_free(&cps); buf_free(&bits.b); return perr(ps, "not a character for /utf8"); }
                     for (size_t j = 0; j < l; j++)
-                        for (int k = 7; k >= 0; k--) buf_byte(&bits, (u[j] >> k) & 1);
+                        for (int k = 7; k >= 0; k--) put_bit(&bits, (u[j] >> k) & 1);
                 } else {
-                    /* The low `size` bits, big-endian; past bit 63 the sign's. */
-                    for (uint64_t k = size; k-- > 0;) buf_byte(&bits, (uint8_t)(k < 64 ? ((uint64_t)v >> k) & 1 : v < 0));
+                    term c = { .type = TERM_INT, .i = v };
+                    if (!put_int_bits(&bits, &c, size)) { buf_free(&cps); buf_free(&bits.b); return perr(ps, "out of memory"); }
                 }
             }
             buf_free(&cps);
-            if (bits.len > BITS_MAX) { buf_free(&bits); return perr(ps, "binary too large"); }
+            if (bits.n > BITS_MAX) { buf_free(&bits.b); return perr(ps, "binary too large"); }
             if (eat(ps, ",")) continue;
             if (eat(ps, ">>")) break;
-            buf_free(&bits);
+            buf_free(&bits.b);
             return perr(ps, "expected ',' or '>>'");
         }
     }
-    size_t nbits = bits.len, nbytes = (nbits + 7) / 8;
+    size_t nbits = (size_t)bits.n, nbytes = bits.b.len;
     term *t = term_binary(ps->a, "", 0);
     uint8_t *d = t ? arena_alloc(ps->a, nbytes ? nbytes : 1) : NULL;
-    if (!d || bits.oom) { buf_free(&bits); return perr(ps, "out of memory"); }
-    for (size_t i = 0; i < nbits; i++) if (bits.p[i]) d[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+    if (!d || bits.b.oom) { buf_free(&bits.b); return perr(ps, "out of memory"); }
+    if (nbytes) memcpy(d, bits.b.p, nbytes);
     t->bin.data = d;
     t->bin.len = nbytes;
     t->bin.bits = nbits % 8 ? (uint8_t)(nbits % 8) : 8;
-    buf_free(&bits);
+    buf_free(&bits.b);
     return t;
 }
 

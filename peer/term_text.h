@@ -23,7 +23,21 @@ typedef struct {
 
 typedef struct { const char *msg; size_t pos; } term_text_error;
 
-void term_print(buf *b, const term *t);
+/* erl prints a pid, port or reference of a node other than its own as
+ * <N.ID.SERIAL>, N being a number inside that node (its atom index of the
+ * other node's name). term_names says which node is the peer (N = 0) and
+ * the N of others, as the peer itself told (manager.c asks it). */
+typedef struct { const term *node; uint32_t number; } term_node_number;
+typedef struct {
+    const term *self;               /* the peer's node atom */
+    const term_node_number *v;
+    size_t n;
+} term_names;
+
+void term_print(buf *b, const term *t);                 /* every identifier as the peer's own */
+/* With names; an identifier of another node whose N is unknown shows the
+ * node's name in its place (<b@host.81.0>), which cannot be read back. */
+void term_print_names(buf *b, const term *t, const term_names *names);
 void term_print_float(buf *b, double d);
 void term_print_atom(buf *b, const char *s, size_t len);
 

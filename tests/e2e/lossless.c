@@ -357,3 +357,67 @@ Test(lossless, values_survive_javascript_and_jq, .timeout = 120)
     free(id);
     peerd_stop(d);
 }
+
+/* A pid of another node prints as erl prints it on the peer (<N.ID.SERIAL>,
+ * N the peer's own number for that node) in results, values and messages;
+ * as text it cannot be sent back (N is not the node), as $etf it can. */
+Test(lossless, identifiers_of_other_nodes_print_as_erl_prints_them, .timeout = 90)
+{
+    peerd *d = peerd_start(NULL);
+    char opts[128], args[256];
+    char bname[64];
+    snprintf(bname, sizeof bname, "%s", unique_name("other"));
+    snprintf(opts, sizeof opts, "{\"name\":\"%s\"}", unique_name("here"));
+    char *a = start_peer(d, opts);
+    snprintf(opts, sizeof opts, "{\"name\":\"%s\"}", bname);
+    char *b = start_peer(d, opts);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", b);
+    resp *r = http(d, "GET", path, NULL);
+    char bnode[128];
+    snprintf(bnode, sizeof bnode, "%s", jstr(r, "node"));
+    resp_free(r);
+
+    snprintf(args, sizeof args, "\"['%s', erlang, whereis, [init]]\"", bnode);
+    r = call(d, a, "rpc", "call", args);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    char result[64];
+    snprintf(result, sizeof result, "%s", jstr(r, "result"));
+    cr_expect(strncmp(result, "<0.", 3) && !strcmp(result + strcspn(result, "."), ".0.0>"), "init of the other node: %s", result);
+    const char *v = strstr(r->body, ",\"value\":");
+    char *value = strndup(v + 9, (size_t)(r->body + r->len - 1 - (v + 9)));
+    resp_free(r);
+    /* What erl itself prints for it, on that peer. */
+    snprintf(args, sizeof args, "[%s]", value);
+    r = call(d, a, "erlang", "pid_to_list", args);
+    cr_expect_eq(r->status, 200, "the value goes back as it came: %s", r->body);
+    char want[80];
+    snprintf(want, sizeof want, "\"%s\"", result);
+    cr_expect_str_eq(jstr(r, "result"), want, "peerd prints what erl prints");
+    resp_free(r);
+    /* Its text is refused, pointing to $etf. */
+    snprintf(args, sizeof args, "\"[%s]\"", result);
+    r = call(d, a, "erlang", "is_pid", args);
+    cr_expect(r->status == 400 && strstr(r->body, "$etf"), "%s", r->body);
+    resp_free(r);
+
+    /* A message naming it: the same text. */
+    snprintf(path, sizeof path, "/peers/%s/send", a);
+    char body[512];
+    snprintf(body, sizeof body, "{\"to\":\"user\",\"message\":{\"$tuple\":[{\"$atom\":\"message\"},{\"$atom\":\"inbox\"},[%s]]}}", value);
+    r = http(d, "POST", path, body);
+    cr_expect_eq(r->status, 202, "%s", r->body);
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s/messages?follow=1", a);
+    const char *out = "/tmp/peerd-lossless-names.out";
+    pid_t c = curl_spawn(d, path, out, NULL);
+    snprintf(want, sizeof want, "\"result\":\"[%s]\"", result);
+    cr_expect(file_has(out, want, 5000), "the message prints it as erl does");
+    kill(c, SIGKILL);
+    child_wait(c, 5000);
+    unlink(out);
+    free(value);
+    free(a);
+    free(b);
+    peerd_stop(d);
+}

@@ -139,3 +139,27 @@ Test(term_text, adjacent_strings_concatenate)
     buf_free(&b);
     arena_free(a);
 }
+
+/* Identifiers of other nodes print with the number the peer gave for that
+ * node, or its name where it gave none; as text they are refused. */
+Test(term_text, identifiers_of_other_nodes)
+{
+    arena *a = arena_new();
+    term_ctx ctx = { term_atomz(a, "me@h"), 1 };
+    term_text_error e;
+    term *t = term_parse(a, "[<0.5.0>, #Ref<0.1.2.3>, #Port<0.7>]", 36, &ctx, &e);
+    cr_assert(t, "%s", e.msg);
+    term *other = term_atomz(a, "other@h"), *third = term_atomz(a, "third@h");
+    t->list.items[0]->pid.node = other;
+    t->list.items[1]->ref.node = other;
+    t->list.items[2]->port.node = third;
+    term_node_number v[] = { { other, 8472 } };
+    term_names names = { ctx.node, v, 1 };
+    buf b = {0};
+    term_print_names(&b, t, &names);
+    cr_expect_str_eq(buf_cstr(&b), "[<8472.5.0>,#Ref<8472.1.2.3>,#Port<third@h.7>]");
+    buf_free(&b);
+    cr_expect_null(term_parse(a, "<8472.5.0>", 10, &ctx, &e));
+    cr_expect(strstr(e.msg, "send the value's $etf instead"), "%s", e.msg);
+    arena_free(a);
+}
