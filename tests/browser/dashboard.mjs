@@ -12,11 +12,16 @@ const token = "browser-test-token";
 let passed = 0, failed = 0;
 const check = (ok, what) => { if (ok) { passed++; console.log(`[PASS] dashboard: ${what}`); } else { failed++; console.log(`[FAIL] dashboard: ${what}`); } };
 
-const peerd = spawn(peerdBin, ["--listen", "127.0.0.1:0", "--quiet"], { env: { ...process.env, PEERD_TOKEN: token } });
-const base = await new Promise((resolve, reject) => {
-  peerd.stdout.on("data", (d) => { const m = /listening on (\S+)/.exec(d.toString()); if (m) resolve(m[1]); });
-  peerd.on("exit", () => reject(new Error("peerd exited")));
-});
+function startPeerd(listen) {
+  const p = spawn(peerdBin, ["--listen", listen, "--quiet"], { env: { ...process.env, PEERD_TOKEN: token } });
+  const up = new Promise((resolve, reject) => {
+    p.stdout.on("data", (d) => { const m = /listening on (\S+)/.exec(d.toString()); if (m) resolve(m[1]); });
+    p.on("exit", () => reject(new Error("peerd exited")));
+  });
+  return [p, up];
+}
+let [peerd, up] = startPeerd("127.0.0.1:0");
+const base = await up;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -52,6 +57,15 @@ try {
   await page.locator("#console", { hasText: "hello from the browser" }).waitFor();
   check(true, "console output arrives over SSE");
 
+  // A bare CR inside SSE data would end the line for EventSource: nothing
+  // after it may be lost.
+  await page.fill("#call-form input[name=function]", "put_chars");
+  await page.fill("#call-form input[name=args]", '[user, "10%\\r50%\\r100% done\\n"]');
+  await page.click("#call");
+  await page.locator("#console", { hasText: "100% done" }).waitFor({ timeout: 5000 });
+  const text = await page.textContent("#console");
+  check(text.includes("10%") && text.includes("50%") && text.includes("100% done"), "console text after a CR arrives through EventSource");
+
   await page.fill("#call-form input[name=function]", "nope");
   await page.click("#call");
   await page.locator("#call-result", { hasText: "error: undef" }).waitFor();
@@ -61,6 +75,25 @@ try {
   await row.locator(".stop").click();
   await row.waitFor({ state: "detached" });
   check(true, "stop removes the peer from the list");
+
+  // peerd restarted under the page: EventSource reconnects with an event id
+  // of the old instance, gets a reset, and the page shows the new world.
+  await page.fill("#start-form input[name=name]", "old-world");
+  await page.click("#start");
+  await page.locator('tr[data-id="old-world"] .state-running').waitFor();
+  const exited = new Promise((resolve) => peerd.on("exit", resolve));
+  peerd.kill("SIGTERM");
+  await exited;
+  [peerd, up] = startPeerd(new URL(base).host);
+  await up;
+  const started = await fetch(base + "/peers", { method: "POST", body: JSON.stringify({ name: "new-world" }),
+                                                headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } });
+  check(started.status === 201, `a peer started on the new peerd (${started.status})`);
+  const t0 = Date.now();
+  await page.locator('tr[data-id="new-world"]').waitFor({ timeout: 5000 });
+  await page.locator('tr[data-id="old-world"]').waitFor({ state: "detached", timeout: 5000 });
+  await page.locator("#status", { hasText: "restarted" }).waitFor({ timeout: 5000 });
+  check(true, `after a peerd restart the page shows the new peers (${Date.now() - t0} ms)`);
 } catch (e) {
   failed++;
   console.log(`[FAIL] dashboard: ${e.message.split("\n")[0]}`);
