@@ -215,7 +215,7 @@ Test(security, malformed_requests_get_problems_and_peerd_serves_on, .timeout = 1
         { "POST", call_path, deep_args, 400 },
         { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":\"[1,2\"}", 400 },
         { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":\"[X]\"}", 400 },
-        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":\"[<<1:99>>]\"}", 400 },
+        { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":\"[<<1:67108865>>]\"}", 400 },
         { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":[{\"$etf\":\"g2E=\"}]}", 400 },
         { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":[{\"$etf\":\"g3AAAAAA\"}]}", 400 },
         { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":[{\"$atom\":[]}]}", 400 },
