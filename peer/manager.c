@@ -314,6 +314,7 @@ void pm_req_free(pm_req *r)
     buf_free(&r->reply);
     free(r->console_tail);
     arena_free(r->identity_arena);
+    arena_free(r->names_arena);
     free(r);
 }
 
