@@ -65,13 +65,11 @@
 
 static const int boot_bucket_ms[8] = { 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
 
-enum watch_kind { W_QUEUE, W_SIGNAL, W_TIMER, W_OUT, W_IN, W_LISTEN, W_SOCK, W_CLIENT };
 enum peer_state { ST_BOOTING, ST_RUNNING, ST_DOWN };
 static const char *const state_names[] = { "booting", "running", "down" };
 
 typedef struct peer peer;
 typedef struct follower follower;
-typedef struct { enum watch_kind kind; peer *p; follower *f; } watch;
 
 /* A client following a peer's console or messages, or the event feed. The
  * loop fills its stream from `pos` while there is room; it is freed only on
@@ -87,7 +85,7 @@ struct follower {
     bool sse, link, once, finished, dead;
     char *to;
     int client_fd;
-    watch w_client;
+    loop_watch w_client;
 };
 
 /* A GET /wait in progress. */
@@ -132,7 +130,7 @@ struct peer {
     bool node_ours;             /* os_pid is a process we can wait for and kill */
     int exit_status;            /* of the child, -1 while unknown */
     int in_fd, out_fd, listen_fd, sock_fd;
-    watch w_in, w_out, w_listen, w_sock;
+    loop_watch w_in, w_out, w_listen, w_sock;   /* of in_fd, out_fd, listen_fd, sock_fd */
     bool out_watching;          /* EPOLLOUT armed on the write descriptor */
     buf outq;
     size_t outq_off;
@@ -173,14 +171,14 @@ typedef struct tombstone { struct tombstone *next; pm_peer_info info; uint64_t e
 
 struct pm {
     pm_config cfg;
-    pthread_t thread;
-    bool started;
-    int ep, qfd, sfd, tfd;
-    watch w_queue, w_signal, w_timer;
-    pthread_mutex_t qlock;
-    pm_req *qhead, *qtail;
+    loop *l;
+    int sfd;                    /* SIGCHLD */
+    loop_watch w_signal;
+    pm_req *qhead, *qtail;      /* requests for the end of this turn */
     bool shutting_down;
-    bool stopped;               /* the loop has left: pm_submit answers itself */
+    bool stopped;               /* shut down: pm_submit answers itself */
+    void (*quit_done)(void *ud);
+    void *quit_ud;
     peer *peers;
     peer *graveyard;            /* freed at the end of an event batch */
     bool batching;              /* handling a batch of requests: cork output */
@@ -197,8 +195,6 @@ struct pm {
     int npeers;                 /* live (not removed) peers */
     tombstone *tombs;
     size_t ntombs;
-    timer_heap timers;
-    uint64_t armed_at;
 };
 
 /* ---- small helpers ---- */
@@ -383,22 +379,11 @@ static void answer_with_info(pm_req *r, const peer *p, pm_status st, char *detai
 
 /* ---- descriptors ---- */
 
-static void ep_add(pm *m, int fd, uint32_t events, watch *w)
-{
-    struct epoll_event ev = { .events = events, .data.ptr = w };
-    epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev);
-}
-
-static void ep_mod(pm *m, int fd, uint32_t events, watch *w)
-{
-    struct epoll_event ev = { .events = events, .data.ptr = w };
-    epoll_ctl(m->ep, EPOLL_CTL_MOD, fd, &ev);
-}
-
-static void close_fd(pm *m, int *fd)
+/* Closes a descriptor of the manager's, and stops watching it. */
+static void close_fd(pm *m, int *fd, loop_watch *w)
 {
     if (*fd < 0) return;
-    epoll_ctl(m->ep, EPOLL_CTL_DEL, *fd, NULL);
+    if (w && w->fd == *fd) loop_unwatch(m->l, w);
     close(*fd);
     *fd = -1;
 }
@@ -408,30 +393,12 @@ static bool conn_open(const peer *p) { return write_fd(p) >= 0; }
 
 /* ---- timers ---- */
 
-/* Lazy: the timerfd is moved only when the earliest deadline comes before
- * the one it is set for. A deadline that went away (a call answered, most
- * of the time) leaves it set: it then fires once for nothing and is set
- * again for what is due next. Two timerfd_settime calls per call saved. */
-static void arm_timerfd(pm *m)
-{
-    tmr *t = timer_heap_top(&m->timers);
-    if (!t || (m->armed_at && m->armed_at <= t->at)) return;
-    m->armed_at = t->at;
-    uint64_t now = now_ms();
-    uint64_t delta = t->at > now ? t->at - now : 0;
-    /* timerfd treats zero as "disarm": fire at once instead. */
-    struct itimerspec its = { .it_value = { (time_t)(delta / 1000), (long)(delta % 1000) * 1000000 + (delta ? 0 : 1) } };
-    timerfd_settime(m->tfd, 0, &its, NULL);
-}
-
 static void timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *owner)
 {
-    t->fire = fire;
-    t->owner = owner;
-    timer_heap_add(&m->timers, t, now_ms() + ms);
+    if (!loop_timer(m->l, t, ms, fire, owner)) logf_(m, "out of memory arming a timer of %llu ms", (unsigned long long)ms);
 }
 
-static void timer_clear(pm *m, tmr *t) { timer_heap_remove(&m->timers, t); }
+static void timer_clear(pm *m, tmr *t) { loop_timer_clear(m->l, t); }
 
 /* ---- sending ---- */
 
@@ -452,9 +419,9 @@ static void flush_out(peer *p)
     bool want = p->outq.len > 0;
     if (want != p->out_watching) {
         p->out_watching = want;
-        watch *w = p->opt->conn == PM_CONN_STDIO ? &p->w_in : &p->w_sock;
+        loop_watch *w = p->opt->conn == PM_CONN_STDIO ? &p->w_in : &p->w_sock;
         uint32_t base = p->opt->conn == PM_CONN_STDIO ? 0 : EPOLLIN | EPOLLRDHUP;
-        ep_mod(p->m, fd, base | (want ? EPOLLOUT : 0), w);
+        loop_rewatch(p->m->l, w, base | (want ? EPOLLOUT : 0));
     }
 }
 
@@ -858,7 +825,7 @@ static void stop_begin(peer *p, pm_req *waiter);
 /* The client of a follower went away (or its response ended early). */
 static void follower_client_gone(follower *f)
 {
-    if (f->client_fd >= 0) close_fd(f->m, &f->client_fd);
+    if (f->client_fd >= 0) close_fd(f->m, &f->client_fd, &f->w_client);
     pthread_mutex_lock(&f->s->lock);
     f->s->gone = true;
     bool parked = f->s->parked;
@@ -926,10 +893,10 @@ static void peer_free(peer *p)
     timer_clear(m, &p->stop_timer);
     timer_clear(m, &p->accept_timer);
     timer_clear(m, &p->lease_timer);
-    close_fd(m, &p->in_fd);
-    close_fd(m, &p->out_fd);
-    close_fd(m, &p->listen_fd);
-    close_fd(m, &p->sock_fd);
+    close_fd(m, &p->in_fd, &p->w_in);
+    close_fd(m, &p->out_fd, &p->w_out);
+    close_fd(m, &p->listen_fd, &p->w_listen);
+    close_fd(m, &p->sock_fd, &p->w_sock);
     fail_pending(p, "peer removed");
     release_followers(p, false);
     while (p->waiters) waiter_answer(p->waiters, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
@@ -1021,9 +988,9 @@ static void kill_processes(peer *p)
 static void close_control(peer *p)
 {
     pm *m = p->m;
-    close_fd(m, &p->in_fd);
-    close_fd(m, &p->sock_fd);
-    close_fd(m, &p->listen_fd);
+    close_fd(m, &p->in_fd, &p->w_in);
+    close_fd(m, &p->sock_fd, &p->w_sock);
+    close_fd(m, &p->listen_fd, &p->w_listen);
     timer_clear(m, &p->accept_timer);
     p->outq.len = p->outq_off = 0;
     p->out_watching = false;
@@ -1759,7 +1726,7 @@ static void on_stdout(peer *p)
 {
     bool eof;
     if (!read_stdout(p, &eof)) return;
-    if (eof) close_fd(p->m, &p->out_fd);
+    if (eof) close_fd(p->m, &p->out_fd, &p->w_out);
 }
 
 static void on_sock(peer *p, uint32_t events)
@@ -1807,6 +1774,8 @@ static void on_sock(peer *p, uint32_t events)
     }
 }
 
+static void on_sock_ready(loop_watch *w, uint32_t ev);
+
 static void on_listen(peer *p)
 {
     int fd = accept4(p->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1814,13 +1783,22 @@ static void on_listen(peer *p)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-    close_fd(p->m, &p->listen_fd);
+    close_fd(p->m, &p->listen_fd, &p->w_listen);
     timer_clear(p->m, &p->accept_timer);
     p->sock_fd = fd;
-    p->w_sock = (watch){ W_SOCK, p, NULL };
-    ep_add(p->m, fd, EPOLLIN | EPOLLRDHUP, &p->w_sock);
+    if (loop_watch_fd(p->m->l, &p->w_sock, fd, EPOLLIN | EPOLLRDHUP, on_sock_ready, p) < 0) {
+        logf_(p->m, "peer %s: cannot watch its connection: %s", p->id, strerror(errno));
+        conn_lost(p, "{watch_failed}");
+        return;
+    }
     flush_out(p);
 }
+
+/* What the loop calls when a descriptor is ready. */
+static void on_out_ready(loop_watch *w, uint32_t ev) { (void)ev; on_stdout(w->ud); }
+static void on_in_ready(loop_watch *w, uint32_t ev) { (void)ev; flush_out(w->ud); }
+static void on_listen_ready(loop_watch *w, uint32_t ev) { (void)ev; on_listen(w->ud); }
+static void on_sock_ready(loop_watch *w, uint32_t ev) { on_sock(w->ud, ev); }
 
 static void on_child_exit(pm *m, pid_t pid, int status)
 {
@@ -1835,7 +1813,7 @@ static void on_child_exit(pm *m, pid_t pid, int status)
             if (p->out_fd >= 0) {
                 bool eof;
                 if (!read_stdout(p, &eof)) return;
-                close_fd(m, &p->out_fd);
+                close_fd(m, &p->out_fd, &p->w_out);
             }
             if (pid == p->os_pid) p->node_ours = false;
             bool node_is_child = p->opt->conn == PM_CONN_STDIO || !p->opt->detached;
@@ -1993,6 +1971,7 @@ static void do_start(pm *m, pm_req *r)
     p->opt = o;
     p->incarnation = mix64(m->instance + ++m->incarnations);
     p->in_fd = p->out_fd = p->listen_fd = p->sock_fd = -1;
+    p->w_in.fd = p->w_out.fd = p->w_listen.fd = p->w_sock.fd = -1;
     p->exit_status = -1;
     p->created_at = wall_ms();
     p->boot_started = now_ms();
@@ -2049,7 +2028,7 @@ static void do_start(pm *m, pm_req *r)
         logf_(m, "peer %s: cannot start %s: %s", p->id, argv[0], strerror(e));
         r->exit_status = -1;
         finish(r, PM_ERR_SPAWN, xasprintf("cannot execute %s: %s", argv[0], strerror(e)));
-        close_fd(m, &p->listen_fd);
+        close_fd(m, &p->listen_fd, &p->w_listen);
         remove_peer(p, false);
         return;
     }
@@ -2060,17 +2039,19 @@ static void do_start(pm *m, pm_req *r)
         timer_set(m, &p->lease_timer, (uint64_t)o->lease_ms, lease_expired, p);
         p->lease_expires_at = wall_ms() + o->lease_ms;
     }
-    p->w_out = (watch){ W_OUT, p, NULL };
-    ep_add(m, p->out_fd, EPOLLIN, &p->w_out);
-    if (p->in_fd >= 0) {
-        p->w_in = (watch){ W_IN, p, NULL };
-        ep_add(m, p->in_fd, 0, &p->w_in);
+    if (loop_watch_fd(m->l, &p->w_out, p->out_fd, EPOLLIN, on_out_ready, p) < 0 ||
+        (p->in_fd >= 0 && loop_watch_fd(m->l, &p->w_in, p->in_fd, 0, on_in_ready, p) < 0) ||
+        (p->listen_fd >= 0 && loop_watch_fd(m->l, &p->w_listen, p->listen_fd, EPOLLIN, on_listen_ready, p) < 0)) {
+        int err = errno;
+        finish(r, PM_ERR_INTERNAL, xasprintf("cannot watch the node's descriptors: %s", strerror(err)));
+        kill_processes(p);
+        close_control(p);
+        close_fd(m, &p->out_fd, &p->w_out);
+        set_down(p, "{watch_failed}");
+        remove_peer(p, true);
+        return;
     }
-    if (p->listen_fd >= 0) {
-        p->w_listen = (watch){ W_LISTEN, p, NULL };
-        ep_add(m, p->listen_fd, EPOLLIN, &p->w_listen);
-        timer_set(m, &p->accept_timer, TCP_ACCEPT_MS, accept_timeout, p);
-    }
+    if (p->listen_fd >= 0) timer_set(m, &p->accept_timer, TCP_ACCEPT_MS, accept_timeout, p);
     if (o->wait_boot_ms == PM_NO_WAIT) {
         answer_with_info(r, p, PM_OK, NULL);
         return;
@@ -2126,6 +2107,16 @@ static void do_wait(pm *m, peer *p, pm_req *r)
     if (r->timeout_ms != PM_INFINITY) timer_set(m, &w->timer, (uint64_t)r->timeout_ms, wait_timeout, w);
 }
 
+/* The client of a follower hung up (it is watched even while parked). */
+static void on_client_ready(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    follower *f = w->ud;
+    if (f->dead) return;
+    close_fd(f->m, &f->client_fd, &f->w_client);
+    if (!f->finished) follower_client_gone(f);
+}
+
 static void do_follow(pm *m, peer *p, pm_req *r)
 {
     follower *f = calloc(1, sizeof *f);
@@ -2155,9 +2146,16 @@ static void do_follow(pm *m, peer *p, pm_req *r)
      * reported missed by fill. */
     f->pos = f->kind == PM_FOLLOW_CONSOLE ? (reset ? 0 : r->since) : (reset ? 0 : r->since) + 1;
     if (f->kind == PM_FOLLOW_CONSOLE) r->range_start = f->pos > p->console.start ? f->pos : p->console.start;
-    if (f->client_fd >= 0) {
-        f->w_client = (watch){ W_CLIENT, NULL, f };
-        ep_add(m, f->client_fd, EPOLLRDHUP, &f->w_client);
+    f->w_client.fd = -1;
+    if (f->client_fd >= 0 && loop_watch_fd(m->l, &f->w_client, f->client_fd, EPOLLRDHUP, on_client_ready, f) < 0) {
+        /* Without the watch a linked client's hang-up would go unseen. */
+        int err = errno;
+        close(f->client_fd);
+        stream_unref(f->s);
+        free(f->to);
+        free(f);
+        finish(r, PM_ERR_INTERNAL, xasprintf("cannot watch the client's connection: %s", strerror(err)));
+        return;
     }
     follower **list = p ? &p->followers : &m->event_followers;
     f->next = *list;
@@ -2175,7 +2173,7 @@ static void do_unfollow(pm *m, pm_req *r)
     if (!f) return;
     /* A client that leaves a linked stream before its end stops the peer. */
     if (!f->finished) follower_client_gone(f);
-    else if (f->client_fd >= 0) close_fd(m, &f->client_fd);
+    else if (f->client_fd >= 0) close_fd(m, &f->client_fd, &f->w_client);
     unlink_follower(m, f);
     stream_unref(f->s);
     free(f->to);
@@ -2332,7 +2330,6 @@ static void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incar
 static void handle_req(pm *m, pm_req *r)
 {
     r->next = NULL;
-    if (r->op == PM_QUIT) { begin_shutdown(m); finish(r, PM_OK, NULL); return; }
     if (m->shutting_down && r->op != PM_LIST && r->op != PM_GET && r->op != PM_UNFOLLOW && r->op != PM_REFILL) {
         finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
         return;
@@ -2404,37 +2401,23 @@ static void handle_req(pm *m, pm_req *r)
 
 /* ---- the loop ---- */
 
+/* Requests are handled at the end of the loop's turn, as one batch. */
 void pm_submit(pm *m, pm_req *r)
 {
     r->next = NULL;
-    pthread_mutex_lock(&m->qlock);
     if (m->stopped) {
-        /* The loop is gone (e.g. a response torn down during http_stop):
-         * answer here rather than queue into nothing. */
-        pthread_mutex_unlock(&m->qlock);
         finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
         return;
     }
-    bool wake = !m->qhead;
     if (m->qtail) m->qtail->next = r; else m->qhead = r;
     m->qtail = r;
-    pthread_mutex_unlock(&m->qlock);
-    if (wake) {
-        uint64_t one = 1;
-        ssize_t w = write(m->qfd, &one, sizeof one);
-        (void)w;
-    }
+    loop_wake(m->l);
 }
 
 static void drain_queue(pm *m)
 {
-    uint64_t v;
-    ssize_t rd = read(m->qfd, &v, sizeof v);
-    (void)rd;
-    pthread_mutex_lock(&m->qlock);
     pm_req *r = m->qhead;
     m->qhead = m->qtail = NULL;
-    pthread_mutex_unlock(&m->qlock);
     m->batching = true;
     while (r) {
         pm_req *next = r->next;
@@ -2450,20 +2433,6 @@ static void drain_queue(pm *m)
     m->corked = NULL;
 }
 
-static void run_timers(pm *m)
-{
-    uint64_t v;
-    ssize_t rd = read(m->tfd, &v, sizeof v);
-    (void)rd;
-    m->armed_at = 0;
-    uint64_t now = now_ms();
-    tmr *t;
-    while ((t = timer_heap_top(&m->timers)) && t->at <= now) {
-        timer_heap_remove(&m->timers, t);
-        t->fire(t->owner, t);
-    }
-}
-
 static void begin_shutdown(pm *m)
 {
     m->shutting_down = true;
@@ -2473,88 +2442,56 @@ static void begin_shutdown(pm *m)
     }
 }
 
-static void *loop(void *arg)
+/* The manager's end of a turn: the requests of the turn, then followers
+ * catch up, then what died in the turn is freed. */
+static int turn_end(void *ud)
 {
-    pm *m = arg;
-    struct epoll_event evs[64];
-    for (;;) {
-        arm_timerfd(m);
-        if (m->shutting_down && !m->peers) {
-            /* Answer what came in meanwhile, then leave. */
-            pthread_mutex_lock(&m->qlock);
-            bool empty = !m->qhead;
-            m->stopped = empty;   /* decided under the lock pm_submit takes */
-            pthread_mutex_unlock(&m->qlock);
-            if (empty) {
-                /* Followers of /events get the shutdown's last events, then the end. */
-                for (follower *f = m->event_followers; f; f = f->next)
-                    if (!f->finished && !f->dead) { fill_events(f, true); finish_follower(f, STREAM_END); }
-                break;
-            }
-        }
-        int n = epoll_wait(m->ep, evs, 64, -1);
-        if (n < 0 && errno == EINTR) continue;
-        for (int i = 0; i < n; i++) {
-            watch *w = evs[i].data.ptr;
-            uint32_t ev = evs[i].events;
-            if ((w->p && w->p->dead) || (w->f && w->f->dead)) continue;
-            switch (w->kind) {
-            case W_QUEUE: drain_queue(m); break;
-            case W_SIGNAL: reap(m); break;
-            case W_TIMER: run_timers(m); break;
-            case W_OUT: on_stdout(w->p); break;
-            case W_IN: flush_out(w->p); break;
-            case W_LISTEN: on_listen(w->p); break;
-            case W_SOCK: on_sock(w->p, ev); break;
-            case W_CLIENT:
-                close_fd(m, &w->f->client_fd);
-                if (!w->f->finished) follower_client_gone(w->f);
-                break;
-            }
-        }
-        fill_followers(m);
-        for (peer *p = m->graveyard, *next; p; p = next) {
-            next = p->next;
-            free(p);
-        }
-        m->graveyard = NULL;
-        for (follower *f = m->dead_followers, *next; f; f = next) {
-            next = f->next;
-            free(f);
-        }
-        m->dead_followers = NULL;
+    pm *m = ud;
+    while (m->qhead) drain_queue(m);
+    fill_followers(m);
+    for (peer *p = m->graveyard, *next; p; p = next) {
+        next = p->next;
+        free(p);
     }
-    return NULL;
+    m->graveyard = NULL;
+    for (follower *f = m->dead_followers, *next; f; f = next) {
+        next = f->next;
+        free(f);
+    }
+    m->dead_followers = NULL;
+    if (m->shutting_down && !m->peers && !m->stopped) {
+        /* Followers of /events get the shutdown's last events, then the end. */
+        for (follower *f = m->event_followers; f; f = f->next)
+            if (!f->finished && !f->dead) { fill_events(f, true); finish_follower(f, STREAM_END); }
+        m->stopped = true;
+        if (m->quit_done) m->quit_done(m->quit_ud);
+    }
+    return -1;
 }
 
-pm *pm_new(const pm_config *cfg)
+static void on_signal_ready(loop_watch *w, uint32_t ev) { (void)ev; reap(w->ud); }
+
+pm *pm_new(loop *l, const pm_config *cfg)
 {
     pm *m = calloc(1, sizeof *m);
     if (!m) return NULL;
+    m->l = l;
     m->cfg = *cfg;
     if (getrandom(&m->instance, sizeof m->instance, 0) != sizeof m->instance) m->instance = (uint64_t)wall_ms() ^ (uint64_t)getpid() << 32;
     m->events = calloc(MAX_EVENTS, sizeof *m->events);
     if (!m->events) { free(m); return NULL; }
     if (!m->cfg.console_buffer) m->cfg.console_buffer = 1 << 20;
     if (m->cfg.max_peers <= 0) m->cfg.max_peers = 256;
-    pthread_mutex_init(&m->qlock, NULL);
-    m->ep = epoll_create1(EPOLL_CLOEXEC);
-    m->qfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    m->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    /* SIGCHLD is blocked in every thread (pm_new runs before others start,
-     * and threads inherit the mask) and read from a signalfd here. */
+    /* SIGCHLD is blocked (before any thread starts, so in every one) and
+     * read from a signalfd on the loop. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     m->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (m->ep < 0 || m->qfd < 0 || m->tfd < 0 || m->sfd < 0) { pm_free(m); return NULL; }
-    m->w_queue = (watch){ W_QUEUE, NULL, NULL };
-    m->w_signal = (watch){ W_SIGNAL, NULL, NULL };
-    m->w_timer = (watch){ W_TIMER, NULL, NULL };
-    ep_add(m, m->qfd, EPOLLIN, &m->w_queue);
-    ep_add(m, m->sfd, EPOLLIN, &m->w_signal);
-    ep_add(m, m->tfd, EPOLLIN, &m->w_timer);
+    m->w_signal.fd = -1;
+    if (m->sfd < 0 || loop_watch_fd(l, &m->w_signal, m->sfd, EPOLLIN, on_signal_ready, m) < 0 ||
+        loop_on_turn_end(l, turn_end, m) < 0) { pm_free(m); return NULL; }
     /* Detached nodes re-parent to us, so we can wait for them and kill them. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     signal(SIGPIPE, SIG_IGN);
@@ -2563,38 +2500,23 @@ pm *pm_new(const pm_config *cfg)
 
 uint64_t pm_instance(const pm *m) { return m->instance; }
 
-int pm_start(pm *m)
+void pm_quit(pm *m, void (*done)(void *ud), void *ud)
 {
-    if (pthread_create(&m->thread, NULL, loop, m)) return -1;
-    m->started = true;
-    return 0;
-}
-
-static void shutdown_done(pm_req *r) { pm_req_free(r); }
-
-void pm_shutdown(pm *m)
-{
-    if (!m->started) return;
-    pm_req *r = pm_req_new(PM_QUIT, NULL);
-    if (r) {
-        r->done = shutdown_done;
-        pm_submit(m, r);
-    }
-    pthread_join(m->thread, NULL);
-    m->started = false;
+    m->quit_done = done;
+    m->quit_ud = ud;
+    if (!m->shutting_down) begin_shutdown(m);
+    loop_wake(m->l);
 }
 
 void pm_free(pm *m)
 {
     if (!m) return;
-    if (m->started) pm_shutdown(m);
     while (m->tombs) {
         tombstone *t = m->tombs;
         m->tombs = t->next;
         pm_peer_info_free(&t->info);
         free(t);
     }
-    timer_heap_free(&m->timers);
     for (size_t i = 0; m->events && i < MAX_EVENTS; i++) free(m->events[i]);
     free(m->events);
     /* Followers whose responses never came back to unfollow (shutdown). */
@@ -2607,10 +2529,6 @@ void pm_free(pm *m)
             free(f->to);
             free(f);
         }
-    if (m->ep >= 0) close(m->ep);
-    if (m->qfd >= 0) close(m->qfd);
-    if (m->tfd >= 0) close(m->tfd);
-    if (m->sfd >= 0) close(m->sfd);
-    pthread_mutex_destroy(&m->qlock);
+    if (m->sfd >= 0) { loop_unwatch(m->l, &m->w_signal); close(m->sfd); }
     free(m);
 }

@@ -1,11 +1,13 @@
 /*
  * manager.h — the peer manager: peerd's part of OTP's peer module.
  *
- * One event loop thread owns every peer: its child process, control
- * connection (standard_io pipes or a TCP socket), timers, console ring and
- * message queue. Other threads talk to it only by submitting a pm_req; the
- * loop fills in the answer and calls req->done on the loop thread, which
- * must only hand the request back (e.g. resume an HTTP connection).
+ * The manager lives on peerd's one loop (loop.h) and owns every peer: its
+ * child process, control connection (standard_io pipes or a TCP socket),
+ * timers, console ring and message queue. Handlers on the same loop submit
+ * a pm_req; the manager handles the turn's requests as one batch at the
+ * end of the turn (so that one write to a node carries all of them) and
+ * calls req->done, which must only hand the request back (e.g. resume an
+ * HTTP connection).
  *
  * Calls are relayed without the loop decoding arguments or results: the
  * submitter encodes M, F, A in ETF, the loop frames {call, Seq, M, F, A}, and
@@ -19,6 +21,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "loop.h"
 #include "stream.h"
 #include "term_text.h"
 
@@ -104,7 +107,6 @@ typedef enum {
     PM_REFILL,                  /* the reader drained a starved stream */
     PM_UNFOLLOW,                /* the response is gone: detach the stream */
     PM_METRICS,                 /* Prometheus text of the manager's own figures, in reply */
-    PM_QUIT,                    /* internal: what pm_shutdown sends */
 } pm_op;
 
 enum pm_follow_kind { PM_FOLLOW_CONSOLE, PM_FOLLOW_MESSAGES, PM_FOLLOW_EVENTS };
@@ -154,12 +156,14 @@ struct pm_req {
 pm_req *pm_req_new(pm_op op, const char *id);
 void pm_req_free(pm_req *r);
 
-pm *pm_new(const pm_config *cfg);
-int pm_start(pm *m);                    /* starts the loop thread */
-void pm_submit(pm *m, pm_req *r);       /* any thread; r->done runs on the loop */
-/* Stops every peer as its `shutdown` says, answers what is pending, and joins
- * the loop thread. */
-void pm_shutdown(pm *m);
+/* A manager on loop l (it watches SIGCHLD there and adds an end-of-turn hook). */
+pm *pm_new(loop *l, const pm_config *cfg);
+/* On the loop's thread; r->done runs at the end of the turn. */
+void pm_submit(pm *m, pm_req *r);
+/* Stops every peer as its `shutdown` says; once none is left, followers of
+ * /events have had the last events and done(ud) runs (then every request
+ * is answered shutting_down). */
+void pm_quit(pm *m, void (*done)(void *ud), void *ud);
 void pm_free(pm *m);
 
 /* This peerd's instance id: random, fixed for the life of the process.

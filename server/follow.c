@@ -18,7 +18,7 @@ typedef struct {
 } http_stream;
 
 static void park(void *ud) { MHD_suspend_connection(((http_stream *)ud)->conn); }
-static void wake(void *ud) { MHD_resume_connection(((http_stream *)ud)->conn); }
+static void wake(void *ud) { http_resume(((http_stream *)ud)->conn); }
 
 static void free_req(pm_req *r) { pm_req_free(r); }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,11 +191,18 @@ cJSON *http_body_json(http_req *h, enum MHD_Result *answered)
     return j;
 }
 
+void http_resume(struct MHD_Connection *c)
+{
+    MHD_resume_connection(c);
+    /* In external mode a resume wakes nothing: the turn's end runs MHD. */
+    g_server->resumed = true;
+}
+
 static void on_answer(pm_req *r)
 {
     http_req *h = r->ud;
     atomic_store(&h->answered, true);
-    MHD_resume_connection(h->conn);
+    http_resume(h->conn);
 }
 
 enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then)
@@ -446,17 +454,50 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-int http_start(http_server *s, int listen_fd, unsigned threads)
+/* libmicrohttpd runs on the loop (external mode): its epoll descriptor is
+ * one more watch, MHD_run when it is ready, and again at the end of a turn
+ * in which connections were resumed (a resume wakes nothing by itself);
+ * its timeout bounds the loop's next wait. MHD's inner epoll is
+ * edge-triggered: when it says 0, the loop turns again at once. */
+static void on_mhd_ready(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    http_server *s = w->ud;
+    s->resumed = false;
+    MHD_run(s->daemon);
+}
+
+static int turn_end(void *ud)
+{
+    http_server *s = ud;
+    if (!s->daemon) return -1;
+    uint64_t now = loop_now();
+    if (s->resumed || (s->run_at && now >= s->run_at)) {
+        s->resumed = false;
+        MHD_run(s->daemon);
+    }
+    MHD_UNSIGNED_LONG_LONG to;
+    if (MHD_get_timeout(s->daemon, &to) != MHD_YES) { s->run_at = 0; return -1; }
+    if (to > 86400000) to = 86400000;
+    s->run_at = now + to;
+    return (int)to;
+}
+
+static void sweep_tick(void *owner, tmr *t)
+{
+    (void)t;
+    http_server *s = owner;
+    http_sweep(s);
+    loop_timer(s->l, &s->sweep_timer, 1000, sweep_tick, s);
+}
+
+int http_start(http_server *s, loop *l, int listen_fd)
 {
     g_server = s;
+    s->l = l;
+    s->w_mhd.fd = -1;
     pthread_mutex_init(&s->conns_lock, NULL);
-    /* poll(), not epoll: every request is parked (suspended) while the
-     * manager answers, and with epoll libmicrohttpd takes the connection out
-     * of the epoll set and puts it back each time, two epoll_ctl calls per
-     * request. poll() has nothing to undo, and a parked connection is left
-     * out of the poll set, so idle streams cost nothing either way. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-                     MHD_USE_TURBO;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (s->tls_cert) {
         flags |= MHD_USE_TLS;
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
@@ -464,7 +505,6 @@ int http_start(http_server *s, int listen_fd, unsigned threads)
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                      MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
-                                     MHD_OPTION_THREAD_POOL_SIZE, threads,
                                      MHD_OPTION_CONNECTION_LIMIT, 10000u,
                                      MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_conns_per_ip,
                                      MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
@@ -477,26 +517,47 @@ int http_start(http_server *s, int listen_fd, unsigned threads)
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                      MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
-                                     MHD_OPTION_THREAD_POOL_SIZE, threads,
                                      MHD_OPTION_CONNECTION_LIMIT, 10000u,
                                      MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_conns_per_ip,
                                      MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
                                      MHD_OPTION_END);
     }
-    return s->daemon ? 0 : -1;
+    if (!s->daemon) return -1;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!di || loop_watch_fd(l, &s->w_mhd, di->epoll_fd, EPOLLIN, on_mhd_ready, s) < 0 ||
+        loop_on_turn_end(l, turn_end, s) < 0 || !loop_timer(l, &s->sweep_timer, 1000, sweep_tick, s)) {
+        MHD_stop_daemon(s->daemon);
+        s->daemon = NULL;
+        return -1;
+    }
+    return 0;
 }
 
-/* The manager has ended every stream by now; give their last chunks up to
- * two seconds to reach the clients before the connections are closed. */
-void http_stop(http_server *s)
+/* Shutdown, after the manager ended every stream: no new connections, then
+ * up to two seconds for the streams' last chunks to reach their clients,
+ * then every connection is closed and done(ud) runs. */
+static void stop_tick(void *owner, tmr *t)
 {
-    if (!s->daemon) return;
-    MHD_socket listener = MHD_quiesce_daemon(s->daemon);   /* no new connections */
-    if (listener != MHD_INVALID_SOCKET) close(listener);
-    for (int i = 0; i < 200 && atomic_load(&s->streams) > 0; i++) {
-        struct timespec ts = { 0, 10 * 1000000 };
-        nanosleep(&ts, NULL);
+    (void)t;
+    http_server *s = owner;
+    if (atomic_load(&s->streams) > 0 && loop_now() < s->stop_by) {
+        loop_timer(s->l, &s->stop_timer, 10, stop_tick, s);
+        return;
     }
+    loop_timer_clear(s->l, &s->sweep_timer);
+    loop_unwatch(s->l, &s->w_mhd);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    if (s->stopped) s->stopped(s->stopped_ud);
+}
+
+void http_quit(http_server *s, void (*done)(void *ud), void *ud)
+{
+    s->stopped = done;
+    s->stopped_ud = ud;
+    if (!s->daemon) { if (done) done(ud); return; }
+    MHD_socket listener = MHD_quiesce_daemon(s->daemon);
+    if (listener != MHD_INVALID_SOCKET) close(listener);
+    s->stop_by = loop_now() + 2000;
+    loop_timer(s->l, &s->stop_timer, 0, stop_tick, s);
 }

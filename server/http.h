@@ -2,10 +2,11 @@
  * http.h — HTTP plumbing over libmicrohttpd: one http_req per request,
  * JSON and problem+json responses, and the hand-off to the peer manager.
  *
- * A handler either answers at once or calls http_submit(): that suspends the
- * connection and passes a pm_req to the manager's loop; when the loop has
- * answered, the connection resumes and `then` runs on an HTTP thread to turn
- * the answer into a response. No HTTP thread waits for a peer.
+ * libmicrohttpd runs on peerd's one loop (loop.h), in external mode. A
+ * handler either answers at once or calls http_submit(): that suspends the
+ * connection and hands a pm_req to the manager, which answers it at the end
+ * of the turn; the connection resumes and `then` turns the answer into a
+ * response. Nothing waits for a peer.
  */
 #ifndef PEERD_HTTP_H
 #define PEERD_HTTP_H
@@ -16,6 +17,7 @@
 #include <stdatomic.h>
 
 #include "buf.h"
+#include "loop.h"
 #include "manager.h"
 
 #define HTTP_MAX_BODY (1u << 20)
@@ -50,7 +52,15 @@ typedef struct http_conn {
 
 typedef struct {
     pm *pm;
+    loop *l;
     struct MHD_Daemon *daemon;
+    loop_watch w_mhd;                   /* libmicrohttpd's epoll descriptor */
+    bool resumed;                       /* a connection was resumed this turn */
+    uint64_t run_at;                    /* when libmicrohttpd wants to run again (its timeout); 0: never */
+    tmr sweep_timer, stop_timer;
+    uint64_t stop_by;
+    void (*stopped)(void *ud);
+    void *stopped_ud;
     unsigned request_timeout_s;         /* headers, then body, each within this */
     unsigned idle_timeout_s;            /* a connection with nothing to do */
     unsigned max_conns_per_ip;
@@ -65,11 +75,16 @@ typedef struct {
 
 extern http_server *g_server;
 
-int http_start(http_server *s, int listen_fd, unsigned threads);
+/* Serves on loop l from the listening socket; -1 if it cannot. */
+int http_start(http_server *s, loop *l, int listen_fd);
 /* Closes every connection whose request has not come in by its deadline
- * (--request-timeout); called about once a second. */
+ * (--request-timeout); a loop timer calls it once a second. */
 void http_sweep(http_server *s);
-void http_stop(http_server *s);
+/* Stops accepting, lets open streams drain (2 s at most), closes every
+ * connection, then calls done(ud). */
+void http_quit(http_server *s, void (*done)(void *ud), void *ud);
+/* Resumes a suspended connection (the end of the turn runs libmicrohttpd). */
+void http_resume(struct MHD_Connection *c);
 
 /* Responses (all return what MHD_queue_response returned). */
 enum MHD_Result http_json(http_req *h, unsigned status, cJSON *body);   /* takes body */

@@ -2,12 +2,14 @@
  * main.c — peerd: an HTTP service that starts, controls and stops Erlang
  * peer nodes, as OTP's peer module does from an Erlang origin.
  *
- * Threads: the peer manager's event loop (peer/manager.c), libmicrohttpd's
- * worker threads (server/http.c), and this main thread, which waits for
- * SIGINT/SIGTERM to shut everything down in order and meanwhile, once a
- * second, closes connections whose request is overdue.
+ * One thread serves everything on one loop (peer/loop.h): the peer manager
+ * (peer/manager.c), HTTP (server/http.c, libmicrohttpd in external mode) and
+ * the stop signals (a signalfd). SIGINT/SIGTERM stop every peer, let the
+ * streams drain, close every connection, and end the loop. The webhook
+ * notifier (server/notify.c) still has a thread of its own.
  */
 #include "http.h"
+#include "loop.h"
 #include "manager.h"
 #include "notify.h"
 
@@ -22,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,7 +37,6 @@ static void usage(FILE *f)
           "                         port 0 picks a free port; [::1]:PORT for IPv6)\n"
           "  --console-buffer SIZE  console bytes kept per peer (default 1M; K/M suffixes)\n"
           "  --max-peers N          most peers at once (default 256)\n"
-          "  --threads N            HTTP worker threads (default 2)\n"
           "  --token-file FILE      require Authorization: Bearer TOKEN (or set PEERD_TOKEN)\n"
           "  --insecure             allow a non-loopback address without a token\n"
           "  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
@@ -149,11 +152,29 @@ static int listen_on(const char *spec, char *shown, size_t shown_len)
     return fd;
 }
 
+/* The stop, in order: the peers (pm_quit), then HTTP (http_quit), then the loop. */
+typedef struct { loop *l; http_server *srv; pm *m; bool quiet; bool asked; } stopping;
+
+static void http_done(void *ud) { loop_stop(((stopping *)ud)->l); }
+static void peers_done(void *ud) { stopping *st = ud; http_quit(st->srv, http_done, st); }
+
+static void on_stop_signal(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    stopping *st = w->ud;
+    struct signalfd_siginfo si;
+    while (read(w->fd, &si, sizeof si) == sizeof si) {
+        if (st->asked) continue;
+        st->asked = true;
+        if (!st->quiet) fprintf(stderr, "peerd: %s: stopping every peer\n", strsignal((int)si.ssi_signo));
+        pm_quit(st->m, peers_done, st);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *listen_spec = "127.0.0.1:8080";
     pm_config cfg = { .console_buffer = 1 << 20, .max_peers = 256 };
-    unsigned threads = 2;
     const char *token_file = NULL, *cert_file = NULL, *key_file = NULL;
     bool insecure = false;
     char **allow = NULL;
@@ -187,7 +208,7 @@ int main(int argc, char **argv)
             if (!parse_size(optarg, &cfg.console_buffer)) { fprintf(stderr, "peerd: --console-buffer: bad size %s\n", optarg); return 2; }
             break;
         case 'm': cfg.max_peers = atoi(optarg); if (cfg.max_peers < 1) { fputs("peerd: --max-peers must be >= 1\n", stderr); return 2; } break;
-        case 't': threads = (unsigned)atoi(optarg); if (threads < 1 || threads > 64) { fputs("peerd: --threads must be 1..64\n", stderr); return 2; } break;
+        case 't': fputs("peerd: --threads is no longer used: HTTP is served on the one loop\n", stderr); break;
         case 'q': cfg.quiet = true; break;
         case 'T': token_file = optarg; break;
         case 'I': insecure = true; break;
@@ -260,26 +281,31 @@ int main(int argc, char **argv)
     if (!hooks) { fputs("peerd: cannot start the webhook notifier\n", stderr); return 1; }
     cfg.notify = notifier_post;
     cfg.notify_ud = hooks;
-    pm *m = pm_new(&cfg);
-    if (!m || pm_start(m) < 0) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
+    loop *l = loop_new();
+    pm *m = l ? pm_new(l, &cfg) : NULL;
+    if (!m) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
     http_server srv = { .pm = m, .token = token, .allow_exec = allow, .max_streams = max_streams,
                         .request_timeout_s = request_timeout, .idle_timeout_s = idle_timeout,
                         .max_conns_per_ip = conns_per_ip,
                         .tls_cert = cert, .tls_key = key };
-    if (http_start(&srv, fd, threads) < 0) { fputs("peerd: cannot start the HTTP server\n", stderr); return 1; }
+    if (http_start(&srv, l, fd) < 0) { fputs("peerd: cannot start the HTTP server\n", stderr); return 1; }
+    stopping st = { l, &srv, m, cfg.quiet, false };
+    int sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
+    loop_watch w_stop = { .fd = -1 };
+    if (sfd < 0 || loop_watch_fd(l, &w_stop, sfd, EPOLLIN, on_stop_signal, &st) < 0) {
+        fputs("peerd: cannot watch for signals\n", stderr);
+        return 1;
+    }
     printf("peerd listening on %s://%s\n", cert ? "https" : "http", shown);
     fflush(stdout);
 
-    /* Once a second, connections whose request is overdue are closed. */
-    int sig;
-    struct timespec tick = { 1, 0 };
-    while ((sig = sigtimedwait(&stop, NULL, &tick)) < 0) http_sweep(&srv);
-    if (!cfg.quiet) fprintf(stderr, "peerd: %s: stopping every peer\n", strsignal(sig));
-    pm_shutdown(m);
-    http_stop(&srv);
+    if (loop_run(l) < 0) { perror("peerd: epoll_wait"); return 1; }
+    loop_unwatch(l, &w_stop);
+    close(sfd);
     pm_free(m);
     notifier_stop(hooks);
     curl_global_cleanup();
+    loop_free(l);
     free(token_text);
     free(cert);
     free(key);

@@ -1,0 +1,74 @@
+/*
+ * loop.h — the one event loop: descriptors, timers and end-of-turn hooks,
+ * knowing nothing of what it serves. Models: Redis src/ae.c (file events,
+ * time events, beforesleep) and libuv's uv_run (named phases).
+ *
+ * A turn:
+ *   1. wait in epoll until a descriptor is ready, the earliest timer is due,
+ *      or the bound the hooks asked for has passed (0 after loop_wake);
+ *   2. call each ready watch, in the order epoll reported them;
+ *   3. fire the timers that are due;
+ *   4. run the end-of-turn hooks in the order they were added; each returns
+ *      how long the next wait may be at most (-1: no bound);
+ *   5. free what was handed to loop_defer_free during the turn.
+ * Everything runs on the thread that calls loop_run; nothing here is
+ * thread-safe, and nothing needs to be.
+ */
+#ifndef PEERD_LOOP_H
+#define PEERD_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "timer_heap.h"
+
+typedef struct loop loop;
+typedef struct loop_watch loop_watch;
+
+/* events: EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR as epoll gave them. */
+typedef void (*loop_io_fn)(loop_watch *w, uint32_t events);
+
+/* Embedded in its owner; the owner must stay allocated until the end of the
+ * turn in which it unwatches (loop_defer_free), since the turn's batch of
+ * events may still name it. */
+struct loop_watch {
+    int fd;                     /* -1 when not watching */
+    loop_io_fn fn;
+    void *ud;
+};
+
+loop *loop_new(void);
+void loop_free(loop *l);
+
+/* Starts watching fd for events; -1 (errno set) if epoll refuses. */
+int loop_watch_fd(loop *l, loop_watch *w, int fd, uint32_t events, loop_io_fn fn, void *ud);
+/* Changes what w waits for; -1 (errno set) on failure. */
+int loop_rewatch(loop *l, loop_watch *w, uint32_t events);
+/* Stops watching (the descriptor stays open); events of this turn for w are
+ * dropped. Safe to call on a watch that is not watching. */
+void loop_unwatch(loop *l, loop_watch *w);
+
+/* Monotonic milliseconds. */
+uint64_t loop_now(void);
+/* Arms t to fire once, ms from now (re-arming moves it); false if out of memory. */
+bool loop_timer(loop *l, tmr *t, uint64_t ms, void (*fire)(void *owner, tmr *t), void *owner);
+void loop_timer_clear(loop *l, tmr *t);
+
+/* An end-of-turn hook: returns the longest the next wait may be, in ms
+ * (0: turn again at once; -1: no bound). */
+typedef int (*loop_hook_fn)(void *ud);
+/* Adds a hook (at most LOOP_MAX_HOOKS); -1 if there is no room. */
+#define LOOP_MAX_HOOKS 8
+int loop_on_turn_end(loop *l, loop_hook_fn fn, void *ud);
+
+/* The next wait is 0: something was queued that the hooks will handle. */
+void loop_wake(loop *l);
+/* free(p) at the end of this turn; false if out of memory (then p was freed
+ * at once: do not call it while p may still be named by this turn's events). */
+bool loop_defer_free(loop *l, void *p);
+
+/* Runs turns until loop_stop; returns 0, or -1 if epoll_wait failed. */
+int loop_run(loop *l);
+void loop_stop(loop *l);
+
+#endif
