@@ -826,12 +826,10 @@ static void stop_begin(peer *p, pm_req *waiter);
 static void follower_client_gone(follower *f)
 {
     if (f->client_fd >= 0) close_fd(f->m, &f->client_fd, &f->w_client);
-    pthread_mutex_lock(&f->s->lock);
     f->s->gone = true;
     bool parked = f->s->parked;
     f->s->parked = false;
     if (parked) f->s->wake(f->s->ud);
-    pthread_mutex_unlock(&f->s->lock);
     if (f->link && f->p && !f->p->stopping && !f->p->removed) {
         logf_(f->m, "peer %s: its linked client went away; stopping it", f->p->id);
         f->p->stop_reason = "link_closed";

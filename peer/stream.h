@@ -2,17 +2,16 @@
  * stream.h — a one-way byte stream from the manager's loop to one HTTP
  * response (console and message followers, the event feed).
  *
- * The loop appends (stream_push) up to a cap and then waits for the reader
- * to drain; the reader (an HTTP thread) takes bytes (stream_take). When the
- * reader finds nothing, it parks — `park` runs under the stream's lock, so a
- * push that follows sees it and calls `wake`. Neither side ever blocks on
- * the other, and an idle stream costs nothing.
+ * The manager appends (stream_push) up to a cap and then waits for the
+ * reader to drain; the reader (the response's content callback) takes bytes
+ * (stream_take). When the reader finds nothing, it parks (suspends the
+ * connection), and the next push or finish wakes it (resumes it). Both sides
+ * run on the one loop; neither blocks, and an idle stream costs nothing.
  */
 #ifndef PEERD_STREAM_H
 #define PEERD_STREAM_H
 
-#include <pthread.h>
-#include <stdatomic.h>
+#include <stdbool.h>
 
 #include "buf.h"
 
@@ -22,14 +21,13 @@ typedef enum { STREAM_OPEN, STREAM_END, STREAM_CUT } stream_state;
 
 typedef struct stream stream;
 struct stream {
-    pthread_mutex_t lock;
     buf data;
     size_t off;                 /* bytes of data already taken */
     stream_state state;
     bool parked;                /* the reader waits for data */
     bool starved;               /* the loop stopped filling: buffer was full */
     bool gone;                  /* the client went away */
-    atomic_int refs;
+    int refs;
     void (*park)(void *ud);     /* reader side: suspend the response */
     void (*wake)(void *ud);     /* loop side: resume it */
     void *ud;

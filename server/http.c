@@ -333,18 +333,14 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         hc->fd = ci ? ci->connect_fd : -1;
         set_deadline(hc, true);         /* the first request's headers */
-        pthread_mutex_lock(&s->conns_lock);
         if ((hc->next = s->conns)) hc->next->prev = hc;
         s->conns = hc;
-        pthread_mutex_unlock(&s->conns_lock);
         *socket_context = hc;
     } else if (hc) {
         /* Out of the list before libmicrohttpd closes the descriptor, so the
          * sweep never shuts down a number that a new connection reuses. */
-        pthread_mutex_lock(&s->conns_lock);
         if (hc->prev) hc->prev->next = hc->next; else s->conns = hc->next;
         if (hc->next) hc->next->prev = hc->prev;
-        pthread_mutex_unlock(&s->conns_lock);
         free(hc);
         *socket_context = NULL;
     }
@@ -367,7 +363,6 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
 void http_sweep(http_server *s)
 {
     int64_t now = now_ms();
-    pthread_mutex_lock(&s->conns_lock);
     for (http_conn *hc = s->conns; hc; hc = hc->next) {
         int64_t d = atomic_load(&hc->deadline_ms);
         if (d && d < now && hc->fd >= 0) {
@@ -376,7 +371,6 @@ void http_sweep(http_server *s)
             atomic_store(&hc->deadline_ms, 0);
         }
     }
-    pthread_mutex_unlock(&s->conns_lock);
 }
 
 /* Bytes of an oversized body read and dropped before the 413 is sent, so
@@ -496,7 +490,6 @@ int http_start(http_server *s, loop *l, int listen_fd)
     g_server = s;
     s->l = l;
     s->w_mhd.fd = -1;
-    pthread_mutex_init(&s->conns_lock, NULL);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (s->tls_cert) {
         flags |= MHD_USE_TLS;

@@ -44,7 +44,7 @@ struct http_req {
 
 /* One per TCP connection, from accept to close (MHD's socket context). */
 typedef struct http_conn {
-    struct http_conn *prev, *next;      /* in http_server.conns, under conns_lock */
+    struct http_conn *prev, *next;      /* in http_server.conns */
     int fd;
     _Atomic int64_t deadline_ms;        /* the request must be in by then; 0: not receiving one */
     bool nul_in_url;                    /* this request's path or query held %00 */
@@ -64,7 +64,6 @@ typedef struct {
     unsigned request_timeout_s;         /* headers, then body, each within this */
     unsigned idle_timeout_s;            /* a connection with nothing to do */
     unsigned max_conns_per_ip;
-    pthread_mutex_t conns_lock;
     http_conn *conns;
     const char *token;          /* bearer token; NULL: no authentication */
     char **allow_exec;          /* NULL-terminated; NULL: any program */

@@ -4,9 +4,10 @@
  *
  * One thread serves everything on one loop (peer/loop.h): the peer manager
  * (peer/manager.c), HTTP (server/http.c, libmicrohttpd in external mode) and
- * the stop signals (a signalfd). SIGINT/SIGTERM stop every peer, let the
- * streams drain, close every connection, and end the loop. The webhook
- * notifier (server/notify.c) still has a thread of its own.
+ * the webhooks (server/notify.c, libcurl's multi socket interface) and the
+ * stop signals (a signalfd). SIGINT/SIGTERM stop every peer, let the
+ * streams drain, close every connection, give webhooks in flight a second,
+ * and end the loop.
  */
 #include "http.h"
 #include "loop.h"
@@ -152,10 +153,12 @@ static int listen_on(const char *spec, char *shown, size_t shown_len)
     return fd;
 }
 
-/* The stop, in order: the peers (pm_quit), then HTTP (http_quit), then the loop. */
-typedef struct { loop *l; http_server *srv; pm *m; bool quiet; bool asked; } stopping;
+/* The stop, in order: the peers (pm_quit), HTTP (http_quit), the webhooks
+ * in flight (notifier_quit), then the loop. */
+typedef struct { loop *l; http_server *srv; pm *m; notifier *hooks; bool quiet; bool asked; } stopping;
 
-static void http_done(void *ud) { loop_stop(((stopping *)ud)->l); }
+static void hooks_done(void *ud) { loop_stop(((stopping *)ud)->l); }
+static void http_done(void *ud) { stopping *st = ud; notifier_quit(st->hooks, hooks_done, st); }
 static void peers_done(void *ud) { stopping *st = ud; http_quit(st->srv, http_done, st); }
 
 static void on_stop_signal(loop_watch *w, uint32_t ev)
@@ -277,19 +280,19 @@ int main(int argc, char **argv)
     }
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    notifier *hooks = notifier_start();
+    loop *l = loop_new();
+    notifier *hooks = l ? notifier_start(l) : NULL;
     if (!hooks) { fputs("peerd: cannot start the webhook notifier\n", stderr); return 1; }
     cfg.notify = notifier_post;
     cfg.notify_ud = hooks;
-    loop *l = loop_new();
-    pm *m = l ? pm_new(l, &cfg) : NULL;
+    pm *m = pm_new(l, &cfg);
     if (!m) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
     http_server srv = { .pm = m, .token = token, .allow_exec = allow, .max_streams = max_streams,
                         .request_timeout_s = request_timeout, .idle_timeout_s = idle_timeout,
                         .max_conns_per_ip = conns_per_ip,
                         .tls_cert = cert, .tls_key = key };
     if (http_start(&srv, l, fd) < 0) { fputs("peerd: cannot start the HTTP server\n", stderr); return 1; }
-    stopping st = { l, &srv, m, cfg.quiet, false };
+    stopping st = { l, &srv, m, hooks, cfg.quiet, false };
     int sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
     loop_watch w_stop = { .fd = -1 };
     if (sfd < 0 || loop_watch_fd(l, &w_stop, sfd, EPOLLIN, on_stop_signal, &st) < 0) {
@@ -303,7 +306,7 @@ int main(int argc, char **argv)
     loop_unwatch(l, &w_stop);
     close(sfd);
     pm_free(m);
-    notifier_stop(hooks);
+    notifier_free(hooks);
     curl_global_cleanup();
     loop_free(l);
     free(token_text);

@@ -1,63 +1,70 @@
 /*
- * notify.c — webhook delivery with libcurl multi on one thread.
+ * notify.c — webhook delivery with libcurl's multi socket interface on the
+ * loop: curl says which sockets to watch and when to call it back, the loop
+ * watches them (loop_watch) and keeps its timer; no thread of its own.
  *
  * A delivery is tried up to NOTIFY_TRIES times (2xx counts as delivered),
  * waiting 250 ms, 500 ms, 1 s... between tries. Deliveries to one URL may
- * overlap; each event carries its seq so a receiver can order them.
+ * overlap; each event carries its id and seq so a receiver can order them.
  */
 #include "notify.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/epoll.h>
 
 #define NOTIFY_TRIES 6
 #define NOTIFY_TIMEOUT_MS 5000L
+#define NOTIFY_STOP_MS 1000
 
 typedef struct delivery {
-    struct delivery *next;
+    struct delivery *next;      /* every delivery, in flight or waiting to retry */
+    notifier *n;
     char *url, *json;
     int tries;
-    long long due;              /* monotonic ms */
     CURL *easy;
     struct curl_slist *headers;
+    tmr retry;
 } delivery;
 
-struct notifier {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    delivery *incoming;         /* queued by other threads */
-    bool stopping;
-    CURLM *multi;
-};
+/* A socket curl asked the loop to watch. */
+typedef struct { loop_watch w; notifier *n; } watched;
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+struct notifier {
+    loop *l;
+    CURLM *multi;
+    tmr curl_timer, stop_timer;
+    delivery *all;
+    int running;
+    bool stopping;
+    void (*stopped)(void *ud);
+    void *stopped_ud;
+};
 
 static size_t discard(char *p, size_t size, size_t n, void *ud) { (void)p; (void)ud; return size * n; }
 
 static void delivery_free(delivery *d)
 {
-    if (d->easy) curl_easy_cleanup(d->easy);
+    notifier *n = d->n;
+    for (delivery **dp = &n->all; *dp; dp = &(*dp)->next)
+        if (*dp == d) { *dp = d->next; break; }
+    loop_timer_clear(n->l, &d->retry);
+    if (d->easy) { curl_multi_remove_handle(n->multi, d->easy); curl_easy_cleanup(d->easy); }
     curl_slist_free_all(d->headers);
     free(d->url);
     free(d->json);
     free(d);
 }
 
-static void launch(notifier *n, delivery *d)
+static void launch(delivery *d)
 {
+    notifier *n = d->n;
     d->easy = curl_easy_init();
-    if (!d->easy) return;
     d->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    if (!d->easy || !d->headers) { delivery_free(d); return; }
     curl_easy_setopt(d->easy, CURLOPT_URL, d->url);
     curl_easy_setopt(d->easy, CURLOPT_POSTFIELDS, d->json);
     curl_easy_setopt(d->easy, CURLOPT_HTTPHEADER, d->headers);
@@ -65,81 +72,113 @@ static void launch(notifier *n, delivery *d)
     curl_easy_setopt(d->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(d->easy, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(d->easy, CURLOPT_PRIVATE, d);
-    curl_multi_add_handle(n->multi, d->easy);
+    if (curl_multi_add_handle(n->multi, d->easy) != CURLM_OK) delivery_free(d);
 }
 
-static void *run(void *arg)
+static void retry_due(void *owner, tmr *t) { (void)t; launch(owner); }
+
+static void maybe_stopped(notifier *n)
 {
-    notifier *n = arg;
-    delivery *waiting = NULL;   /* not yet due */
-    int running = 0;
-    for (;;) {
-        pthread_mutex_lock(&n->lock);
-        delivery *in = n->incoming;
-        n->incoming = NULL;
-        bool stopping = n->stopping;
-        pthread_mutex_unlock(&n->lock);
-        while (in) {
-            delivery *next = in->next;
-            in->next = waiting;
-            waiting = in;
-            in = next;
-        }
-        long long now = now_ms(), next_due = -1;
-        for (delivery **dp = &waiting; *dp;) {
-            delivery *d = *dp;
-            if (d->due <= now) { *dp = d->next; launch(n, d); running++; continue; }
-            if (next_due < 0 || d->due < next_due) next_due = d->due;
-            dp = &d->next;
-        }
-        if (stopping && !running) break;
-        curl_multi_perform(n->multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(n->multi, &left))) {
-            if (msg->msg != CURLMSG_DONE) continue;
-            delivery *d;
-            long code = 0;
-            CURLcode res = msg->data.result;   /* msg dies with its handle */
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&d);
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-            curl_multi_remove_handle(n->multi, msg->easy_handle);
-            curl_easy_cleanup(d->easy);
-            d->easy = NULL;
-            curl_slist_free_all(d->headers);
-            d->headers = NULL;
-            if ((res == CURLE_OK && code >= 200 && code < 300) || ++d->tries >= NOTIFY_TRIES || stopping) {
-                if (!(code >= 200 && code < 300))
-                    fprintf(stderr, "peerd: webhook %s failed (%s, HTTP %ld)%s\n", d->url,
-                            curl_easy_strerror(res), code, stopping ? "" : "; giving up");
-                delivery_free(d);
-            } else {
-                d->due = now_ms() + (250LL << (d->tries - 1));
-                d->next = waiting;
-                waiting = d;
-            }
-        }
-        if (stopping && !running) break;
-        int wait = 1000;
-        if (next_due >= 0) { long long w = next_due - now_ms(); wait = w < 0 ? 0 : w < wait ? (int)w : wait; }
-        if (stopping) wait = 50;
-        curl_multi_poll(n->multi, NULL, 0, wait, NULL);
-    }
-    while (waiting) { delivery *d = waiting; waiting = d->next; delivery_free(d); }
-    return NULL;
+    if (!n->stopping || n->all || !n->stopped) return;
+    void (*done)(void *) = n->stopped;
+    n->stopped = NULL;
+    loop_timer_clear(n->l, &n->stop_timer);
+    done(n->stopped_ud);
 }
 
-notifier *notifier_start(void)
+/* Finished transfers: delivered, given up, or due again after a backoff. */
+static void collect(notifier *n)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(n->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        delivery *d;
+        long code = 0;
+        CURLcode res = msg->data.result;   /* msg dies with its handle */
+        CURL *easy = msg->easy_handle;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&d);
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+        curl_multi_remove_handle(n->multi, easy);
+        curl_easy_cleanup(easy);
+        d->easy = NULL;
+        curl_slist_free_all(d->headers);
+        d->headers = NULL;
+        bool ok = res == CURLE_OK && code >= 200 && code < 300;
+        if (ok || ++d->tries >= NOTIFY_TRIES || n->stopping) {
+            if (!ok)
+                fprintf(stderr, "peerd: webhook %s failed (%s, HTTP %ld)%s\n", d->url, curl_easy_strerror(res), code,
+                        n->stopping ? "" : "; giving up");
+            delivery_free(d);
+        } else {
+            loop_timer(n->l, &d->retry, (uint64_t)(250LL << (d->tries - 1)), retry_due, d);
+        }
+    }
+    maybe_stopped(n);
+}
+
+static void on_socket_ready(loop_watch *w, uint32_t ev)
+{
+    watched *ws = w->ud;
+    notifier *n = ws->n;
+    int flags = (ev & EPOLLIN ? CURL_CSELECT_IN : 0) | (ev & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                (ev & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+    curl_multi_socket_action(n->multi, w->fd, flags, &n->running);
+    collect(n);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    notifier *n = userp;
+    watched *ws = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (ws) {
+            loop_unwatch(n->l, &ws->w);
+            curl_multi_assign(n->multi, s, NULL);
+            loop_defer_free(n->l, ws);   /* this turn's events may name it */
+        }
+        return 0;
+    }
+    uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    if (!ws) {
+        if (!(ws = calloc(1, sizeof *ws))) return -1;
+        ws->n = n;
+        ws->w.fd = -1;
+        if (loop_watch_fd(n->l, &ws->w, s, events, on_socket_ready, ws) < 0) { free(ws); return -1; }
+        curl_multi_assign(n->multi, s, ws);
+        return 0;
+    }
+    return loop_rewatch(n->l, &ws->w, events) < 0 ? -1 : 0;
+}
+
+static void curl_timer_due(void *owner, tmr *t)
+{
+    (void)t;
+    notifier *n = owner;
+    curl_multi_socket_action(n->multi, CURL_SOCKET_TIMEOUT, 0, &n->running);
+    collect(n);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    notifier *n = userp;
+    if (timeout_ms < 0) loop_timer_clear(n->l, &n->curl_timer);
+    else if (!loop_timer(n->l, &n->curl_timer, (uint64_t)timeout_ms, curl_timer_due, n)) return -1;
+    return 0;
+}
+
+notifier *notifier_start(loop *l)
 {
     notifier *n = calloc(1, sizeof *n);
     if (!n) return NULL;
-    pthread_mutex_init(&n->lock, NULL);
-    n->multi = curl_multi_init();
-    if (!n->multi || pthread_create(&n->thread, NULL, run, n)) {
-        if (n->multi) curl_multi_cleanup(n->multi);
-        free(n);
-        return NULL;
-    }
+    n->l = l;
+    if (!(n->multi = curl_multi_init())) { free(n); return NULL; }
+    curl_multi_setopt(n->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(n->multi, CURLMOPT_SOCKETDATA, n);
+    curl_multi_setopt(n->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(n->multi, CURLMOPT_TIMERDATA, n);
     return n;
 }
 
@@ -151,25 +190,40 @@ void notifier_post(const char *url, const char *json, void *ud)
         if (d) { free(d->url); free(d); }
         return;
     }
-    d->due = 0;
-    pthread_mutex_lock(&n->lock);
-    d->next = n->incoming;
-    n->incoming = d;
-    pthread_mutex_unlock(&n->lock);
-    curl_multi_wakeup(n->multi);
+    d->n = n;
+    d->next = n->all;
+    n->all = d;
+    launch(d);
 }
 
-void notifier_stop(notifier *n)
+static void stop_deadline(void *owner, tmr *t)
+{
+    (void)t;
+    notifier *n = owner;
+    while (n->all) delivery_free(n->all);
+    maybe_stopped(n);
+}
+
+void notifier_quit(notifier *n, void (*done)(void *ud), void *ud)
+{
+    n->stopping = true;
+    n->stopped = done;
+    n->stopped_ud = ud;
+    /* Retries not yet due are dropped; what is in flight gets a second. */
+    for (delivery *d = n->all, *next; d; d = next) {
+        next = d->next;
+        if (!d->easy) delivery_free(d);
+    }
+    if (n->all) loop_timer(n->l, &n->stop_timer, NOTIFY_STOP_MS, stop_deadline, n);
+    maybe_stopped(n);
+}
+
+void notifier_free(notifier *n)
 {
     if (!n) return;
-    pthread_mutex_lock(&n->lock);
-    n->stopping = true;
-    pthread_mutex_unlock(&n->lock);
-    curl_multi_wakeup(n->multi);
-    pthread_join(n->thread, NULL);
-    /* Anything queued after the thread's last look. */
-    while (n->incoming) { delivery *d = n->incoming; n->incoming = d->next; delivery_free(d); }
+    while (n->all) delivery_free(n->all);
+    loop_timer_clear(n->l, &n->curl_timer);
+    loop_timer_clear(n->l, &n->stop_timer);
     curl_multi_cleanup(n->multi);
-    pthread_mutex_destroy(&n->lock);
     free(n);
 }

@@ -1,17 +1,21 @@
 /*
  * notify.h — webhooks: POST each event of a peer started with notify_url to
- * that URL. One thread drives every delivery with libcurl's multi interface,
- * retrying with backoff; the manager's loop only queues.
+ * that URL, from the loop, with libcurl's multi socket interface, retrying
+ * with backoff.
  */
 #ifndef PEERD_NOTIFY_H
 #define PEERD_NOTIFY_H
 
+#include "loop.h"
+
 typedef struct notifier notifier;
 
-notifier *notifier_start(void);
-/* Queues a copy of the event for url; any thread, never blocks. */
+notifier *notifier_start(loop *l);
+/* Starts delivering a copy of the event to url; on the loop, never blocks. */
 void notifier_post(const char *url, const char *json, void *notifier);
-/* Delivers what is in flight for up to a second, then stops. */
-void notifier_stop(notifier *n);
+/* Drops retries not yet due, gives what is in flight up to a second, then
+ * calls done(ud). */
+void notifier_quit(notifier *n, void (*done)(void *ud), void *ud);
+void notifier_free(notifier *n);
 
 #endif

@@ -1,0 +1,108 @@
+/*
+ * loop.c — the event loop alone: watches, timers, hooks, wake and stop.
+ */
+#include <criterion/criterion.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+typedef struct { loop *l; int fired[8]; int nfired; tmr t[4]; int reads; loop_watch w[2]; int fds[2][2]; int turns; } ctx;
+
+static void fire(void *owner, tmr *t)
+{
+    ctx *c = owner;
+    c->fired[c->nfired++] = (int)(t - c->t);
+    if (c->nfired == 3) loop_stop(c->l);
+}
+
+Test(loop, timers_fire_in_deadline_order_and_cleared_ones_do_not)
+{
+    ctx c = { .l = loop_new() };
+    cr_assert(c.l);
+    loop_timer(c.l, &c.t[0], 30, fire, &c);
+    loop_timer(c.l, &c.t[1], 10, fire, &c);
+    loop_timer(c.l, &c.t[2], 20, fire, &c);
+    loop_timer(c.l, &c.t[3], 15, fire, &c);
+    loop_timer_clear(c.l, &c.t[3]);
+    uint64_t t0 = loop_now();
+    cr_assert_eq(loop_run(c.l), 0);
+    cr_expect_eq(c.nfired, 3);
+    cr_expect(c.fired[0] == 1 && c.fired[1] == 2 && c.fired[2] == 0, "order %d %d %d", c.fired[0], c.fired[1], c.fired[2]);
+    cr_expect_geq(loop_now() - t0, 30, "the loop slept until the last deadline");
+    loop_free(c.l);
+}
+
+/* Both pipes are ready in one batch; the first callback unwatches the
+ * second, whose event in the same batch must be dropped. */
+static void on_read(loop_watch *w, uint32_t ev)
+{
+    ctx *c = w->ud;
+    cr_expect(ev & EPOLLIN);
+    char b[8];
+    if (read(w->fd, b, sizeof b) > 0) c->reads++;
+    loop_watch *other = w == &c->w[0] ? &c->w[1] : &c->w[0];
+    loop_unwatch(c->l, other);
+    loop_stop(c->l);
+}
+
+Test(loop, an_unwatched_descriptor_gets_no_more_events_in_the_batch)
+{
+    ctx c = { .l = loop_new() };
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(pipe(c.fds[i]), 0);
+        cr_assert_eq(loop_watch_fd(c.l, &c.w[i], c.fds[i][0], EPOLLIN, on_read, &c), 0);
+        cr_assert_eq(write(c.fds[i][1], "x", 1), 1);
+    }
+    loop_run(c.l);
+    cr_expect_eq(c.reads, 1, "exactly one of the two ready watches ran");
+    cr_expect_eq(c.w[0].fd == -1 || c.w[1].fd == -1, true);
+    cr_expect_eq(loop_watch_fd(c.l, &c.w[0], -5, EPOLLIN, on_read, &c), -1, "a bad descriptor is an error, not a silent hang");
+    for (int i = 0; i < 2; i++) { close(c.fds[i][0]); close(c.fds[i][1]); }
+    loop_free(c.l);
+}
+
+/* A hook runs at the end of every turn; wake makes the next turn immediate,
+ * and a hook's bound wakes the loop with nothing else to do. */
+static int hook(void *ud)
+{
+    ctx *c = ud;
+    if (++c->turns < 5) { loop_wake(c->l); return -1; }
+    if (c->turns < 8) return 5;
+    loop_stop(c->l);
+    return -1;
+}
+
+Test(loop, hooks_run_each_turn_and_bound_the_wait)
+{
+    ctx c = { .l = loop_new() };
+    cr_assert_eq(loop_on_turn_end(c.l, hook, &c), 0);
+    uint64_t t0 = loop_now();
+    loop_wake(c.l);   /* nothing else would end the first wait */
+    loop_run(c.l);
+    cr_expect_eq(c.turns, 8);
+    uint64_t took = loop_now() - t0;
+    cr_expect(took >= 10 && took < 1000, "three bounded waits of 5 ms took %llu ms", (unsigned long long)took);
+    for (int i = 1; i < LOOP_MAX_HOOKS; i++) cr_expect_eq(loop_on_turn_end(c.l, hook, &c), 0);
+    cr_expect_eq(loop_on_turn_end(c.l, hook, &c), -1, "past the last slot, -1");
+    loop_free(c.l);
+}
+
+static void *freed;
+static int free_hook(void *ud)
+{
+    ctx *c = ud;
+    if (c->turns++ == 0) { freed = malloc(64); cr_assert(loop_defer_free(c->l, freed)); loop_wake(c->l); }
+    else loop_stop(c->l);
+    return -1;
+}
+
+Test(loop, deferred_frees_happen_at_the_end_of_the_turn)
+{
+    ctx c = { .l = loop_new() };
+    loop_on_turn_end(c.l, free_hook, &c);
+    loop_wake(c.l);
+    loop_run(c.l);   /* under ASan/valgrind a leak or double free here fails the run */
+    cr_expect_eq(c.turns, 2);
+    loop_free(c.l);
+}
