@@ -19,6 +19,7 @@
  * see it exit, and kill it if a shutdown deadline passes.
  */
 #include "manager.h"
+#include "conn.h"
 #include "console_ring.h"
 #include "control.h"
 #include "etf.h"
@@ -32,7 +33,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -60,7 +60,6 @@
 #define MAX_NAMES 4096              /* other nodes' numbers kept per peer */
 #define TOMB_TAIL_BYTES 16384       /* of the console, kept with a tombstone */
 #define CALL_BUCKETS 64
-#define TCP_ACCEPT_MS 60000
 #define MAX_EVENTS 10000
 
 static const int boot_bucket_ms[8] = { 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
@@ -121,7 +120,7 @@ typedef struct message { struct message *next; uint64_t seq; char *to, *line; si
 struct peer {
     peer *next;
     pm *m;
-    char *id, *node, *down_reason, *conn_text;
+    char *id, *node, *down_reason;
     uint64_t incarnation;       /* this start of the peer: console and message ids are of it */
     enum peer_state state;
     pm_start_opts *opt;
@@ -129,14 +128,7 @@ struct peer {
     pid_t child, os_pid;
     bool node_ours;             /* os_pid is a process we can wait for and kill */
     int exit_status;            /* of the child, -1 while unknown */
-    int in_fd, out_fd, listen_fd, sock_fd;
-    loop_watch w_in, w_out, w_listen, w_sock;   /* of in_fd, out_fd, listen_fd, sock_fd */
-    bool out_watching;          /* EPOLLOUT armed on the write descriptor */
-    buf outq;
-    size_t outq_off;
-    stdio_decoder dec;
-    buf tcpin;
-    uint64_t tcp_skip;          /* bytes still to drop of a message over the limit */
+    conn *conn;                 /* the control connection (conn.h) */
     uint64_t seq;
     pending *calls[CALL_BUCKETS];
     int boot_calls;             /* internal boot calls still unanswered */
@@ -145,7 +137,7 @@ struct peer {
     size_t nmsgs;
     uint64_t msg_seq;
     pm_req *boot_waiters, *stop_waiters;
-    tmr boot_timer, stop_timer, accept_timer, lease_timer;
+    tmr boot_timer, stop_timer, lease_timer;
     int64_t created_at, booted_at, down_at, lease_expires_at;
     uint64_t boot_started;      /* monotonic ms */
     bool stopping, killed, removed, dead;
@@ -341,7 +333,7 @@ static void snapshot(const peer *p, pm_peer_info *i)
     i->id = xstrdup(p->id);
     i->node = xstrdup(p->node);
     i->down_reason = xstrdup(p->down_reason);
-    i->connection = xstrdup(p->conn_text);
+    i->connection = xstrdup(p->conn ? p->conn->ops->describe(p->conn) : NULL);
     i->options_json = xstrdup(p->opt->options_json);
     i->state = state_names[p->state];
     i->os_pid = p->os_pid;
@@ -388,8 +380,8 @@ static void close_fd(pm *m, int *fd, loop_watch *w)
     *fd = -1;
 }
 
-static int write_fd(const peer *p) { return p->opt->conn == PM_CONN_STDIO ? p->in_fd : p->sock_fd; }
-static bool conn_open(const peer *p) { return write_fd(p) >= 0; }
+static bool conn_open(const peer *p) { return p->conn && p->conn->ops->is_open(p->conn); }
+static bool conn_waiting(const peer *p) { return p->conn && p->conn->ops->is_waiting(p->conn); }
 
 /* ---- timers ---- */
 
@@ -404,33 +396,14 @@ static void timer_clear(pm *m, tmr *t) { loop_timer_clear(m->l, t); }
 
 static void flush_out(peer *p)
 {
-    int fd = write_fd(p);
-    if (fd < 0) { p->outq.len = p->outq_off = 0; return; }
-    while (p->outq_off < p->outq.len) {
-        ssize_t w = write(fd, p->outq.p + p->outq_off, p->outq.len - p->outq_off);
-        if (w > 0) { p->outq_off += (size_t)w; continue; }
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && errno == EAGAIN) break;
-        /* EPIPE and friends: the reader is gone; its exit tells us the rest. */
-        p->outq.len = p->outq_off = 0;
-        break;
-    }
-    if (p->outq_off == p->outq.len) p->outq.len = p->outq_off = 0;
-    bool want = p->outq.len > 0;
-    if (want != p->out_watching) {
-        p->out_watching = want;
-        loop_watch *w = p->opt->conn == PM_CONN_STDIO ? &p->w_in : &p->w_sock;
-        uint32_t base = p->opt->conn == PM_CONN_STDIO ? 0 : EPOLLIN | EPOLLRDHUP;
-        loop_rewatch(p->m->l, w, base | (want ? EPOLLOUT : 0));
-    }
+    if (p->conn) p->conn->ops->flush(p->conn);
 }
 
 /* Queues one ETF message (version byte included) on the control connection. */
 static void send_etf(peer *p, const uint8_t *etf, size_t n)
 {
     if (!conn_open(p)) return;
-    if (p->opt->conn == PM_CONN_STDIO) stdio_encode(&p->outq, etf, n);
-    else { buf_u32(&p->outq, (uint32_t)n); buf_put(&p->outq, etf, n); }
+    p->conn->ops->send(p->conn, etf, n);
     /* Within a batch of requests, one write per peer carries them all. */
     if (p->m->batching) {
         if (!p->corked) { p->corked = true; p->next_corked = p->m->corked; p->m->corked = p; }
@@ -889,21 +862,15 @@ static void peer_free(peer *p)
         if (*pp == p) { *pp = p->next; break; }
     timer_clear(m, &p->boot_timer);
     timer_clear(m, &p->stop_timer);
-    timer_clear(m, &p->accept_timer);
     timer_clear(m, &p->lease_timer);
-    close_fd(m, &p->in_fd, &p->w_in);
-    close_fd(m, &p->out_fd, &p->w_out);
-    close_fd(m, &p->listen_fd, &p->w_listen);
-    close_fd(m, &p->sock_fd, &p->w_sock);
+    if (p->conn) p->conn->ops->free(p->conn);
+    p->conn = NULL;
     fail_pending(p, "peer removed");
     release_followers(p, false);
     while (p->waiters) waiter_answer(p->waiters, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
-    free(p->id); free(p->node); free(p->down_reason); free(p->conn_text);
+    free(p->id); free(p->node); free(p->down_reason);
     pm_start_opts_free(p->opt);
     strv_free(p->argv);
-    buf_free(&p->outq);
-    buf_free(&p->tcpin);
-    stdio_decoder_free(&p->dec);
     console_ring_free(&p->console);
     for (message *g = p->msgs, *n; g; g = n) { n = g->next; free(g->to); free(g->line); free(g); }
     arena_free(p->ident);
@@ -985,13 +952,7 @@ static void kill_processes(peer *p)
 /* Closes the control connection; the node halts when it sees that. */
 static void close_control(peer *p)
 {
-    pm *m = p->m;
-    close_fd(m, &p->in_fd, &p->w_in);
-    close_fd(m, &p->sock_fd, &p->w_sock);
-    close_fd(m, &p->listen_fd, &p->w_listen);
-    timer_clear(m, &p->accept_timer);
-    p->outq.len = p->outq_off = 0;
-    p->out_watching = false;
+    if (p->conn) p->conn->ops->close(p->conn);
 }
 
 static void set_down(peer *p, const char *reason)
@@ -1027,7 +988,7 @@ static void stop_complete(peer *p)
 static bool check_stop(peer *p)
 {
     if (!p->stopping || p->removed) return false;
-    if (conn_open(p) || p->listen_fd >= 0) return false;
+    if (conn_open(p) || conn_waiting(p)) return false;
     if (p->opt->shutdown != PM_SHUTDOWN_CLOSE && !processes_gone(p)) return false;
     timer_clear(p->m, &p->stop_timer);
     stop_complete(p);
@@ -1049,6 +1010,7 @@ static void stop_begin(peer *p, pm_req *waiter)
     if (waiter) { waiter->next = p->stop_waiters; p->stop_waiters = waiter; }
     if (p->stopping) return;
     p->stopping = true;
+    if (p->conn) p->conn->raw = true;   /* what it prints from now on is console only */
     timer_clear(m, &p->boot_timer);
     timer_clear(m, &p->lease_timer);
     /* Whoever waited for the boot learns it will not happen. */
@@ -1057,7 +1019,7 @@ static void stop_begin(peer *p, pm_req *waiter)
         finish(w, PM_ERR_BOOT_FAILED, xasprintf("the peer was stopped while booting"));
     }
     p->boot_waiters = NULL;
-    if (p->state == ST_DOWN || (!conn_open(p) && p->listen_fd < 0 && processes_gone(p))) {
+    if (p->state == ST_DOWN || (!conn_open(p) && !conn_waiting(p) && processes_gone(p))) {
         stop_complete(p);
         return;
     }
@@ -1148,14 +1110,6 @@ static void boot_timeout(void *owner, tmr *t)
     kill_processes(p);
     remove_peer(p, false);
 }
-
-static void accept_timeout(void *owner, tmr *t)
-{
-    (void)t;
-    conn_lost(owner, "{inet_async,timeout}");
-}
-
-/* ---- messages from the node ---- */
 
 static void io_step(peer *p, io_cont *io);
 
@@ -1677,126 +1631,24 @@ static void handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size
 
 /* ---- reading ---- */
 
-static void stdio_console(void *ud, const uint8_t *d, size_t n) { console_write(ud, d, n); }
-static bool stdio_frame(void *ud, const uint8_t *etf, size_t n) { return handle_message(ud, etf, n); }
-static bool stdio_oversized(void *ud, const uint8_t *head, size_t n, size_t size)
+/* What the control connection delivers (conn.h). */
+static void conn_console(void *owner, const uint8_t *d, size_t n) { console_write(owner, d, n); }
+static bool conn_message(void *owner, const uint8_t *etf, size_t n) { return handle_message(owner, etf, n); }
+static bool conn_oversized(void *owner, const uint8_t *head, size_t n, size_t size)
 {
-    handle_oversized(ud, head, n, size);
+    handle_oversized(owner, head, n, size);
     return true;
 }
-
-/* Feeds what the program printed to the standard_io decoder. Returns false
- * if the control stream is broken (the node is then killed). */
-static bool decode_stdout(peer *p, const uint8_t *d, size_t n)
+static void conn_lost_event(void *owner, const char *reason, bool kill)
 {
-    stdio_sink sink = { stdio_console, stdio_frame, p, stdio_oversized };
-    stdio_status st = stdio_decode(&p->dec, d, n, &sink);
-    if (st == STDIO_OK) return true;
-    char reason[64];
-    snprintf(reason, sizeof reason, "{control_stream,%s}", stdio_status_text(st));
-    logf_(p->m, "peer %s: broken standard_io control stream (%s)", p->id, stdio_status_text(st));
-    kill_processes(p);
+    peer *p = owner;
+    if (kill) {
+        logf_(p->m, "peer %s: broken control stream %s; killing it", p->id, reason);
+        kill_processes(p);
+    }
     conn_lost(p, reason);
-    return false;
 }
-
-/* Reads what the program's stdout has now. Returns false on EOF or a broken
- * control stream (the caller then acts on it). */
-static bool read_stdout(peer *p, bool *eof)
-{
-    uint8_t chunk[65536];
-    *eof = false;
-    for (int rounds = 0; rounds < 64; rounds++) {
-        ssize_t r = read(p->out_fd, chunk, sizeof chunk);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return true;   /* EAGAIN */
-        if (r == 0) { *eof = true; return true; }
-        if (p->opt->conn != PM_CONN_STDIO || p->stopping) console_write(p, chunk, (size_t)r);
-        else if (!decode_stdout(p, chunk, (size_t)r)) return false;
-        /* A short read emptied the pipe: epoll (level-triggered) reports
-         * what comes next, so no read is spent on EAGAIN. */
-        if ((size_t)r < sizeof chunk) return true;
-    }
-    return true;
-}
-
-static void on_stdout(peer *p)
-{
-    bool eof;
-    if (!read_stdout(p, &eof)) return;
-    if (eof) close_fd(p->m, &p->out_fd, &p->w_out);
-}
-
-static void on_sock(peer *p, uint32_t events)
-{
-    if (events & EPOLLOUT) flush_out(p);
-    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) return;
-    for (int rounds = 0; rounds < 64; rounds++) {
-        if (!buf_reserve(&p->tcpin, 65536)) { conn_lost(p, "{tcp,enomem}"); return; }
-        size_t room = p->tcpin.cap - p->tcpin.len;
-        ssize_t r = read(p->sock_fd, p->tcpin.p + p->tcpin.len, room);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && errno == EAGAIN) return;
-        if (r <= 0) { conn_lost(p, "tcp_closed"); return; }
-        /* ACK at once: the node's socket runs Nagle, and a second small
-         * message it sends (a reply after an io_request, the second of two
-         * replies) would otherwise wait for our delayed ACK, up to 40 ms. */
-        int one = 1;
-        setsockopt(p->sock_fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-        p->tcpin.len += (size_t)r;
-        size_t off = 0;
-        if (p->tcp_skip) {      /* the rest of a message over the limit */
-            off = p->tcp_skip < p->tcpin.len ? (size_t)p->tcp_skip : p->tcpin.len;
-            p->tcp_skip -= off;
-        }
-        while (p->tcpin.len - off >= 4) {
-            const uint8_t *q = p->tcpin.p + off;
-            uint32_t len = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
-            size_t have = p->tcpin.len - off - 4;
-            if (len > STDIO_MAX_FRAME) {
-                if (have < STDIO_HEAD) break;           /* its head is still on its way */
-                handle_oversized(p, q + 4, STDIO_HEAD, len);
-                size_t take = have < len ? have : len;
-                off += 4 + take;
-                p->tcp_skip = len - take;
-                if (p->sock_fd < 0) return;
-                break;
-            }
-            if (have < len) break;   /* the rest of it is still on its way */
-            handle_message(p, q + 4, len);
-            off += 4 + (size_t)len;
-            if (p->sock_fd < 0) return;
-        }
-        buf_consume(&p->tcpin, off);
-        if ((size_t)r < room) return;   /* drained; as in read_stdout */
-    }
-}
-
-static void on_sock_ready(loop_watch *w, uint32_t ev);
-
-static void on_listen(peer *p)
-{
-    int fd = accept4(p->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-    close_fd(p->m, &p->listen_fd, &p->w_listen);
-    timer_clear(p->m, &p->accept_timer);
-    p->sock_fd = fd;
-    if (loop_watch_fd(p->m->l, &p->w_sock, fd, EPOLLIN | EPOLLRDHUP, on_sock_ready, p) < 0) {
-        logf_(p->m, "peer %s: cannot watch its connection: %s", p->id, strerror(errno));
-        conn_lost(p, "{watch_failed}");
-        return;
-    }
-    flush_out(p);
-}
-
-/* What the loop calls when a descriptor is ready. */
-static void on_out_ready(loop_watch *w, uint32_t ev) { (void)ev; on_stdout(w->ud); }
-static void on_in_ready(loop_watch *w, uint32_t ev) { (void)ev; flush_out(w->ud); }
-static void on_listen_ready(loop_watch *w, uint32_t ev) { (void)ev; on_listen(w->ud); }
-static void on_sock_ready(loop_watch *w, uint32_t ev) { on_sock(w->ud, ev); }
+static const conn_events peer_conn_events = { conn_console, conn_message, conn_oversized, conn_lost_event };
 
 static void on_child_exit(pm *m, pid_t pid, int status)
 {
@@ -1808,11 +1660,7 @@ static void on_child_exit(pm *m, pid_t pid, int status)
             char reason[32];
             snprintf(reason, sizeof reason, "{exit_status,%d}", code);
             /* Take the last output before judging, so none of it is lost. */
-            if (p->out_fd >= 0) {
-                bool eof;
-                if (!read_stdout(p, &eof)) return;
-                close_fd(m, &p->out_fd, &p->w_out);
-            }
+            if (p->conn && !p->conn->ops->drain(p->conn)) return;
             if (pid == p->os_pid) p->node_ours = false;
             bool node_is_child = p->opt->conn == PM_CONN_STDIO || !p->opt->detached;
             if (node_is_child || code != 0) { conn_lost(p, reason); return; }
@@ -1854,45 +1702,6 @@ static bool strv_push(char ***v, size_t *n, const char *s)
 }
 
 /* Local IPv4 addresses to offer the node, loopback first (as OTP does). */
-static char *origin_ips(const char *ip)
-{
-    if (ip) return strdup(ip);
-    buf b = {0};
-    buf_str(&b, "127.0.0.1");
-    struct ifaddrs *ifs;
-    if (getifaddrs(&ifs) == 0) {
-        for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-            if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & 1 /* IFF_UP */)) continue;
-            char s[INET_ADDRSTRLEN];
-            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, s, sizeof s);
-            if (strncmp(s, "127.", 4)) { buf_byte(&b, ','); buf_str(&b, s); }
-        }
-        freeifaddrs(ifs);
-    }
-    char *s = buf_cstr(&b) ? strdup((char *)b.p) : NULL;
-    buf_free(&b);
-    return s;
-}
-
-static int tcp_listen(const char *ip, int port, int *out_port, char **err)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (ip && inet_pton(AF_INET, ip, &sa.sin_addr) != 1) { *err = xasprintf("not an IPv4 address: %s", ip); return -1; }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1) < 0) {
-        *err = xasprintf("cannot listen on %s:%d: %s", ip ? ip : "0.0.0.0", port, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    socklen_t len = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    *out_port = ntohs(sa.sin_port);
-    return fd;
-}
-
 static char *shell_quote(const char *s)
 {
     buf b = {0};
@@ -1968,8 +1777,6 @@ static void do_start(pm *m, pm_req *r)
     p->id = id;
     p->opt = o;
     p->incarnation = mix64(m->instance + ++m->incarnations);
-    p->in_fd = p->out_fd = p->listen_fd = p->sock_fd = -1;
-    p->w_in.fd = p->w_out.fd = p->w_listen.fd = p->w_sock.fd = -1;
     p->exit_status = -1;
     p->created_at = wall_ms();
     p->boot_started = now_ms();
@@ -1986,25 +1793,12 @@ static void do_start(pm *m, pm_req *r)
         ok = full && strv_push(&built, &nb, o->longnames ? "-name" : "-sname") && strv_push(&built, &nb, full);
         free(full);
     }
-    int lport = 0;
-    if (o->conn == PM_CONN_TCP) {
-        p->listen_fd = tcp_listen(o->tcp_ip, o->tcp_port, &lport, &err);
-        if (p->listen_fd < 0) {
-            finish(r, PM_ERR_LISTEN, err);
-            peer_free(p);
-            strv_free(built);
-            return;
-        }
-        char *ips = origin_ips(o->tcp_ip), port[16];
-        snprintf(port, sizeof port, "%d", lport);
-        if (o->detached) ok = ok && strv_push(&built, &nb, "-detached") && strv_push(&built, &nb, "-peer_detached");
-        ok = ok && strv_push(&built, &nb, "-user") && strv_push(&built, &nb, "peer") &&
-             strv_push(&built, &nb, "-origin") && ips && strv_push(&built, &nb, ips) && strv_push(&built, &nb, port);
-        free(ips);
-        p->conn_text = xasprintf("tcp:%s:%d", o->tcp_ip ? o->tcp_ip : "0.0.0.0", lport);
-    } else {
-        ok = ok && strv_push(&built, &nb, "-user") && strv_push(&built, &nb, "peer");
-        p->conn_text = strdup("standard_io");
+    const conn_ops *ops = o->conn == PM_CONN_TCP ? &conn_tcp_ops : &conn_stdio_ops;
+    if (ok && !(p->conn = ops->create(m->l, o, &peer_conn_events, p, &built, &nb, &err))) {
+        finish(r, PM_ERR_LISTEN, err);
+        peer_free(p);
+        strv_free(built);
+        return;
     }
     for (size_t i = 0; ok && o->args && o->args[i]; i++) ok = strv_push(&built, &nb, o->args[i]);
     ok = ok && strv_push(&argv, &na, o->exec ? o->exec[0] : "erl");
@@ -2021,12 +1815,13 @@ static void do_start(pm *m, pm_req *r)
     m->npeers++;
     if (!ok) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); remove_peer(p, false); return; }
 
-    int e = spawn_node(argv, o->env, o->conn == PM_CONN_STDIO ? &p->in_fd : NULL, &p->out_fd, &p->child);
+    int in_fd = -1, out_fd = -1;
+    int e = spawn_node(argv, o->env, ops->wants_stdin ? &in_fd : NULL, &out_fd, &p->child);
     if (e) {
         logf_(m, "peer %s: cannot start %s: %s", p->id, argv[0], strerror(e));
         r->exit_status = -1;
         finish(r, PM_ERR_SPAWN, xasprintf("cannot execute %s: %s", argv[0], strerror(e)));
-        close_fd(m, &p->listen_fd, &p->w_listen);
+        close_control(p);
         remove_peer(p, false);
         return;
     }
@@ -2037,19 +1832,15 @@ static void do_start(pm *m, pm_req *r)
         timer_set(m, &p->lease_timer, (uint64_t)o->lease_ms, lease_expired, p);
         p->lease_expires_at = wall_ms() + o->lease_ms;
     }
-    if (loop_watch_fd(m->l, &p->w_out, p->out_fd, EPOLLIN, on_out_ready, p) < 0 ||
-        (p->in_fd >= 0 && loop_watch_fd(m->l, &p->w_in, p->in_fd, 0, on_in_ready, p) < 0) ||
-        (p->listen_fd >= 0 && loop_watch_fd(m->l, &p->w_listen, p->listen_fd, EPOLLIN, on_listen_ready, p) < 0)) {
+    if (p->conn->ops->attach(p->conn, in_fd, out_fd) < 0) {
         int err = errno;
         finish(r, PM_ERR_INTERNAL, xasprintf("cannot watch the node's descriptors: %s", strerror(err)));
         kill_processes(p);
         close_control(p);
-        close_fd(m, &p->out_fd, &p->w_out);
         set_down(p, "{watch_failed}");
         remove_peer(p, true);
         return;
     }
-    if (p->listen_fd >= 0) timer_set(m, &p->accept_timer, TCP_ACCEPT_MS, accept_timeout, p);
     if (o->wait_boot_ms == PM_NO_WAIT) {
         answer_with_info(r, p, PM_OK, NULL);
         return;

@@ -1,0 +1,75 @@
+/*
+ * conn.c — what every control connection shares: the program's stdout, the
+ * queue of framed messages and its writing. See conn.h.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+void conn_init(conn *c, const conn_ops *ops, loop *l, const conn_events *ev, void *owner)
+{
+    c->ops = ops;
+    c->l = l;
+    c->ev = ev;
+    c->owner = owner;
+    c->out_fd = -1;
+    c->w_out.fd = -1;
+}
+
+void conn_close_fd(conn *c, int *fd, loop_watch *w)
+{
+    if (*fd < 0) return;
+    if (w && w->fd == *fd) loop_unwatch(c->l, w);
+    close(*fd);
+    *fd = -1;
+}
+
+bool conn_read_stdout(conn *c, bool (*decode)(conn *c, const uint8_t *d, size_t n), bool *eof)
+{
+    uint8_t chunk[65536];
+    *eof = false;
+    for (int rounds = 0; rounds < 64 && c->out_fd >= 0; rounds++) {
+        ssize_t r = read(c->out_fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return true;   /* EAGAIN */
+        if (r == 0) { *eof = true; return true; }
+        if (c->raw) c->ev->console(c->owner, chunk, (size_t)r);
+        else if (!decode(c, chunk, (size_t)r)) return false;
+        /* A short read emptied the pipe: epoll (level-triggered) reports
+         * what comes next, so no read is spent on EAGAIN. */
+        if ((size_t)r < sizeof chunk) return true;
+    }
+    return true;
+}
+
+void conn_write(conn *c, int fd, loop_watch *w, uint32_t base)
+{
+    if (fd < 0) { c->outq.len = c->outq_off = 0; return; }
+    while (c->outq_off < c->outq.len) {
+        ssize_t n = write(fd, c->outq.p + c->outq_off, c->outq.len - c->outq_off);
+        if (n > 0) { c->outq_off += (size_t)n; continue; }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break;
+        /* EPIPE and friends: the reader is gone; its exit tells the rest. */
+        c->outq.len = c->outq_off = 0;
+        break;
+    }
+    if (c->outq_off == c->outq.len) c->outq.len = c->outq_off = 0;
+    bool want = c->outq.len > 0;
+    if (want != c->out_watching && w->fd >= 0) {
+        c->out_watching = want;
+        loop_rewatch(c->l, w, base | (want ? EPOLLOUT : 0));
+    }
+}
+
+void conn_release(conn *c)
+{
+    conn_close_fd(c, &c->out_fd, &c->w_out);
+    buf_free(&c->outq);
+    free(c->text);
+    loop_defer_free(c->l, c);   /* this turn's events may still name its watches */
+}

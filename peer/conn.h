@@ -1,0 +1,94 @@
+/*
+ * conn.h — a peer's control connection, behind one interface; one file per
+ * kind (conn_stdio.c, conn_tcp.c; later conn_dist.c). Models: Redis's
+ * connection.h (a table of functions per transport) and curl's cfilters.h
+ * (each callback's contract beside it).
+ *
+ * A connection owns the program's pipes and, for TCP, the listening and
+ * connected sockets; it watches them on the loop itself, frames what the
+ * peer sends, and delivers what arrives as conn_events: console bytes, one
+ * control message at a time, an oversized message's head, and the loss of
+ * the connection. The peer (manager.c) knows nothing of pipes or sockets.
+ */
+#ifndef PEERD_CONN_H
+#define PEERD_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "loop.h"
+#include "manager.h"
+
+typedef struct conn conn;
+
+/* What a connection tells its peer. message and oversized return false when
+ * the peer is gone as a result (it may stop itself on a message): the
+ * connection must then not touch itself again. */
+typedef struct {
+    void (*console)(void *owner, const uint8_t *d, size_t n);
+    bool (*message)(void *owner, const uint8_t *etf, size_t n);
+    bool (*oversized)(void *owner, const uint8_t *head, size_t n, size_t size);
+    /* The control connection closed or broke; reason is Erlang text
+     * ("tcp_closed", "{control_stream,crc_mismatch}"); with kill, the node
+     * must be killed (its stream can no longer be trusted). The connection
+     * has closed its control side already. */
+    void (*lost)(void *owner, const char *reason, bool kill);
+} conn_events;
+
+typedef struct {
+    const char *name;
+    /* Set up for a peer about to start: listen (TCP), and append the node's
+     * arguments (-user peer [-origin IPS PORT], -detached...) to *args.
+     * NULL with *err (malloc'd) if it cannot. */
+    conn *(*create)(loop *l, const pm_start_opts *o, const conn_events *ev, void *owner,
+                    char ***args, size_t *nargs, char **err);
+    bool wants_stdin;           /* the program's stdin is the control channel */
+    /* Takes the started program's pipes (in_fd -1 unless wants_stdin) and
+     * starts watching; -1 with errno if the loop refuses. */
+    int (*attach)(conn *c, int in_fd, int out_fd);
+    /* Queues one message (ETF with its version byte), framed; flush sends
+     * it (the peer flushes once per batch). Dropped when not open. */
+    void (*send)(conn *c, const uint8_t *etf, size_t n);
+    void (*flush)(conn *c);     /* writes what is queued, as far as the kernel takes it */
+    bool (*is_open)(const conn *c);     /* messages can go out */
+    bool (*is_waiting)(const conn *c);  /* still waiting for the node to connect */
+    /* Closes the control channel (the node halts when it sees that); the
+     * program's stdout stays open and is read as console from now on. */
+    void (*close)(conn *c);
+    /* The program exited: read what its stdout still holds, then close it.
+     * False if the peer is gone as a result. */
+    bool (*drain)(conn *c);
+    const char *(*describe)(const conn *c);   /* "standard_io", "tcp:IP:PORT" */
+    void (*free)(conn *c);
+} conn_ops;
+
+/* What every kind shares; each file extends it (first member). */
+struct conn {
+    const conn_ops *ops;
+    loop *l;
+    const conn_events *ev;
+    void *owner;
+    int out_fd;                 /* the program's stdout */
+    loop_watch w_out;
+    bool raw;                   /* stdout is console only (TCP, or standard_io once closed) */
+    buf outq;                   /* framed, not yet written */
+    size_t outq_off;
+    bool out_watching;          /* EPOLLOUT armed on the write side */
+    char *text;                 /* describe() */
+};
+
+extern const conn_ops conn_stdio_ops, conn_tcp_ops;
+
+/* Shared by the kinds (conn.c). */
+void conn_init(conn *c, const conn_ops *ops, loop *l, const conn_events *ev, void *owner);
+/* Reads the program's stdout; `decode` takes the bytes when not raw
+ * (returns false if the peer is gone). False if the peer is gone. */
+bool conn_read_stdout(conn *c, bool (*decode)(conn *c, const uint8_t *d, size_t n), bool *eof);
+/* Writes outq to fd; arms or disarms EPOLLOUT on w (base: its other events). */
+void conn_write(conn *c, int fd, loop_watch *w, uint32_t base);
+void conn_close_fd(conn *c, int *fd, loop_watch *w);
+void conn_release(conn *c);     /* closes stdout, frees what conn_init set up, and c at the end of the turn */
+
+#endif
