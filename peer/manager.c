@@ -19,6 +19,7 @@
  * see it exit, and kill it if a shutdown deadline passes.
  */
 #include "manager.h"
+#include "cmdline.h"
 #include "conn.h"
 #include "console_ring.h"
 #include "control.h"
@@ -1691,63 +1692,8 @@ static void reap(pm *m)
 
 /* ---- starting ---- */
 
-static bool strv_push(char ***v, size_t *n, const char *s)
-{
-    char **nv = realloc(*v, (*n + 2) * sizeof **v);
-    if (!nv) return false;
-    *v = nv;
-    if (!(nv[*n] = strdup(s))) return false;
-    nv[++*n] = NULL;
-    return true;
-}
 
 /* Local IPv4 addresses to offer the node, loopback first (as OTP does). */
-static char *shell_quote(const char *s)
-{
-    buf b = {0};
-    buf_byte(&b, '\'');
-    for (; *s; s++) {
-        if (*s == '\'') buf_str(&b, "'\\''");
-        else buf_byte(&b, (uint8_t)*s);
-    }
-    buf_byte(&b, '\'');
-    char *r = buf_cstr(&b) ? strdup((char *)b.p) : NULL;
-    buf_free(&b);
-    return r;
-}
-
-/* Expands post_process_args: {args}, {args_quoted}, and a lone {args...}. */
-static bool post_process(char ***argv, size_t *argc, char *const *tmpl, char *const *built)
-{
-    buf plain = {0}, quoted = {0};
-    for (size_t i = 0; built[i]; i++) {
-        char *q = shell_quote(built[i]);
-        if (i) { buf_byte(&plain, ' '); buf_byte(&quoted, ' '); }
-        buf_str(&plain, built[i]);
-        buf_str(&quoted, q ? q : "");
-        free(q);
-    }
-    const char *ps = buf_cstr(&plain) ? (char *)plain.p : "", *qs = buf_cstr(&quoted) ? (char *)quoted.p : "";
-    bool ok = true;
-    for (size_t i = 0; ok && tmpl[i]; i++) {
-        if (!strcmp(tmpl[i], "{args...}")) {
-            for (size_t k = 0; ok && built[k]; k++) ok = strv_push(argv, argc, built[k]);
-            continue;
-        }
-        buf e = {0};
-        for (const char *s = tmpl[i]; *s;) {
-            if (!strncmp(s, "{args}", 6)) { buf_str(&e, ps); s += 6; }
-            else if (!strncmp(s, "{args_quoted}", 13)) { buf_str(&e, qs); s += 13; }
-            else buf_byte(&e, (uint8_t)*s++);
-        }
-        ok = buf_cstr(&e) && strv_push(argv, argc, (char *)e.p);
-        buf_free(&e);
-    }
-    buf_free(&plain);
-    buf_free(&quoted);
-    return ok;
-}
-
 static peer *find_peer(pm *m, const char *id)
 {
     for (peer *p = m->peers; p; p = p->next)
@@ -1782,33 +1728,19 @@ static void do_start(pm *m, pm_req *r)
     p->boot_started = now_ms();
     console_ring_init(&p->console, m->cfg.console_buffer);
 
-    /* The command line: EXEC [PRE_ARGS] [NAME_ARG] START_ARGS [ARGS], in
-     * OTP's order, so that an -extra among ARGS cannot swallow -user peer. */
-    char **built = NULL, **argv = NULL;
-    size_t nb = 0, na = 0;
-    bool ok = true;
-    char *err = NULL;
-    if (o->name) {
-        char *full = o->host ? xasprintf("%s@%s", o->name, o->host) : strdup(o->name);
-        ok = full && strv_push(&built, &nb, o->longnames ? "-name" : "-sname") && strv_push(&built, &nb, full);
-        free(full);
-    }
+    /* The connection first (it may listen), then the command line (cmdline.h). */
+    char **conn_args = NULL, *err = NULL;
+    size_t nconn = 0;
     const conn_ops *ops = o->conn == PM_CONN_TCP ? &conn_tcp_ops : &conn_stdio_ops;
-    if (ok && !(p->conn = ops->create(m->l, o, &peer_conn_events, p, &built, &nb, &err))) {
+    if (!(p->conn = ops->create(m->l, o, &peer_conn_events, p, &conn_args, &nconn, &err))) {
         finish(r, PM_ERR_LISTEN, err);
         peer_free(p);
-        strv_free(built);
+        strv_free(conn_args);
         return;
     }
-    for (size_t i = 0; ok && o->args && o->args[i]; i++) ok = strv_push(&built, &nb, o->args[i]);
-    ok = ok && strv_push(&argv, &na, o->exec ? o->exec[0] : "erl");
-    if (o->post_process_args) {
-        ok = ok && built && post_process(&argv, &na, o->post_process_args, built);
-    } else {
-        for (size_t i = 1; ok && o->exec && o->exec[i]; i++) ok = strv_push(&argv, &na, o->exec[i]);
-        for (size_t i = 0; ok && built && built[i]; i++) ok = strv_push(&argv, &na, built[i]);
-    }
-    strv_free(built);
+    char **argv = cmdline_build(o, conn_args);
+    strv_free(conn_args);
+    bool ok = argv != NULL;
     p->argv = argv;
     p->next = m->peers;
     m->peers = p;
