@@ -32,7 +32,7 @@ bool conn_read_stdout(conn *c, bool (*decode)(conn *c, const uint8_t *d, size_t 
 {
     uint8_t chunk[65536];
     *eof = false;
-    for (int rounds = 0; rounds < 64 && c->out_fd >= 0; rounds++) {
+    for (int rounds = 0; rounds < CONN_READS_PER_TURN && c->out_fd >= 0; rounds++) {
         ssize_t r = read(c->out_fd, chunk, sizeof chunk);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return true;   /* EAGAIN */

@@ -81,6 +81,12 @@ struct conn {
 
 extern const conn_ops conn_stdio_ops, conn_tcp_ops;
 
+/* Reads from one node in one turn of the loop, at most (then the turn ends:
+ * followers are filled, HTTP writes, other nodes are read). A turn that read
+ * more than the console ring holds would overwrite what a follower that
+ * keeps up has not been handed yet. */
+#define CONN_READS_PER_TURN 4   /* of 64 KiB */
+
 /* Shared by the kinds (conn.c). */
 void conn_init(conn *c, const conn_ops *ops, loop *l, const conn_events *ev, void *owner);
 /* Reads the program's stdout; `decode` takes the bytes when not raw

@@ -149,7 +149,7 @@ static void on_sock(loop_watch *w, uint32_t events)
     if (events & EPOLLOUT) flush(c);
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) return;
     tcp_sink sink = { sink_frame, sink_oversized, c };
-    for (int rounds = 0; rounds < 64; rounds++) {
+    for (int rounds = 0; rounds < CONN_READS_PER_TURN; rounds++) {
         size_t room;
         uint8_t *at = tcp_decode_room(&t->dec, 65536, &room);
         if (!at) { lost(c, "{tcp,enomem}"); return; }

@@ -59,6 +59,7 @@
 #define MAX_MESSAGES 10000
 #define TAIL_BYTES 2048
 #define MAX_NAMES 4096              /* other nodes' numbers kept per peer */
+#define IO_HOLD_MS 1000             /* an io_reply waits for lagging followers this long at most */
 #define TOMB_TAIL_BYTES 16384       /* of the console, kept with a tombstone */
 #define CALL_BUCKETS 64
 #define MAX_EVENTS 10000
@@ -83,6 +84,7 @@ struct follower {
     uint64_t pos;               /* console offset / next message or event seq */
     uint64_t token;             /* the peer's incarnation, or the instance for events: ids are TOKEN-POS */
     bool sse, link, once, finished, dead;
+    bool slow;                  /* let an I/O hold expire: gets missed markers, holds nothing */
     char *to;
     int client_fd;
     loop_watch w_client;
@@ -139,6 +141,8 @@ struct peer {
     uint64_t msg_seq;
     pm_req *boot_waiters, *stop_waiters;
     tmr boot_timer, stop_timer, lease_timer;
+    buf held_io;                /* io_replies held for lagging followers: u32 length, ETF */
+    tmr held_timer;
     int64_t created_at, booted_at, down_at, lease_expires_at;
     uint64_t boot_started;      /* monotonic ms */
     bool stopping, killed, removed, dead;
@@ -518,6 +522,64 @@ static void fail_pending(peer *p, const char *why)
 
 /* ---- console ---- */
 
+/* Flow control for followers that keep reading but read slower than the
+ * node prints: the node's I/O requests wait for them (their io_replies are
+ * held), as a terminal makes a writer wait, so that nothing is overwritten
+ * in the ring before they have it. For IO_HOLD_MS at most: a follower that
+ * lets that pass is slow and gets missed markers instead, and holds nothing
+ * back until it has caught up again. */
+static bool followers_lag(peer *p)
+{
+    uint64_t limit = p->console.max / 2;
+    for (follower *f = p->followers; f; f = f->next) {
+        if (f->kind != PM_FOLLOW_CONSOLE || f->finished || f->dead) continue;
+        uint64_t lag = p->console.end > f->pos ? p->console.end - f->pos : 0;
+        if (f->slow) {
+            if (lag > limit / 2) continue;
+            f->slow = false;
+        }
+        if (lag > limit) return true;
+    }
+    return false;
+}
+
+static void release_io(peer *p)
+{
+    timer_clear(p->m, &p->held_timer);
+    for (size_t off = 0; off + 4 <= p->held_io.len;) {
+        const uint8_t *q = p->held_io.p + off;
+        uint32_t n = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+        send_etf(p, q + 4, n);
+        off += 4 + (size_t)n;
+    }
+    p->held_io.len = 0;
+}
+
+static void io_hold_expired(void *owner, tmr *t)
+{
+    (void)t;
+    peer *p = owner;
+    uint64_t limit = p->console.max / 2;
+    for (follower *f = p->followers; f; f = f->next)
+        if (f->kind == PM_FOLLOW_CONSOLE && p->console.end > f->pos && p->console.end - f->pos > limit) f->slow = true;
+    release_io(p);
+}
+
+/* An io_reply goes now, or after what is held, once no follower lags. */
+static void send_io_reply(peer *p, const uint8_t *etf, size_t n)
+{
+    if (!p->held_io.len && !followers_lag(p)) { send_etf(p, etf, n); return; }
+    buf_u32(&p->held_io, (uint32_t)n);
+    buf_put(&p->held_io, etf, n);
+    if (!p->held_timer.idx) timer_set(p->m, &p->held_timer, IO_HOLD_MS, io_hold_expired, p);
+}
+
+/* Followers were filled: what they held back may go. */
+static void maybe_release_io(peer *p)
+{
+    if (p->held_io.len && !p->dead && !followers_lag(p)) release_io(p);
+}
+
 static void fill(follower *f);
 
 /* Output goes into the ring now; followers catch up from it once the
@@ -543,6 +605,7 @@ static void fill_followers(pm *m)
         if (p->dead) continue;   /* its followers were handed everything when it went */
         for (follower *f = p->followers; f; f = f->next)
             if (f->kind == PM_FOLLOW_CONSOLE) fill(f);
+        maybe_release_io(p);
     }
     m->fill_due = NULL;
 }
@@ -864,6 +927,8 @@ static void peer_free(peer *p)
     timer_clear(m, &p->boot_timer);
     timer_clear(m, &p->stop_timer);
     timer_clear(m, &p->lease_timer);
+    timer_clear(m, &p->held_timer);
+    buf_free(&p->held_io);
     if (p->conn) p->conn->ops->free(p->conn);
     p->conn = NULL;
     fail_pending(p, "peer removed");
@@ -1129,7 +1194,7 @@ static void io_reply(peer *p, io_cont *io, term *reply)
     term *msg = mk_tuple(io->a, 4, term_atomz(io->a, "io_reply"), io->from, io->reply_as, reply);
     buf b = {0};
     if (msg) etf_encode(&b, msg);
-    if (!b.oom && b.len) send_etf(p, b.p, b.len);
+    if (!b.oom && b.len) send_io_reply(p, b.p, b.len);
     buf_free(&b);
 }
 
@@ -1540,7 +1605,7 @@ static bool read_in_place(peer *p, const uint8_t *etf, size_t n)
     console_write(p, pc.chars, pc.chars_len);
     buf b = {0};
     control_put_chars_reply(&b, &pc);
-    if (!b.oom) send_etf(p, b.p, b.len);
+    if (!b.oom) send_io_reply(p, b.p, b.len);
     buf_free(&b);
     return true;
 }
@@ -2062,6 +2127,7 @@ static void handle_req(pm *m, pm_req *r)
         follower *f = r->follower;
         finish(r, PM_OK, NULL);
         if (f && !f->dead) fill(f);
+        if (f && !f->dead && f->p) maybe_release_io(f->p);
         return;
     }
     if (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_EVENTS) { do_follow(m, NULL, r); return; }

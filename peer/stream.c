@@ -44,6 +44,10 @@ void stream_push(stream *s, const void *p, size_t n)
 {
     if (!n) return;
     if (s->off == s->data.len) s->off = s->data.len = 0;
+    else if (s->off >= STREAM_CAP) {   /* a reader that never empties it: keep the buffer bounded */
+        buf_consume(&s->data, s->off);
+        s->off = 0;
+    }
     buf_put(&s->data, p, n);
     wake_reader(s);
 }
