@@ -53,7 +53,6 @@ Test(lossless, sse_data_is_split_at_cr_lf_and_crlf, .timeout = 60)
     cr_expect_null(strchr(raw, '\r'), "a bare CR went out: %s", raw);
     cr_expect(strstr(raw, "data: 10%\ndata: 50%\ndata: 100%\ndata: A\ndata: B\n"), "every line a data line: %s", raw);
     free(raw);
-    unlink(out);
     free(id);
     peerd_stop(d);
 }
@@ -419,5 +418,36 @@ Test(lossless, identifiers_of_other_nodes_print_as_erl_prints_them, .timeout = 9
     free(value);
     free(a);
     free(b);
+    peerd_stop(d);
+}
+
+/* A follower that keeps reading, but slower than the node prints, loses
+ * nothing: the node's output waits for it (16 MB through a 256 KiB ring to
+ * a client reading 2 MB/s). */
+Test(lossless, a_follower_slower_than_the_node_loses_nothing, .timeout = 90)
+{
+    const char *extra[] = { "--console-buffer", "256K", NULL };
+    peerd *d = peerd_start(extra);
+    char *id = start_peer(d, "{}");
+    char path[256], *inc = incarnation_of(d, id);
+    snprintf(path, sizeof path, "/peers/%s/console?follow=1&since=%s-0", id, inc);
+    free(inc);
+    const char *out = "/tmp/peerd-lossless-slow.out";
+    const char *args[] = { "--limit-rate", "2M", NULL };
+    pid_t c = curl_spawn(d, path, out, args);
+    usleep(300 * 1000);
+    node_eval(d, id, "B = binary:copy(<<\"x\">>, 65536), [io:put_chars(user, B) || _ <- lists:seq(1, 256)], io:put_chars(user, <<\"end\\n\">>)", true);
+    cr_assert(file_has(out, "end\n", 60000), "the end of the output arrived");
+    kill(c, SIGKILL);
+    child_wait(c, 5000);
+    size_t n = 0;
+    char *got = slurp(out, &n);
+    cr_expect_null(strstr(got, "missed"), "no missed marker");
+    size_t xs = 0;
+    for (size_t i = 0; i < n; i++) xs += got[i] == 'x';
+    cr_expect_eq(xs, (size_t)256 * 65536, "every byte the node printed: %zu", xs);
+    free(got);
+    unlink(out);
+    free(id);
     peerd_stop(d);
 }
