@@ -59,7 +59,7 @@
 #define MAX_MESSAGES 10000
 #define TAIL_BYTES 2048
 #define MAX_NAMES 4096              /* other nodes' numbers kept per peer */
-#define IO_HOLD_MS 1000             /* an io_reply waits for lagging followers this long at most */
+#define IO_HOLD_MS 2000             /* an io_reply waits for lagging followers this long at most */
 #define TOMB_TAIL_BYTES 16384       /* of the console, kept with a tombstone */
 #define CALL_BUCKETS 64
 #define MAX_EVENTS 10000

@@ -423,7 +423,7 @@ Test(lossless, identifiers_of_other_nodes_print_as_erl_prints_them, .timeout = 9
 
 /* A follower that keeps reading, but slower than the node prints, loses
  * nothing: the node's output waits for it (16 MB through a 256 KiB ring to
- * a client reading 2 MB/s). */
+ * a client reading 3 MB/s). */
 Test(lossless, a_follower_slower_than_the_node_loses_nothing, .timeout = 90)
 {
     const char *extra[] = { "--console-buffer", "256K", NULL };
@@ -433,7 +433,7 @@ Test(lossless, a_follower_slower_than_the_node_loses_nothing, .timeout = 90)
     snprintf(path, sizeof path, "/peers/%s/console?follow=1&since=%s-0", id, inc);
     free(inc);
     const char *out = "/tmp/peerd-lossless-slow.out";
-    const char *args[] = { "--limit-rate", "2M", NULL };
+    const char *args[] = { "--limit-rate", "3M", NULL };
     pid_t c = curl_spawn(d, path, out, args);
     usleep(300 * 1000);
     node_eval(d, id, "B = binary:copy(<<\"x\">>, 65536), [io:put_chars(user, B) || _ <- lists:seq(1, 256)], io:put_chars(user, <<\"end\\n\">>)", true);
