@@ -2201,6 +2201,19 @@ void pm_submit(pm *m, pm_req *r)
     loop_wake(m->l);
 }
 
+bool pm_answer_now(pm *m, pm_req *r)
+{
+    switch (r->op) {
+    case PM_GET: case PM_LIST: case PM_CONSOLE: case PM_MESSAGES: case PM_IDENTITY: case PM_METRICS:
+        r->next = NULL;
+        if (m->stopped) finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
+        else handle_req(m, r);
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void drain_queue(pm *m)
 {
     pm_req *r = m->qhead;

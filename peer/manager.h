@@ -160,6 +160,11 @@ void pm_req_free(pm_req *r);
 pm *pm_new(loop *l, const pm_config *cfg);
 /* On the loop's thread; r->done runs at the end of the turn. */
 void pm_submit(pm *m, pm_req *r);
+/* Answers r at once (r->done runs before this returns) when it needs
+ * nothing but what the manager holds: GET, LIST, CONSOLE, MESSAGES,
+ * IDENTITY, METRICS. False (r untouched) for the rest, which go through
+ * pm_submit: what is sent to a node goes out once per turn. */
+bool pm_answer_now(pm *m, pm_req *r);
 /* Stops every peer as its `shutdown` says; once none is left, followers of
  * /events have had the last events and done(ud) runs (then every request
  * is answered shutting_down). */

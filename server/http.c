@@ -201,8 +201,8 @@ void http_resume(struct MHD_Connection *c)
 static void on_answer(pm_req *r)
 {
     http_req *h = r->ud;
-    atomic_store(&h->answered, true);
-    http_resume(h->conn);
+    h->answered = true;
+    if (!h->inline_answer) http_resume(h->conn);
 }
 
 enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then)
@@ -210,9 +210,18 @@ enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then)
     pm_req_free(h->pm);
     h->pm = r;
     h->then = then;
-    atomic_store(&h->answered, false);
+    h->answered = false;
     r->done = on_answer;
     r->ud = h;
+    /* What the manager answers from what it holds (a peer's state, a
+     * console snapshot...) is answered now: no suspend, no turn. */
+    h->inline_answer = true;
+    bool now = pm_answer_now(g_server->pm, r);
+    h->inline_answer = false;
+    if (now && h->answered) {
+        h->then = NULL;
+        return then(h);
+    }
     MHD_suspend_connection(h->conn);
     pm_submit(g_server->pm, r);
     return MHD_YES;
@@ -430,7 +439,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     set_deadline(conn_of(conn), false); /* the request is in */
     if (h->pm && h->then) {
-        if (!atomic_load(&h->answered)) return MHD_YES;
+        if (!h->answered) return MHD_YES;
         http_then then = h->then;
         h->then = NULL;
         return then(h);

@@ -37,7 +37,8 @@ struct http_req {
     uint64_t discarded;         /* body bytes read past the limit, so that the 413 arrives */
     pm_req *pm;                 /* in flight or answered */
     http_then then;
-    atomic_bool answered;
+    bool answered;
+    bool inline_answer;         /* the manager is answering within http_submit */
     void *state;                /* a handler's own data, freed with free_state */
     void (*free_state)(void *);
 };
