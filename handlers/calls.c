@@ -1,7 +1,7 @@
 /*
  * calls.c — /peers/{id}/call, /cast, /send: peer:call/4,5, cast/4, send/3.
  *
- * Arguments are mapped to terms and encoded here, on the HTTP thread; the
+ * Arguments are mapped to terms and encoded here, in the handler; the
  * manager only frames them. Text that names a pid, port or reference of the
  * peer needs the peer's node name and creation: the handler then asks the
  * manager for them (PM_IDENTITY) and maps the request again.

@@ -1,12 +1,12 @@
 /*
- * manager.c — the peer manager's event loop.
+ * manager.c — the peer manager, on peerd's one loop (loop.h).
  *
- * One thread runs epoll over: an eventfd that wakes it for submitted
- * requests, a signalfd for SIGCHLD, a timerfd armed for the earliest timer of
- * a min-heap, and each peer's descriptors (the program's stdout pipe, its
- * stdin pipe, a TCP listening socket until the node connects, the TCP control
- * socket). Nothing here blocks: writes queue in the peer's output buffer and
- * wait for EPOLLOUT, reads take what is there.
+ * It watches a signalfd for SIGCHLD; each peer's control connection
+ * (conn.h) watches its own pipes and sockets and delivers console bytes and
+ * messages here; requests are handled as one batch at the end of the loop's
+ * turn (turn_end), after which followers catch up. Nothing here blocks:
+ * writes queue in the connection and wait for EPOLLOUT, reads take what is
+ * there.
  *
  * Lifecycle of a peer: booting (spawned, waiting for {started, Node}, then
  * two pipelined calls learn os:getpid() and self() for the node's OS pid and
