@@ -518,7 +518,7 @@ static bool read_uint(parser *ps, uint64_t *v, uint64_t max)
     return true;
 }
 
-#define BITS_MAX (64u << 20)    /* of a binary written as text */
+#define BITS_MAX (8u << 20)     /* of a binary written as text: 1 MiB, as a request body */
 
 /* Bits written big-endian into bytes. */
 typedef struct { buf b; uint64_t n; } bitw;
@@ -548,6 +548,11 @@ static void put_run(bitw *w, unsigned bit, uint64_t n)
 static bool put_int_bits(bitw *w, const term *v, uint64_t size)
 {
     if (v->type == TERM_INT) {
+        if (size == 8 && w->n % 8 == 0) {   /* the common segment, as erl prints binaries */
+            buf_byte(&w->b, (uint8_t)v->i);
+            w->n += 8;
+            return !w->b.oom;
+        }
         if (size > 64) put_run(w, v->i < 0, size - 64), size = 64;
         for (uint64_t k = size; k-- > 0;) put_bit(w, (unsigned)(((uint64_t)v->i >> k) & 1));
         return !w->b.oom;
@@ -594,7 +599,7 @@ static term *parse_binary(parser *ps)
             uint64_t size = 8;
             bool utf8 = false;
             if (eat(ps, ":")) {
-                if (!read_uint(ps, &size, BITS_MAX)) { buf_free(&cps); buf_free(&bits.b); return perr(ps, "segment size must be a number of bits up to 67108864"); }
+                if (!read_uint(ps, &size, BITS_MAX)) { buf_free(&cps); buf_free(&bits.b); return perr(ps, "segment size must be a number of bits up to 8388608"); }
             }
             if (eat(ps, "/")) {
                 skip_ws(ps);

@@ -104,9 +104,9 @@ Test(term_text, errors_name_the_position)
     cr_expect_str_eq(parse_error("37#1", &pos), "base must be 2..36");
     cr_expect_str_eq(parse_error("#{a => 1, a => 2}", &pos), "map has a duplicate key");
     cr_expect_str_eq(parse_error("", &pos), "term expected, found end of text");
-    cr_expect_str_eq(parse_error("<<1:67108865>>", &pos), "segment size must be a number of bits up to 67108864");
-    cr_expect_str_eq(parse_error("<<1:99999999999999999999999>>", &pos), "segment size must be a number of bits up to 67108864");
-    cr_expect_str_eq(parse_error("<<1:67108864,1:1>>", &pos), "binary too large");
+    cr_expect_str_eq(parse_error("<<1:8388609>>", &pos), "segment size must be a number of bits up to 8388608");
+    cr_expect_str_eq(parse_error("<<1:99999999999999999999999>>", &pos), "segment size must be a number of bits up to 8388608");
+    cr_expect_str_eq(parse_error("<<1:8388608,1:1>>", &pos), "binary too large");
     /* What a shell user types that is not a term is named for what it is. */
     cr_expect(strstr(parse_error("[node()]", &pos), "a function call: expressions are not terms"));
     cr_expect_eq(pos, 5);
