@@ -28,7 +28,18 @@ void conn_close_fd(conn *c, int *fd, loop_watch *w)
     *fd = -1;
 }
 
-bool conn_read_stdout(conn *c, bool (*decode)(conn *c, const uint8_t *d, size_t n), bool *eof)
+bool conn_push_arg(char ***v, size_t *n, const char *s)
+{
+    char **nv = realloc(*v, (*n + 2) * sizeof *nv);
+    if (!nv) return false;
+    *v = nv;
+    if (!(nv[*n] = strdup(s))) return false;
+    nv[++*n] = NULL;
+    return true;
+}
+
+/* Reads what stdout has now; false if the peer is gone. */
+static bool read_stdout(conn *c, bool *eof)
 {
     uint8_t chunk[65536];
     *eof = false;
@@ -38,11 +49,34 @@ bool conn_read_stdout(conn *c, bool (*decode)(conn *c, const uint8_t *d, size_t 
         if (r < 0) return true;   /* EAGAIN */
         if (r == 0) { *eof = true; return true; }
         if (c->raw) c->ev->console(c->owner, chunk, (size_t)r);
-        else if (!decode(c, chunk, (size_t)r)) return false;
+        else if (!c->decode(c, chunk, (size_t)r)) return false;
         /* A short read emptied the pipe: epoll (level-triggered) reports
          * what comes next, so no read is spent on EAGAIN. */
         if ((size_t)r < sizeof chunk) return true;
     }
+    return true;
+}
+
+static void on_stdout(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    conn *c = w->ud;
+    bool eof;
+    if (!read_stdout(c, &eof)) return;
+    if (eof) conn_close_fd(c, &c->out_fd, &c->w_out);
+}
+
+int conn_watch_stdout(conn *c, int out_fd)
+{
+    c->out_fd = out_fd;
+    return loop_watch_fd(c->l, &c->w_out, out_fd, EPOLLIN, on_stdout, c);
+}
+
+bool conn_drain_stdout(conn *c)
+{
+    bool eof;
+    if (c->out_fd >= 0 && !read_stdout(c, &eof)) return false;
+    conn_close_fd(c, &c->out_fd, &c->w_out);
     return true;
 }
 

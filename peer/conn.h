@@ -73,6 +73,8 @@ struct conn {
     int out_fd;                 /* the program's stdout */
     loop_watch w_out;
     bool raw;                   /* stdout is console only (TCP, or standard_io once closed) */
+    /* Takes stdout's bytes when not raw; false if the peer is gone. */
+    bool (*decode)(conn *c, const uint8_t *d, size_t n);
     buf outq;                   /* framed, not yet written */
     size_t outq_off;
     bool out_watching;          /* EPOLLOUT armed on the write side */
@@ -89,12 +91,15 @@ extern const conn_ops conn_stdio_ops, conn_tcp_ops;
 
 /* Shared by the kinds (conn.c). */
 void conn_init(conn *c, const conn_ops *ops, loop *l, const conn_events *ev, void *owner);
-/* Reads the program's stdout; `decode` takes the bytes when not raw
- * (returns false if the peer is gone). False if the peer is gone. */
-bool conn_read_stdout(conn *c, bool (*decode)(conn *c, const uint8_t *d, size_t n), bool *eof);
+/* Takes the program's stdout and watches it: console, or c->decode's. */
+int conn_watch_stdout(conn *c, int out_fd);
+/* What conn_ops.drain does for every kind: the rest of stdout, then close it. */
+bool conn_drain_stdout(conn *c);
 /* Writes outq to fd; arms or disarms EPOLLOUT on w (base: its other events). */
 void conn_write(conn *c, int fd, loop_watch *w, uint32_t base);
 void conn_close_fd(conn *c, int *fd, loop_watch *w);
+/* Appends a copy of s to a NULL-terminated argv of *n; false if out of memory. */
+bool conn_push_arg(char ***v, size_t *n, const char *s);
 void conn_release(conn *c);     /* closes stdout, frees what conn_init set up, and c at the end of the turn */
 
 #endif

@@ -18,21 +18,11 @@ typedef struct {
     stdio_decoder dec;
 } stdio_conn;
 
-static bool push_arg(char ***v, size_t *n, const char *s)
-{
-    char **nv = realloc(*v, (*n + 2) * sizeof *nv);
-    if (!nv) return false;
-    *v = nv;
-    if (!(nv[*n] = strdup(s))) return false;
-    nv[++*n] = NULL;
-    return true;
-}
-
 static conn *create(loop *l, const pm_start_opts *o, const conn_events *ev, void *owner, char ***args, size_t *nargs, char **err)
 {
     (void)o;
     stdio_conn *s = calloc(1, sizeof *s);
-    if (!s || !push_arg(args, nargs, "-user") || !push_arg(args, nargs, "peer") || !(s->c.text = strdup("standard_io"))) {
+    if (!s || !conn_push_arg(args, nargs, "-user") || !conn_push_arg(args, nargs, "peer") || !(s->c.text = strdup("standard_io"))) {
         free(s);
         *err = strdup("out of memory");
         return NULL;
@@ -77,15 +67,6 @@ static bool decode(conn *c, const uint8_t *d, size_t n)
     return false;
 }
 
-static void on_out(loop_watch *w, uint32_t ev)
-{
-    (void)ev;
-    conn *c = w->ud;
-    bool eof;
-    if (!conn_read_stdout(c, decode, &eof)) return;
-    if (eof) conn_close_fd(c, &c->out_fd, &c->w_out);
-}
-
 static void flush(conn *c)
 {
     stdio_conn *s = (stdio_conn *)c;
@@ -98,8 +79,8 @@ static int attach(conn *c, int in_fd, int out_fd)
 {
     stdio_conn *s = (stdio_conn *)c;
     s->in_fd = in_fd;
-    c->out_fd = out_fd;
-    if (loop_watch_fd(c->l, &c->w_out, out_fd, EPOLLIN, on_out, c) < 0) return -1;
+    c->decode = decode;
+    if (conn_watch_stdout(c, out_fd) < 0) return -1;
     return loop_watch_fd(c->l, &s->w_in, in_fd, 0, on_in, c);
 }
 
@@ -110,14 +91,6 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
 
 static bool is_open(const conn *c) { return ((const stdio_conn *)c)->in_fd >= 0; }
 static bool is_waiting(const conn *c) { (void)c; return false; }
-
-static bool drain(conn *c)
-{
-    bool eof;
-    if (c->out_fd >= 0 && !conn_read_stdout(c, decode, &eof)) return false;
-    conn_close_fd(c, &c->out_fd, &c->w_out);
-    return true;
-}
 
 static const char *describe(const conn *c) { return c->text; }
 
@@ -131,6 +104,6 @@ static void destroy(conn *c)
 
 const conn_ops conn_stdio_ops = {
     .name = "standard_io", .create = create, .wants_stdin = true, .attach = attach, .send = send_msg,
-    .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = drain,
+    .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
     .describe = describe, .free = destroy,
 };

@@ -28,16 +28,6 @@ typedef struct {
     tmr accept_timer;
 } tcp_conn;
 
-static bool push_arg(char ***v, size_t *n, const char *s)
-{
-    char **nv = realloc(*v, (*n + 2) * sizeof *nv);
-    if (!nv) return false;
-    *v = nv;
-    if (!(nv[*n] = strdup(s))) return false;
-    nv[++*n] = NULL;
-    return true;
-}
-
 /* Where the node may reach peerd: the address listened on, or every IPv4
  * address of this host that is up, loopback first (-origin takes a list). */
 static char *origin_ips(const char *ip)
@@ -94,9 +84,9 @@ static conn *create(loop *l, const pm_start_opts *o, const conn_events *ev, void
     if ((t->listen_fd = tcp_listen(o->tcp_ip, o->tcp_port, &port, err)) < 0) { free(t); return NULL; }
     char *ips = origin_ips(o->tcp_ip), portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
-    bool ok = ips && (!o->detached || (push_arg(args, nargs, "-detached") && push_arg(args, nargs, "-peer_detached"))) &&
-              push_arg(args, nargs, "-user") && push_arg(args, nargs, "peer") && push_arg(args, nargs, "-origin") &&
-              push_arg(args, nargs, ips) && push_arg(args, nargs, portstr) &&
+    bool ok = ips && (!o->detached || (conn_push_arg(args, nargs, "-detached") && conn_push_arg(args, nargs, "-peer_detached"))) &&
+              conn_push_arg(args, nargs, "-user") && conn_push_arg(args, nargs, "peer") && conn_push_arg(args, nargs, "-origin") &&
+              conn_push_arg(args, nargs, ips) && conn_push_arg(args, nargs, portstr) &&
               asprintf(&t->c.text, "tcp:%s:%d", o->tcp_ip ? o->tcp_ip : "0.0.0.0", port) >= 0;
     free(ips);
     if (!ok) {
@@ -190,21 +180,11 @@ static void accept_timeout(void *owner, tmr *tm)
     lost(owner, "{inet_async,timeout}");
 }
 
-static void on_out(loop_watch *w, uint32_t ev)
-{
-    (void)ev;
-    conn *c = w->ud;
-    bool eof;
-    if (!conn_read_stdout(c, NULL, &eof)) return;
-    if (eof) conn_close_fd(c, &c->out_fd, &c->w_out);
-}
-
 static int attach(conn *c, int in_fd, int out_fd)
 {
     tcp_conn *t = (tcp_conn *)c;
     (void)in_fd;
-    c->out_fd = out_fd;
-    if (loop_watch_fd(c->l, &c->w_out, out_fd, EPOLLIN, on_out, c) < 0 ||
+    if (conn_watch_stdout(c, out_fd) < 0 ||
         loop_watch_fd(c->l, &t->w_listen, t->listen_fd, EPOLLIN, on_listen, c) < 0 ||
         !loop_timer(c->l, &t->accept_timer, TCP_ACCEPT_MS, accept_timeout, c)) return -1;
     return 0;
@@ -218,14 +198,6 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
 static bool is_open(const conn *c) { return ((const tcp_conn *)c)->sock_fd >= 0; }
 static bool is_waiting(const conn *c) { return ((const tcp_conn *)c)->listen_fd >= 0; }
 
-static bool drain(conn *c)
-{
-    bool eof;
-    if (c->out_fd >= 0) conn_read_stdout(c, NULL, &eof);
-    conn_close_fd(c, &c->out_fd, &c->w_out);
-    return true;
-}
-
 static const char *describe(const conn *c) { return c->text; }
 
 static void destroy(conn *c)
@@ -237,6 +209,6 @@ static void destroy(conn *c)
 
 const conn_ops conn_tcp_ops = {
     .name = "tcp", .create = create, .wants_stdin = false, .attach = attach, .send = send_msg,
-    .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = drain,
+    .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
     .describe = describe, .free = destroy,
 };

@@ -1356,11 +1356,6 @@ static void store_message(peer *p, const term *to, const term *content)
 
 /* ---- how the node numbers other nodes ---- */
 
-static bool same_atom(const term *a, const term *b)
-{
-    return a->type == TERM_ATOM && b->type == TERM_ATOM && a->atom.len == b->atom.len && !memcmp(a->atom.s, b->atom.s, a->atom.len);
-}
-
 /* The tags of pids, ports and references in ETF: a reply without one of
  * these bytes names no node, and is not decoded here. */
 static bool may_name_nodes(const uint8_t *d, size_t n)
@@ -1377,8 +1372,8 @@ static const term *node_of(const term *t)
 
 static bool node_known(const peer *p, const term *node)
 {
-    if (p->node_atom && same_atom(node, p->node_atom)) return true;
-    for (size_t i = 0; i < p->nnames; i++) if (same_atom(node, p->names[i].node)) return true;
+    if (p->node_atom && term_atom_eq(node, p->node_atom)) return true;
+    for (size_t i = 0; i < p->nnames; i++) if (term_atom_eq(node, p->names[i].node)) return true;
     return false;
 }
 
@@ -1390,7 +1385,7 @@ static void unknown_nodes(const peer *p, const term *t, const term **ids, size_t
     case TERM_PID: case TERM_PORT: case TERM_REF: {
         const term *node = node_of(t);
         if (node_known(p, node)) return;
-        for (size_t i = 0; i < *n; i++) if (same_atom(node_of(ids[i]), node)) return;
+        for (size_t i = 0; i < *n; i++) if (term_atom_eq(node_of(ids[i]), node)) return;
         ids[(*n)++] = t;
         return;
     }

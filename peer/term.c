@@ -107,6 +107,11 @@ term *term_map(arena *a, size_t n)
     return t;
 }
 
+bool term_atom_eq(const term *a, const term *b)
+{
+    return a->type == TERM_ATOM && b->type == TERM_ATOM && a->atom.len == b->atom.len && !memcmp(a->atom.s, b->atom.s, a->atom.len);
+}
+
 bool term_is_atom(const term *t, const char *s)
 {
     size_t n = strlen(s);

@@ -69,6 +69,8 @@ term *term_big_from_decimal(arena *a, const char *digits, size_t n, bool neg, un
 term *term_big_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg);
 
 bool term_is_atom(const term *t, const char *s);
+/* Two atoms with the same name. */
+bool term_atom_eq(const term *a, const term *b);
 /* Total order of Erlang terms (as map keys: integers before equal floats). */
 int term_compare(const term *x, const term *y);
 /* Sorts map keys in term order, as maps keep them; fails (false) on duplicate keys. */

@@ -179,17 +179,12 @@ static void print_binary(buf *b, const term *t)
     buf_str(b, ">>");
 }
 
-static bool same_atom(const term *a, const term *b)
-{
-    return a->type == TERM_ATOM && b->type == TERM_ATOM && a->atom.len == b->atom.len && !memcmp(a->atom.s, b->atom.s, a->atom.len);
-}
-
 /* N of <N.ID.SERIAL>: 0 for the peer's own node; else what the names say. */
 static uint32_t node_number(const term *node, const term_names *names)
 {
-    if (!names || !names->self || same_atom(node, names->self)) return 0;
+    if (!names || !names->self || term_atom_eq(node, names->self)) return 0;
     for (size_t i = 0; i < names->n; i++)
-        if (same_atom(node, names->v[i].node)) return names->v[i].number;
+        if (term_atom_eq(node, names->v[i].node)) return names->v[i].number;
     return 0;
 }
 
@@ -198,7 +193,7 @@ static uint32_t node_number(const term *node, const term_names *names)
 static void print_node_number(buf *b, const term *node, const term_names *names)
 {
     uint32_t n = node_number(node, names);
-    if (n || !names || !names->self || same_atom(node, names->self)) buf_printf(b, "%u", n);
+    if (n || !names || !names->self || term_atom_eq(node, names->self)) buf_printf(b, "%u", n);
     else term_print_atom(b, node->atom.s, node->atom.len);
 }
 
