@@ -1,0 +1,343 @@
+/*
+ * followers.c — clients following a peer's console or messages, or the event
+ * feed, through a stream (stream.h); and console snapshots. The loop fills a
+ * stream while it has room; a client that reads resumes the filling.
+ */
+#include "manager_int.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+/* Closes a descriptor of the manager's, and stops watching it. */
+static void close_fd(pm *m, int *fd, loop_watch *w)
+{
+    if (*fd < 0) return;
+    if (w && w->fd == *fd) loop_unwatch(m->l, w);
+    close(*fd);
+    *fd = -1;
+}
+
+/* Output goes into the ring now; followers catch up from it once the
+ * loop has handled everything that woke it (fill_followers): the node gets
+ * its io_reply first, and many small writes reach a follower as one push. */
+void console_write(peer *p, const void *data, size_t n)
+{
+    if (!n) return;
+    console_ring_write(&p->console, data, n);
+    p->m->console_bytes += n;
+    if (p->followers && !p->fill_due) {
+        p->fill_due = true;
+        p->next_fill = p->m->fill_due;
+        p->m->fill_due = p;
+    }
+}
+
+void fill_followers(pm *m)
+{
+    for (peer *p = m->fill_due, *n; p; p = n) {
+        n = p->next_fill;
+        p->fill_due = false;
+        if (p->dead) continue;   /* its followers were handed everything when it went */
+        for (follower *f = p->followers; f; f = f->next)
+            if (f->kind == PM_FOLLOW_CONSOLE) fill(f);
+        maybe_release_io(p);
+    }
+    m->fill_due = NULL;
+}
+
+/* One SSE event. Every line of the data is a data: line, split where the
+ * SSE grammar ends a line (CR, LF or CRLF), so that no parser drops what
+ * follows a bare CR; the client joins the lines with LF. */
+void push_sse(stream *s, const char *event, uint64_t token, uint64_t pos, const uint8_t *data, size_t n)
+{
+    buf b = {0};
+    if (event) buf_printf(&b, "event: %s\n", event);
+    buf_printf(&b, "id: %016llx-%llu\n", (unsigned long long)token, (unsigned long long)pos);
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || data[i] == '\n' || data[i] == '\r') {
+            buf_str(&b, "data: ");
+            buf_put(&b, data + start, i - start);
+            buf_byte(&b, '\n');
+            if (i + 1 < n && data[i] == '\r' && data[i + 1] == '\n') i++;
+            start = i + 1;
+        }
+    }
+    buf_byte(&b, '\n');
+    if (!b.oom) stream_push(s, b.p, b.len);
+    buf_free(&b);
+}
+
+/* `missed` units (bytes, messages, events) are gone from before `resume`,
+ * the id a client would resume from. */
+static void push_missed(follower *f, uint64_t missed, uint64_t resume)
+{
+    char text[128];
+    int n = snprintf(text, sizeof text, "%llu", (unsigned long long)missed);
+    if (f->sse) { push_sse(f->s, "missed", f->token, resume, (uint8_t *)text, (size_t)n); return; }
+    if (f->kind == PM_FOLLOW_CONSOLE)
+        n = snprintf(text, sizeof text, "\n[peerd: %llu bytes of console output missed here]\n", (unsigned long long)missed);
+    else
+        n = snprintf(text, sizeof text, "{\"missed\":%llu}\n", (unsigned long long)missed);
+    stream_push(f->s, text, (size_t)n);
+}
+
+/* The id the client gave is of another incarnation (or instance): what
+ * follows is this one's from its start. */
+void reset_marker(buf *b, enum pm_follow_kind kind, bool sse, uint64_t token, const char *peer_id)
+{
+    const char *what = kind == PM_FOLLOW_EVENTS ? "instance" : "incarnation";
+    if (sse)
+        buf_printf(b, "event: reset\nid: %016llx-0\ndata: {\"%s\":\"%016llx\"}\n\n", (unsigned long long)token, what,
+                   (unsigned long long)token);
+    else if (kind == PM_FOLLOW_CONSOLE)
+        buf_printf(b, "[peerd: reset: the id asked for is not of this node; incarnation %016llx of peer %s from its start]\n",
+                   (unsigned long long)token, peer_id);
+    else
+        buf_printf(b, "{\"reset\":{\"%s\":\"%016llx\"}}\n", what, (unsigned long long)token);
+}
+
+/* A reader's `since` is of another incarnation when it says so, or when it
+ * is past anything this one has reached. */
+bool since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached)
+{
+    return (r->since_tagged && r->since_of != token) || r->since > reached;
+}
+
+/* The follower has seen all there will be: end its response. */
+void finish_follower(follower *f, stream_state how)
+{
+    if (f->finished) return;
+    f->finished = true;
+    stream_finish(f->s, how);
+}
+
+static bool peer_done(const peer *p) { return !p || p->state == ST_DOWN || p->removed; }
+
+/* peer_down crash: a linked follower of a node that went down by itself is
+ * cut off without a clean end. */
+static bool crash_cuts(const follower *f)
+{
+    const peer *p = f->p;
+    return f->link && p && p->opt->peer_down == PM_DOWN_CRASH && !p->stopping && p->state == ST_DOWN;
+}
+
+static void fill_console(follower *f, bool all)
+{
+    const console_ring *ring = &f->p->console;
+    uint8_t chunk[16384];
+    for (;;) {
+        size_t room = all ? sizeof chunk : stream_room(f->s);
+        if (!room || f->pos >= ring->end) break;
+        if (f->pos < ring->start) {
+            push_missed(f, ring->start - f->pos, ring->start);
+            f->pos = ring->start;
+            continue;
+        }
+        uint64_t since = f->pos;
+        size_t n = console_ring_read(ring, &since, chunk, room < sizeof chunk ? room : sizeof chunk);
+        f->pos = since + n;
+        if (f->sse) push_sse(f->s, NULL, f->token, f->pos, chunk, n);
+        else stream_push(f->s, chunk, n);
+    }
+}
+
+static void fill_messages(follower *f, bool all)
+{
+    const peer *p = f->p;
+    if (p->msgs && f->pos < p->msgs->seq) {
+        push_missed(f, p->msgs->seq - f->pos, p->msgs->seq - 1);
+        f->pos = p->msgs->seq;
+    }
+    for (message *g = p->msgs; g; g = g->next) {
+        if (g->seq < f->pos) continue;
+        if (!all && !stream_room(f->s)) return;
+        f->pos = g->seq + 1;
+        if (f->to && strcmp(f->to, g->to)) continue;
+        if (f->sse) push_sse(f->s, "message", f->token, g->seq, (uint8_t *)g->line, g->len);
+        else { stream_push(f->s, g->line, g->len); stream_push(f->s, "\n", 1); }
+    }
+}
+
+void fill_events(follower *f, bool all)
+{
+    pm *m = f->m;
+    uint64_t oldest = m->event_seq >= MAX_EVENTS ? m->event_seq - MAX_EVENTS + 1 : 1;
+    if (f->pos < oldest) { push_missed(f, oldest - f->pos, oldest - 1); f->pos = oldest; }
+    while (f->pos <= m->event_seq && (all || stream_room(f->s))) {
+        const char *line = m->events[f->pos % MAX_EVENTS];
+        if (f->sse) push_sse(f->s, "peer", f->token, f->pos, (const uint8_t *)line, strlen(line));
+        else { stream_push(f->s, line, strlen(line)); stream_push(f->s, "\n", 1); }
+        f->pos++;
+    }
+}
+
+void fill(follower *f)
+{
+    if (f->finished || f->dead) return;
+    if (f->kind == PM_FOLLOW_EVENTS) {
+        fill_events(f, false);
+        if (f->once && f->pos > f->m->event_seq) finish_follower(f, STREAM_END);
+        return;
+    }
+    if (!f->p) return;
+    if (f->kind == PM_FOLLOW_CONSOLE) fill_console(f, false);
+    else fill_messages(f, false);
+    /* Down and all sent: a clean end. */
+    bool drained = f->kind == PM_FOLLOW_CONSOLE ? f->pos >= f->p->console.end
+                                                 : !f->p->msgs_tail || f->pos > f->p->msgs_tail->seq;
+    if ((peer_done(f->p) || f->once) && drained) finish_follower(f, crash_cuts(f) ? STREAM_CUT : STREAM_END);
+}
+
+/* The peer is going away: hand each follower the rest (past its buffer's
+ * cap: the ring goes with the peer) and end it; `cut` ends linked ones
+ * without a clean end, as peer_down crash asks. */
+void release_followers(peer *p, bool cut)
+{
+    pm *m = p->m;
+    for (follower *f = p->followers, *n; f; f = n) {
+        n = f->next;
+        if (!f->finished) {
+            if (f->kind == PM_FOLLOW_CONSOLE) fill_console(f, true);
+            else fill_messages(f, true);
+            finish_follower(f, (cut && f->link) || crash_cuts(f) ? STREAM_CUT : STREAM_END);
+        }
+        f->p = NULL;
+        f->next = m->detached;
+        m->detached = f;
+    }
+    p->followers = NULL;
+}
+
+/* The client of a follower went away (or its response ended early). */
+static void follower_client_gone(follower *f)
+{
+    if (f->client_fd >= 0) close_fd(f->m, &f->client_fd, &f->w_client);
+    f->s->gone = true;
+    bool parked = f->s->parked;
+    f->s->parked = false;
+    if (parked) f->s->wake(f->s->ud);
+    if (f->link && f->p && !f->p->stopping && !f->p->removed) {
+        logf_(f->m, "peer %s: its linked client went away; stopping it", f->p->id);
+        f->p->stop_reason = "link_closed";
+        stop_begin(f->p, NULL);
+    }
+}
+
+/* A follower sits on its peer's list, the event feed's, or the detached one. */
+static void unlink_follower(pm *m, follower *f)
+{
+    follower **lists[] = { f->p ? &f->p->followers : NULL, &m->event_followers, &m->detached };
+    for (int k = 0; k < 3; k++)
+        for (follower **fp = lists[k]; fp && *fp; fp = &(*fp)->next)
+            if (*fp == f) { *fp = f->next; return; }
+}
+
+/* The client of a follower hung up (it is watched even while parked). */
+static void on_client_ready(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    follower *f = w->ud;
+    if (f->dead) return;
+    close_fd(f->m, &f->client_fd, &f->w_client);
+    if (!f->finished) follower_client_gone(f);
+}
+
+void do_follow(pm *m, peer *p, pm_req *r)
+{
+    follower *f = calloc(1, sizeof *f);
+    if (!f) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+    f->m = m;
+    f->kind = r->follow;
+    f->s = r->stream;
+    r->stream = NULL;
+    f->p = p;
+    f->sse = r->sse;
+    f->once = r->once;
+    f->link = r->link && p;
+    f->to = r->to;
+    r->to = NULL;
+    f->client_fd = r->client_fd;
+    r->client_fd = -1;
+    f->token = r->incarnation = p ? p->incarnation : m->instance;
+    uint64_t reached = f->kind == PM_FOLLOW_CONSOLE ? p->console.end : p ? p->msg_seq : m->event_seq;
+    bool reset = since_elsewhere(r, f->token, reached);
+    if (reset) {
+        buf b = {0};
+        reset_marker(&b, f->kind, f->sse, f->token, p ? p->id : NULL);
+        if (!b.oom) stream_push(f->s, b.p, b.len);
+        buf_free(&b);
+    }
+    /* A console offset, or the seq last seen; what is no longer kept is
+     * reported missed by fill. */
+    f->pos = f->kind == PM_FOLLOW_CONSOLE ? (reset ? 0 : r->since) : (reset ? 0 : r->since) + 1;
+    if (f->kind == PM_FOLLOW_CONSOLE) r->range_start = f->pos > p->console.start ? f->pos : p->console.start;
+    f->w_client.fd = -1;
+    if (f->client_fd >= 0 && loop_watch_fd(m->l, &f->w_client, f->client_fd, EPOLLRDHUP, on_client_ready, f) < 0) {
+        /* Without the watch a linked client's hang-up would go unseen. */
+        int err = errno;
+        close(f->client_fd);
+        stream_unref(f->s);
+        free(f->to);
+        free(f);
+        finish(r, PM_ERR_INTERNAL, xasprintf("cannot watch the client's connection: %s", strerror(err)));
+        return;
+    }
+    follower **list = p ? &p->followers : &m->event_followers;
+    f->next = *list;
+    *list = f;
+    r->follower = f;
+    finish(r, PM_OK, NULL);
+    fill(f);
+}
+
+/* The response is gone; free the follower after this batch of events. */
+void do_unfollow(pm *m, pm_req *r)
+{
+    follower *f = r->follower;
+    finish(r, PM_OK, NULL);
+    if (!f) return;
+    /* A client that leaves a linked stream before its end stops the peer. */
+    if (!f->finished) follower_client_gone(f);
+    else if (f->client_fd >= 0) close_fd(m, &f->client_fd, &f->w_client);
+    unlink_follower(m, f);
+    stream_unref(f->s);
+    free(f->to);
+    f->dead = true;
+    f->next = m->dead_followers;
+    m->dead_followers = f;
+}
+
+/* GET /console: what is kept from `since` on, after a reset or missed
+ * marker when the client's position is of another incarnation or no longer
+ * kept. A removed peer's console is the tail its tombstone kept. */
+void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id)
+{
+    uint64_t since = r->since;
+    buf *b = &r->reply;
+    if (since_elsewhere(r, incarnation, ring->end)) {
+        reset_marker(b, PM_FOLLOW_CONSOLE, false, incarnation, id);
+        since = 0;
+    }
+    if (since < ring->start) {
+        buf_printf(b, "\n[peerd: %llu bytes of console output missed here]\n", (unsigned long long)(ring->start - since));
+        since = ring->start;
+    }
+    size_t avail = (size_t)(ring->end - since), before = b->len;
+    if (!buf_reserve(b, b->len + avail + 1)) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+    b->len += console_ring_read(ring, &since, b->p + b->len, avail);
+    r->range_start = since;
+    r->range_end = since + (b->len - before);
+    r->incarnation = incarnation;
+    finish(r, PM_OK, NULL);
+}
+
+/* The reader drained a starved stream: fill it again. */
+void do_refill(pm_req *r)
+{
+    follower *f = r->follower;
+    finish(r, PM_OK, NULL);
+    if (f && !f->dead) fill(f);
+    if (f && !f->dead && f->p) maybe_release_io(f->p);
+}

@@ -1,0 +1,229 @@
+/*
+ * io_server.c — peerd is the node's group leader, as OTP's origin is: the
+ * node's output comes as io_requests, answered here, and its text goes into
+ * the console ring. Flow control holds io_replies while a console follower
+ * lags (a terminal makes a writer wait the same way).
+ */
+#include "manager_int.h"
+#include "io_format.h"
+#include "utf8.h"
+
+/* Flow control for followers that keep reading but read slower than the
+ * node prints: the node's I/O requests wait for them (their io_replies are
+ * held), as a terminal makes a writer wait, so that nothing is overwritten
+ * in the ring before they have it. For IO_HOLD_MS at most: a follower that
+ * lets that pass is slow and gets missed markers instead, and holds nothing
+ * back until it has caught up again. */
+static bool followers_lag(peer *p)
+{
+    uint64_t limit = p->console.max / 2;
+    for (follower *f = p->followers; f; f = f->next) {
+        if (f->kind != PM_FOLLOW_CONSOLE || f->finished || f->dead) continue;
+        uint64_t lag = p->console.end > f->pos ? p->console.end - f->pos : 0;
+        if (f->slow) {
+            if (lag > limit / 2) continue;
+            f->slow = false;
+        }
+        if (lag > limit) return true;
+    }
+    return false;
+}
+
+static void release_io(peer *p)
+{
+    timer_clear(p->m, &p->held_timer);
+    for (size_t off = 0; off + 4 <= p->held_io.len;) {
+        const uint8_t *q = p->held_io.p + off;
+        uint32_t n = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+        send_etf(p, q + 4, n);
+        off += 4 + (size_t)n;
+    }
+    p->held_io.len = 0;
+}
+
+static void io_hold_expired(void *owner, tmr *t)
+{
+    (void)t;
+    peer *p = owner;
+    uint64_t limit = p->console.max / 2;
+    for (follower *f = p->followers; f; f = f->next)
+        if (f->kind == PM_FOLLOW_CONSOLE && p->console.end > f->pos && p->console.end - f->pos > limit) f->slow = true;
+    release_io(p);
+}
+
+/* An io_reply goes now, or after what is held, once no follower lags. */
+void send_io_reply(peer *p, const uint8_t *etf, size_t n)
+{
+    if (!p->held_io.len && !followers_lag(p)) { send_etf(p, etf, n); return; }
+    buf_u32(&p->held_io, (uint32_t)n);
+    buf_put(&p->held_io, etf, n);
+    if (!p->held_timer.idx) timer_set(p->m, &p->held_timer, IO_HOLD_MS, io_hold_expired, p);
+}
+
+/* Followers were filled: what they held back may go. */
+void maybe_release_io(peer *p)
+{
+    if (p->held_io.len && !p->dead && !followers_lag(p)) release_io(p);
+}
+
+/* Appends chardata (iolist / unicode chardata) as UTF-8; false if not chardata. */
+bool chardata_utf8(const term *t, bool unicode, buf *out, int depth)
+{
+    if (depth > 100) return false;
+    uint8_t u[4];
+    switch (t->type) {
+    case TERM_BINARY:
+        if (t->bin.bits != 8) return false;
+        if (unicode) { buf_put(out, t->bin.data, t->bin.len); return true; }
+        for (size_t i = 0; i < t->bin.len; i++) buf_put(out, u, utf8_put(u, t->bin.data[i]));
+        return true;
+    case TERM_NIL:
+        return true;
+    case TERM_INT:
+        if (t->i < 0 || t->i > (unicode ? 0x10ffff : 255)) return false;
+        {
+            size_t k = utf8_put(u, (uint32_t)t->i);
+            if (!k) return false;
+            buf_put(out, u, k);
+        }
+        return true;
+    case TERM_LIST:
+        for (size_t i = 0; i < t->list.n; i++)
+            if (!chardata_utf8(t->list.items[i], unicode, out, depth + 1)) return false;
+        return t->list.tail->type == TERM_NIL || (t->list.tail->type == TERM_BINARY && chardata_utf8(t->list.tail, unicode, out, depth + 1));
+    default:
+        return false;
+    }
+}
+
+term *mk_tuple(arena *a, size_t n, ...)
+{
+    term *t = term_tuple(a, n);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; t && i < n; i++) t->tuple.items[i] = va_arg(ap, term *);
+    va_end(ap);
+    return t;
+}
+
+void io_reply(peer *p, io_cont *io, term *reply)
+{
+    term *msg = mk_tuple(io->a, 4, term_atomz(io->a, "io_reply"), io->from, io->reply_as, reply);
+    buf b = {0};
+    if (msg) etf_encode(&b, msg);
+    if (!b.oom && b.len) send_io_reply(p, b.p, b.len);
+    buf_free(&b);
+}
+
+static bool put_chars_text(peer *p, const term *enc, const term *chars)
+{
+    buf out = {0};
+    bool ok = chardata_utf8(chars, !enc || !term_is_atom(enc, "latin1"), &out, 0);
+    if (ok) console_write(p, out.p, out.len);
+    buf_free(&out);
+    return ok;
+}
+
+/* Answers one I/O request; returns NULL when it went off to the node (MFA). */
+static term *io_one(peer *p, io_cont *io, const term *r)
+{
+    arena *a = io->a;
+    if (r->type == TERM_ATOM) {
+        if (term_is_atom(r, "getopts")) {
+            term *l = term_list(a, 2, NULL);
+            if (l) {
+                l->list.items[0] = mk_tuple(a, 2, term_atomz(a, "binary"), term_atomz(a, "false"));
+                l->list.items[1] = mk_tuple(a, 2, term_atomz(a, "encoding"), term_atomz(a, "unicode"));
+            }
+            return l;
+        }
+        if (term_is_atom(r, "get_line") || term_is_atom(r, "get_chars")) return term_atomz(a, "eof");
+        return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
+    }
+    if (r->type != TERM_TUPLE || !r->tuple.n || r->tuple.items[0]->type != TERM_ATOM)
+        return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
+    const term *tag = r->tuple.items[0];
+    size_t n = r->tuple.n;
+    if (term_is_atom(tag, "put_chars")) {
+        /* {put_chars, Enc, Chars} | {put_chars, Chars} | {put_chars, Enc, M, F, A} | {put_chars, M, F, A} */
+        if (n == 3 || n == 2) {
+            bool ok = put_chars_text(p, n == 3 ? r->tuple.items[1] : NULL, r->tuple.items[n - 1]);
+            return ok ? term_atomz(a, "ok") : mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
+        }
+        if (n == 5 || n == 4) {
+            /* The origin would apply(M, F, A). io_lib:format's plain cases
+             * are done here; the rest we ask the node to do. */
+            const term *m = r->tuple.items[n - 3], *f = r->tuple.items[n - 2], *fa = r->tuple.items[n - 1];
+            if (term_is_atom(m, "io_lib") && term_is_atom(f, "format") && fa->type == TERM_LIST && fa->list.n == 2 &&
+                fa->list.tail->type == TERM_NIL) {
+                buf text = {0};
+                bool done = io_format_fast(fa->list.items[0], fa->list.items[1], &text);
+                if (done) console_write(p, text.p, text.len);
+                buf_free(&text);
+                if (done) return term_atomz(io->a, "ok");
+            }
+            pending *c = pending_new(p, P_IO);
+            if (!c) return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
+            c->io = io;
+            buf b = {0};
+            for (size_t i = n - 3; i < n; i++) etf_encode_body(&b, r->tuple.items[i]);
+            send_call(p, c, b.p, b.len);
+            buf_free(&b);
+            return NULL;
+        }
+    }
+    if (term_is_atom(tag, "get_line") || term_is_atom(tag, "get_chars") || term_is_atom(tag, "get_until") ||
+        term_is_atom(tag, "get_password"))
+        return term_atomz(a, "eof");
+    if (term_is_atom(tag, "setopts")) return term_atomz(a, "ok");
+    if (term_is_atom(tag, "get_geometry")) return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "enotsup"));
+    return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
+}
+
+/* Runs the requests of one io_request in order; an MFA put_chars suspends it
+ * until the node's reply comes back (io_resume). */
+static void io_step(peer *p, io_cont *io)
+{
+    while (io->i < io->n) {
+        term *reply = io_one(p, io, io->reqs[io->i]);
+        if (!reply) return;
+        io->last = reply;
+        io->i++;
+    }
+    io_reply(p, io, io->last ? io->last : term_atomz(io->a, "ok"));
+    io_cont_free(io);
+}
+
+void io_resume(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n)
+{
+    io_cont *io = c->io;
+    c->io = NULL;
+    term *r = NULL;
+    if (!strcmp(klass, "ok")) {
+        etf_error e = {0};
+        term *chars = etf_decode_body(io->a, result, n, &e);
+        if (chars && put_chars_text(p, NULL, chars)) r = term_atomz(io->a, "ok");
+    }
+    io->last = r ? r : mk_tuple(io->a, 2, term_atomz(io->a, "error"), term_atomz(io->a, "put_chars"));
+    io->i++;
+    io_step(p, io);
+}
+
+void handle_io_request(peer *p, arena *a, term *msg)
+{
+    io_cont *io = calloc(1, sizeof *io);
+    if (!io) return;
+    io->a = a;
+    io->from = msg->tuple.items[1];
+    io->reply_as = msg->tuple.items[2];
+    term *req = msg->tuple.items[3];
+    if (req->type == TERM_TUPLE && req->tuple.n == 2 && term_is_atom(req->tuple.items[0], "requests") &&
+        req->tuple.items[1]->type == TERM_LIST) {
+        io->reqs = req->tuple.items[1]->list.items;
+        io->n = req->tuple.items[1]->list.n;
+    } else {
+        io->reqs = &msg->tuple.items[3];
+        io->n = 1;
+    }
+    io_step(p, io);
+}

@@ -1,0 +1,408 @@
+/*
+ * lifecycle.c — a peer from start to removal.
+ *
+ * The states, and what may happen in each (set_down and remove_peer are the
+ * only ways out of running and down):
+ *
+ *   state     enters by                          leaves by
+ *   booting   do_start: spawned, connection      {started, Node} and the two boot calls
+ *             prepared (conn.h)                  answered -> running (boot_succeeded);
+ *                                                connection lost or child exit -> down
+ *                                                (conn_lost); boot timeout -> down and
+ *                                                removed without tombstone (boot_timeout)
+ *   running   boot_succeeded                     connection lost / node exit -> down
+ *                                                (conn_lost); stop -> shutdown.c
+ *   down      set_down: calls in flight fail,     removed now (peer_down stop or crash),
+ *             waiters answered, followers end     or kept (peer_down continue) until stopped
+ *
+ * Orthogonal to the state: `stopping` (shutdown.c has begun a stop; only
+ * the stop's end follows), `removed` (no longer listed; a tombstone answers
+ * for it) and `dead` (freed at the end of the turn). A removed peer's struct
+ * lives on, hidden, until its processes are reaped (maybe_free).
+ *
+ * peerd is a child subreaper, so a node that detaches (-detached, the TCP
+ * connection's default) becomes our child when its launcher exits: we can
+ * see it exit, and kill it if a shutdown deadline passes.
+ */
+#include "manager_int.h"
+#include "cmdline.h"
+#include "spawn.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* splitmix64's finaliser: a bijection, so distinct inputs give distinct ids. */
+static void lease_expired(void *owner, tmr *t);
+
+static uint64_t mix64(uint64_t x)
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+char *console_tail(const peer *p)
+{
+    uint64_t since = p->console.end > TAIL_BYTES ? p->console.end - TAIL_BYTES : 0;
+    char *s = malloc(TAIL_BYTES + 1);
+    if (!s) return NULL;
+    size_t n = console_ring_read(&p->console, &since, s, TAIL_BYTES);
+    s[n] = 0;
+    return s;
+}
+
+static void waiter_answer(waiter *w, pm_status st, char *detail)
+{
+    peer *p = w->p;
+    for (waiter **wp = &p->waiters; *wp; wp = &(*wp)->next)
+        if (*wp == w) { *wp = w->next; break; }
+    timer_clear(p->m, &w->timer);
+    if (st == PM_OK || st == PM_ERR_NOCONNECTION) answer_with_info(w->req, p, st, detail);
+    else finish(w->req, st, detail);
+    free(w);
+}
+
+/* Answers the waits that the peer's new state settles. */
+static void wake_waiters(peer *p)
+{
+    for (waiter *w = p->waiters, *n; w; w = n) {
+        n = w->next;
+        if (p->state == ST_DOWN || p->removed)
+            waiter_answer(w, w->req->want_down ? PM_OK : PM_ERR_NOCONNECTION,
+                          w->req->want_down ? NULL : xasprintf("peer %s went down before it was running", p->id));
+        else if (p->state == ST_RUNNING && !w->req->want_down)
+            waiter_answer(w, PM_OK, NULL);
+    }
+}
+
+static void wait_timeout(void *owner, tmr *t)
+{
+    (void)t;
+    waiter *w = owner;
+    waiter_answer(w, PM_ERR_TIMEOUT, xasprintf("peer %s did not reach %s within %lld ms", w->p->id,
+                                               w->req->want_down ? "down" : "running", (long long)w->req->timeout_ms));
+}
+
+static void peer_free(peer *p)
+{
+    pm *m = p->m;
+    for (peer **pp = &m->peers; *pp; pp = &(*pp)->next)
+        if (*pp == p) { *pp = p->next; break; }
+    timer_clear(m, &p->boot_timer);
+    timer_clear(m, &p->stop_timer);
+    timer_clear(m, &p->lease_timer);
+    timer_clear(m, &p->held_timer);
+    buf_free(&p->held_io);
+    if (p->conn) p->conn->ops->free(p->conn);
+    p->conn = NULL;
+    fail_pending(p, "peer removed");
+    release_followers(p, false);
+    while (p->waiters) waiter_answer(p->waiters, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
+    free(p->id); free(p->node); free(p->down_reason);
+    pm_start_opts_free(p->opt);
+    strv_free(p->argv);
+    console_ring_free(&p->console);
+    for (message *g = p->msgs, *n; g; g = n) { n = g->next; free(g->to); free(g->line); free(g); }
+    arena_free(p->ident);
+    arena_free(p->names_arena);
+    free(p->names);
+    /* Events of this epoll batch may still name p: free it after the batch. */
+    p->dead = true;
+    p->next = m->graveyard;
+    m->graveyard = p;
+}
+
+bool processes_gone(const peer *p) { return !p->child && !(p->node_ours && p->os_pid); }
+
+/* A removed peer's struct lives until its processes are reaped. */
+static void maybe_free(peer *p)
+{
+    if (p->removed && processes_gone(p) && !p->stop_waiters) peer_free(p);
+}
+
+void remove_peer(peer *p, bool tomb)
+{
+    if (p->removed) return;
+    p->removed = true;
+    p->m->npeers--;
+    if (tomb) add_tombstone(p->m, p);
+    timer_clear(p->m, &p->lease_timer);
+    wake_waiters(p);
+    release_followers(p, p->opt->peer_down == PM_DOWN_CRASH && !p->stopping);
+    emit_event(p->m, p, "removed", p->down_reason);
+    maybe_free(p);
+}
+
+void set_down(peer *p, const char *reason)
+{
+    if (p->state == ST_DOWN) return;
+    p->state = ST_DOWN;
+    p->down_at = wall_ms();
+    free(p->down_reason);
+    p->down_reason = xstrdup(reason);
+    timer_clear(p->m, &p->boot_timer);
+    fail_pending(p, "the peer is down");
+    wake_waiters(p);
+    for (follower *f = p->followers; f; f = f->next) fill(f);
+}
+
+void boot_succeeded(peer *p)
+{
+    p->state = ST_RUNNING;
+    p->booted_at = wall_ms();
+    timer_clear(p->m, &p->boot_timer);
+    uint64_t took = now_ms() - p->boot_started;
+    logf_(p->m, "peer %s running as %s (os pid %d) after %llu ms", p->id, p->node ? p->node : "?",
+          (int)p->os_pid, (unsigned long long)took);
+    p->m->boot_count++;
+    p->m->boot_ms_sum += took;
+    for (int i = 0; i < 8; i++) if (took <= (uint64_t)boot_bucket_ms[i]) p->m->boot_buckets[i]++;
+    for (pm_req *w = p->boot_waiters, *n; w; w = n) {
+        n = w->next;
+        answer_with_info(w, p, PM_OK, NULL);
+    }
+    p->boot_waiters = NULL;
+    /* A lease runs from the moment the client can act on the peer. */
+    if (p->opt->lease_ms) {
+        timer_set(p->m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p);
+        p->lease_expires_at = wall_ms() + p->opt->lease_ms;
+    }
+    emit_event(p->m, p, "booted", NULL);
+    wake_waiters(p);
+}
+
+/* The control connection or the node is gone. May free p. */
+static void conn_lost(peer *p, const char *reason)
+{
+    pm *m = p->m;
+    close_control(p);
+    if (p->removed) { maybe_free(p); return; }
+    if (p->stopping) { check_stop(p); return; }
+    if (p->state == ST_BOOTING) {
+        logf_(m, "peer %s failed to boot: %s", p->id, reason);
+        bool waited = p->boot_waiters != NULL;
+        set_down(p, reason);
+        for (pm_req *w = p->boot_waiters, *n; w; w = n) {
+            n = w->next;
+            w->exit_status = p->exit_status;
+            w->console_tail = console_tail(p);
+            answer_with_info(w, p, PM_ERR_BOOT_FAILED, xasprintf("%s", reason));
+        }
+        p->boot_waiters = NULL;
+        emit_event(m, p, "boot_failed", reason);
+        m->boot_failures++;
+        if (waited) { kill_processes(p); remove_peer(p, false); return; }
+    } else {
+        set_down(p, reason);
+        logf_(m, "peer %s went down: %s", p->id, reason);
+        emit_event(m, p, p->opt->peer_down == PM_DOWN_CRASH ? "crashed" : "down", reason);
+    }
+    if (p->opt->peer_down != PM_DOWN_CONTINUE) remove_peer(p, true);
+}
+
+static void boot_timeout(void *owner, tmr *t)
+{
+    (void)t;
+    peer *p = owner;
+    logf_(p->m, "peer %s did not boot within %lld ms; stopping it", p->id, (long long)p->opt->wait_boot_ms);
+    set_down(p, "timeout");
+    emit_event(p->m, p, "boot_failed", "timeout");
+    p->m->boot_failures++;
+    for (pm_req *w = p->boot_waiters, *n; w; w = n) {
+        n = w->next;
+        w->console_tail = console_tail(p);
+        answer_with_info(w, p, PM_ERR_TIMEOUT, xasprintf("the node did not boot within %lld ms", (long long)p->opt->wait_boot_ms));
+    }
+    p->boot_waiters = NULL;
+    close_control(p);
+    kill_processes(p);
+    remove_peer(p, false);
+}
+
+/* What the control connection delivers (conn.h). */
+static void conn_console(void *owner, const uint8_t *d, size_t n) { console_write(owner, d, n); }
+
+static bool conn_message(void *owner, const uint8_t *etf, size_t n) { return handle_message(owner, etf, n); }
+
+static bool conn_oversized(void *owner, const uint8_t *head, size_t n, size_t size)
+{
+    handle_oversized(owner, head, n, size);
+    return true;
+}
+
+static void conn_lost_event(void *owner, const char *reason, bool kill)
+{
+    peer *p = owner;
+    if (kill) {
+        logf_(p->m, "peer %s: broken control stream %s; killing it", p->id, reason);
+        kill_processes(p);
+    }
+    conn_lost(p, reason);
+}
+
+static const conn_events peer_conn_events = { conn_console, conn_message, conn_oversized, conn_lost_event };
+
+static void on_child_exit(pm *m, pid_t pid, int status)
+{
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    for (peer *p = m->peers; p; p = p->next) {
+        if (pid == p->child) {
+            p->child = 0;
+            p->exit_status = code;
+            char reason[32];
+            snprintf(reason, sizeof reason, "{exit_status,%d}", code);
+            /* Take the last output before judging, so none of it is lost. */
+            if (p->conn && !p->conn->ops->drain(p->conn)) return;
+            if (pid == p->os_pid) p->node_ours = false;
+            bool node_is_child = p->opt->conn == PM_CONN_STDIO || !p->opt->detached;
+            if (node_is_child || code != 0) { conn_lost(p, reason); return; }
+            /* The -detached launcher is done; the node lives on. */
+            if (p->removed) maybe_free(p); else check_stop(p);
+            return;
+        }
+        if (p->node_ours && pid == p->os_pid) {
+            p->node_ours = false;
+            if (conn_open(p)) { conn_lost(p, "tcp_closed"); return; }
+            if (p->removed) maybe_free(p); else check_stop(p);
+            return;
+        }
+    }
+}
+
+void reap(pm *m)
+{
+    struct signalfd_siginfo si;
+    while (read(m->sfd, &si, sizeof si) == sizeof si) {}
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) break;
+        on_child_exit(m, pid, status);
+    }
+}
+
+void do_start(pm *m, pm_req *r)
+{
+    pm_start_opts *o = r->start;
+    r->start = NULL;
+    if (m->shutting_down) { pm_start_opts_free(o); finish(r, PM_ERR_SHUTTING_DOWN, NULL); return; }
+    char *id = o->name ? strdup(o->name) : pm_random_name("peer");
+    if (o->name && find_peer(m, id)) {
+        finish(r, PM_ERR_EXISTS, xasprintf("a peer named %s already exists", id));
+        free(id); pm_start_opts_free(o); return;
+    }
+    if (m->npeers >= m->cfg.max_peers) {
+        finish(r, PM_ERR_TOO_MANY, xasprintf("peerd holds %d peers already (--max-peers)", m->npeers));
+        free(id); pm_start_opts_free(o); return;
+    }
+    peer *p = calloc(1, sizeof *p);
+    if (!p) { free(id); pm_start_opts_free(o); finish(r, PM_ERR_INTERNAL, NULL); return; }
+    p->m = m;
+    p->id = id;
+    p->opt = o;
+    p->incarnation = mix64(m->instance + ++m->incarnations);
+    p->exit_status = -1;
+    p->created_at = wall_ms();
+    p->boot_started = now_ms();
+    console_ring_init(&p->console, m->cfg.console_buffer);
+
+    /* The connection first (it may listen), then the command line (cmdline.h). */
+    char **conn_args = NULL, *err = NULL;
+    size_t nconn = 0;
+    const conn_ops *ops = o->conn == PM_CONN_TCP ? &conn_tcp_ops : &conn_stdio_ops;
+    if (!(p->conn = ops->create(m->l, o, &peer_conn_events, p, &conn_args, &nconn, &err))) {
+        finish(r, PM_ERR_LISTEN, err);
+        peer_free(p);
+        strv_free(conn_args);
+        return;
+    }
+    char **argv = cmdline_build(o, conn_args);
+    strv_free(conn_args);
+    bool ok = argv != NULL;
+    p->argv = argv;
+    p->next = m->peers;
+    m->peers = p;
+    m->npeers++;
+    if (!ok) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); remove_peer(p, false); return; }
+
+    int in_fd = -1, out_fd = -1;
+    int e = spawn_node(argv, o->env, ops->wants_stdin ? &in_fd : NULL, &out_fd, &p->child);
+    if (e) {
+        logf_(m, "peer %s: cannot start %s: %s", p->id, argv[0], strerror(e));
+        r->exit_status = -1;
+        finish(r, PM_ERR_SPAWN, xasprintf("cannot execute %s: %s", argv[0], strerror(e)));
+        close_control(p);
+        remove_peer(p, false);
+        return;
+    }
+    logf_(m, "peer %s starting: %s (pid %d)", p->id, argv[0], (int)p->child);
+    emit_event(m, p, "created", NULL);
+    m->starts++;
+    if (o->lease_ms) {
+        timer_set(m, &p->lease_timer, (uint64_t)o->lease_ms, lease_expired, p);
+        p->lease_expires_at = wall_ms() + o->lease_ms;
+    }
+    if (p->conn->ops->attach(p->conn, in_fd, out_fd) < 0) {
+        int err = errno;
+        finish(r, PM_ERR_INTERNAL, xasprintf("cannot watch the node's descriptors: %s", strerror(err)));
+        kill_processes(p);
+        close_control(p);
+        set_down(p, "{watch_failed}");
+        remove_peer(p, true);
+        return;
+    }
+    if (o->wait_boot_ms == PM_NO_WAIT) {
+        answer_with_info(r, p, PM_OK, NULL);
+        return;
+    }
+    r->next = NULL;
+    p->boot_waiters = r;
+    if (o->wait_boot_ms != PM_INFINITY) timer_set(m, &p->boot_timer, (uint64_t)o->wait_boot_ms, boot_timeout, p);
+}
+
+static void lease_expired(void *owner, tmr *t)
+{
+    (void)t;
+    peer *p = owner;
+    logf_(p->m, "peer %s: lease of %lld ms expired; stopping it", p->id, (long long)p->opt->lease_ms);
+    emit_event(p->m, p, "lease_expired", "lease_expired");
+    p->stop_reason = "lease_expired";
+    stop_begin(p, NULL);
+}
+
+void do_lease(pm *m, peer *p, pm_req *r)
+{
+    if (p->stopping || p->state == ST_DOWN) {
+        finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : "down"));
+        return;
+    }
+    if (r->lease_ms) p->opt->lease_ms = r->lease_ms;
+    if (!p->opt->lease_ms) {
+        finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s has no lease: give lease_ms", p->id));
+        return;
+    }
+    timer_set(m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p);
+    p->lease_expires_at = wall_ms() + p->opt->lease_ms;
+    answer_with_info(r, p, PM_OK, NULL);
+}
+
+void do_wait(pm *m, peer *p, pm_req *r)
+{
+    if (p->state == ST_DOWN || (p->state == ST_RUNNING && !r->want_down)) {
+        if (p->state == ST_DOWN && !r->want_down)
+            answer_with_info(r, p, PM_ERR_NOCONNECTION, xasprintf("peer %s is down", p->id));
+        else
+            answer_with_info(r, p, PM_OK, NULL);
+        return;
+    }
+    waiter *w = calloc(1, sizeof *w);
+    if (!w) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+    w->req = r;
+    w->p = p;
+    w->next = p->waiters;
+    p->waiters = w;
+    if (r->timeout_ms != PM_INFINITY) timer_set(m, &w->timer, (uint64_t)r->timeout_ms, wait_timeout, w);
+}

@@ -1,0 +1,313 @@
+/*
+ * manager_int.h — what the manager's files share: the peer, its followers,
+ * pending calls and waiters, the manager itself, and the functions one
+ * concern calls in another. Nothing outside peer/manager*.c and the files
+ * listed below includes it; the manager's interface is manager.h.
+ *
+ *   manager.c     requests in, the end-of-turn batch, pm_new/pm_quit/pm_free
+ *   lifecycle.c   start, boot, down, removal, reaping; leases and waits
+ *   shutdown.c    stopping a peer as its `shutdown` option says
+ *   relay.c       the control connection's traffic: calls, casts, replies
+ *   io_server.c   the node's group leader: io_requests, and their flow control
+ *   messages.c    the message log, and how the node numbers other nodes
+ *   followers.c   streams of console, messages and events; console snapshots
+ *   events.c      the event log
+ *   tombstones.c  what is kept of removed peers
+ */
+#ifndef PEERD_MANAGER_INT_H
+#define PEERD_MANAGER_INT_H
+
+#include "manager.h"
+#include "conn.h"
+#include "console_ring.h"
+#include "etf.h"
+#include "timer_heap.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TOMBSTONE_MS (15 * 60 * 1000)
+#define MAX_TOMBSTONES 10000
+#define MAX_MESSAGES 10000
+#define TAIL_BYTES 2048
+#define MAX_NAMES 4096              /* other nodes' numbers kept per peer */
+#define IO_HOLD_MS 2000             /* an io_reply waits for lagging followers this long at most */
+#define TOMB_TAIL_BYTES 16384       /* of the console, kept with a tombstone */
+#define CALL_BUCKETS 64
+#define MAX_EVENTS 10000
+
+extern const int boot_bucket_ms[8];
+
+enum peer_state { ST_BOOTING, ST_RUNNING, ST_DOWN };
+extern const char *const state_names[];
+
+typedef struct peer peer;
+typedef struct follower follower;
+
+/* A client following a peer's console or messages, or the event feed. The
+ * loop fills its stream from `pos` while there is room; it is freed only on
+ * PM_UNFOLLOW, so the response side's handle stays valid until then. */
+struct follower {
+    follower *next;
+    pm *m;
+    enum pm_follow_kind kind;
+    stream *s;
+    peer *p;                    /* NULL for events, or once the peer is gone */
+    uint64_t pos;               /* console offset / next message or event seq */
+    uint64_t token;             /* the peer's incarnation, or the instance for events: ids are TOKEN-POS */
+    bool sse, link, once, finished, dead;
+    bool slow;                  /* let an I/O hold expire: gets missed markers, holds nothing */
+    char *to;
+    int client_fd;
+    loop_watch w_client;
+};
+
+/* A GET /wait in progress. */
+typedef struct waiter { struct waiter *next; pm_req *req; peer *p; tmr timer; } waiter;
+
+typedef struct {
+    arena *a;
+    term *from, *reply_as, **reqs, *last;
+    size_t n, i;
+} io_cont;
+
+enum pending_kind { P_CLIENT, P_GETPID, P_SELF, P_IO, P_NAMES };
+typedef struct pending pending;
+struct pending {
+    pending *next;
+    uint64_t seq;
+    enum pending_kind kind;
+    pm_req *req;
+    io_cont *io;
+    peer *p;
+    tmr timer;
+    arena *na;                  /* P_NAMES: the nodes asked about, in order */
+    term **asked;
+    size_t nasked;
+};
+
+/* A message from the node that waits for the node to say how it numbers
+ * the other nodes it names (P_NAMES), behind any earlier one. */
+typedef struct held { struct held *next; arena *a; term *to, *content; } held;
+
+typedef struct message { struct message *next; uint64_t seq; char *to, *line; size_t len; } message;
+
+struct peer {
+    peer *next;
+    pm *m;
+    char *id, *node, *down_reason;
+    uint64_t incarnation;       /* this start of the peer: console and message ids are of it */
+    enum peer_state state;
+    pm_start_opts *opt;
+    char **argv;
+    pid_t child, os_pid;
+    bool node_ours;             /* os_pid is a process we can wait for and kill */
+    int exit_status;            /* of the child, -1 while unknown */
+    conn *conn;                 /* the control connection (conn.h) */
+    uint64_t seq;
+    pending *calls[CALL_BUCKETS];
+    int boot_calls;             /* internal boot calls still unanswered */
+    console_ring console;
+    message *msgs, *msgs_tail;
+    size_t nmsgs;
+    uint64_t msg_seq;
+    pm_req *boot_waiters, *stop_waiters;
+    tmr boot_timer, stop_timer, lease_timer;
+    buf held_io;                /* io_replies held for lagging followers: u32 length, ETF */
+    tmr held_timer;
+    int64_t created_at, booted_at, down_at, lease_expires_at;
+    uint64_t boot_started;      /* monotonic ms */
+    bool stopping, killed, removed, dead;
+    bool corked;                /* output waits for the end of the batch */
+    peer *next_corked;
+    bool fill_due;              /* console followers get new output at the end of the batch */
+    peer *next_fill;
+    arena *ident;               /* node atom of the peer's pids */
+    term *node_atom;
+    uint32_t creation;
+    follower *followers;
+    waiter *waiters;
+    const char *stop_reason;    /* down_reason a stop ends with, if not "stopped" */
+    /* N of <N.ID.SERIAL> for other nodes, as this node prints them (0: it
+     * could not say); term_text.h. */
+    arena *names_arena;
+    term_node_number *names;
+    size_t nnames;
+    held *held, *held_tail;
+};
+
+typedef struct tombstone { struct tombstone *next; pm_peer_info info; uint64_t expires; } tombstone;
+
+struct pm {
+    pm_config cfg;
+    loop *l;
+    int sfd;                    /* SIGCHLD */
+    loop_watch w_signal;
+    pm_req *qhead, *qtail;      /* requests for the end of this turn */
+    bool shutting_down;
+    bool stopped;               /* shut down: pm_submit answers itself */
+    void (*quit_done)(void *ud);
+    void *quit_ud;
+    peer *peers;
+    peer *graveyard;            /* freed at the end of an event batch */
+    bool batching;              /* handling a batch of requests: cork output */
+    peer *corked;               /* peers with output held for the batch */
+    peer *fill_due;             /* peers whose console followers are behind */
+    follower *event_followers, *detached, *dead_followers;
+    char **events;              /* the last MAX_EVENTS event lines, by seq % MAX_EVENTS */
+    /* Figures for /metrics. */
+    uint64_t starts, boot_failures, console_bytes, boot_ms_sum, boot_count;
+    uint64_t boot_buckets[8];   /* cumulative counts at boot_bucket_ms */
+    uint64_t event_seq;         /* seq of the newest event */
+    uint64_t instance;          /* random per process: event ids are of it */
+    uint64_t incarnations;      /* peers started so far */
+    int npeers;                 /* live (not removed) peers */
+    tombstone *tombs;
+    size_t ntombs;
+};
+
+/* ---- small helpers ---- */
+
+static inline uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+
+static inline char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static inline void strv_free(char **v)
+{
+    if (!v) return;
+    for (char **p = v; *p; p++) free(*p);
+    free(v);
+}
+
+static inline size_t strv_len(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n]) n++;
+    return n;
+}
+
+static inline char **strv_dup(char *const *v)
+{
+    size_t n = strv_len(v);
+    char **d = calloc(n + 1, sizeof *d);
+    for (size_t i = 0; d && i < n; i++)
+        if (!(d[i] = strdup(v[i]))) { strv_free(d); return NULL; }
+    return d;
+}
+
+static inline bool conn_open(const peer *p) { return p->conn && p->conn->ops->is_open(p->conn); }
+
+static inline bool conn_waiting(const peer *p) { return p->conn && p->conn->ops->is_waiting(p->conn); }
+
+/* ---- across concerns ---- */
+
+/* manager.c */
+void logf_(pm *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void finish(pm_req *r, pm_status st, char *detail);
+void snapshot(const peer *p, pm_peer_info *i);
+void copy_info(pm_peer_info *dst, const pm_peer_info *src);
+void answer_with_info(pm_req *r, const peer *p, pm_status st, char *detail);
+void timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *owner);
+void timer_clear(pm *m, tmr *t);
+peer *find_peer(pm *m, const char *id);
+
+/* lifecycle.c */
+char *console_tail(const peer *p);
+bool processes_gone(const peer *p);
+void remove_peer(peer *p, bool tomb);
+void set_down(peer *p, const char *reason);
+void boot_succeeded(peer *p);
+void reap(pm *m);
+void do_start(pm *m, pm_req *r);
+void do_lease(pm *m, peer *p, pm_req *r);
+void do_wait(pm *m, peer *p, pm_req *r);
+
+/* shutdown.c */
+void kill_processes(peer *p);
+void close_control(peer *p);
+bool check_stop(peer *p);
+void stop_begin(peer *p, pm_req *waiter);
+void begin_shutdown(pm *m);
+
+/* relay.c */
+void flush_out(peer *p);
+void send_etf(peer *p, const uint8_t *etf, size_t n);
+void send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n);
+pending *pending_new(peer *p, enum pending_kind kind);
+pending *pending_take(peer *p, uint64_t seq);
+void io_cont_free(io_cont *io);
+void pending_free(pending *c);
+void send_call(peer *p, pending *c, const uint8_t *mfa, size_t n);
+void fail_pending(peer *p, const char *why);
+bool handle_message(peer *p, const uint8_t *etf, size_t n);
+void handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size);
+void do_relay(pm *m, peer *p, pm_req *r);
+
+/* io_server.c */
+void send_io_reply(peer *p, const uint8_t *etf, size_t n);
+void maybe_release_io(peer *p);
+bool chardata_utf8(const term *t, bool unicode, buf *out, int depth);
+term *mk_tuple(arena *a, size_t n, ...);
+void io_reply(peer *p, io_cont *io, term *reply);
+void io_resume(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
+void handle_io_request(peer *p, arena *a, term *msg);
+
+/* messages.c */
+void store_message(peer *p, const term *to, const term *content);
+bool may_name_nodes(const uint8_t *d, size_t n);
+bool ask_names(peer *p, const term *a, const term *b, pm_req *req);
+void finish_reply(peer *p, pm_req *r);
+void release_held(peer *p, bool all);
+bool hold_message(peer *p, arena *a, term *to, term *content);
+void names_answered(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
+void do_messages(peer *p, pm_req *r);
+
+/* followers.c */
+void console_write(peer *p, const void *data, size_t n);
+void fill_followers(pm *m);
+void push_sse(stream *s, const char *event, uint64_t token, uint64_t pos, const uint8_t *data, size_t n);
+void reset_marker(buf *b, enum pm_follow_kind kind, bool sse, uint64_t token, const char *peer_id);
+bool since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached);
+void finish_follower(follower *f, stream_state how);
+void fill_events(follower *f, bool all);
+void fill(follower *f);
+void do_refill(pm_req *r);
+void release_followers(peer *p, bool cut);
+void do_follow(pm *m, peer *p, pm_req *r);
+void do_unfollow(pm *m, pm_req *r);
+void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id);
+
+/* events.c */
+void emit_event(pm *m, const peer *p, const char *type, const char *reason);
+
+/* tombstones.c */
+void add_tombstone(pm *m, const peer *p);
+void not_found(pm *m, pm_req *r);
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * messages.c — what the node sends to peerd (peer:send/2's other way: the
+ * node's `{message, To, Msg}`), kept in a log of the last MAX_MESSAGES, and
+ * how the node numbers other nodes, so that their pids print as the node
+ * prints them.
+ */
+#include "manager_int.h"
+#include "term_json.h"
+
+static term_names names_of(const peer *p) { return (term_names){ p->node_atom, p->names, p->nnames }; }
+
+void store_message(peer *p, const term *to, const term *content)
+{
+    cJSON *o = cJSON_CreateObject();
+    buf text = {0};
+    char id[48];
+    snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)p->incarnation, (unsigned long long)++p->msg_seq);
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddNumberToObject(o, "seq", (double)p->msg_seq);
+    term_names names = names_of(p);
+    if (to->type == TERM_ATOM) buf_put(&text, to->atom.s, to->atom.len);
+    else term_print_names(&text, to, &names);
+    char *to_name = buf_cstr(&text) ? strdup((char *)text.p) : NULL;
+    cJSON_AddStringToObject(o, "to", to_name ? to_name : "");
+    text.len = 0;
+    term_print_names(&text, content, &names);
+    cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
+    cJSON *v = term_to_json_names(content, &names);
+    if (v) cJSON_AddItemToObject(o, "value", v);
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    buf_free(&text);
+    message *g = calloc(1, sizeof *g);
+    if (!line || !g || !to_name) { free(line); free(g); free(to_name); return; }
+    g->seq = p->msg_seq;
+    g->to = to_name;
+    g->line = line;
+    g->len = strlen(line);
+    if (p->msgs_tail) p->msgs_tail->next = g; else p->msgs = g;
+    p->msgs_tail = g;
+    if (++p->nmsgs > MAX_MESSAGES) {
+        message *old = p->msgs;
+        p->msgs = old->next;
+        free(old->to);
+        free(old->line);
+        free(old);
+        p->nmsgs--;
+    }
+    for (follower *f = p->followers; f; f = f->next)
+        if (f->kind == PM_FOLLOW_MESSAGES) fill(f);
+}
+
+/* The tags of pids, ports and references in ETF: a reply without one of
+ * these bytes names no node, and is not decoded here. */
+bool may_name_nodes(const uint8_t *d, size_t n)
+{
+    static const bool tag[256] = { [88] = 1, [89] = 1, [90] = 1, [101] = 1, [102] = 1, [103] = 1, [114] = 1, [120] = 1 };
+    for (size_t i = 0; i < n; i++) if (tag[d[i]]) return true;
+    return false;
+}
+
+static const term *node_of(const term *t)
+{
+    return t->type == TERM_PID ? t->pid.node : t->type == TERM_PORT ? t->port.node : t->ref.node;
+}
+
+static bool node_known(const peer *p, const term *node)
+{
+    if (p->node_atom && term_atom_eq(node, p->node_atom)) return true;
+    for (size_t i = 0; i < p->nnames; i++) if (term_atom_eq(node, p->names[i].node)) return true;
+    return false;
+}
+
+/* One identifier per node in t whose number is not known yet. */
+static void unknown_nodes(const peer *p, const term *t, const term **ids, size_t *n, size_t max, int depth)
+{
+    if (!t || depth > 200 || *n >= max) return;
+    switch (t->type) {
+    case TERM_PID: case TERM_PORT: case TERM_REF: {
+        const term *node = node_of(t);
+        if (node_known(p, node)) return;
+        for (size_t i = 0; i < *n; i++) if (term_atom_eq(node_of(ids[i]), node)) return;
+        ids[(*n)++] = t;
+        return;
+    }
+    case TERM_LIST:
+        for (size_t i = 0; i < t->list.n; i++) unknown_nodes(p, t->list.items[i], ids, n, max, depth + 1);
+        unknown_nodes(p, t->list.tail, ids, n, max, depth + 1);
+        return;
+    case TERM_TUPLE:
+        for (size_t i = 0; i < t->tuple.n; i++) unknown_nodes(p, t->tuple.items[i], ids, n, max, depth + 1);
+        return;
+    case TERM_MAP:
+        for (size_t i = 0; i < 2 * t->map.n; i++) unknown_nodes(p, t->map.kv[i], ids, n, max, depth + 1);
+        return;
+    default:
+        return;
+    }
+}
+
+static void add_name(peer *p, const term *node, uint32_t number)
+{
+    if (p->nnames >= MAX_NAMES || (!p->names_arena && !(p->names_arena = arena_new()))) return;
+    term_node_number *v = realloc(p->names, (p->nnames + 1) * sizeof *v);
+    term *copy = term_atom(p->names_arena, node->atom.s, node->atom.len);
+    if (!v || !copy) { if (v) p->names = v; return; }
+    p->names = v;
+    v[p->nnames++] = (term_node_number){ copy, number };
+}
+
+/* Asks the node how it prints identifiers of the nodes in a and b that it
+ * has not told yet: io_lib:format("~w", [[Id, ...]]), one identifier per
+ * node. The call's answer `req` (or, without one, the held messages) waits
+ * for the reply. False when there is nothing to ask. */
+bool ask_names(peer *p, const term *a, const term *b, pm_req *req)
+{
+    const term *ids[16];
+    size_t n = 0;
+    unknown_nodes(p, a, ids, &n, 16, 0);
+    unknown_nodes(p, b, ids, &n, 16, 0);
+    if (!n || !conn_open(p)) return false;
+    pending *c = pending_new(p, P_NAMES);
+    arena *na = c ? arena_new() : NULL;
+    term *list = na ? term_list(na, n, NULL) : NULL, *fmt = na ? term_list(na, 2, NULL) : NULL;
+    term *args = na ? term_list(na, 2, NULL) : NULL;
+    if (!list || !fmt || !args || !(c->asked = arena_alloc(na, n * sizeof *c->asked))) {
+        if (c) { pending_take(p, c->seq); pending_free(c); }
+        arena_free(na);
+        return false;
+    }
+    c->na = na;
+    c->req = req;
+    c->nasked = n;
+    fmt->list.items[0] = term_int(na, '~');
+    fmt->list.items[1] = term_int(na, 'w');
+    for (size_t i = 0; i < n; i++) {
+        list->list.items[i] = (term *)ids[i];
+        c->asked[i] = term_atom(na, node_of(ids[i])->atom.s, node_of(ids[i])->atom.len);
+    }
+    args->list.items[0] = fmt;
+    args->list.items[1] = term_list(na, 1, NULL);
+    if (args->list.items[1]) args->list.items[1]->list.items[0] = list;
+    buf mfa = {0};
+    etf_encode_atom(&mfa, "io_lib", 6);
+    etf_encode_atom(&mfa, "format", 6);
+    etf_encode_body(&mfa, args);
+    send_call(p, c, mfa.p, mfa.len);
+    buf_free(&mfa);
+    return true;
+}
+
+/* A call's answer, with the numbers of the other nodes its reply names. */
+void finish_reply(peer *p, pm_req *r)
+{
+    if (p->nnames && p->node_atom && r->reply.len > 1 && may_name_nodes(r->reply.p + 1, r->reply.len - 1) &&
+        (r->names_arena = arena_new())) {
+        arena *a = r->names_arena;
+        term_node_number *v = arena_alloc(a, p->nnames * sizeof *v);
+        r->names.self = term_atom(a, p->node_atom->atom.s, p->node_atom->atom.len);
+        for (size_t i = 0; v && i < p->nnames; i++)
+            v[i] = (term_node_number){ term_atom(a, p->names[i].node->atom.s, p->names[i].node->atom.len), p->names[i].number };
+        if (v && r->names.self) { r->names.v = v; r->names.n = p->nnames; }
+        else r->names.self = NULL;
+    }
+    finish(r, PM_OK, NULL);
+}
+
+/* Stores held messages in order until one names a node not asked about yet;
+ * with `all`, every one (the connection is gone: printed as they are). */
+void release_held(peer *p, bool all)
+{
+    while (p->held) {
+        held *h = p->held;
+        if (!all && ask_names(p, h->to, h->content, NULL)) return;
+        p->held = h->next;
+        if (!p->held) p->held_tail = NULL;
+        store_message(p, h->to, h->content);
+        arena_free(h->a);
+        free(h);
+    }
+}
+
+/* A message waits if it names a node whose number is unknown, or if an
+ * earlier one waits. True if held (the arena goes with it). */
+bool hold_message(peer *p, arena *a, term *to, term *content)
+{
+    if (!p->held && !ask_names(p, to, content, NULL)) return false;
+    held *h = malloc(sizeof *h);
+    if (!h) return false;
+    *h = (held){ NULL, a, to, content };
+    if (p->held_tail) p->held_tail->next = h; else p->held = h;
+    p->held_tail = h;
+    return true;
+}
+
+/* The node's answer to ask_names: the N of each node asked, read from the
+ * text of the identifiers in order ("[<81.0.0>,#Ref<82.1.2.3>]"). */
+void names_answered(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n)
+{
+    arena *a = arena_new();
+    etf_error e = {0};
+    term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, &e) : NULL;
+    buf text = {0};
+    const char *s = t && chardata_utf8(t, true, &text, 0) && buf_cstr(&text) ? (char *)text.p : "";
+    for (size_t i = 0; i < c->nasked; i++) {
+        unsigned long number = 0;
+        const char *lt = strchr(s, '<');
+        if (lt) {
+            char *end;
+            number = strtoul(lt + 1, &end, 10);
+            if (*end != '.' || number > UINT32_MAX) number = 0;
+            s = end;
+        }
+        /* 0: the node did not say; the node's name is shown in its place. */
+        if (!node_known(p, c->asked[i])) add_name(p, c->asked[i], (uint32_t)number);
+    }
+    buf_free(&text);
+    arena_free(a);
+    if (c->req) finish_reply(p, c->req);
+    else release_held(p, false);
+}
+
+/* GET /messages: what is kept after `since`, NDJSON. */
+void do_messages(peer *p, pm_req *r)
+{
+    uint64_t since = r->since;
+    if (since_elsewhere(r, p->incarnation, p->msg_seq)) {
+        reset_marker(&r->reply, PM_FOLLOW_MESSAGES, false, p->incarnation, p->id);
+        since = 0;
+    }
+    if (p->msgs && since + 1 < p->msgs->seq)
+        buf_printf(&r->reply, "{\"missed\":%llu}\n", (unsigned long long)(p->msgs->seq - since - 1));
+    for (message *g = p->msgs; g; g = g->next) {
+        if (g->seq <= since || (r->to && strcmp(r->to, g->to))) continue;
+        buf_put(&r->reply, g->line, g->len);
+        buf_byte(&r->reply, '\n');
+    }
+    r->incarnation = p->incarnation;
+    finish(r, r->reply.oom ? PM_ERR_INTERNAL : PM_OK, NULL);
+}

@@ -1,0 +1,313 @@
+/*
+ * relay.c — traffic on the control connection: calls (with a pending table
+ * by sequence number), casts and messages out, and what the node sends back
+ * dispatched by tag. Within a batch of requests output is corked, so that
+ * one write per peer carries the turn's requests.
+ */
+#include "manager_int.h"
+#include "control.h"
+#include "stdio_frame.h"
+
+#include <unistd.h>
+
+void flush_out(peer *p)
+{
+    if (p->conn) p->conn->ops->flush(p->conn);
+}
+
+/* Queues one ETF message (version byte included) on the control connection. */
+void send_etf(peer *p, const uint8_t *etf, size_t n)
+{
+    if (!conn_open(p)) return;
+    p->conn->ops->send(p->conn, etf, n);
+    /* Within a batch of requests, one write per peer carries them all. */
+    if (p->m->batching) {
+        if (!p->corked) { p->corked = true; p->next_corked = p->m->corked; p->m->corked = p; }
+        return;
+    }
+    flush_out(p);
+}
+
+/* {Tag, [Seq,] Payload...} where payload is ready-made ETF bodies. */
+void send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n)
+{
+    buf b = {0};
+    buf_byte(&b, ETF_VERSION);
+    buf_byte(&b, 104);
+    buf_byte(&b, (uint8_t)arity);
+    etf_encode_atom(&b, tag, strlen(tag));
+    if (seq) etf_encode_int(&b, (int64_t)*seq);
+    buf_put(&b, body, n);
+    if (!b.oom) send_etf(p, b.p, b.len);
+    buf_free(&b);
+}
+
+pending *pending_new(peer *p, enum pending_kind kind)
+{
+    pending *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->seq = p->seq++;
+    c->kind = kind;
+    c->p = p;
+    size_t b = c->seq % CALL_BUCKETS;
+    c->next = p->calls[b];
+    p->calls[b] = c;
+    return c;
+}
+
+pending *pending_take(peer *p, uint64_t seq)
+{
+    for (pending **pp = &p->calls[seq % CALL_BUCKETS]; *pp; pp = &(*pp)->next)
+        if ((*pp)->seq == seq) {
+            pending *c = *pp;
+            *pp = c->next;
+            timer_clear(p->m, &c->timer);
+            return c;
+        }
+    return NULL;
+}
+
+void io_cont_free(io_cont *io)
+{
+    if (!io) return;
+    arena_free(io->a);
+    free(io);
+}
+
+void pending_free(pending *c)
+{
+    io_cont_free(c->io);
+    arena_free(c->na);
+    free(c);
+}
+
+static void call_timeout(void *owner, tmr *t)
+{
+    (void)t;
+    pending *c = owner;
+    pending_take(c->p, c->seq);
+    finish(c->req, PM_ERR_TIMEOUT, xasprintf("no reply within %lld ms", (long long)c->req->timeout_ms));
+    pending_free(c);
+}
+
+void send_call(peer *p, pending *c, const uint8_t *mfa, size_t n)
+{
+    send_tagged(p, "call", 5, &c->seq, mfa, n);
+}
+
+/* Encodes M, F, [Args...] bodies for an internal call. */
+static void internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun)
+{
+    pending *c = pending_new(p, kind);
+    if (!c) return;
+    buf b = {0};
+    etf_encode_atom(&b, mod, strlen(mod));
+    etf_encode_atom(&b, fun, strlen(fun));
+    buf_byte(&b, 106);
+    send_call(p, c, b.p, b.len);
+    buf_free(&b);
+}
+
+/* Fails every call in flight: the connection is gone. */
+void fail_pending(peer *p, const char *why)
+{
+    for (int b = 0; b < CALL_BUCKETS; b++) {
+        pending *c = p->calls[b];
+        p->calls[b] = NULL;
+        while (c) {
+            pending *next = c->next;
+            timer_clear(p->m, &c->timer);
+            if (c->kind == P_CLIENT) finish(c->req, PM_ERR_NOCONNECTION, xasprintf("%s", why));
+            if (c->kind == P_NAMES && c->req) finish_reply(p, c->req);   /* the reply came; only its names did not */
+            pending_free(c);
+            c = next;
+        }
+    }
+    release_held(p, true);
+}
+
+static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t *result, size_t n)
+{
+    pending *c = pending_take(p, seq);
+    if (!c) return;   /* timed out earlier: dropped, as OTP drops late replies */
+    switch (c->kind) {
+    case P_CLIENT: {
+        pm_req *r = c->req;
+        r->klass = strdup(klass);
+        buf_byte(&r->reply, ETF_VERSION);
+        buf_put(&r->reply, result, n);
+        /* A reply naming other nodes waits for how the node numbers them. */
+        arena *a = may_name_nodes(result, n) ? arena_new() : NULL;
+        term *t = a ? etf_decode_body(a, result, n, NULL) : NULL;
+        bool asked = t && ask_names(p, t, NULL, r);
+        arena_free(a);
+        if (!asked) finish_reply(p, r);
+        break;
+    }
+    case P_GETPID: case P_SELF: {
+        arena *a = arena_new();
+        etf_error e = {0};
+        term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, &e) : NULL;
+        if (c->kind == P_GETPID && t && t->type == TERM_LIST) {
+            /* os:getpid() is a string of digits. */
+            pid_t pid = 0;
+            for (size_t i = 0; i < t->list.n && t->list.items[i]->type == TERM_INT; i++)
+                pid = pid * 10 + (pid_t)(t->list.items[i]->i - '0');
+            p->os_pid = pid;
+            /* Ours when it is our child (spawned directly, or re-parented to
+             * us as subreaper after -detached). */
+            char path[64], line[512];
+            snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+            FILE *f = fopen(path, "r");
+            if (f && fgets(line, sizeof line, f)) {
+                char *rp = strrchr(line, ')');
+                int ppid = 0;
+                char st;
+                if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2) p->node_ours = ppid == getpid() || pid == p->child;
+            }
+            if (f) fclose(f);
+        } else if (c->kind == P_SELF && t && t->type == TERM_PID) {
+            arena_free(p->ident);
+            p->ident = a;
+            a = NULL;
+            p->node_atom = t->pid.node;
+            p->creation = t->pid.creation;
+        }
+        arena_free(a);
+        if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
+        break;
+    }
+    case P_IO:
+        io_resume(p, c, klass, result, n);
+        break;
+    case P_NAMES:
+        names_answered(p, c, klass, result, n);
+        break;
+    }
+    pending_free(c);
+}
+
+/* The two messages a busy node sends most, read in place (control.h). */
+static bool read_in_place(peer *p, const uint8_t *etf, size_t n)
+{
+    control_reply rep;
+    if (control_read_reply(etf, n, &rep)) {
+        handle_reply(p, rep.seq, rep.klass, rep.result, rep.result_len);
+        return true;
+    }
+    control_put_chars pc;
+    if (!control_read_put_chars(etf, n, &pc)) return false;
+    console_write(p, pc.chars, pc.chars_len);
+    buf b = {0};
+    control_put_chars_reply(&b, &pc);
+    if (!b.oom) send_io_reply(p, b.p, b.len);
+    buf_free(&b);
+    return true;
+}
+
+/* One control message from the node. Returns false if the peer is gone. */
+bool handle_message(peer *p, const uint8_t *etf, size_t n)
+{
+    if (read_in_place(p, etf, n)) return true;
+    arena *a = arena_new();
+    etf_error e = {0};
+    term *t = a ? etf_decode(a, etf, n, &e) : NULL;
+    if (!t || t->type != TERM_TUPLE || !t->tuple.n || t->tuple.items[0]->type != TERM_ATOM) {
+        logf_(p->m, "peer %s sent a malformed control message (%s at byte %zu)", p->id, e.msg ? e.msg : "not a tagged tuple", e.pos);
+        arena_free(a);
+        return true;
+    }
+    term *tag = t->tuple.items[0];
+    size_t ar = t->tuple.n;
+    if (term_is_atom(tag, "started") && ar == 2) {
+        buf nb = {0};
+        term_print(&nb, t->tuple.items[1]);
+        if (t->tuple.items[1]->type == TERM_ATOM) { nb.len = 0; buf_put(&nb, t->tuple.items[1]->atom.s, t->tuple.items[1]->atom.len); }
+        free(p->node);
+        p->node = buf_cstr(&nb) ? strdup((char *)nb.p) : NULL;
+        buf_free(&nb);
+        if (p->state == ST_BOOTING && !p->boot_calls) {
+            p->boot_calls = 2;
+            internal_call(p, P_GETPID, "os", "getpid");
+            internal_call(p, P_SELF, "erlang", "self");
+        }
+    } else if (term_is_atom(tag, "io_request") && ar == 4) {
+        handle_io_request(p, a, t);
+        return true;   /* the I/O continuation owns the arena */
+    } else if (term_is_atom(tag, "message") && ar == 3) {
+        if (hold_message(p, a, t->tuple.items[1], t->tuple.items[2])) return true;
+        store_message(p, t->tuple.items[1], t->tuple.items[2]);
+    } else if (term_is_atom(tag, "reply") && ar == 4 && t->tuple.items[1]->type == TERM_INT &&
+               t->tuple.items[2]->type == TERM_ATOM) {
+        /* A reply not read in place (an unusual encoding). */
+        buf rb = {0};
+        etf_encode(&rb, t->tuple.items[3]);
+        char klass[16];
+        snprintf(klass, sizeof klass, "%.*s", (int)t->tuple.items[2]->atom.len, t->tuple.items[2]->atom.s);
+        handle_reply(p, (uint64_t)t->tuple.items[1]->i, klass, rb.p + 1, rb.len - 1);
+        buf_free(&rb);
+    } else {
+        logf_(p->m, "peer %s sent an unknown control message", p->id);
+    }
+    arena_free(a);
+    return true;
+}
+
+/* A control message over the frame limit (STDIO_MAX_FRAME, on either
+ * connection): peerd does not hold it, but the node must not wait on it
+ * forever or be cut off for it. Only its first bytes are at hand: enough for
+ * the tag and the ids. A reply fails its call (502 reply_too_large); an I/O
+ * request is answered {error, too_large}, so the writer gets an error and the
+ * console a line saying what was dropped; a message is dropped with a log
+ * line. The node keeps running. */
+void handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size)
+{
+    arena *a = arena_new();
+    term *part[3] = { NULL, NULL, NULL };
+    if (a && n > 3 && head[0] == ETF_VERSION && head[1] == 104 /* SMALL_TUPLE_EXT */) {
+        size_t off = 3, used;
+        for (int i = 0; i < 3 && i < head[2] && off < n; i++, off += used)
+            if (!(part[i] = etf_decode_prefix(a, head + off, n - off, &used, NULL))) break;
+    }
+    if (part[0] && term_is_atom(part[0], "reply") && part[1] && part[1]->type == TERM_INT) {
+        pending *c = pending_take(p, (uint64_t)part[1]->i);
+        if (c && c->kind == P_CLIENT) {
+            char *detail;
+            if (asprintf(&detail, "the node's reply is %zu bytes, over the %u-byte limit of a control message; it was dropped",
+                         size, STDIO_MAX_FRAME) < 0) detail = NULL;
+            finish(c->req, PM_ERR_REPLY_TOO_LARGE, detail);
+        } else if (c && c->kind == P_IO) io_resume(p, c, "error", NULL, 0);
+        if (c) pending_free(c);
+    } else if (part[0] && term_is_atom(part[0], "io_request") && part[1] && part[2]) {
+        io_cont io = { .a = a, .from = part[1], .reply_as = part[2] };
+        io_reply(p, &io, mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "too_large")));
+        char line[200];
+        int k = snprintf(line, sizeof line, "\n[peerd: an I/O request of %zu bytes (over %u) was refused; its text is not here]\n",
+                         size, STDIO_MAX_FRAME);
+        console_write(p, line, (size_t)k);
+    }
+    logf_(p->m, "peer %s: dropped a control message of %zu bytes (over %u)", p->id, size, STDIO_MAX_FRAME);
+    arena_free(a);
+}
+
+void do_relay(pm *m, peer *p, pm_req *r)
+{
+    (void)m;
+    if (p->state != ST_RUNNING || !conn_open(p) || p->stopping) {
+        finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : state_names[p->state]));
+        return;
+    }
+    switch (r->op) {
+    case PM_CALL: {
+        pending *c = pending_new(p, P_CLIENT);
+        if (!c) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+        c->req = r;
+        if (r->timeout_ms != PM_INFINITY) timer_set(p->m, &c->timer, (uint64_t)r->timeout_ms, call_timeout, c);
+        send_call(p, c, r->payload.p, r->payload.len);
+        return;
+    }
+    case PM_CAST: send_tagged(p, "cast", 4, NULL, r->payload.p, r->payload.len); break;
+    default: send_tagged(p, "message", 3, NULL, r->payload.p, r->payload.len); break;
+    }
+    finish(r, PM_OK, NULL);
+}

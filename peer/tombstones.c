@@ -1,0 +1,118 @@
+/*
+ * tombstones.c — what is kept of a removed peer for TOMBSTONE_MS: its last
+ * info and the end of its console, so that a client learns what became of
+ * it (410) rather than that it never was (404).
+ */
+#include "manager_int.h"
+
+#include <unistd.h>
+
+void add_tombstone(pm *m, const peer *p)
+{
+    uint64_t now = now_ms();
+    /* Drop expired ones, and the oldest when over the cap. */
+    for (tombstone **tp = &m->tombs; *tp;) {
+        tombstone *t = *tp;
+        bool drop = t->expires < now || (m->ntombs >= MAX_TOMBSTONES && !t->next);
+        if (drop || (p->id && !strcmp(t->info.id, p->id))) {
+            *tp = t->next;
+            pm_peer_info_free(&t->info);
+            free(t);
+            m->ntombs--;
+        } else {
+            tp = &t->next;
+        }
+    }
+    tombstone *t = calloc(1, sizeof *t);
+    if (!t) return;
+    snapshot(p, &t->info);
+    /* The end of the console (from a character's start) outlives the node,
+     * so that a crash report stays readable. */
+    uint64_t at = p->console.end > TOMB_TAIL_BYTES ? p->console.end - TOMB_TAIL_BYTES : 0;
+    if (at < p->console.start) at = p->console.start;
+    char *tail = malloc((size_t)(p->console.end - at) + 1);
+    if (tail) {
+        size_t n = console_ring_read(&p->console, &at, tail, (size_t)(p->console.end - at)), skip = 0;
+        while (skip < 3 && skip < n && at > 0 && ((uint8_t)tail[skip] & 0xc0) == 0x80) skip++;
+        memmove(tail, tail + skip, n - skip);
+        tail[n - skip] = 0;
+        t->info.console_tail = tail;
+        t->info.console_tail_len = n - skip;
+        t->info.console_tail_at = at + skip;
+    }
+    t->expires = now + TOMBSTONE_MS;
+    t->next = m->tombs;
+    m->tombs = t;
+    m->ntombs++;
+}
+
+static const tombstone *find_tomb(pm *m, const char *id)
+{
+    uint64_t now = now_ms();
+    for (tombstone *t = m->tombs; t; t = t->next)
+        if (t->expires >= now && !strcmp(t->info.id, id)) return t;
+    return NULL;
+}
+
+/* A removed peer's console: the tail its tombstone kept, as a snapshot or
+ * as a stream that ends at once. */
+static void tomb_console(const tombstone *t, pm_req *r)
+{
+    const pm_peer_info *i = &t->info;
+    console_ring ring;
+    console_ring_init(&ring, i->console_tail_len);
+    ring.start = ring.end = i->console_tail_at;
+    console_ring_write(&ring, i->console_tail, i->console_tail_len);
+    if (r->op == PM_CONSOLE) {
+        console_snapshot(r, &ring, i->incarnation, i->id);
+    } else {
+        uint64_t asked = r->since;
+        buf b = {0};
+        if (since_elsewhere(r, i->incarnation, ring.end)) {
+            reset_marker(&b, PM_FOLLOW_CONSOLE, r->sse, i->incarnation, i->id);
+            if (!b.oom) stream_push(r->stream, b.p, b.len);
+            b.len = 0;
+            asked = 0;
+        }
+        uint64_t since = asked < ring.start ? ring.start : asked;
+        if (asked < ring.start) {
+            char n[24];
+            int k = snprintf(n, sizeof n, "%llu", (unsigned long long)(ring.start - asked));
+            if (r->sse) push_sse(r->stream, "missed", i->incarnation, ring.start, (uint8_t *)n, (size_t)k);
+            else buf_printf(&b, "\n[peerd: %s bytes of console output missed here]\n", n);
+        }
+        if (!b.oom) stream_push(r->stream, b.p, b.len);
+        buf_free(&b);
+        size_t len = (size_t)(ring.end - since);
+        uint8_t *d = malloc(len + 1);
+        if (d) {
+            console_ring_read(&ring, &since, d, len);
+            if (r->sse && len) push_sse(r->stream, NULL, i->incarnation, ring.end, d, len);
+            else stream_push(r->stream, d, len);
+        }
+        free(d);
+        stream_finish(r->stream, STREAM_END);
+        r->range_start = since;
+        r->incarnation = i->incarnation;
+        if (r->client_fd >= 0) { close(r->client_fd); r->client_fd = -1; }
+        stream_unref(r->stream);
+        r->stream = NULL;
+        finish(r, PM_OK, NULL);
+    }
+    console_ring_free(&ring);
+}
+
+void not_found(pm *m, pm_req *r)
+{
+    const tombstone *t = find_tomb(m, r->id);
+    bool console = r->op == PM_CONSOLE || (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_CONSOLE);
+    if (t && console && t->info.console_tail) { tomb_console(t, r); return; }
+    if (t && (r->info = calloc(1, sizeof *r->info))) {
+        copy_info(r->info, &t->info);
+        r->ninfo = 1;
+        if (r->op == PM_WAIT && r->want_down) { finish(r, PM_OK, NULL); return; }
+        finish(r, PM_ERR_GONE, xasprintf("peer %s was removed: %s", r->id, t->info.down_reason ? t->info.down_reason : "stopped"));
+        return;
+    }
+    finish(r, PM_ERR_NOT_FOUND, xasprintf("no peer %s", r->id));
+}
