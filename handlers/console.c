@@ -8,6 +8,7 @@
  */
 #include "common.h"
 #include "follow.h"
+#include "frame.h"
 #include "handlers.h"
 
 #include <stdio.h>
@@ -53,11 +54,12 @@ static enum MHD_Result follow(http_req *h, enum pm_follow_kind kind, const strea
     if (!r) return MHD_NO;
     r->follow = kind;
     set_since(r, q);
-    r->sse = http_wants_sse(h);
+    bool sse = http_wants_sse(h);
+    r->framer = sse ? &frame_sse : &frame_text;
     r->link = q->link;
     const char *to = http_query(h, "to");
     if (to && !(r->to = strdup(to))) { pm_req_free(r); return MHD_NO; }
-    return http_follow(h, r, r->sse ? "text/event-stream" : plain_type);
+    return http_follow(h, r, sse ? "text/event-stream" : plain_type);
 }
 
 enum MHD_Result console_get(http_req *h)
@@ -68,6 +70,7 @@ enum MHD_Result console_get(http_req *h)
     if (q.follow) return follow(h, PM_FOLLOW_CONSOLE, &q, "text/plain; charset=utf-8");
     pm_req *r = pm_req_new(PM_CONSOLE, h->seg[1]);
     if (!r) return MHD_NO;
+    r->framer = &frame_text;
     set_since(r, &q);
     return http_submit(h, r, console_answered);
 }
@@ -90,6 +93,7 @@ enum MHD_Result messages_get(http_req *h)
     if (q.follow) return follow(h, PM_FOLLOW_MESSAGES, &q, "application/x-ndjson");
     pm_req *r = pm_req_new(PM_MESSAGES, h->seg[1]);
     if (!r) return MHD_NO;
+    r->framer = &frame_text;
     set_since(r, &q);
     const char *to = http_query(h, "to");
     if (to && !(r->to = strdup(to))) { pm_req_free(r); return MHD_NO; }

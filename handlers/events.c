@@ -7,6 +7,7 @@
  * answers what is kept and ends.
  */
 #include "follow.h"
+#include "frame.h"
 #include "handlers.h"
 
 #include <string.h>
@@ -26,7 +27,8 @@ enum MHD_Result events_get(http_req *h)
     r->since = since.n;
     r->since_of = since.of;
     r->since_tagged = since.tagged;
-    r->sse = http_wants_sse(h);
+    bool sse = http_wants_sse(h);
+    r->framer = sse ? &frame_sse : &frame_text;
     r->once = !follow;
-    return http_follow(h, r, r->sse ? "text/event-stream" : "application/x-ndjson");
+    return http_follow(h, r, sse ? "text/event-stream" : "application/x-ndjson");
 }

@@ -44,18 +44,37 @@ enum MHD_Result meta_random_name(http_req *h)
     return http_json(h, 200, o);
 }
 
-static enum MHD_Result metrics_answered(http_req *h)
+/* The manager's figures in Prometheus text. */
+static void manager_metrics(buf *b, const pm_figures *f)
 {
-    pm_req *r = h->pm;
-    if (r->status != PM_OK) return http_pm_error(h, r);
-    http_metrics_text(&r->reply);
-    if (r->reply.oom) return http_problem(h, 500, "internal", "out of memory", NULL);
-    return http_bytes(h, 200, "text/plain; version=0.0.4; charset=utf-8", r->reply.p, r->reply.len, NULL);
+    static const char *const states[] = { "booting", "running", "down" };
+    buf_str(b, "# HELP peerd_peers Peers held, by state.\n# TYPE peerd_peers gauge\n");
+    for (int i = 0; i < 3; i++) buf_printf(b, "peerd_peers{state=\"%s\"} %d\n", states[i], f->peers[i]);
+    buf_printf(b, "# HELP peerd_peer_starts_total Peers started (spawned).\n# TYPE peerd_peer_starts_total counter\n"
+                  "peerd_peer_starts_total %llu\n", (unsigned long long)f->starts);
+    buf_printf(b, "# HELP peerd_boot_failures_total Peers that did not boot.\n# TYPE peerd_boot_failures_total counter\n"
+                  "peerd_boot_failures_total %llu\n", (unsigned long long)f->boot_failures);
+    buf_str(b, "# HELP peerd_boot_seconds Time from start to running.\n# TYPE peerd_boot_seconds histogram\n");
+    for (int i = 0; i < PM_BOOT_BUCKETS; i++)
+        buf_printf(b, "peerd_boot_seconds_bucket{le=\"%g\"} %llu\n", f->boot_bucket_ms[i] / 1000.0, (unsigned long long)f->boot_buckets[i]);
+    buf_printf(b, "peerd_boot_seconds_bucket{le=\"+Inf\"} %llu\npeerd_boot_seconds_sum %.3f\npeerd_boot_seconds_count %llu\n",
+               (unsigned long long)f->boot_count, f->boot_ms_sum / 1000.0, (unsigned long long)f->boot_count);
+    buf_printf(b, "# HELP peerd_console_bytes_total Bytes the nodes printed.\n# TYPE peerd_console_bytes_total counter\n"
+                  "peerd_console_bytes_total %llu\n", (unsigned long long)f->console_bytes);
+    buf_printf(b, "# HELP peerd_events_total Lifecycle events recorded.\n# TYPE peerd_events_total counter\n"
+                  "peerd_events_total %llu\n", (unsigned long long)f->events);
 }
 
 /* GET /metrics — Prometheus text: the manager's figures, then the HTTP side's. */
 enum MHD_Result meta_metrics(http_req *h)
 {
-    pm_req *r = pm_req_new(PM_METRICS, NULL);
-    return r ? http_submit(h, r, metrics_answered) : MHD_NO;
+    pm_figures f;
+    pm_get_figures(g_server->pm, &f);
+    buf b = {0};
+    manager_metrics(&b, &f);
+    http_metrics_text(&b);
+    enum MHD_Result res = b.oom ? http_problem(h, 500, "internal", "out of memory", NULL)
+                                : http_bytes(h, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len, NULL);
+    buf_free(&b);
+    return res;
 }

@@ -46,56 +46,11 @@ void fill_followers(pm *m)
     m->fill_due = NULL;
 }
 
-/* One SSE event. Every line of the data is a data: line, split where the
- * SSE grammar ends a line (CR, LF or CRLF), so that no parser drops what
- * follows a bare CR; the client joins the lines with LF. */
-void push_sse(stream *s, const char *event, uint64_t token, uint64_t pos, const uint8_t *data, size_t n)
-{
-    buf b = {0};
-    if (event) buf_printf(&b, "event: %s\n", event);
-    buf_printf(&b, "id: %016llx-%llu\n", (unsigned long long)token, (unsigned long long)pos);
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || data[i] == '\n' || data[i] == '\r') {
-            buf_str(&b, "data: ");
-            buf_put(&b, data + start, i - start);
-            buf_byte(&b, '\n');
-            if (i + 1 < n && data[i] == '\r' && data[i + 1] == '\n') i++;
-            start = i + 1;
-        }
-    }
-    buf_byte(&b, '\n');
-    if (!b.oom) stream_push(s, b.p, b.len);
-    buf_free(&b);
-}
-
-/* `missed` units (bytes, messages, events) are gone from before `resume`,
- * the id a client would resume from. */
+/* `missed` units are gone from before `resume`. */
 static void push_missed(follower *f, uint64_t missed, uint64_t resume)
 {
-    char text[128];
-    int n = snprintf(text, sizeof text, "%llu", (unsigned long long)missed);
-    if (f->sse) { push_sse(f->s, "missed", f->token, resume, (uint8_t *)text, (size_t)n); return; }
-    if (f->kind == PM_FOLLOW_CONSOLE)
-        n = snprintf(text, sizeof text, "\n[peerd: %llu bytes of console output missed here]\n", (unsigned long long)missed);
-    else
-        n = snprintf(text, sizeof text, "{\"missed\":%llu}\n", (unsigned long long)missed);
-    stream_push(f->s, text, (size_t)n);
-}
-
-/* The id the client gave is of another incarnation (or instance): what
- * follows is this one's from its start. */
-void reset_marker(buf *b, enum pm_follow_kind kind, bool sse, uint64_t token, const char *peer_id)
-{
-    const char *what = kind == PM_FOLLOW_EVENTS ? "instance" : "incarnation";
-    if (sse)
-        buf_printf(b, "event: reset\nid: %016llx-0\ndata: {\"%s\":\"%016llx\"}\n\n", (unsigned long long)token, what,
-                   (unsigned long long)token);
-    else if (kind == PM_FOLLOW_CONSOLE)
-        buf_printf(b, "[peerd: reset: the id asked for is not of this node; incarnation %016llx of peer %s from its start]\n",
-                   (unsigned long long)token, peer_id);
-    else
-        buf_printf(b, "{\"reset\":{\"%s\":\"%016llx\"}}\n", what, (unsigned long long)token);
+    f->framer->missed(stream_append_begin(f->s), f->kind, f->token, missed, resume);
+    stream_append_end(f->s);
 }
 
 /* A reader's `since` is of another incarnation when it says so, or when it
@@ -138,14 +93,15 @@ static void fill_console(follower *f, bool all)
         uint64_t since = f->pos;
         size_t n = console_ring_read(ring, &since, chunk, room < sizeof chunk ? room : sizeof chunk);
         f->pos = since + n;
-        if (f->sse) push_sse(f->s, NULL, f->token, f->pos, chunk, n);
-        else stream_push(f->s, chunk, n);
+        f->framer->console(stream_append_begin(f->s), f->token, f->pos, chunk, n);
+        stream_append_end(f->s);
     }
 }
 
 static void fill_messages(follower *f, bool all)
 {
     const peer *p = f->p;
+    term_names names = names_of(p);
     if (p->msgs && f->pos < p->msgs->seq) {
         push_missed(f, p->msgs->seq - f->pos, p->msgs->seq - 1);
         f->pos = p->msgs->seq;
@@ -155,8 +111,10 @@ static void fill_messages(follower *f, bool all)
         if (!all && !stream_room(f->s)) return;
         f->pos = g->seq + 1;
         if (f->to && strcmp(f->to, g->to)) continue;
-        if (f->sse) push_sse(f->s, "message", f->token, g->seq, (uint8_t *)g->line, g->len);
-        else { stream_push(f->s, g->line, g->len); stream_push(f->s, "\n", 1); }
+        pm_message v;
+        message_view(g, &v);
+        f->framer->message(stream_append_begin(f->s), f->token, &v, &names);
+        stream_append_end(f->s);
     }
 }
 
@@ -166,9 +124,8 @@ void fill_events(follower *f, bool all)
     uint64_t oldest = m->event_seq >= MAX_EVENTS ? m->event_seq - MAX_EVENTS + 1 : 1;
     if (f->pos < oldest) { push_missed(f, oldest - f->pos, oldest - 1); f->pos = oldest; }
     while (f->pos <= m->event_seq && (all || stream_room(f->s))) {
-        const char *line = m->events[f->pos % MAX_EVENTS];
-        if (f->sse) push_sse(f->s, "peer", f->token, f->pos, (const uint8_t *)line, strlen(line));
-        else { stream_push(f->s, line, strlen(line)); stream_push(f->s, "\n", 1); }
+        f->framer->event(stream_append_begin(f->s), f->token, &m->events[f->pos % MAX_EVENTS].e);
+        stream_append_end(f->s);
         f->pos++;
     }
 }
@@ -253,7 +210,7 @@ void do_follow(pm *m, peer *p, pm_req *r)
     f->s = r->stream;
     r->stream = NULL;
     f->p = p;
-    f->sse = r->sse;
+    f->framer = r->framer;
     f->once = r->once;
     f->link = r->link && p;
     f->to = r->to;
@@ -264,10 +221,8 @@ void do_follow(pm *m, peer *p, pm_req *r)
     uint64_t reached = f->kind == PM_FOLLOW_CONSOLE ? p->console.end : p ? p->msg_seq : m->event_seq;
     bool reset = since_elsewhere(r, f->token, reached);
     if (reset) {
-        buf b = {0};
-        reset_marker(&b, f->kind, f->sse, f->token, p ? p->id : NULL);
-        if (!b.oom) stream_push(f->s, b.p, b.len);
-        buf_free(&b);
+        f->framer->reset(stream_append_begin(f->s), f->kind, f->token, p ? p->id : NULL);
+        stream_append_end(f->s);
     }
     /* A console offset, or the seq last seen; what is no longer kept is
      * reported missed by fill. */
@@ -309,28 +264,36 @@ void do_unfollow(pm *m, pm_req *r)
     m->dead_followers = f;
 }
 
-/* GET /console: what is kept from `since` on, after a reset or missed
- * marker when the client's position is of another incarnation or no longer
- * kept. A removed peer's console is the tail its tombstone kept. */
-void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id)
+/* The console from r->since to the ring's end, framed, after a reset or a
+ * missed marker when that position is of another incarnation or no longer
+ * kept; sets r's range and incarnation. False when out of memory. */
+bool console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_ring *ring, uint64_t token, const char *id)
 {
     uint64_t since = r->since;
-    buf *b = &r->reply;
-    if (since_elsewhere(r, incarnation, ring->end)) {
-        reset_marker(b, PM_FOLLOW_CONSOLE, false, incarnation, id);
+    if (since_elsewhere(r, token, ring->end)) {
+        fr->reset(out, PM_FOLLOW_CONSOLE, token, id);
         since = 0;
     }
     if (since < ring->start) {
-        buf_printf(b, "\n[peerd: %llu bytes of console output missed here]\n", (unsigned long long)(ring->start - since));
+        fr->missed(out, PM_FOLLOW_CONSOLE, token, ring->start - since, ring->start);
         since = ring->start;
     }
-    size_t avail = (size_t)(ring->end - since), before = b->len;
-    if (!buf_reserve(b, b->len + avail + 1)) { finish(r, PM_ERR_INTERNAL, NULL); return; }
-    b->len += console_ring_read(ring, &since, b->p + b->len, avail);
+    size_t avail = (size_t)(ring->end - since);
+    uint8_t *d = malloc(avail + 1);
+    if (!d) return false;
+    size_t n = console_ring_read(ring, &since, d, avail);
+    if (n) fr->console(out, token, since + n, d, n);
+    free(d);
     r->range_start = since;
-    r->range_end = since + (b->len - before);
-    r->incarnation = incarnation;
-    finish(r, PM_OK, NULL);
+    r->range_end = since + n;
+    r->incarnation = token;
+    return !out->oom;
+}
+
+/* GET /console of a peer held. */
+void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id)
+{
+    finish(r, console_frame(&r->reply, r->framer, r, ring, incarnation, id) ? PM_OK : PM_ERR_INTERNAL, NULL);
 }
 
 /* The reader drained a starved stream: fill it again. */

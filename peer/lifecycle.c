@@ -105,7 +105,7 @@ static void peer_free(peer *p)
     pm_start_opts_free(p->opt);
     strv_free(p->argv);
     console_ring_free(&p->console);
-    for (message *g = p->msgs, *n; g; g = n) { n = g->next; free(g->to); free(g->line); free(g); }
+    for (message *g = p->msgs, *n; g; g = n) { n = g->next; message_free(g); }
     arena_free(p->ident);
     arena_free(p->names_arena);
     free(p->names);

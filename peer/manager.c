@@ -147,7 +147,6 @@ void timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *ow
 
 void timer_clear(pm *m, tmr *t) { loop_timer_clear(m->l, t); }
 
-/* Local IPv4 addresses to offer the node, loopback first (as OTP does). */
 peer *find_peer(pm *m, const char *id)
 {
     for (peer *p = m->peers; p; p = p->next)
@@ -155,28 +154,19 @@ peer *find_peer(pm *m, const char *id)
     return NULL;
 }
 
-static void metrics(pm *m, pm_req *r)
+void pm_get_figures(const pm *m, pm_figures *out)
 {
-    int by_state[3] = { 0, 0, 0 };
-    for (peer *p = m->peers; p; p = p->next)
-        if (!p->removed) by_state[p->state]++;
-    buf *b = &r->reply;
-    buf_str(b, "# HELP peerd_peers Peers held, by state.\n# TYPE peerd_peers gauge\n");
-    for (int i = 0; i < 3; i++) buf_printf(b, "peerd_peers{state=\"%s\"} %d\n", state_names[i], by_state[i]);
-    buf_printf(b, "# HELP peerd_peer_starts_total Peers started (spawned).\n# TYPE peerd_peer_starts_total counter\n"
-                  "peerd_peer_starts_total %llu\n", (unsigned long long)m->starts);
-    buf_printf(b, "# HELP peerd_boot_failures_total Peers that did not boot.\n# TYPE peerd_boot_failures_total counter\n"
-                  "peerd_boot_failures_total %llu\n", (unsigned long long)m->boot_failures);
-    buf_str(b, "# HELP peerd_boot_seconds Time from start to running.\n# TYPE peerd_boot_seconds histogram\n");
-    for (int i = 0; i < 8; i++)
-        buf_printf(b, "peerd_boot_seconds_bucket{le=\"%g\"} %llu\n", boot_bucket_ms[i] / 1000.0, (unsigned long long)m->boot_buckets[i]);
-    buf_printf(b, "peerd_boot_seconds_bucket{le=\"+Inf\"} %llu\npeerd_boot_seconds_sum %.3f\npeerd_boot_seconds_count %llu\n",
-               (unsigned long long)m->boot_count, m->boot_ms_sum / 1000.0, (unsigned long long)m->boot_count);
-    buf_printf(b, "# HELP peerd_console_bytes_total Bytes the nodes printed.\n# TYPE peerd_console_bytes_total counter\n"
-                  "peerd_console_bytes_total %llu\n", (unsigned long long)m->console_bytes);
-    buf_printf(b, "# HELP peerd_events_total Lifecycle events recorded.\n# TYPE peerd_events_total counter\n"
-                  "peerd_events_total %llu\n", (unsigned long long)m->event_seq);
-    finish(r, b->oom ? PM_ERR_INTERNAL : PM_OK, NULL);
+    memset(out, 0, sizeof *out);
+    for (const peer *p = m->peers; p; p = p->next)
+        if (!p->removed) out->peers[p->state]++;
+    out->starts = m->starts;
+    out->boot_failures = m->boot_failures;
+    out->console_bytes = m->console_bytes;
+    out->events = m->event_seq;
+    out->boot_count = m->boot_count;
+    out->boot_ms_sum = m->boot_ms_sum;
+    out->boot_bucket_ms = boot_bucket_ms;
+    memcpy(out->boot_buckets, m->boot_buckets, sizeof out->boot_buckets);
 }
 
 /* Every peer held, in creation order. */
@@ -215,7 +205,6 @@ static void handle_req(pm *m, pm_req *r)
         return;
     }
     if (r->op == PM_START) { do_start(m, r); return; }
-    if (r->op == PM_METRICS) { metrics(m, r); return; }
     if (r->op == PM_UNFOLLOW) { do_unfollow(m, r); return; }
     if (r->op == PM_REFILL) { do_refill(r); return; }
     if (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_EVENTS) { do_follow(m, NULL, r); return; }
@@ -253,7 +242,7 @@ void pm_submit(pm *m, pm_req *r)
 bool pm_answer_now(pm *m, pm_req *r)
 {
     switch (r->op) {
-    case PM_GET: case PM_LIST: case PM_CONSOLE: case PM_MESSAGES: case PM_IDENTITY: case PM_METRICS:
+    case PM_GET: case PM_LIST: case PM_CONSOLE: case PM_MESSAGES: case PM_IDENTITY:
         r->next = NULL;
         if (m->stopped) finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
         else handle_req(m, r);
@@ -357,8 +346,7 @@ void pm_free(pm *m)
         pm_peer_info_free(&t->info);
         free(t);
     }
-    for (size_t i = 0; m->events && i < MAX_EVENTS; i++) free(m->events[i]);
-    free(m->events);
+    free_events(m);
     /* Followers whose responses never came back to unfollow (shutdown). */
     follower *lists[] = { m->event_followers, m->detached };
     for (int k = 0; k < 2; k++)

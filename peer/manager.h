@@ -27,13 +27,66 @@
 
 typedef struct pm pm;
 
+/* ---- records the manager hands out ----
+ * peer/ writes no wire format: streams and snapshots are written by a
+ * framer (pm_framer) that the HTTP side chooses per request, from these
+ * records and positions. */
+
+/* A lifecycle event. `seq` numbers the events of this peerd instance. */
+typedef struct pm_event {
+    uint64_t seq;
+    int64_t time;               /* epoch ms */
+    const char *type;           /* created, booted, boot_failed, down, crashed, stopped, removed, lease_expired */
+    const char *peer, *node, *reason;   /* node and reason may be NULL */
+    uint64_t incarnation;
+} pm_event;
+
+/* A message a node sent to peerd: to whom (an atom's name, or the printed
+ * pid), and the message as an ETF body (no version byte). */
+typedef struct pm_message {
+    uint64_t seq;               /* per incarnation, from 1 */
+    const char *to;
+    const uint8_t *etf;
+    size_t len;
+} pm_message;
+
+enum pm_follow_kind { PM_FOLLOW_CONSOLE, PM_FOLLOW_MESSAGES, PM_FOLLOW_EVENTS };
+
+/* How records become the bytes of a response; every function appends to
+ * out. Ids are TOKEN-POS: the token is the peer's incarnation (console,
+ * messages) or peerd's instance (events). */
+typedef struct pm_framer {
+    /* Console bytes; `end` is the offset just past them. */
+    void (*console)(buf *out, uint64_t token, uint64_t end, const uint8_t *d, size_t n);
+    /* `names`: how the node numbers the other nodes the message names. */
+    void (*message)(buf *out, uint64_t token, const pm_message *g, const term_names *names);
+    void (*event)(buf *out, uint64_t token, const pm_event *e);
+    /* `missed` units of `kind` (bytes, messages, events) are no longer kept
+     * before `resume`, the position a client would resume from. */
+    void (*missed)(buf *out, enum pm_follow_kind kind, uint64_t token, uint64_t missed, uint64_t resume);
+    /* The position asked for is of another incarnation (or instance): what
+     * follows is this one's from its start. */
+    void (*reset)(buf *out, enum pm_follow_kind kind, uint64_t token, const char *peer_id);
+} pm_framer;
+
+/* The manager's figures (GET /metrics). */
+#define PM_BOOT_BUCKETS 8
+typedef struct {
+    int peers[3];               /* by state: booting, running, down */
+    uint64_t starts, boot_failures, console_bytes, events;
+    uint64_t boot_count, boot_ms_sum;
+    const int *boot_bucket_ms;  /* PM_BOOT_BUCKETS upper bounds, ms */
+    uint64_t boot_buckets[PM_BOOT_BUCKETS];   /* cumulative counts */
+} pm_figures;
+
 typedef struct {
     size_t console_buffer;      /* bytes kept per peer */
     int max_peers;
     bool quiet;                 /* no log lines */
     /* Called on the loop for every event of a peer started with notify_url:
-     * must only queue the JSON (it is the caller's to copy), never block. */
-    void (*notify)(const char *url, const char *event_json, void *ud);
+     * must only queue what it needs (the event is the caller's to copy),
+     * never block. */
+    void (*notify)(const char *url, const struct pm_event *e, uint64_t instance, void *ud);
     void *notify_ud;
 } pm_config;
 
@@ -106,10 +159,7 @@ typedef enum {
     PM_FOLLOW,                  /* attach a stream: console, messages or events */
     PM_REFILL,                  /* the reader drained a starved stream */
     PM_UNFOLLOW,                /* the response is gone: detach the stream */
-    PM_METRICS,                 /* Prometheus text of the manager's own figures, in reply */
 } pm_op;
-
-enum pm_follow_kind { PM_FOLLOW_CONSOLE, PM_FOLLOW_MESSAGES, PM_FOLLOW_EVENTS };
 
 typedef struct pm_req pm_req;
 struct pm_req {
@@ -125,7 +175,8 @@ struct pm_req {
     bool want_down;             /* WAIT: for "down" (else "running") */
     int64_t lease_ms;           /* LEASE: new lease length, 0 = keep */
     enum pm_follow_kind follow; /* FOLLOW */
-    bool sse, link;             /* FOLLOW: SSE framing; stop the peer when the client goes */
+    const pm_framer *framer;    /* FOLLOW, CONSOLE, MESSAGES: how the answer is written */
+    bool link;                  /* FOLLOW: stop the peer when the client goes */
     bool once;                  /* FOLLOW: end after what is kept now (no follow) */
     int client_fd;              /* FOLLOW: a dup of the client socket, watched for hang-up; -1 */
     stream *stream;             /* FOLLOW: the manager takes one reference */
@@ -138,7 +189,7 @@ struct pm_req {
     size_t ninfo;
     char *klass;                /* CALL: "ok", "throw", "error", "exit", "crash" */
     buf reply;                  /* CALL: ETF (with version byte) of the result;
-                                 * CONSOLE: bytes; MESSAGES: NDJSON lines */
+                                 * CONSOLE, MESSAGES: framed by `framer` */
     uint64_t range_start, range_end;  /* CONSOLE: offsets of reply */
     uint64_t incarnation;       /* CONSOLE, FOLLOW: the peer's (the instance for events) */
     int exit_status;            /* BOOT_FAILED: -1 if unknown */
@@ -162,7 +213,7 @@ pm *pm_new(loop *l, const pm_config *cfg);
 void pm_submit(pm *m, pm_req *r);
 /* Answers r at once (r->done runs before this returns) when it needs
  * nothing but what the manager holds: GET, LIST, CONSOLE, MESSAGES,
- * IDENTITY, METRICS. False (r untouched) for the rest, which go through
+ * IDENTITY. False (r untouched) for the rest, which go through
  * pm_submit: what is sent to a node goes out once per turn. */
 bool pm_answer_now(pm *m, pm_req *r);
 /* Stops every peer as its `shutdown` says; once none is left, followers of
@@ -175,8 +226,7 @@ void pm_free(pm *m);
  * Stream ids are "%016llx-%llu" of it (events) or of a peer's incarnation. */
 uint64_t pm_instance(const pm *m);
 
-/* Epoch milliseconds as ISO 8601 UTC with milliseconds (the API's times). */
-void pm_iso_time(char *out, size_t n, int64_t ms);
+void pm_get_figures(const pm *m, pm_figures *out);
 
 /* OTP's peer:random_name/1: PREFIX-UNIQUE-OSPID. */
 char *pm_random_name(const char *prefix);

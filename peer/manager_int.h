@@ -58,7 +58,8 @@ struct follower {
     peer *p;                    /* NULL for events, or once the peer is gone */
     uint64_t pos;               /* console offset / next message or event seq */
     uint64_t token;             /* the peer's incarnation, or the instance for events: ids are TOKEN-POS */
-    bool sse, link, once, finished, dead;
+    const pm_framer *framer;    /* how its stream is written (manager.h) */
+    bool link, once, finished, dead;
     bool slow;                  /* let an I/O hold expire: gets missed markers, holds nothing */
     char *to;
     int client_fd;
@@ -93,7 +94,11 @@ struct pending {
  * the other nodes it names (P_NAMES), behind any earlier one. */
 typedef struct held { struct held *next; arena *a; term *to, *content; } held;
 
-typedef struct message { struct message *next; uint64_t seq; char *to, *line; size_t len; } message;
+/* A message in the log: `to` as text, the message as an ETF body. */
+typedef struct message { struct message *next; uint64_t seq; char *to; uint8_t *etf; size_t len; } message;
+
+/* An event in the log; its strings live in `mem`. */
+typedef struct { pm_event e; char *mem; } event_slot;
 
 struct peer {
     peer *next;
@@ -157,7 +162,7 @@ struct pm {
     peer *corked;               /* peers with output held for the batch */
     peer *fill_due;             /* peers whose console followers are behind */
     follower *event_followers, *detached, *dead_followers;
-    char **events;              /* the last MAX_EVENTS event lines, by seq % MAX_EVENTS */
+    event_slot *events;         /* the last MAX_EVENTS events, by seq % MAX_EVENTS */
     /* Figures for /metrics. */
     uint64_t starts, boot_failures, console_bytes, boot_ms_sum, boot_count;
     uint64_t boot_buckets[8];   /* cumulative counts at boot_bucket_ms */
@@ -287,12 +292,14 @@ void release_held(peer *p, bool all);
 bool hold_message(peer *p, arena *a, term *to, term *content);
 void names_answered(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
 void do_messages(peer *p, pm_req *r);
+void message_view(const message *g, pm_message *v);
+void message_free(message *g);
+term_names names_of(const peer *p);
 
 /* followers.c */
 void console_write(peer *p, const void *data, size_t n);
 void fill_followers(pm *m);
-void push_sse(stream *s, const char *event, uint64_t token, uint64_t pos, const uint8_t *data, size_t n);
-void reset_marker(buf *b, enum pm_follow_kind kind, bool sse, uint64_t token, const char *peer_id);
+bool console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_ring *ring, uint64_t token, const char *id);
 bool since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached);
 void finish_follower(follower *f, stream_state how);
 void fill_events(follower *f, bool all);
@@ -305,6 +312,7 @@ void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation,
 
 /* events.c */
 void emit_event(pm *m, const peer *p, const char *type, const char *reason);
+void free_events(pm *m);
 
 /* tombstones.c */
 void add_tombstone(pm *m, const peer *p);

@@ -7,43 +7,40 @@
 #include "manager_int.h"
 #include "term_json.h"
 
-static term_names names_of(const peer *p) { return (term_names){ p->node_atom, p->names, p->nnames }; }
+term_names names_of(const peer *p) { return (term_names){ p->node_atom, p->names, p->nnames }; }
 
+void message_free(message *g)
+{
+    free(g->to);
+    free(g->etf);
+    free(g);
+}
+
+void message_view(const message *g, pm_message *v)
+{
+    *v = (pm_message){ g->seq, g->to, g->etf, g->len };
+}
+
+/* Logs a message (`to` as text, the message as ETF) and feeds followers. */
 void store_message(peer *p, const term *to, const term *content)
 {
-    cJSON *o = cJSON_CreateObject();
-    buf text = {0};
-    char id[48];
-    snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)p->incarnation, (unsigned long long)++p->msg_seq);
-    cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddNumberToObject(o, "seq", (double)p->msg_seq);
+    buf text = {0}, etf = {0};
     term_names names = names_of(p);
     if (to->type == TERM_ATOM) buf_put(&text, to->atom.s, to->atom.len);
     else term_print_names(&text, to, &names);
-    char *to_name = buf_cstr(&text) ? strdup((char *)text.p) : NULL;
-    cJSON_AddStringToObject(o, "to", to_name ? to_name : "");
-    text.len = 0;
-    term_print_names(&text, content, &names);
-    cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
-    cJSON *v = term_to_json_names(content, &names);
-    if (v) cJSON_AddItemToObject(o, "value", v);
-    char *line = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    buf_free(&text);
+    etf_encode_body(&etf, content);
     message *g = calloc(1, sizeof *g);
-    if (!line || !g || !to_name) { free(line); free(g); free(to_name); return; }
-    g->seq = p->msg_seq;
-    g->to = to_name;
-    g->line = line;
-    g->len = strlen(line);
+    if (!g || !buf_cstr(&text) || etf.oom) { free(g); buf_free(&text); buf_free(&etf); return; }
+    g->seq = ++p->msg_seq;
+    g->to = (char *)text.p;
+    g->etf = etf.p;
+    g->len = etf.len;
     if (p->msgs_tail) p->msgs_tail->next = g; else p->msgs = g;
     p->msgs_tail = g;
     if (++p->nmsgs > MAX_MESSAGES) {
         message *old = p->msgs;
         p->msgs = old->next;
-        free(old->to);
-        free(old->line);
-        free(old);
+        message_free(old);
         p->nmsgs--;
     }
     for (follower *f = p->followers; f; f = f->next)
@@ -220,20 +217,23 @@ void names_answered(peer *p, pending *c, const char *klass, const uint8_t *resul
     else release_held(p, false);
 }
 
-/* GET /messages: what is kept after `since`, NDJSON. */
+/* GET /messages: what is kept after `since`. */
 void do_messages(peer *p, pm_req *r)
 {
+    const pm_framer *fr = r->framer;
     uint64_t since = r->since;
+    term_names names = names_of(p);
     if (since_elsewhere(r, p->incarnation, p->msg_seq)) {
-        reset_marker(&r->reply, PM_FOLLOW_MESSAGES, false, p->incarnation, p->id);
+        fr->reset(&r->reply, PM_FOLLOW_MESSAGES, p->incarnation, p->id);
         since = 0;
     }
     if (p->msgs && since + 1 < p->msgs->seq)
-        buf_printf(&r->reply, "{\"missed\":%llu}\n", (unsigned long long)(p->msgs->seq - since - 1));
+        fr->missed(&r->reply, PM_FOLLOW_MESSAGES, p->incarnation, p->msgs->seq - since - 1, p->msgs->seq - 1);
     for (message *g = p->msgs; g; g = g->next) {
         if (g->seq <= since || (r->to && strcmp(r->to, g->to))) continue;
-        buf_put(&r->reply, g->line, g->len);
-        buf_byte(&r->reply, '\n');
+        pm_message v;
+        message_view(g, &v);
+        fr->message(&r->reply, p->incarnation, &v, &names);
     }
     r->incarnation = p->incarnation;
     finish(r, r->reply.oom ? PM_ERR_INTERNAL : PM_OK, NULL);

@@ -40,16 +40,27 @@ size_t stream_room(stream *s)
     return room;
 }
 
-void stream_push(stream *s, const void *p, size_t n)
+buf *stream_append_begin(stream *s)
 {
-    if (!n) return;
     if (s->off == s->data.len) s->off = s->data.len = 0;
     else if (s->off >= STREAM_CAP) {   /* a reader that never empties it: keep the buffer bounded */
         buf_consume(&s->data, s->off);
         s->off = 0;
     }
-    buf_put(&s->data, p, n);
-    wake_reader(s);
+    s->begun = s->data.len;
+    return &s->data;
+}
+
+void stream_append_end(stream *s)
+{
+    if (s->data.len > s->begun) wake_reader(s);
+}
+
+void stream_push(stream *s, const void *p, size_t n)
+{
+    if (!n) return;
+    buf_put(stream_append_begin(s), p, n);
+    stream_append_end(s);
 }
 
 void stream_finish(stream *s, stream_state how)

@@ -23,6 +23,7 @@ typedef struct stream stream;
 struct stream {
     buf data;
     size_t off;                 /* bytes of data already taken */
+    size_t begun;               /* data.len at stream_append_begin */
     stream_state state;
     bool parked;                /* the reader waits for data */
     bool starved;               /* the loop stopped filling: buffer was full */
@@ -39,6 +40,10 @@ void stream_unref(stream *s);
 /* Loop side. Returns how many more bytes fit (0: full). */
 size_t stream_room(stream *s);
 void stream_push(stream *s, const void *p, size_t n);
+/* Appending in place (a framer writes straight into the stream): append to
+ * the buffer begin returns, then call end, which wakes the reader. */
+buf *stream_append_begin(stream *s);
+void stream_append_end(stream *s);
 void stream_finish(stream *s, stream_state how);   /* END or CUT, after what was pushed */
 
 /* Reader side: copies up to max bytes. Returns the count; 0 with *st OPEN

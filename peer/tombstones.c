@@ -63,43 +63,19 @@ static void tomb_console(const tombstone *t, pm_req *r)
     console_ring_init(&ring, i->console_tail_len);
     ring.start = ring.end = i->console_tail_at;
     console_ring_write(&ring, i->console_tail, i->console_tail_len);
+    bool ok;
     if (r->op == PM_CONSOLE) {
-        console_snapshot(r, &ring, i->incarnation, i->id);
+        ok = console_frame(&r->reply, r->framer, r, &ring, i->incarnation, i->id);
     } else {
-        uint64_t asked = r->since;
-        buf b = {0};
-        if (since_elsewhere(r, i->incarnation, ring.end)) {
-            reset_marker(&b, PM_FOLLOW_CONSOLE, r->sse, i->incarnation, i->id);
-            if (!b.oom) stream_push(r->stream, b.p, b.len);
-            b.len = 0;
-            asked = 0;
-        }
-        uint64_t since = asked < ring.start ? ring.start : asked;
-        if (asked < ring.start) {
-            char n[24];
-            int k = snprintf(n, sizeof n, "%llu", (unsigned long long)(ring.start - asked));
-            if (r->sse) push_sse(r->stream, "missed", i->incarnation, ring.start, (uint8_t *)n, (size_t)k);
-            else buf_printf(&b, "\n[peerd: %s bytes of console output missed here]\n", n);
-        }
-        if (!b.oom) stream_push(r->stream, b.p, b.len);
-        buf_free(&b);
-        size_t len = (size_t)(ring.end - since);
-        uint8_t *d = malloc(len + 1);
-        if (d) {
-            console_ring_read(&ring, &since, d, len);
-            if (r->sse && len) push_sse(r->stream, NULL, i->incarnation, ring.end, d, len);
-            else stream_push(r->stream, d, len);
-        }
-        free(d);
+        ok = console_frame(stream_append_begin(r->stream), r->framer, r, &ring, i->incarnation, i->id);
+        stream_append_end(r->stream);
         stream_finish(r->stream, STREAM_END);
-        r->range_start = since;
-        r->incarnation = i->incarnation;
         if (r->client_fd >= 0) { close(r->client_fd); r->client_fd = -1; }
         stream_unref(r->stream);
         r->stream = NULL;
-        finish(r, PM_OK, NULL);
     }
     console_ring_free(&ring);
+    finish(r, ok ? PM_OK : PM_ERR_INTERNAL, NULL);
 }
 
 void not_found(pm *m, pm_req *r)

@@ -8,6 +8,7 @@
  * overlap; each event carries its id and seq so a receiver can order them.
  */
 #include "notify.h"
+#include "frame.h"
 
 #include <curl/curl.h>
 #include <stdbool.h>
@@ -182,14 +183,18 @@ notifier *notifier_start(loop *l)
     return n;
 }
 
-void notifier_post(const char *url, const char *json, void *ud)
+void notifier_post(const char *url, const pm_event *e, uint64_t instance, void *ud)
 {
     notifier *n = ud;
+    buf json = {0};
+    frame_event_json(&json, instance, e);
     delivery *d = calloc(1, sizeof *d);
-    if (!d || !(d->url = strdup(url)) || !(d->json = strdup(json))) {
-        if (d) { free(d->url); free(d); }
+    if (!d || !buf_cstr(&json) || !(d->url = strdup(url))) {
+        free(d);
+        buf_free(&json);
         return;
     }
+    d->json = (char *)json.p;
     d->n = n;
     d->next = n->all;
     n->all = d;

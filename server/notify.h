@@ -7,12 +7,14 @@
 #define PEERD_NOTIFY_H
 
 #include "loop.h"
+#include "manager.h"
 
 typedef struct notifier notifier;
 
 notifier *notifier_start(loop *l);
-/* Starts delivering a copy of the event to url; on the loop, never blocks. */
-void notifier_post(const char *url, const char *json, void *notifier);
+/* Starts delivering the event's JSON to url; on the loop, never blocks
+ * (pm_config.notify). */
+void notifier_post(const char *url, const pm_event *e, uint64_t instance, void *notifier);
 /* Drops retries not yet due, gives what is in flight up to a second, then
  * calls done(ud). */
 void notifier_quit(notifier *n, void (*done)(void *ud), void *ud);

@@ -4,6 +4,7 @@
  */
 #include "router.h"
 #include "handlers.h"
+#include "frame.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -65,7 +66,7 @@ static void add_time(cJSON *o, const char *key, int64_t ms)
 {
     if (!ms) { cJSON_AddNullToObject(o, key); return; }
     char s[64];
-    pm_iso_time(s, sizeof s, ms);
+    iso_time(s, sizeof s, ms);
     cJSON_AddStringToObject(o, key, s);
 }
 

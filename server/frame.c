@@ -1,0 +1,168 @@
+/*
+ * frame.c — plain, NDJSON and SSE forms of the manager's records.
+ */
+#include "frame.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "etf.h"
+#include "term_json.h"
+
+void iso_time(char *out, size_t n, int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour % 24, tm.tm_min % 60, tm.tm_sec % 61, (int)(ms % 1000));
+}
+
+static void put_json(buf *out, cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    if (s) buf_str(out, s); else out->oom = true;
+    free(s);
+    cJSON_Delete(o);
+}
+
+void frame_event_json(buf *out, uint64_t instance, const pm_event *e)
+{
+    char when[64], id[48], inc[24];
+    iso_time(when, sizeof when, e->time);
+    snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)instance, (unsigned long long)e->seq);
+    snprintf(inc, sizeof inc, "%016llx", (unsigned long long)e->incarnation);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddNumberToObject(o, "seq", (double)e->seq);
+    cJSON_AddStringToObject(o, "time", when);
+    cJSON_AddStringToObject(o, "type", e->type);
+    cJSON_AddStringToObject(o, "peer", e->peer);
+    cJSON_AddStringToObject(o, "incarnation", inc);
+    if (e->node) cJSON_AddStringToObject(o, "node", e->node); else cJSON_AddNullToObject(o, "node");
+    if (e->reason) cJSON_AddStringToObject(o, "reason", e->reason); else cJSON_AddNullToObject(o, "reason");
+    put_json(out, o);
+}
+
+void frame_message_json(buf *out, uint64_t incarnation, const pm_message *g, const term_names *names)
+{
+    char id[48];
+    snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)incarnation, (unsigned long long)g->seq);
+    arena *a = arena_new();
+    term *t = a ? etf_decode_body(a, g->etf, g->len, NULL) : NULL;
+    buf text = {0};
+    if (t) term_print_names(&text, t, names);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddNumberToObject(o, "seq", (double)g->seq);
+    cJSON_AddStringToObject(o, "to", g->to);
+    cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
+    cJSON *v = t ? term_to_json_names(t, names) : NULL;
+    if (v) cJSON_AddItemToObject(o, "value", v);
+    put_json(out, o);
+    buf_free(&text);
+    arena_free(a);
+}
+
+/* ---- plain and NDJSON ---- */
+
+static void text_console(buf *out, uint64_t token, uint64_t end, const uint8_t *d, size_t n)
+{
+    (void)token, (void)end;
+    buf_put(out, d, n);
+}
+
+static void text_message(buf *out, uint64_t token, const pm_message *g, const term_names *names)
+{
+    frame_message_json(out, token, g, names);
+    buf_byte(out, '\n');
+}
+
+static void text_event(buf *out, uint64_t token, const pm_event *e)
+{
+    frame_event_json(out, token, e);
+    buf_byte(out, '\n');
+}
+
+static void text_missed(buf *out, enum pm_follow_kind kind, uint64_t token, uint64_t missed, uint64_t resume)
+{
+    (void)token, (void)resume;
+    if (kind == PM_FOLLOW_CONSOLE) buf_printf(out, "\n[peerd: %llu bytes of console output missed here]\n", (unsigned long long)missed);
+    else buf_printf(out, "{\"missed\":%llu}\n", (unsigned long long)missed);
+}
+
+static void text_reset(buf *out, enum pm_follow_kind kind, uint64_t token, const char *peer_id)
+{
+    if (kind == PM_FOLLOW_CONSOLE)
+        buf_printf(out, "[peerd: reset: the id asked for is not of this node; incarnation %016llx of peer %s from its start]\n",
+                   (unsigned long long)token, peer_id);
+    else
+        buf_printf(out, "{\"reset\":{\"%s\":\"%016llx\"}}\n", kind == PM_FOLLOW_EVENTS ? "instance" : "incarnation",
+                   (unsigned long long)token);
+}
+
+const pm_framer frame_text = { text_console, text_message, text_event, text_missed, text_reset };
+
+/* ---- Server-Sent Events ---- */
+
+/* One event. Every line of the data is a data: line, split where the SSE
+ * grammar ends a line (CR, LF or CRLF), so that no parser drops what follows
+ * a bare CR; the client joins the lines with LF. */
+static void sse_event(buf *out, const char *event, uint64_t token, uint64_t pos, const uint8_t *data, size_t n)
+{
+    if (event) buf_printf(out, "event: %s\n", event);
+    buf_printf(out, "id: %016llx-%llu\n", (unsigned long long)token, (unsigned long long)pos);
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || data[i] == '\n' || data[i] == '\r') {
+            buf_str(out, "data: ");
+            buf_put(out, data + start, i - start);
+            buf_byte(out, '\n');
+            if (i + 1 < n && data[i] == '\r' && data[i + 1] == '\n') i++;
+            start = i + 1;
+        }
+    }
+    buf_byte(out, '\n');
+}
+
+static void sse_console(buf *out, uint64_t token, uint64_t end, const uint8_t *d, size_t n)
+{
+    sse_event(out, NULL, token, end, d, n);
+}
+
+static void sse_message(buf *out, uint64_t token, const pm_message *g, const term_names *names)
+{
+    buf json = {0};
+    frame_message_json(&json, token, g, names);
+    sse_event(out, "message", token, g->seq, json.p, json.len);
+    if (json.oom) out->oom = true;
+    buf_free(&json);
+}
+
+static void sse_peer_event(buf *out, uint64_t token, const pm_event *e)
+{
+    buf json = {0};
+    frame_event_json(&json, token, e);
+    sse_event(out, "peer", token, e->seq, json.p, json.len);
+    if (json.oom) out->oom = true;
+    buf_free(&json);
+}
+
+static void sse_missed(buf *out, enum pm_follow_kind kind, uint64_t token, uint64_t missed, uint64_t resume)
+{
+    (void)kind;
+    char n[24];
+    int k = snprintf(n, sizeof n, "%llu", (unsigned long long)missed);
+    sse_event(out, "missed", token, resume, (const uint8_t *)n, (size_t)k);
+}
+
+static void sse_reset(buf *out, enum pm_follow_kind kind, uint64_t token, const char *peer_id)
+{
+    (void)peer_id;
+    buf_printf(out, "event: reset\nid: %016llx-0\ndata: {\"%s\":\"%016llx\"}\n\n", (unsigned long long)token,
+               kind == PM_FOLLOW_EVENTS ? "instance" : "incarnation", (unsigned long long)token);
+}
+
+const pm_framer frame_sse = { sse_console, sse_message, sse_peer_event, sse_missed, sse_reset };
