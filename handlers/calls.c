@@ -226,7 +226,7 @@ static double now_s(void)
 static void count_call(http_req *h, call_outcome outcome)
 {
     call_state *s = h->state;
-    if (s->op == PM_CALL) http_count_call(outcome, now_s() - s->started);
+    if (s->op == PM_CALL) http_count_call(h->srv, outcome, now_s() - s->started);
 }
 
 static enum MHD_Result call_answered(http_req *h)

@@ -4,6 +4,7 @@
 #ifndef PEERD_HANDLERS_H
 #define PEERD_HANDLERS_H
 
+#include "answer.h"
 #include "http.h"
 
 /* peers.c */

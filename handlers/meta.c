@@ -22,7 +22,7 @@ enum MHD_Result meta_dashboard(http_req *h)
 enum MHD_Result meta_healthz(http_req *h)
 {
     char ok[64];
-    int n = snprintf(ok, sizeof ok, "{\"status\":\"ok\",\"instance\":\"%016llx\"}", (unsigned long long)pm_instance(g_server->pm));
+    int n = snprintf(ok, sizeof ok, "{\"status\":\"ok\",\"instance\":\"%016llx\"}", (unsigned long long)pm_instance(h->srv->pm));
     return http_bytes(h, 200, "application/json; charset=utf-8", ok, (size_t)n, NULL);
 }
 
@@ -69,10 +69,10 @@ static void manager_metrics(buf *b, const pm_figures *f)
 enum MHD_Result meta_metrics(http_req *h)
 {
     pm_figures f;
-    pm_get_figures(g_server->pm, &f);
+    pm_get_figures(h->srv->pm, &f);
     buf b = {0};
     manager_metrics(&b, &f);
-    http_metrics_text(&b);
+    http_metrics_text(h->srv, &b);
     enum MHD_Result res = b.oom ? http_problem(h, 500, "internal", "out of memory", NULL)
                                 : http_bytes(h, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len, NULL);
     buf_free(&b);

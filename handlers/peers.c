@@ -5,7 +5,6 @@
  */
 #include "common.h"
 #include "handlers.h"
-#include "router.h"
 #include "start_options.h"
 
 #include <arpa/inet.h>
@@ -13,12 +12,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A JSON body built in b (freed here). */
+static enum MHD_Result answer_buf(http_req *h, unsigned status, buf *b)
+{
+    enum MHD_Result res = b->oom ? http_problem(h, 500, "internal", "out of memory", NULL)
+                                 : http_bytes(h, status, "application/json; charset=utf-8", b->p, b->len, NULL);
+    buf_free(b);
+    return res;
+}
+
+static enum MHD_Result peer_answer(http_req *h, unsigned status, const pm_peer_info *i)
+{
+    buf b = {0};
+    peer_info_write(&b, i);
+    return answer_buf(h, status, &b);
+}
+
 static enum MHD_Result created(http_req *h)
 {
     pm_req *r = h->pm;
     if (r->status != PM_OK) return http_pm_error(h, r);
     bool async = r->ninfo && !strcmp(r->info[0].state, "booting");
-    return http_json(h, async ? 202 : 201, peer_info_json(&r->info[0]));
+    return peer_answer(h, async ? 202 : 201, &r->info[0]);
 }
 
 enum MHD_Result peers_create(http_req *h)
@@ -38,11 +53,11 @@ enum MHD_Result peers_create(http_req *h)
     }
     o->options_json = cJSON_PrintUnformatted(norm);
     cJSON_Delete(norm);
-    if (g_server->allow_exec) {
+    if (h->srv->allow_exec) {
         const char *prog = o->exec ? o->exec[0] : "erl";
         char *real = resolve_program(prog);
         bool allowed = false;
-        for (char **a = g_server->allow_exec; real && *a && !allowed; a++) allowed = !strcmp(*a, real);
+        for (char **a = h->srv->allow_exec; real && *a && !allowed; a++) allowed = !strcmp(*a, real);
         free(real);
         if (!allowed) {
             enum MHD_Result res = http_problemf(h, 403, "exec_not_allowed",
@@ -61,9 +76,14 @@ static enum MHD_Result listed(http_req *h)
 {
     pm_req *r = h->pm;
     if (r->status != PM_OK) return http_pm_error(h, r);
-    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "peers");
-    for (size_t i = 0; i < r->ninfo; i++) cJSON_AddItemToArray(arr, peer_info_json(&r->info[i]));
-    return http_json(h, 200, o);
+    buf b = {0};
+    buf_str(&b, "{\"peers\":[");
+    for (size_t i = 0; i < r->ninfo; i++) {
+        if (i) buf_byte(&b, ',');
+        peer_info_write(&b, &r->info[i]);
+    }
+    buf_str(&b, "]}");
+    return answer_buf(h, 200, &b);
 }
 
 enum MHD_Result peers_list(http_req *h)
@@ -76,7 +96,7 @@ static enum MHD_Result one_peer(http_req *h)
 {
     pm_req *r = h->pm;
     if (r->status != PM_OK) return http_pm_error(h, r);
-    return http_json(h, 200, peer_info_json(&r->info[0]));
+    return peer_answer(h, 200, &r->info[0]);
 }
 
 enum MHD_Result peers_get(http_req *h)

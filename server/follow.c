@@ -2,6 +2,7 @@
  * follow.c — streaming responses driven by the manager's loop.
  */
 #include "follow.h"
+#include "answer.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 typedef struct {
+    http_server *srv;
     struct MHD_Connection *conn;
     stream *s;
     void *follower;             /* the manager's handle, for refill and unfollow */
@@ -18,17 +20,17 @@ typedef struct {
 } http_stream;
 
 static void park(void *ud) { MHD_suspend_connection(((http_stream *)ud)->conn); }
-static void wake(void *ud) { http_resume(((http_stream *)ud)->conn); }
+static void wake(void *ud) { http_stream *hs = ud; http_resume(hs->srv, hs->conn); }
 
 static void free_req(pm_req *r) { pm_req_free(r); }
 
-static void tell_manager(pm_op op, void *follower)
+static void tell_manager(http_stream *hs, pm_op op)
 {
     pm_req *r = pm_req_new(op, NULL);
     if (!r) return;
-    r->follower = follower;
+    r->follower = hs->follower;
     r->done = free_req;
-    pm_submit(g_server->pm, r);
+    pm_submit(hs->srv->pm, r);
 }
 
 static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
@@ -38,7 +40,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
     stream_state st;
     bool refill;
     size_t n = stream_take(hs->s, out, max, &st, &refill);
-    if (refill) tell_manager(PM_REFILL, hs->follower);
+    if (refill) tell_manager(hs, PM_REFILL);
     if (n) return (ssize_t)n;
     if (st == STREAM_END) return MHD_CONTENT_READER_END_OF_STREAM;
     if (st == STREAM_CUT) return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -48,19 +50,19 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 static void release(void *cls)
 {
     http_stream *hs = cls;
-    if (hs->follower) tell_manager(PM_UNFOLLOW, hs->follower);
+    if (hs->follower) tell_manager(hs, PM_UNFOLLOW);
+    hs->srv->streams--;
     stream_unref(hs->s);
     free(hs);
-    atomic_fetch_sub(&g_server->streams, 1);
 }
 
 static void state_free(void *p)
 {
     http_stream *hs = p;
     if (!hs) return;
+    hs->srv->streams--;
     stream_unref(hs->s);
     free(hs);
-    atomic_fetch_sub(&g_server->streams, 1);
 }
 
 static enum MHD_Result followed(http_req *h)
@@ -81,7 +83,7 @@ static enum MHD_Result followed(http_req *h)
         snprintf(start, sizeof start, "%llu", (unsigned long long)r->range_start);
         MHD_add_response_header(resp, "X-Console-Start", start);
     }
-    http_count_status(200);
+    http_count_status(h->srv, 200);
     enum MHD_Result res = MHD_queue_response(h->conn, 200, resp);
     MHD_destroy_response(resp);
     return res;
@@ -89,17 +91,19 @@ static enum MHD_Result followed(http_req *h)
 
 enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type)
 {
-    if (atomic_fetch_add(&g_server->streams, 1) >= g_server->max_streams) {
-        atomic_fetch_sub(&g_server->streams, 1);
+    http_server *s = h->srv;
+    if (s->streams >= s->max_streams) {
         pm_req_free(r);
-        return http_problemf(h, 503, "too_many_streams", "peerd serves %d open streams at most (--max-streams)", g_server->max_streams);
+        return http_problemf(h, 503, "too_many_streams", "peerd serves %d open streams at most (--max-streams)", s->max_streams);
     }
     http_stream *hs = calloc(1, sizeof *hs);
-    if (!hs) { pm_req_free(r); atomic_fetch_sub(&g_server->streams, 1); return MHD_NO; }
+    if (!hs) { pm_req_free(r); return MHD_NO; }
+    s->streams++;
+    hs->srv = s;
     hs->conn = h->conn;
     hs->type = type;
     hs->s = stream_new(park, wake, hs);
-    if (!hs->s) { free(hs); pm_req_free(r); atomic_fetch_sub(&g_server->streams, 1); return MHD_NO; }
+    if (!hs->s) { free(hs); pm_req_free(r); s->streams--; return MHD_NO; }
     h->state = hs;
     h->free_state = state_free;
     /* The manager watches a dup of the socket to see the client hang up

@@ -3,7 +3,6 @@
  * suspend/resume around the peer manager.
  */
 #include "http.h"
-#include "router.h"
 #include "term_json.h"
 
 #include <stdarg.h>
@@ -16,49 +15,42 @@
 #include <time.h>
 #include <unistd.h>
 
-http_server *g_server;
-
 /* ---- figures for /metrics ---- */
 
-static atomic_ulong status_count[600];
 const double http_call_bucket_s[HTTP_CALL_BUCKETS] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5 };
-static atomic_ulong call_count[CALL_OUTCOMES], call_bucket[HTTP_CALL_BUCKETS], call_total;
-static _Atomic double call_sum;
 static const char *const outcome_names[CALL_OUTCOMES] = { "ok", "exception", "timeout", "noconnection", "error" };
 
-void http_count_status(unsigned status)
+void http_count_status(http_server *s, unsigned status)
 {
-    if (status < 600) atomic_fetch_add(&status_count[status], 1);
+    if (status < 600) s->fig.status[status]++;
 }
 
-void http_count_call(call_outcome outcome, double seconds)
+void http_count_call(http_server *s, call_outcome outcome, double seconds)
 {
-    atomic_fetch_add(&call_count[outcome], 1);
-    atomic_fetch_add(&call_total, 1);
+    http_figures *f = &s->fig;
+    f->calls[outcome]++;
+    f->call_total++;
     for (int i = 0; i < HTTP_CALL_BUCKETS; i++)
-        if (seconds <= http_call_bucket_s[i]) atomic_fetch_add(&call_bucket[i], 1);
-    double old = atomic_load(&call_sum);
-    while (!atomic_compare_exchange_weak(&call_sum, &old, old + seconds)) {}
+        if (seconds <= http_call_bucket_s[i]) f->call_bucket[i]++;
+    f->call_sum += seconds;
 }
 
-void http_metrics_text(buf *b)
+void http_metrics_text(const http_server *s, buf *b)
 {
+    const http_figures *f = &s->fig;
     buf_str(b, "# HELP peerd_calls_total Calls relayed, by outcome.\n# TYPE peerd_calls_total counter\n");
     for (int i = 0; i < CALL_OUTCOMES; i++)
-        buf_printf(b, "peerd_calls_total{outcome=\"%s\"} %lu\n", outcome_names[i], atomic_load(&call_count[i]));
+        buf_printf(b, "peerd_calls_total{outcome=\"%s\"} %llu\n", outcome_names[i], (unsigned long long)f->calls[i]);
     buf_str(b, "# HELP peerd_call_seconds Time from a call's arrival to its answer.\n# TYPE peerd_call_seconds histogram\n");
     for (int i = 0; i < HTTP_CALL_BUCKETS; i++)
-        buf_printf(b, "peerd_call_seconds_bucket{le=\"%g\"} %lu\n", http_call_bucket_s[i], atomic_load(&call_bucket[i]));
-    unsigned long total = atomic_load(&call_total);
-    buf_printf(b, "peerd_call_seconds_bucket{le=\"+Inf\"} %lu\npeerd_call_seconds_sum %.6f\npeerd_call_seconds_count %lu\n",
-               total, atomic_load(&call_sum), total);
+        buf_printf(b, "peerd_call_seconds_bucket{le=\"%g\"} %llu\n", http_call_bucket_s[i], (unsigned long long)f->call_bucket[i]);
+    buf_printf(b, "peerd_call_seconds_bucket{le=\"+Inf\"} %llu\npeerd_call_seconds_sum %.6f\npeerd_call_seconds_count %llu\n",
+               (unsigned long long)f->call_total, f->call_sum, (unsigned long long)f->call_total);
     buf_printf(b, "# HELP peerd_open_streams Following responses open now.\n# TYPE peerd_open_streams gauge\n"
-                  "peerd_open_streams %d\n", atomic_load(&g_server->streams));
+                  "peerd_open_streams %d\n", s->streams);
     buf_str(b, "# HELP peerd_http_requests_total HTTP responses, by status.\n# TYPE peerd_http_requests_total counter\n");
-    for (unsigned i = 100; i < 600; i++) {
-        unsigned long n = atomic_load(&status_count[i]);
-        if (n) buf_printf(b, "peerd_http_requests_total{status=\"%u\"} %lu\n", i, n);
-    }
+    for (unsigned i = 100; i < 600; i++)
+        if (f->status[i]) buf_printf(b, "peerd_http_requests_total{status=\"%u\"} %llu\n", i, (unsigned long long)f->status[i]);
 }
 
 static void req_free(http_req *h)
@@ -75,7 +67,7 @@ static void req_free(http_req *h)
 static enum MHD_Result queue(http_req *h, unsigned status, struct MHD_Response *resp)
 {
     if (!resp) return MHD_NO;
-    http_count_status(status);
+    http_count_status(h->srv, status);
     enum MHD_Result r = MHD_queue_response(h->conn, status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -191,18 +183,18 @@ cJSON *http_body_json(http_req *h, enum MHD_Result *answered)
     return j;
 }
 
-void http_resume(struct MHD_Connection *c)
+void http_resume(http_server *s, struct MHD_Connection *c)
 {
     MHD_resume_connection(c);
     /* In external mode a resume wakes nothing: the turn's end runs MHD. */
-    g_server->resumed = true;
+    s->resumed = true;
 }
 
 static void on_answer(pm_req *r)
 {
     http_req *h = r->ud;
     h->answered = true;
-    if (!h->inline_answer) http_resume(h->conn);
+    if (!h->inline_answer) http_resume(h->srv, h->conn);
 }
 
 enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then)
@@ -216,57 +208,15 @@ enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then)
     /* What the manager answers from what it holds (a peer's state, a
      * console snapshot...) is answered now: no suspend, no turn. */
     h->inline_answer = true;
-    bool now = pm_answer_now(g_server->pm, r);
+    bool now = pm_answer_now(h->srv->pm, r);
     h->inline_answer = false;
     if (now && h->answered) {
         h->then = NULL;
         return then(h);
     }
     MHD_suspend_connection(h->conn);
-    pm_submit(g_server->pm, r);
+    pm_submit(h->srv->pm, r);
     return MHD_YES;
-}
-
-enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
-{
-    const char *d = r->detail;
-    switch (r->status) {
-    case PM_OK: return http_problem(h, 500, "internal", "no error", NULL);
-    case PM_ERR_NOT_FOUND: return http_problem(h, 404, "not_found", d, NULL);
-    case PM_ERR_GONE: {
-        cJSON *extra = cJSON_CreateObject();
-        if (r->ninfo) {
-            cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
-            /* The end of its console, for the crash report of a node that died. */
-            if (r->info[0].console_tail) cJSON_AddItemToObject(extra, "console_tail", json_text(r->info[0].console_tail, r->info[0].console_tail_len));
-        }
-        return http_problem(h, 410, "gone", d, extra);
-    }
-    case PM_ERR_EXISTS: return http_problem(h, 409, "already_exists", d, NULL);
-    case PM_ERR_TOO_MANY: return http_problem(h, 503, "too_many_peers", d, NULL);
-    case PM_ERR_BOOT_FAILED: case PM_ERR_SPAWN: {
-        cJSON *extra = cJSON_CreateObject();
-        if (r->exit_status >= 0) cJSON_AddNumberToObject(extra, "exit_status", r->exit_status);
-        else cJSON_AddNullToObject(extra, "exit_status");
-        cJSON_AddItemToObject(extra, "console_tail", json_text(r->console_tail ? r->console_tail : "", r->console_tail ? strlen(r->console_tail) : 0));
-        if (r->ninfo) cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
-        return http_problem(h, 502, "boot_failed", d, extra);
-    }
-    case PM_ERR_TIMEOUT: {
-        cJSON *extra = NULL;
-        if (r->console_tail) {
-            extra = cJSON_CreateObject();
-            cJSON_AddItemToObject(extra, "console_tail", json_text(r->console_tail, strlen(r->console_tail)));
-        }
-        return http_problem(h, 504, "timeout", d, extra);
-    }
-    case PM_ERR_NOCONNECTION: return http_problem(h, 409, "noconnection", d, NULL);
-    case PM_ERR_LISTEN: return http_problem(h, 502, "boot_failed", d, NULL);
-    case PM_ERR_SHUTTING_DOWN: return http_problem(h, 503, "shutting_down", d ? d : "peerd is shutting down", NULL);
-    case PM_ERR_REPLY_TOO_LARGE: return http_problem(h, 502, "reply_too_large", d, NULL);
-    case PM_ERR_INTERNAL: break;
-    }
-    return http_problem(h, 500, "internal", d ? d : "internal error", NULL);
 }
 
 /* Splits the path, which libmicrohttpd has percent-decoded already. A path
@@ -295,7 +245,7 @@ static bool token_matches(const char *given, const char *token)
 
 static bool authorized(http_req *h)
 {
-    const char *token = g_server->token;
+    const char *token = h->srv->token;
     if (!token) return true;
     /* Liveness, and the dashboard page itself (it asks for the token). */
     if (!strcmp(h->method, "GET") && ((h->nseg == 1 && !strcmp(h->seg[0], "healthz")) || h->nseg == 0)) return true;
@@ -327,9 +277,9 @@ static http_conn *conn_of(struct MHD_Connection *c)
     return ci ? ci->socket_context : NULL;
 }
 
-static void set_deadline(http_conn *hc, bool on)
+static void set_deadline(const http_server *s, http_conn *hc, bool on)
 {
-    if (hc) atomic_store(&hc->deadline_ms, on ? now_ms() + (int64_t)g_server->request_timeout_s * 1000 : 0);
+    if (hc) hc->deadline_ms = on ? now_ms() + (int64_t)s->request_timeout_s * 1000 : 0;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -341,7 +291,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (!(hc = calloc(1, sizeof *hc))) return;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         hc->fd = ci ? ci->connect_fd : -1;
-        set_deadline(hc, true);         /* the first request's headers */
+        set_deadline(s, hc, true);      /* the first request's headers */
         if ((hc->next = s->conns)) hc->next->prev = hc;
         s->conns = hc;
         *socket_context = hc;
@@ -360,10 +310,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
  * path and query are C strings that a NUL would cut short. */
 static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)cls;
     http_conn *hc = conn_of(c);
     if (hc) {
-        if (!atomic_load(&hc->deadline_ms)) set_deadline(hc, true);
+        if (!hc->deadline_ms) set_deadline(cls, hc, true);
         hc->nul_in_url = strstr(uri, "%00") != NULL;
     }
     return NULL;
@@ -373,11 +322,10 @@ void http_sweep(http_server *s)
 {
     int64_t now = now_ms();
     for (http_conn *hc = s->conns; hc; hc = hc->next) {
-        int64_t d = atomic_load(&hc->deadline_ms);
-        if (d && d < now && hc->fd >= 0) {
+        if (hc->deadline_ms && hc->deadline_ms < now && hc->fd >= 0) {
             /* libmicrohttpd sees the end of the stream and closes it itself. */
             shutdown(hc->fd, SHUT_RDWR);
-            atomic_store(&hc->deadline_ms, 0);
+            hc->deadline_ms = 0;
         }
     }
 }
@@ -394,23 +342,25 @@ static enum MHD_Result too_large(http_req *h)
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-    (void)cls; (void)version;
+    (void)version;
+    http_server *s = cls;
     http_req *h = *con_cls;
     if (!h) {
         h = calloc(1, sizeof *h);
         if (!h) return MHD_NO;
         *con_cls = h;
+        h->srv = s;
         h->conn = conn;
         h->method = method;
         if (!split_path(h, url)) return MHD_NO;
         http_conn *hc = conn_of(conn);
-        set_deadline(hc, true);         /* now the body's */
+        set_deadline(s, hc, true);      /* now the body's */
         if (hc && hc->nul_in_url) {
-            set_deadline(hc, false);
+            set_deadline(s, hc, false);
             return http_problem(h, 400, "invalid_arg", "the path or query holds %00 (a NUL character), which no peer id, name or value can carry", NULL);
         }
         /* Refused before a byte of the body is read. */
-        if (!authorized(h)) { set_deadline(hc, false); return unauthorized(h); }
+        if (!authorized(h)) { set_deadline(s, hc, false); return unauthorized(h); }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
         if (length > HTTP_MAX_BODY) {
@@ -420,7 +370,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
              * and answer at its end, or it may get a reset instead. */
             const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
             if ((expect && !strcasecmp(expect, "100-continue")) || length > HTTP_MAX_DISCARD) {
-                set_deadline(hc, false);
+                set_deadline(s, hc, false);
                 return too_large(h);
             }
         }
@@ -437,7 +387,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
-    set_deadline(conn_of(conn), false); /* the request is in */
+    set_deadline(s, conn_of(conn), false);  /* the request is in */
     if (h->pm && h->then) {
         if (!h->answered) return MHD_YES;
         http_then then = h->then;
@@ -446,13 +396,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (h->too_large) return too_large(h);
     if (h->body.oom) return http_problem(h, 500, "internal", "out of memory", NULL);
-    return router_dispatch(h);
+    return s->dispatch(h);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls; (void)toe;
-    set_deadline(conn_of(conn), false);  /* idle until the next request line */
+    (void)toe;
+    set_deadline(cls, conn_of(conn), false);  /* idle until the next request line */
     req_free(*con_cls);
     *con_cls = NULL;
 }
@@ -496,7 +446,6 @@ static void sweep_tick(void *owner, tmr *t)
 
 int http_start(http_server *s, loop *l, int listen_fd)
 {
-    g_server = s;
     s->l = l;
     s->w_mhd.fd = -1;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
@@ -542,7 +491,7 @@ static void stop_tick(void *owner, tmr *t)
 {
     (void)t;
     http_server *s = owner;
-    if (atomic_load(&s->streams) > 0 && loop_now() < s->stop_by) {
+    if (s->streams > 0 && loop_now() < s->stop_by) {
         loop_timer(s->l, &s->stop_timer, 10, stop_tick, s);
         return;
     }

@@ -13,8 +13,6 @@
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
-#include <pthread.h>
-#include <stdatomic.h>
 
 #include "buf.h"
 #include "loop.h"
@@ -23,9 +21,11 @@
 #define HTTP_MAX_BODY (1u << 20)
 
 typedef struct http_req http_req;
+typedef struct http_server http_server;
 typedef enum MHD_Result (*http_then)(http_req *h);
 
 struct http_req {
+    http_server *srv;
     struct MHD_Connection *conn;
     const char *method;
     char *url;                  /* the path as sent */
@@ -47,12 +47,23 @@ struct http_req {
 typedef struct http_conn {
     struct http_conn *prev, *next;      /* in http_server.conns */
     int fd;
-    _Atomic int64_t deadline_ms;        /* the request must be in by then; 0: not receiving one */
+    int64_t deadline_ms;                /* the request must be in by then; 0: not receiving one */
     bool nul_in_url;                    /* this request's path or query held %00 */
 } http_conn;
 
+/* Figures for /metrics kept on the HTTP side. */
+#define HTTP_CALL_BUCKETS 13
+extern const double http_call_bucket_s[HTTP_CALL_BUCKETS];
+typedef enum { CALL_OK, CALL_EXCEPTION, CALL_TIMEOUT, CALL_NOCONNECTION, CALL_ERROR, CALL_OUTCOMES } call_outcome;
 typedef struct {
+    uint64_t status[600];               /* responses by status */
+    uint64_t calls[CALL_OUTCOMES], call_bucket[HTTP_CALL_BUCKETS], call_total;
+    double call_sum;
+} http_figures;
+
+struct http_server {
     pm *pm;
+    enum MHD_Result (*dispatch)(http_req *h);   /* the route table (router.h) */
     loop *l;
     struct MHD_Daemon *daemon;
     loop_watch w_mhd;                   /* libmicrohttpd's epoll descriptor */
@@ -69,11 +80,10 @@ typedef struct {
     const char *token;          /* bearer token; NULL: no authentication */
     char **allow_exec;          /* NULL-terminated; NULL: any program */
     int max_streams;            /* open following responses at most */
-    atomic_int streams;
+    int streams;
     const char *tls_cert, *tls_key;   /* PEM text; NULL: plain HTTP */
-} http_server;
-
-extern http_server *g_server;
+    http_figures fig;
+};
 
 /* Serves on loop l from the listening socket; -1 if it cannot. */
 int http_start(http_server *s, loop *l, int listen_fd);
@@ -84,7 +94,7 @@ void http_sweep(http_server *s);
  * connection, then calls done(ud). */
 void http_quit(http_server *s, void (*done)(void *ud), void *ud);
 /* Resumes a suspended connection (the end of the turn runs libmicrohttpd). */
-void http_resume(struct MHD_Connection *c);
+void http_resume(http_server *s, struct MHD_Connection *c);
 
 /* Responses (all return what MHD_queue_response returned). */
 enum MHD_Result http_json(http_req *h, unsigned status, cJSON *body);   /* takes body */
@@ -102,18 +112,11 @@ enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then);
 
 const char *http_query(http_req *h, const char *key);
 
-/* Figures for /metrics kept on the HTTP side. */
-#define HTTP_CALL_BUCKETS 13
-extern const double http_call_bucket_s[HTTP_CALL_BUCKETS];
-typedef enum { CALL_OK, CALL_EXCEPTION, CALL_TIMEOUT, CALL_NOCONNECTION, CALL_ERROR, CALL_OUTCOMES } call_outcome;
-void http_count_status(unsigned status);
-void http_count_call(call_outcome outcome, double seconds);
+void http_count_status(http_server *s, unsigned status);
+void http_count_call(http_server *s, call_outcome outcome, double seconds);
 /* Appends the HTTP side's figures in Prometheus text format. */
-void http_metrics_text(buf *b);
+void http_metrics_text(const http_server *s, buf *b);
 /* The body as JSON (an empty body is {}); on failure it has answered 400. */
 cJSON *http_body_json(http_req *h, enum MHD_Result *answered);
-
-/* Maps a manager status to its problem response. */
-enum MHD_Result http_pm_error(http_req *h, const pm_req *r);
 
 #endif

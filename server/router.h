@@ -8,7 +8,4 @@
 
 enum MHD_Result router_dispatch(http_req *h);
 
-/* Rendering shared by handlers. */
-cJSON *peer_info_json(const pm_peer_info *i);
-
 #endif

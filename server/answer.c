@@ -1,0 +1,154 @@
+/*
+ * answer.c — the manager's answers as HTTP.
+ */
+#include "answer.h"
+#include "frame.h"
+#include "term_json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
+{
+    const char *d = r->detail;
+    switch (r->status) {
+    case PM_OK: return http_problem(h, 500, "internal", "no error", NULL);
+    case PM_ERR_NOT_FOUND: return http_problem(h, 404, "not_found", d, NULL);
+    case PM_ERR_GONE: {
+        cJSON *extra = cJSON_CreateObject();
+        if (r->ninfo) {
+            cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
+            /* The end of its console, for the crash report of a node that died. */
+            if (r->info[0].console_tail) cJSON_AddItemToObject(extra, "console_tail", json_text(r->info[0].console_tail, r->info[0].console_tail_len));
+        }
+        return http_problem(h, 410, "gone", d, extra);
+    }
+    case PM_ERR_EXISTS: return http_problem(h, 409, "already_exists", d, NULL);
+    case PM_ERR_TOO_MANY: return http_problem(h, 503, "too_many_peers", d, NULL);
+    case PM_ERR_BOOT_FAILED: case PM_ERR_SPAWN: {
+        cJSON *extra = cJSON_CreateObject();
+        if (r->exit_status >= 0) cJSON_AddNumberToObject(extra, "exit_status", r->exit_status);
+        else cJSON_AddNullToObject(extra, "exit_status");
+        cJSON_AddItemToObject(extra, "console_tail", json_text(r->console_tail ? r->console_tail : "", r->console_tail ? strlen(r->console_tail) : 0));
+        if (r->ninfo) cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
+        return http_problem(h, 502, "boot_failed", d, extra);
+    }
+    case PM_ERR_TIMEOUT: {
+        cJSON *extra = NULL;
+        if (r->console_tail) {
+            extra = cJSON_CreateObject();
+            cJSON_AddItemToObject(extra, "console_tail", json_text(r->console_tail, strlen(r->console_tail)));
+        }
+        return http_problem(h, 504, "timeout", d, extra);
+    }
+    case PM_ERR_NOCONNECTION: return http_problem(h, 409, "noconnection", d, NULL);
+    case PM_ERR_LISTEN: return http_problem(h, 502, "boot_failed", d, NULL);
+    case PM_ERR_SHUTTING_DOWN: return http_problem(h, 503, "shutting_down", d ? d : "peerd is shutting down", NULL);
+    case PM_ERR_REPLY_TOO_LARGE: return http_problem(h, 502, "reply_too_large", d, NULL);
+    case PM_ERR_INTERNAL: break;
+    }
+    return http_problem(h, 500, "internal", d ? d : "internal error", NULL);
+}
+
+void json_put_string(buf *out, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_byte(out, '"');
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        buf_put(out, run, (size_t)(s - run));
+        run = s + 1;
+        buf_byte(out, '\\');
+        switch (c) {
+        case '"': buf_byte(out, '"'); break;
+        case '\\': buf_byte(out, '\\'); break;
+        case '\b': buf_byte(out, 'b'); break;
+        case '\f': buf_byte(out, 'f'); break;
+        case '\n': buf_byte(out, 'n'); break;
+        case '\r': buf_byte(out, 'r'); break;
+        case '\t': buf_byte(out, 't'); break;
+        default:
+            buf_put(out, "u00", 3);
+            buf_byte(out, (uint8_t)hex[c >> 4]);
+            buf_byte(out, (uint8_t)hex[c & 15]);
+        }
+    }
+    buf_put(out, run, (size_t)(s - run));
+    buf_byte(out, '"');
+}
+
+static void put_key(buf *out, const char *key)
+{
+    buf_printf(out, ",\"%s\":", key);
+}
+
+static void put_str_or_null(buf *out, const char *key, const char *v)
+{
+    put_key(out, key);
+    if (v) json_put_string(out, v); else buf_str(out, "null");
+}
+
+static void put_time(buf *out, const char *key, int64_t ms)
+{
+    put_key(out, key);
+    if (!ms) { buf_str(out, "null"); return; }
+    char s[64];
+    iso_time(s, sizeof s, ms);
+    buf_printf(out, "\"%s\"", s);
+}
+
+/* Written directly rather than through cJSON: GET /peers/{id} is the
+ * request a dashboard makes most. Key order and escapes are cJSON's. */
+void peer_info_write(buf *out, const pm_peer_info *i)
+{
+    buf_str(out, "{\"id\":");
+    json_put_string(out, i->id ? i->id : "");
+    put_str_or_null(out, "node", i->node);
+    put_key(out, "state");
+    json_put_string(out, i->state);
+    put_str_or_null(out, "down_reason", i->down_reason);
+    put_key(out, "connection");
+    if (i->connection && !strncmp(i->connection, "tcp:", 4)) {
+        char ip[64] = "";
+        int port = 0;
+        sscanf(i->connection + 4, "%63[^:]:%d", ip, &port);
+        buf_str(out, "{\"ip\":");
+        json_put_string(out, ip);
+        buf_printf(out, ",\"port\":%d}", port);
+    } else {
+        buf_str(out, "\"standard_io\"");
+    }
+    put_key(out, "os_pid");
+    if (i->os_pid) buf_printf(out, "%d", (int)i->os_pid); else buf_str(out, "null");
+    put_str_or_null(out, "exec", i->argv ? i->argv[0] : NULL);
+    put_key(out, "args");
+    buf_byte(out, '[');
+    for (size_t k = 1; i->argv && i->argv[0] && i->argv[k]; k++) {
+        if (k > 1) buf_byte(out, ',');
+        json_put_string(out, i->argv[k]);
+    }
+    buf_byte(out, ']');
+    /* The manager keeps the options as the JSON text it was given: no re-parse. */
+    put_key(out, "options");
+    buf_str(out, i->options_json ? i->options_json : "{}");
+    put_time(out, "created_at", i->created_at);
+    put_time(out, "booted_at", i->booted_at);
+    put_time(out, "down_at", i->down_at);
+    put_key(out, "console_bytes");
+    buf_printf(out, "%llu", (unsigned long long)i->console_bytes);
+    put_key(out, "incarnation");
+    buf_printf(out, "\"%016llx\"", (unsigned long long)i->incarnation);
+    put_time(out, "lease_expires_at", i->lease_expires_at);
+    buf_byte(out, '}');
+}
+
+cJSON *peer_info_json(const pm_peer_info *i)
+{
+    buf b = {0};
+    peer_info_write(&b, i);
+    cJSON *j = buf_cstr(&b) ? cJSON_CreateRaw((char *)b.p) : NULL;
+    buf_free(&b);
+    return j;
+}
