@@ -12,20 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A JSON body built in b (freed here). */
-static enum MHD_Result answer_buf(http_req *h, unsigned status, buf *b)
-{
-    enum MHD_Result res = b->oom ? http_problem(h, 500, "internal", "out of memory", NULL)
-                                 : http_bytes(h, status, "application/json; charset=utf-8", b->p, b->len, NULL);
-    buf_free(b);
-    return res;
-}
-
 static enum MHD_Result peer_answer(http_req *h, unsigned status, const pm_peer_info *i)
 {
     buf b = {0};
     peer_info_write(&b, i);
-    return answer_buf(h, status, &b);
+    return http_buf(h, status, "application/json; charset=utf-8", &b, NULL);
 }
 
 static enum MHD_Result created(http_req *h)
@@ -83,7 +74,7 @@ static enum MHD_Result listed(http_req *h)
         peer_info_write(&b, &r->info[i]);
     }
     buf_str(&b, "]}");
-    return answer_buf(h, 200, &b);
+    return http_buf(h, 200, "application/json; charset=utf-8", &b, NULL);
 }
 
 enum MHD_Result peers_list(http_req *h)

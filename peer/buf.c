@@ -85,3 +85,18 @@ void buf_free(buf *b)
     free(b->p);
     *b = (buf){0};
 }
+
+void buf_dec(buf *b, uint64_t v)
+{
+    char d[20];
+    int n = 0;
+    do d[sizeof d - ++n] = (char)('0' + v % 10); while ((v /= 10));
+    buf_put(b, d + sizeof d - n, (size_t)n);
+}
+
+void buf_hex(buf *b, uint64_t v, int digits)
+{
+    char d[16];
+    for (int i = digits - 1; i >= 0; i--, v >>= 4) d[i] = "0123456789abcdef"[v & 15];
+    buf_put(b, d, (size_t)digits);
+}

@@ -18,6 +18,8 @@ void buf_byte(buf *b, uint8_t c);
 void buf_str(buf *b, const char *s);
 void buf_u16(buf *b, uint16_t v);
 void buf_u32(buf *b, uint32_t v);
+void buf_dec(buf *b, uint64_t v);              /* decimal digits */
+void buf_hex(buf *b, uint64_t v, int digits);  /* lower-case, zero-padded to `digits` (<= 16) */
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_consume(buf *b, size_t n);   /* drops n bytes from the front */
 char *buf_cstr(buf *b);               /* NUL-terminates (not counted in len) */

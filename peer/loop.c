@@ -19,6 +19,7 @@ struct loop {
     void **deferred;
     size_t ndeferred, deferred_cap;
     bool woken, stopped;
+    bool before_hooks;          /* in steps 2 and 3: this turn's hooks are still to run */
 };
 
 loop *loop_new(void)
@@ -93,7 +94,8 @@ int loop_on_turn_end(loop *l, loop_hook_fn fn, void *ud)
     return 0;
 }
 
-void loop_wake(loop *l) { l->woken = true; }
+/* Before the hooks, they will see what was queued this very turn. */
+void loop_wake(loop *l) { if (!l->before_hooks) l->woken = true; }
 
 bool loop_defer_free(loop *l, void *p)
 {
@@ -133,6 +135,7 @@ int loop_run(loop *l)
         int n = epoll_wait(l->ep, evs, LOOP_BATCH, wait_ms(l, bound));
         if (n < 0 && errno != EINTR) return -1;
         l->woken = false;
+        l->before_hooks = true;
         for (int i = 0; i < n; i++) {
             loop_watch *w = evs[i].data.ptr;
             if (w->fd >= 0) w->fn(w, evs[i].events);
@@ -142,6 +145,7 @@ int loop_run(loop *l)
             timer_heap_remove(&l->timers, t);
             t->fire(t->owner, t);
         }
+        l->before_hooks = false;
         bound = -1;
         for (int i = 0; i < l->nhooks; i++) {
             int b = l->hooks[i].fn(l->hooks[i].ud);

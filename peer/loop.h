@@ -61,7 +61,8 @@ typedef int (*loop_hook_fn)(void *ud);
 #define LOOP_MAX_HOOKS 8
 int loop_on_turn_end(loop *l, loop_hook_fn fn, void *ud);
 
-/* The next wait is 0: something was queued that the hooks will handle. */
+/* Something was queued that the hooks will handle: they run at the end of
+ * this turn if it is still before them, else the next wait is 0. */
 void loop_wake(loop *l);
 /* free(p) at the end of this turn; false if out of memory (then p was freed
  * at once: do not call it while p may still be named by this turn's events). */

@@ -81,7 +81,9 @@ void json_put_string(buf *out, const char *s)
 
 static void put_key(buf *out, const char *key)
 {
-    buf_printf(out, ",\"%s\":", key);
+    buf_put(out, ",\"", 2);
+    buf_str(out, key);
+    buf_put(out, "\":", 2);
 }
 
 static void put_str_or_null(buf *out, const char *key, const char *v)
@@ -94,9 +96,9 @@ static void put_time(buf *out, const char *key, int64_t ms)
 {
     put_key(out, key);
     if (!ms) { buf_str(out, "null"); return; }
-    char s[64];
-    iso_time(s, sizeof s, ms);
-    buf_printf(out, "\"%s\"", s);
+    buf_byte(out, '"');
+    buf_iso_time(out, ms);
+    buf_byte(out, '"');
 }
 
 /* Written directly rather than through cJSON: GET /peers/{id} is the
@@ -116,12 +118,14 @@ void peer_info_write(buf *out, const pm_peer_info *i)
         sscanf(i->connection + 4, "%63[^:]:%d", ip, &port);
         buf_str(out, "{\"ip\":");
         json_put_string(out, ip);
-        buf_printf(out, ",\"port\":%d}", port);
+        buf_str(out, ",\"port\":");
+        buf_dec(out, (uint64_t)port);
+        buf_byte(out, '}');
     } else {
         buf_str(out, "\"standard_io\"");
     }
     put_key(out, "os_pid");
-    if (i->os_pid) buf_printf(out, "%d", (int)i->os_pid); else buf_str(out, "null");
+    if (i->os_pid > 0) buf_dec(out, (uint64_t)i->os_pid); else buf_str(out, "null");
     put_str_or_null(out, "exec", i->argv ? i->argv[0] : NULL);
     put_key(out, "args");
     buf_byte(out, '[');
@@ -137,9 +141,11 @@ void peer_info_write(buf *out, const pm_peer_info *i)
     put_time(out, "booted_at", i->booted_at);
     put_time(out, "down_at", i->down_at);
     put_key(out, "console_bytes");
-    buf_printf(out, "%llu", (unsigned long long)i->console_bytes);
+    buf_dec(out, i->console_bytes);
     put_key(out, "incarnation");
-    buf_printf(out, "\"%016llx\"", (unsigned long long)i->incarnation);
+    buf_byte(out, '"');
+    buf_hex(out, i->incarnation, 16);
+    buf_byte(out, '"');
     put_time(out, "lease_expires_at", i->lease_expires_at);
     buf_byte(out, '}');
 }

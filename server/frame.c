@@ -11,6 +11,24 @@
 #include "etf.h"
 #include "term_json.h"
 
+void buf_iso_time(buf *out, int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char s[24];
+    int v[] = { tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour % 24, tm.tm_min % 60, tm.tm_sec % 61, (int)(ms % 1000) };
+    static const char sep[] = "--T::.Z";
+    static const int width[] = { 4, 2, 2, 2, 2, 2, 3 };
+    int k = 0;
+    for (int i = 0; i < 7; i++) {
+        for (int d = width[i] - 1; d >= 0; d--, v[i] /= 10) s[k + d] = (char)('0' + v[i] % 10);
+        k += width[i];
+        s[k++] = sep[i];
+    }
+    buf_put(out, s, (size_t)k);
+}
+
 void iso_time(char *out, size_t n, int64_t ms)
 {
     time_t secs = (time_t)(ms / 1000);

@@ -22,5 +22,7 @@ void frame_message_json(buf *out, uint64_t incarnation, const pm_message *g, con
 
 /* Epoch milliseconds as ISO 8601 UTC with milliseconds (the API's times). */
 void iso_time(char *out, size_t n, int64_t ms);
+/* The same, appended (no printf: the peer object has three). */
+void buf_iso_time(buf *out, int64_t ms);
 
 #endif

@@ -83,6 +83,20 @@ enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const
     return queue(h, status, resp);
 }
 
+enum MHD_Result http_buf(http_req *h, unsigned status, const char *type, buf *b, const char *const *headers)
+{
+    if (b->oom) {
+        buf_free(b);
+        return http_problem(h, 500, "internal", "out of memory", NULL);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(b->len, b->p, free);
+    if (!resp) { buf_free(b); return MHD_NO; }
+    *b = (buf){0};
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    return queue(h, status, resp);
+}
+
 static enum MHD_Result json_typed(http_req *h, unsigned status, cJSON *body, const char *type, const char *const *headers)
 {
     char *s = body ? cJSON_PrintUnformatted(body) : NULL;

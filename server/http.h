@@ -100,6 +100,8 @@ void http_resume(http_server *s, struct MHD_Connection *c);
 enum MHD_Result http_json(http_req *h, unsigned status, cJSON *body);   /* takes body */
 enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const void *p, size_t n,
                            const char *const *headers);                 /* NULL-terminated name, value pairs */
+/* b's bytes as the body, handed over (no copy; b is emptied); 500 if b ran out of memory. */
+enum MHD_Result http_buf(http_req *h, unsigned status, const char *type, buf *b, const char *const *headers);
 enum MHD_Result http_problem(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra);
 /* The same with extra response headers (NULL-terminated name, value pairs). */
 enum MHD_Result http_problem_with(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra,

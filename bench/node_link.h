@@ -1,0 +1,40 @@
+/*
+ * node_link.h — the smallest origin's side of a control connection, for the
+ * benchmarks' yardsticks (node_rtt, bare_relay): start `erl -user peer` over
+ * standard_io or TCP as peerd does, frame {call, Seq, erlang, node, []},
+ * split what the node sends into control messages. Blocking, no loop.
+ */
+#ifndef PEERD_BENCH_NODE_LINK_H
+#define PEERD_BENCH_NODE_LINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "stdio_frame.h"
+#include "tcp_frame.h"
+
+typedef struct {
+    bool tcp;
+    int wfd, rfd;               /* write calls to, read messages from (the same socket over TCP) */
+    int out_fd;                 /* the node's stdout (TCP: console only) */
+    pid_t pid;
+    stdio_decoder sd;
+    tcp_decoder td;
+} node_link;
+
+/* Starts the node and waits for its {started, Node}; exits on failure.
+ * The descriptors are blocking. */
+void node_link_start(node_link *n, bool tcp);
+/* Appends {call, Seq, erlang, node, []}, framed for the connection. */
+void node_link_call(const node_link *n, buf *out, uint64_t seq);
+/* Writes all of b (blocking). */
+void node_link_write(const node_link *n, const buf *b);
+/* Reads once (blocking) and hands each whole control message to fn;
+ * false when the node went away. */
+bool node_link_read(node_link *n, bool (*fn)(void *ud, const uint8_t *etf, size_t len), void *ud);
+/* Closes the connection: the node halts. */
+void node_link_stop(node_link *n);
+
+#endif
