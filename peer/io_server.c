@@ -57,7 +57,8 @@ void send_io_reply(peer *p, const uint8_t *etf, size_t n)
     if (!p->held_io.len && !followers_lag(p)) { send_etf(p, etf, n); return; }
     buf_u32(&p->held_io, (uint32_t)n);
     buf_put(&p->held_io, etf, n);
-    if (!p->held_timer.idx) timer_set(p->m, &p->held_timer, IO_HOLD_MS, io_hold_expired, p);
+    if (!p->held_timer.idx && !timer_set(p->m, &p->held_timer, IO_HOLD_MS, io_hold_expired, p))
+        io_hold_expired(p, &p->held_timer);   /* no hold without its end */
 }
 
 /* Followers were filled: what they held back may go. */

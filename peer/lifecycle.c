@@ -167,8 +167,13 @@ void boot_succeeded(peer *p)
     p->boot_waiters = NULL;
     /* A lease runs from the moment the client can act on the peer. */
     if (p->opt->lease_ms) {
-        timer_set(p->m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p);
         p->lease_expires_at = wall_ms() + p->opt->lease_ms;
+        if (!timer_set(p->m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p)) {
+            /* A lease that cannot run out must not leave a node behind. */
+            emit_event(p->m, p, "booted", NULL);
+            lease_expired(p, &p->lease_timer);
+            return;
+        }
     }
     emit_event(p->m, p, "booted", NULL);
     wake_waiters(p);
@@ -341,13 +346,15 @@ void do_start(pm *m, pm_req *r)
     logf_(m, "peer %s starting: %s (pid %d)", p->id, argv[0], (int)p->child);
     emit_event(m, p, "created", NULL);
     m->starts++;
-    if (o->lease_ms) {
-        timer_set(m, &p->lease_timer, (uint64_t)o->lease_ms, lease_expired, p);
-        p->lease_expires_at = wall_ms() + o->lease_ms;
-    }
-    if (p->conn->ops->attach(p->conn, in_fd, out_fd) < 0) {
+    p->lease_expires_at = o->lease_ms ? wall_ms() + o->lease_ms : 0;
+    const char *failed = NULL;
+    if (p->conn->ops->attach(p->conn, in_fd, out_fd) < 0) failed = "cannot watch the node's descriptors";
+    else if ((o->lease_ms && !timer_set(m, &p->lease_timer, (uint64_t)o->lease_ms, lease_expired, p)) ||
+             (o->wait_boot_ms >= 0 && !timer_set(m, &p->boot_timer, (uint64_t)o->wait_boot_ms, boot_timeout, p)))
+        failed = "cannot arm the peer's timers";
+    if (failed) {
         int err = errno;
-        finish(r, PM_ERR_INTERNAL, xasprintf("cannot watch the node's descriptors: %s", strerror(err)));
+        finish(r, PM_ERR_INTERNAL, xasprintf("%s: %s", failed, strerror(err)));
         kill_processes(p);
         close_control(p);
         set_down(p, "{watch_failed}");
@@ -360,7 +367,6 @@ void do_start(pm *m, pm_req *r)
     }
     r->next = NULL;
     p->boot_waiters = r;
-    if (o->wait_boot_ms != PM_INFINITY) timer_set(m, &p->boot_timer, (uint64_t)o->wait_boot_ms, boot_timeout, p);
 }
 
 static void lease_expired(void *owner, tmr *t)
@@ -384,7 +390,10 @@ void do_lease(pm *m, peer *p, pm_req *r)
         finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s has no lease: give lease_ms", p->id));
         return;
     }
-    timer_set(m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p);
+    if (!timer_set(m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p)) {
+        finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the lease"));
+        return;
+    }
     p->lease_expires_at = wall_ms() + p->opt->lease_ms;
     answer_with_info(r, p, PM_OK, NULL);
 }
@@ -402,7 +411,11 @@ void do_wait(pm *m, peer *p, pm_req *r)
     if (!w) { finish(r, PM_ERR_INTERNAL, NULL); return; }
     w->req = r;
     w->p = p;
+    if (r->timeout_ms != PM_INFINITY && !timer_set(m, &w->timer, (uint64_t)r->timeout_ms, wait_timeout, w)) {
+        free(w);
+        finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the wait's timeout"));
+        return;
+    }
     w->next = p->waiters;
     p->waiters = w;
-    if (r->timeout_ms != PM_INFINITY) timer_set(m, &w->timer, (uint64_t)r->timeout_ms, wait_timeout, w);
 }

@@ -140,9 +140,13 @@ void answer_with_info(pm_req *r, const peer *p, pm_status st, char *detail)
     finish(r, st, detail);
 }
 
-void timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *owner)
+/* False (logged) when out of memory: the caller fails what needed it, so
+ * that nothing waits for a timer that will never fire. */
+bool timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *owner)
 {
-    if (!loop_timer(m->l, t, ms, fire, owner)) logf_(m, "out of memory arming a timer of %llu ms", (unsigned long long)ms);
+    if (loop_timer(m->l, t, ms, fire, owner)) return true;
+    logf_(m, "out of memory arming a timer of %llu ms", (unsigned long long)ms);
+    return false;
 }
 
 void timer_clear(pm *m, tmr *t) { loop_timer_clear(m->l, t); }

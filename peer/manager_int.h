@@ -238,7 +238,7 @@ void finish(pm_req *r, pm_status st, char *detail);
 void snapshot(const peer *p, pm_peer_info *i);
 void copy_info(pm_peer_info *dst, const pm_peer_info *src);
 void answer_with_info(pm_req *r, const peer *p, pm_status st, char *detail);
-void timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *owner);
+bool timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *owner);
 void timer_clear(pm *m, tmr *t);
 peer *find_peer(pm *m, const char *id);
 

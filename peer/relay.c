@@ -302,7 +302,11 @@ void do_relay(pm *m, peer *p, pm_req *r)
         pending *c = pending_new(p, P_CLIENT);
         if (!c) { finish(r, PM_ERR_INTERNAL, NULL); return; }
         c->req = r;
-        if (r->timeout_ms != PM_INFINITY) timer_set(p->m, &c->timer, (uint64_t)r->timeout_ms, call_timeout, c);
+        if (r->timeout_ms != PM_INFINITY && !timer_set(p->m, &c->timer, (uint64_t)r->timeout_ms, call_timeout, c)) {
+            pending_free(pending_take(p, c->seq));
+            finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the call's timeout"));
+            return;
+        }
         send_call(p, c, r->payload.p, r->payload.len);
         return;
     }

@@ -86,7 +86,10 @@ void stop_begin(peer *p, pm_req *waiter)
         close_control(p);
         if (p->opt->shutdown == PM_SHUTDOWN_STOP && ms == PM_INFINITY) ms = 5000;
     }
-    if (ms != PM_INFINITY) timer_set(m, &p->stop_timer, (uint64_t)ms, stop_deadline, p);
+    if (ms != PM_INFINITY && !timer_set(m, &p->stop_timer, (uint64_t)ms, stop_deadline, p)) {
+        stop_deadline(p, &p->stop_timer);   /* no deadline can be kept: the deadline is now */
+        return;
+    }
     check_stop(p);
 }
 
