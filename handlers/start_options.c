@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char *const known[] = {
-    "name", "longnames", "host", "peer_down", "connection", "exec", "detached", "args",
+    "name", "longnames", "host", "peer_down", "connection", "cookie", "exec", "detached", "args",
     "post_process_args", "env", "wait_boot", "shutdown", "lease_ms", "notify_url", NULL
 };
 
@@ -106,6 +106,10 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
         int64_t port;
         if (cJSON_IsString(j) && !strcmp(j->valuestring, "standard_io")) {
             o->conn = PM_CONN_STDIO;
+        } else if (cJSON_IsString(j) && !strcmp(j->valuestring, "distribution")) {
+            if (!o->name) return bad(e, "invalid_arg", "connection: \"distribution\" needs a name: the node must be distributed%s", "");
+            o->conn = PM_CONN_DIST;
+            o->detached = false;    /* the node stays peerd's child */
         } else if (json_int(j, &port)) {
             if (port < 0 || port > 65535) return bad(e, "invalid_arg", "connection: port must be 0..65535%s", "");
             o->conn = PM_CONN_TCP;
@@ -121,10 +125,11 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
             o->tcp_port = (int)port;
             o->tcp_ip = strdup(ip->valuestring);
         } else {
-            return bad(e, "invalid_arg", "connection: must be \"standard_io\", a port number or {\"ip\", \"port\"}%s", "");
+            return bad(e, "invalid_arg", "connection: must be \"standard_io\", \"distribution\", a port number or {\"ip\", \"port\"}%s", "");
         }
     }
     if (o->conn == PM_CONN_STDIO) cJSON_AddStringToObject(norm, "connection", "standard_io");
+    else if (o->conn == PM_CONN_DIST) cJSON_AddStringToObject(norm, "connection", "distribution");
     else if (!o->tcp_ip) cJSON_AddNumberToObject(norm, "connection", o->tcp_port);
     else {
         cJSON *c = cJSON_AddObjectToObject(norm, "connection");
@@ -146,6 +151,8 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
         o->detached = cJSON_IsTrue(j);
         if (!o->detached && o->conn == PM_CONN_STDIO)
             return bad(e, "detached", "detached: cannot be false with the standard_io connection%s", "");
+        if (o->detached && o->conn == PM_CONN_DIST)
+            return bad(e, "detached", "detached: a distribution node stays peerd's child (its console is its stdout)%s", "");
     }
     cJSON_AddBoolToObject(norm, "detached", o->detached);
     if ((j = cJSON_GetObjectItemCaseSensitive(body, "args"))) {
@@ -201,6 +208,14 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
         if (!json_int(j, &o->lease_ms) || o->lease_ms < 1 || o->lease_ms > 4294967295LL)
             return bad(e, "invalid_arg", "lease_ms: must be a positive number of milliseconds%s", "");
         cJSON_AddNumberToObject(norm, "lease_ms", (double)o->lease_ms);
+    }
+    if ((j = cJSON_GetObjectItemCaseSensitive(body, "cookie")) && !cJSON_IsNull(j)) {
+        /* A secret: kept, never echoed in the options. */
+        bool ok = cJSON_IsString(j) && j->valuestring[0] && strlen(j->valuestring) <= 255;
+        for (const char *c = ok ? j->valuestring : ""; *c; c++) ok = ok && *c > ' ' && *c <= '~';
+        if (!ok) return bad(e, "invalid_arg", "cookie: must be 1 to 255 printable ASCII characters, no spaces%s", "");
+        if (o->conn != PM_CONN_DIST) return bad(e, "invalid_arg", "cookie: only a \"distribution\" connection has one%s", "");
+        o->cookie = strdup(j->valuestring);
     }
     if ((j = cJSON_GetObjectItemCaseSensitive(body, "notify_url")) && !cJSON_IsNull(j)) {
         if (!cJSON_IsString(j) || (strncmp(j->valuestring, "http://", 7) && strncmp(j->valuestring, "https://", 8)) ||

@@ -3,8 +3,11 @@
  * queue of framed messages and its writing. See conn.h.
  */
 #include "conn.h"
+#include "dist.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -105,5 +108,57 @@ void conn_release(conn *c)
     conn_close_fd(c, &c->out_fd, &c->w_out);
     buf_free(&c->outq);
     free(c->text);
+    for (size_t i = 0; i < c->nenv; i++) free(c->env[i]);
+    free(c->env);
     loop_defer_free(c->l, c);   /* this turn's events may still name its watches */
+}
+
+/* ---- what connections share ---- */
+
+struct cookie_home { struct cookie_home *next; char *cookie, *dir; };
+
+dist_node *conn_host_dist(conn_host *h, bool longnames, char **err)
+{
+    if (!h->dist[longnames]) h->dist[longnames] = dist_start(h->l, longnames, err);
+    return h->dist[longnames];
+}
+
+const char *conn_host_cookie_home(conn_host *h, const char *cookie)
+{
+    for (struct cookie_home *k = h->homes; k; k = k->next)
+        if (!strcmp(k->cookie, cookie)) return k->dir;
+    struct cookie_home *k = calloc(1, sizeof *k);
+    char tmpl[] = "/tmp/peerd-home-XXXXXX", path[64];
+    if (!k || !mkdtemp(tmpl)) { free(k); return NULL; }
+    snprintf(path, sizeof path, "%s/.erlang.cookie", tmpl);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    size_t n = strlen(cookie);
+    bool ok = fd >= 0 && write(fd, cookie, n) == (ssize_t)n;
+    if (fd >= 0) close(fd);
+    if (!ok || !(k->cookie = strdup(cookie)) || !(k->dir = strdup(tmpl))) {
+        unlink(path);
+        rmdir(tmpl);
+        free(k->cookie);
+        free(k);
+        return NULL;
+    }
+    k->next = h->homes;
+    h->homes = k;
+    return k->dir;
+}
+
+void conn_host_clear(conn_host *h)
+{
+    for (int i = 0; i < 2; i++) { dist_free(h->dist[i]); h->dist[i] = NULL; }
+    while (h->homes) {
+        struct cookie_home *k = h->homes;
+        h->homes = k->next;
+        char path[64];
+        snprintf(path, sizeof path, "%s/.erlang.cookie", k->dir);
+        unlink(path);
+        rmdir(k->dir);
+        free(k->dir);
+        free(k->cookie);
+        free(k);
+    }
 }

@@ -1,6 +1,6 @@
 /*
  * conn.h — a peer's control connection, behind one interface; one file per
- * kind (conn_stdio.c, conn_tcp.c; later conn_dist.c). Models: Redis's
+ * kind (conn_stdio.c, conn_tcp.c, conn_dist.c). Models: Redis's
  * connection.h (a table of functions per transport) and curl's cfilters.h
  * (each callback's contract beside it).
  *
@@ -22,6 +22,27 @@
 #include "manager.h"
 
 typedef struct conn conn;
+typedef struct dist_node dist_node;
+
+/* What the connections of one manager share: its loop, and for the
+ * distribution connection peerd's hidden nodes (short and long names, made
+ * at first use), the default cookie and the private homes that hand a
+ * cookie to a node (conn.c). */
+typedef struct {
+    loop *l;
+    const char *cookie;         /* peerd's: random, or --cookie-file's */
+    dist_node *dist[2];         /* [longnames] */
+    struct cookie_home *homes;
+} conn_host;
+
+/* peerd's hidden node for this kind of name, started at first use; NULL
+ * with *err (malloc'd) if it cannot be. */
+dist_node *conn_host_dist(conn_host *h, bool longnames, char **err);
+/* A private directory (0700) whose .erlang.cookie (0400) holds cookie: the
+ * HOME a node gets, so that the cookie never shows in ps. NULL on failure. */
+const char *conn_host_cookie_home(conn_host *h, const char *cookie);
+/* Stops the hidden nodes and removes the cookie homes. */
+void conn_host_clear(conn_host *h);
 
 /* What a connection tells its peer. message and oversized return false when
  * the peer is gone as a result (it may stop itself on a message): the
@@ -42,7 +63,7 @@ typedef struct {
     /* Set up for a peer about to start: listen (TCP), and append the node's
      * arguments (-user peer [-origin IPS PORT], -detached...) to *args.
      * NULL with *err (malloc'd) if it cannot. */
-    conn *(*create)(loop *l, const pm_start_opts *o, const conn_events *ev, void *owner,
+    conn *(*create)(conn_host *h, const pm_start_opts *o, const conn_events *ev, void *owner,
                     char ***args, size_t *nargs, char **err);
     bool wants_stdin;           /* the program's stdin is the control channel */
     /* Takes the started program's pipes (in_fd -1 unless wants_stdin) and
@@ -60,7 +81,7 @@ typedef struct {
     /* The program exited: read what its stdout still holds, then close it.
      * False if the peer is gone as a result. */
     bool (*drain)(conn *c);
-    const char *(*describe)(const conn *c);   /* "standard_io", "tcp:IP:PORT" */
+    const char *(*describe)(const conn *c);   /* "standard_io", "tcp:IP:PORT", "distribution:NODE" */
     void (*free)(conn *c);
 } conn_ops;
 
@@ -79,9 +100,11 @@ struct conn {
     size_t outq_off;
     bool out_watching;          /* EPOLLOUT armed on the write side */
     char *text;                 /* describe() */
+    char **env;                 /* "K=V" the program gets besides the peer's env (NULL-terminated; may be NULL) */
+    size_t nenv;
 };
 
-extern const conn_ops conn_stdio_ops, conn_tcp_ops;
+extern const conn_ops conn_stdio_ops, conn_tcp_ops, conn_dist_ops;
 
 /* Reads from one node in one turn of the loop, at most (then the turn ends:
  * followers are filled, HTTP writes, other nodes are read). A turn that read

@@ -18,7 +18,7 @@ typedef struct {
     stdio_decoder dec;
 } stdio_conn;
 
-static conn *create(loop *l, const pm_start_opts *o, const conn_events *ev, void *owner, char ***args, size_t *nargs, char **err)
+static conn *create(conn_host *h, const pm_start_opts *o, const conn_events *ev, void *owner, char ***args, size_t *nargs, char **err)
 {
     (void)o;
     stdio_conn *s = calloc(1, sizeof *s);
@@ -27,7 +27,7 @@ static conn *create(loop *l, const pm_start_opts *o, const conn_events *ev, void
         *err = strdup("out of memory");
         return NULL;
     }
-    conn_init(&s->c, &conn_stdio_ops, l, ev, owner);
+    conn_init(&s->c, &conn_stdio_ops, h->l, ev, owner);
     s->in_fd = -1;
     s->w_in.fd = -1;
     return &s->c;

@@ -72,11 +72,11 @@ static int tcp_listen(const char *ip, int port, int *out_port, char **err)
     return fd;
 }
 
-static conn *create(loop *l, const pm_start_opts *o, const conn_events *ev, void *owner, char ***args, size_t *nargs, char **err)
+static conn *create(conn_host *h, const pm_start_opts *o, const conn_events *ev, void *owner, char ***args, size_t *nargs, char **err)
 {
     tcp_conn *t = calloc(1, sizeof *t);
     if (!t) { *err = strdup("out of memory"); return NULL; }
-    conn_init(&t->c, &conn_tcp_ops, l, ev, owner);
+    conn_init(&t->c, &conn_tcp_ops, h->l, ev, owner);
     t->c.raw = true;
     t->sock_fd = -1;
     t->w_listen.fd = t->w_sock.fd = -1;

@@ -37,6 +37,24 @@
 /* splitmix64's finaliser: a bijection, so distinct inputs give distinct ids. */
 static void lease_expired(void *owner, tmr *t);
 
+/* The peer's env, then what its connection adds (a distribution node's
+ * HOME with its cookie) unless the peer's env sets the same variable.
+ * The strings stay theirs; NULL if out of memory. */
+static char **node_env(char *const *peer_env, char *const *conn_env)
+{
+    size_t n = strv_len(peer_env), k = strv_len(conn_env), used = 0;
+    char **v = calloc(n + k + 1, sizeof *v);
+    if (!v) return NULL;
+    for (size_t i = 0; i < n; i++) v[used++] = peer_env[i];
+    for (size_t i = 0; i < k; i++) {
+        size_t key = strcspn(conn_env[i], "=") + 1;
+        bool set = false;
+        for (size_t j = 0; j < n && !set; j++) set = !strncmp(peer_env[j], conn_env[i], key);
+        if (!set) v[used++] = conn_env[i];
+    }
+    return v;
+}
+
 static uint64_t mix64(uint64_t x)
 {
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -183,6 +201,8 @@ void boot_succeeded(peer *p)
 static void conn_lost(peer *p, const char *reason)
 {
     pm *m = p->m;
+    /* A distribution node that cannot reach peerd exits without a word. */
+    bool silent = p->opt->conn == PM_CONN_DIST && p->conn && p->conn->ops->is_waiting(p->conn);
     close_control(p);
     if (p->removed) { maybe_free(p); return; }
     if (p->stopping) { check_stop(p); return; }
@@ -194,7 +214,11 @@ static void conn_lost(peer *p, const char *reason)
             n = w->next;
             w->exit_status = p->exit_status;
             w->console_tail = console_tail(p);
-            answer_with_info(w, p, PM_ERR_BOOT_FAILED, xasprintf("%s", reason));
+            answer_with_info(w, p, PM_ERR_BOOT_FAILED,
+                             silent ? xasprintf("%s: the node exited before connecting back to peerd's node; likely a cookie "
+                                                "that is not peerd's (env HOME with another .erlang.cookie), its name "
+                                                "already in use, or epmd out of its reach", reason)
+                                    : xasprintf("%s", reason));
         }
         p->boot_waiters = NULL;
         emit_event(m, p, "boot_failed", reason);
@@ -317,8 +341,8 @@ void do_start(pm *m, pm_req *r)
     /* The connection first (it may listen), then the command line (cmdline.h). */
     char **conn_args = NULL, *err = NULL;
     size_t nconn = 0;
-    const conn_ops *ops = o->conn == PM_CONN_TCP ? &conn_tcp_ops : &conn_stdio_ops;
-    if (!(p->conn = ops->create(m->l, o, &peer_conn_events, p, &conn_args, &nconn, &err))) {
+    const conn_ops *ops = o->conn == PM_CONN_TCP ? &conn_tcp_ops : o->conn == PM_CONN_DIST ? &conn_dist_ops : &conn_stdio_ops;
+    if (!(p->conn = ops->create(&m->host, o, &peer_conn_events, p, &conn_args, &nconn, &err))) {
         finish(r, PM_ERR_LISTEN, err);
         peer_free(p);
         strv_free(conn_args);
@@ -334,7 +358,9 @@ void do_start(pm *m, pm_req *r)
     if (!ok) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); remove_peer(p, false); return; }
 
     int in_fd = -1, out_fd = -1;
-    int e = spawn_node(argv, o->env, ops->wants_stdin ? &in_fd : NULL, &out_fd, &p->child);
+    char **env = node_env(o->env, p->conn->env);
+    int e = env ? spawn_node(argv, env, ops->wants_stdin ? &in_fd : NULL, &out_fd, &p->child) : ENOMEM;
+    free(env);
     if (e) {
         logf_(m, "peer %s: cannot start %s: %s", p->id, argv[0], strerror(e));
         r->exit_status = -1;

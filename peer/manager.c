@@ -37,7 +37,7 @@ void logf_(pm *m, const char *fmt, ...)
 void pm_start_opts_free(pm_start_opts *o)
 {
     if (!o) return;
-    free(o->name); free(o->host); free(o->tcp_ip); free(o->options_json); free(o->notify_url);
+    free(o->name); free(o->host); free(o->tcp_ip); free(o->options_json); free(o->notify_url); free(o->cookie);
     strv_free(o->exec); strv_free(o->args); strv_free(o->post_process_args); strv_free(o->env);
     free(o);
 }
@@ -98,23 +98,42 @@ void finish(pm_req *r, pm_status st, char *detail)
     r->done(r);
 }
 
-void snapshot(const peer *p, pm_peer_info *i)
+/* The peer as it is now, its strings the peer's own (view) or copies. */
+static void fill_info(const peer *p, pm_peer_info *i)
 {
     memset(i, 0, sizeof *i);
-    i->id = xstrdup(p->id);
-    i->node = xstrdup(p->node);
-    i->down_reason = xstrdup(p->down_reason);
-    i->connection = xstrdup(p->conn ? p->conn->ops->describe(p->conn) : NULL);
-    i->options_json = xstrdup(p->opt->options_json);
+    i->id = p->id;
+    i->node = p->node;
+    i->down_reason = p->down_reason;
+    i->connection = p->conn ? (char *)p->conn->ops->describe(p->conn) : NULL;
+    i->options_json = p->opt->options_json;
     i->state = state_names[p->state];
     i->os_pid = p->os_pid;
-    i->argv = strv_dup(p->argv);
+    i->argv = p->argv;
     i->created_at = p->created_at;
     i->booted_at = p->booted_at;
     i->down_at = p->down_at;
     i->lease_expires_at = p->lease_expires_at;
     i->console_bytes = p->console.end;
     i->incarnation = p->incarnation;
+}
+
+void snapshot(const peer *p, pm_peer_info *i)
+{
+    fill_info(p, i);
+    i->id = xstrdup(i->id);
+    i->node = xstrdup(i->node);
+    i->down_reason = xstrdup(i->down_reason);
+    i->connection = xstrdup(i->connection);
+    i->options_json = xstrdup(i->options_json);
+    i->argv = strv_dup(i->argv);
+}
+
+bool pm_peer_view(pm *m, const char *id, pm_peer_info *view)
+{
+    peer *p = m->stopped ? NULL : find_peer(m, id);
+    if (p) fill_info(p, view);
+    return p != NULL;
 }
 
 void copy_info(pm_peer_info *dst, const pm_peer_info *src)
@@ -310,6 +329,8 @@ pm *pm_new(loop *l, const pm_config *cfg)
     if (!m) return NULL;
     m->l = l;
     m->cfg = *cfg;
+    m->host.l = l;
+    m->host.cookie = cfg->cookie ? cfg->cookie : "peerd";
     if (getrandom(&m->instance, sizeof m->instance, 0) != sizeof m->instance) m->instance = (uint64_t)wall_ms() ^ (uint64_t)getpid() << 32;
     m->events = calloc(MAX_EVENTS, sizeof *m->events);
     if (!m->events) { free(m); return NULL; }
@@ -362,5 +383,6 @@ void pm_free(pm *m)
             free(f);
         }
     if (m->sfd >= 0) { loop_unwatch(m->l, &m->w_signal); close(m->sfd); }
+    conn_host_clear(&m->host);
     free(m);
 }

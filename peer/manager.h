@@ -83,6 +83,7 @@ typedef struct {
     size_t console_buffer;      /* bytes kept per peer */
     int max_peers;
     bool quiet;                 /* no log lines */
+    const char *cookie;         /* distribution peers' cookie unless a start gives one (not NULL) */
     /* Called on the loop for every event of a peer started with notify_url:
      * must only queue what it needs (the event is the caller's to copy),
      * never block. */
@@ -90,7 +91,7 @@ typedef struct {
     void *notify_ud;
 } pm_config;
 
-enum pm_conn { PM_CONN_STDIO, PM_CONN_TCP };
+enum pm_conn { PM_CONN_STDIO, PM_CONN_TCP, PM_CONN_DIST };
 enum pm_peer_down { PM_DOWN_STOP, PM_DOWN_CONTINUE, PM_DOWN_CRASH };
 enum pm_shutdown { PM_SHUTDOWN_CLOSE, PM_SHUTDOWN_HALT, PM_SHUTDOWN_STOP };
 
@@ -116,6 +117,7 @@ typedef struct {
     int64_t shutdown_ms;        /* ms or PM_INFINITY */
     int64_t lease_ms;           /* 0: no lease */
     char *notify_url;           /* NULL: none */
+    char *cookie;               /* distribution: the node's cookie; NULL: peerd's */
     char *options_json;         /* the normalised options as the client sees them */
 } pm_start_opts;
 
@@ -227,6 +229,11 @@ void pm_free(pm *m);
 uint64_t pm_instance(const pm *m);
 
 void pm_get_figures(const pm *m, pm_figures *out);
+
+/* A live peer as it is now, without a request: the strings are the
+ * manager's, good until the caller returns to the loop (never free it).
+ * False if no such peer is held (then ask with PM_GET: it may be gone). */
+bool pm_peer_view(pm *m, const char *id, pm_peer_info *view);
 
 /* OTP's peer:random_name/1: PREFIX-UNIQUE-OSPID. */
 char *pm_random_name(const char *prefix);

@@ -149,6 +149,7 @@ typedef struct tombstone { struct tombstone *next; pm_peer_info info; uint64_t e
 struct pm {
     pm_config cfg;
     loop *l;
+    conn_host host;             /* what the peers' connections share (conn.h) */
     int sfd;                    /* SIGCHLD */
     loop_watch w_signal;
     pm_req *qhead, *qtail;      /* requests for the end of this turn */

@@ -121,9 +121,13 @@ void peer_info_write(buf *out, const pm_peer_info *i)
         buf_str(out, ",\"port\":");
         buf_dec(out, (uint64_t)port);
         buf_byte(out, '}');
+    } else if (i->connection && !strncmp(i->connection, "distribution:", 13)) {
+        buf_str(out, "\"distribution\"");
     } else {
         buf_str(out, "\"standard_io\"");
     }
+    /* peerd's own node, for a distribution peer: the node its -origin names. */
+    put_str_or_null(out, "origin_node", i->connection && !strncmp(i->connection, "distribution:", 13) ? i->connection + 13 : NULL);
     put_key(out, "os_pid");
     if (i->os_pid > 0) buf_dec(out, (uint64_t)i->os_pid); else buf_str(out, "null");
     put_str_or_null(out, "exec", i->argv ? i->argv[0] : NULL);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -48,6 +49,8 @@ static void usage(FILE *f)
           "                         within S seconds each (default 30)\n"
           "  --idle-timeout S       close a connection idle this long (default 60)\n"
           "  --max-conns-per-client N  connections from one address at most (default 256)\n"
+          "  --cookie-file FILE     the cookie of distribution peers (default: random\n"
+          "                         per peerd); never ~/.erlang.cookie unless given\n"
           "  --quiet                no log lines on stderr\n"
           "  --help, --version\n", f);
 }
@@ -179,7 +182,7 @@ int main(int argc, char **argv)
 {
     const char *listen_spec = "127.0.0.1:8080";
     pm_config cfg = { .console_buffer = 1 << 20, .max_peers = 256 };
-    const char *token_file = NULL, *cert_file = NULL, *key_file = NULL;
+    const char *token_file = NULL, *cert_file = NULL, *key_file = NULL, *cookie_file = NULL;
     bool insecure = false;
     char **allow = NULL;
     size_t nallow = 0;
@@ -191,6 +194,7 @@ int main(int argc, char **argv)
         { "max-peers", required_argument, NULL, 'm' },
         { "threads", required_argument, NULL, 't' },
         { "quiet", no_argument, NULL, 'q' },
+        { "cookie-file", required_argument, NULL, 'k' },
         { "token-file", required_argument, NULL, 'T' },
         { "insecure", no_argument, NULL, 'I' },
         { "tls-cert", required_argument, NULL, 'C' },
@@ -214,6 +218,7 @@ int main(int argc, char **argv)
         case 'm': cfg.max_peers = atoi(optarg); if (cfg.max_peers < 1) { fputs("peerd: --max-peers must be >= 1\n", stderr); return 2; } break;
         case 't': fputs("peerd: --threads is no longer used: HTTP is served on the one loop\n", stderr); break;
         case 'q': cfg.quiet = true; break;
+        case 'k': cookie_file = optarg; break;
         case 'T': token_file = optarg; break;
         case 'I': insecure = true; break;
         case 'C': cert_file = optarg; break;
@@ -261,6 +266,18 @@ int main(int argc, char **argv)
         if (!token || !*token) { fprintf(stderr, "peerd: --token-file %s: cannot read a token from it\n", token_file); return 2; }
     } else if (getenv("PEERD_TOKEN") && *getenv("PEERD_TOKEN")) {
         token = getenv("PEERD_TOKEN");
+    }
+    /* The cookie of distribution peers: random, so that two peerd on one
+     * host cannot reach each other's nodes, unless one is given. */
+    char cookie_buf[33], *cookie_text = NULL;
+    if (cookie_file) {
+        cfg.cookie = trimmed(cookie_text = read_file(cookie_file));
+        if (!cfg.cookie || !*cfg.cookie) { fprintf(stderr, "peerd: --cookie-file %s: cannot read a cookie from it\n", cookie_file); return 2; }
+    } else {
+        uint8_t r[16];
+        if (getrandom(r, sizeof r, 0) != sizeof r) { fputs("peerd: no randomness for a cookie\n", stderr); return 1; }
+        for (int i = 0; i < 16; i++) snprintf(cookie_buf + 2 * i, 3, "%02X", r[i]);
+        cfg.cookie = cookie_buf;
     }
     char *cert = NULL, *key = NULL;
     if (!cert_file != !key_file) { fputs("peerd: --tls-cert and --tls-key go together\n", stderr); return 2; }
@@ -311,6 +328,7 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     loop_free(l);
     free(token_text);
+    free(cookie_text);
     free(cert);
     free(key);
     for (size_t i = 0; i < nallow; i++) free(allow[i]);

@@ -1,0 +1,467 @@
+/*
+ * conn_dist.c — Erlang distribution as the control connection: peerd is a
+ * hidden node (dist.h) and the peer connects back to it, as to OTP's origin
+ * (../shared/PROTOCOL.md, "Distribution as the control connection").
+ *
+ * The manager speaks the control protocol of the other connections ({call,
+ * Seq, M, F, A}, {cast, M, F, A}, {message, To, Msg}, {io_reply, From,
+ * ReplyAs, Reply} out; {started, Node}, {reply, Seq, Class, Result},
+ * {io_request, ...}, {message, To, Msg} in), and this file translates:
+ *   call     -> to rex: {Replier, {call, erpc, execute_call, [Seq, M, F, A], GL}}
+ *               <- {rex, {badrpc, {'EXIT', {Seq, return | throw | exit, V}}}}
+ *                  or {Seq, error, Reason, Stack}: {reply, Seq, Class, ...}
+ *   cast     -> to rex: {'$gen_cast', {cast, M, F, A, GL}}
+ *   message  -> to a registered name or a pid
+ *   io_reply -> {io_reply, ReplyAs, Reply} to From
+ * The boot's gen_server:call(Origin, group_leader) is answered here; what
+ * the node sends to the group leader (io_request) and to the origin
+ * ({started, Node}) goes up as it came, and anything else sent to peerd's
+ * node goes up as {message, To, Msg}. User terms are spliced as the bytes
+ * they are, never re-encoded.
+ *
+ * Pids of peerd's node: 1 the origin, 2 the group leader, 3 the replier.
+ * The node is peerd's child (no -detached): its stdout is console.
+ */
+#include "conn.h"
+#include "base64.h"
+#include "dist.h"
+#include "etf.h"
+#include "tcp_frame.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define DIST_CONNECT_MS 60000   /* as TCP's accept */
+
+enum { PID_ORIGIN = 1, PID_GL = 2, PID_REPLIER = 3 };
+enum { CTL_LINK = 1, CTL_SEND = 2, CTL_REG_SEND = 6, CTL_SEND_TT = 12, CTL_REG_SEND_TT = 16, CTL_UNLINK_ID = 35, CTL_UNLINK_ID_ACK = 36 };
+
+typedef struct {
+    conn c;
+    dist_node *d;
+    dist_expect e;
+    char *alive, *cookie;
+    int sock_fd;
+    loop_watch w_sock;
+    bool waiting;
+    tmr connect_timer;
+    tcp_decoder dec;            /* the data phase is {packet, 4}; a 0-length packet is a tick */
+    buf pid[4];                 /* ETF bodies of peerd's pids, by PID_* */
+} dist_conn;
+
+/* ---- encoding ---- */
+
+static void pid_body(buf *b, const char *node, uint32_t id, uint32_t creation)
+{
+    buf_byte(b, 88);            /* NEW_PID_EXT */
+    size_t n = strlen(node);
+    buf_byte(b, 119);           /* SMALL_ATOM_UTF8_EXT */
+    buf_byte(b, (uint8_t)n);
+    buf_put(b, node, n);
+    buf_u32(b, id);
+    buf_u32(b, 0);
+    buf_u32(b, creation);
+}
+
+static void tuple(buf *b, size_t n) { buf_byte(b, 104); buf_byte(b, (uint8_t)n); }
+static void small(buf *b, uint8_t v) { buf_byte(b, 97); buf_byte(b, v); }
+static void atom(buf *b, const char *s) { etf_encode_atom(b, s, strlen(s)); }
+
+/* Starts a data packet: length to be filled by end_packet, 'p', the control
+ * message (version byte + body) to be written next. */
+static size_t begin_packet(conn *c)
+{
+    size_t at = c->outq.len;
+    buf_u32(&c->outq, 0);
+    buf_byte(&c->outq, 112);
+    buf_byte(&c->outq, ETF_VERSION);
+    return at;
+}
+
+static void end_packet(conn *c, size_t at)
+{
+    if (c->outq.oom) return;
+    uint32_t n = (uint32_t)(c->outq.len - at - 4);
+    uint8_t *p = c->outq.p + at;
+    p[0] = (uint8_t)(n >> 24); p[1] = (uint8_t)(n >> 16); p[2] = (uint8_t)(n >> 8); p[3] = (uint8_t)n;
+}
+
+/* SEND {2, '', To} or REG_SEND {6, Origin, '', Name}: then the message. */
+static size_t send_to_pid(dist_conn *t, const uint8_t *to, size_t to_len)
+{
+    size_t at = begin_packet(&t->c);
+    tuple(&t->c.outq, 3);
+    small(&t->c.outq, CTL_SEND);
+    atom(&t->c.outq, "");
+    buf_put(&t->c.outq, to, to_len);
+    buf_byte(&t->c.outq, ETF_VERSION);
+    return at;
+}
+
+static size_t send_to_name(dist_conn *t, const uint8_t *name, size_t name_len)
+{
+    size_t at = begin_packet(&t->c);
+    tuple(&t->c.outq, 4);
+    small(&t->c.outq, CTL_REG_SEND);
+    buf_put(&t->c.outq, t->pid[PID_ORIGIN].p, t->pid[PID_ORIGIN].len);
+    atom(&t->c.outq, "");
+    buf_put(&t->c.outq, name, name_len);
+    buf_byte(&t->c.outq, ETF_VERSION);
+    return at;
+}
+
+/* ---- what the manager sends ---- */
+
+/* The byte spans of a tuple's elements: {Tag, E1, E2...} as sent. */
+typedef struct { const uint8_t *p; size_t n; } span;
+
+static size_t spans_of(arena *a, const uint8_t *etf, size_t n, span *out, size_t max, term **tag)
+{
+    if (n < 3 || etf[0] != ETF_VERSION || etf[1] != 104) return 0;
+    size_t arity = etf[2], off = 3;
+    for (size_t i = 0; i < arity && i < max; i++) {
+        size_t used;
+        term *t = etf_decode_prefix(a, etf + off, n - off, &used, NULL);
+        if (!t) return 0;
+        if (i == 0) *tag = t;
+        out[i] = (span){ etf + off, used };
+        off += used;
+    }
+    return arity <= max ? arity : 0;
+}
+
+static void send_msg(conn *c, const uint8_t *etf, size_t n)
+{
+    dist_conn *t = (dist_conn *)c;
+    if (t->sock_fd < 0) return;
+    arena *a = arena_new();
+    span s[6];
+    term *tag = NULL;
+    size_t k = a ? spans_of(a, etf, n, s, 6, &tag) : 0;
+    buf *q = &c->outq;
+    size_t at;
+    if (k == 5 && term_is_atom(tag, "call")) {
+        /* {call, Seq, M, F, A} -> rex: {Replier, {call, erpc, execute_call, [Seq, M, F, A], GL}} */
+        at = send_to_name(t, (const uint8_t *)"\x77\x03rex", 5);
+        tuple(q, 2);
+        buf_put(q, t->pid[PID_REPLIER].p, t->pid[PID_REPLIER].len);
+        tuple(q, 5);
+        atom(q, "call");
+        atom(q, "erpc");
+        atom(q, "execute_call");
+        buf_byte(q, 108);       /* LIST_EXT of 4 */
+        buf_u32(q, 4);
+        for (int i = 1; i < 5; i++) buf_put(q, s[i].p, s[i].n);
+        buf_byte(q, 106);
+        buf_put(q, t->pid[PID_GL].p, t->pid[PID_GL].len);
+        end_packet(c, at);
+    } else if (k == 4 && term_is_atom(tag, "cast")) {
+        /* {cast, M, F, A} -> rex: {'$gen_cast', {cast, M, F, A, GL}} */
+        at = send_to_name(t, (const uint8_t *)"\x77\x03rex", 5);
+        tuple(q, 2);
+        atom(q, "$gen_cast");
+        tuple(q, 5);
+        atom(q, "cast");
+        for (int i = 1; i < 4; i++) buf_put(q, s[i].p, s[i].n);
+        buf_put(q, t->pid[PID_GL].p, t->pid[PID_GL].len);
+        end_packet(c, at);
+    } else if (k == 3 && term_is_atom(tag, "message")) {
+        /* {message, To, Msg}: To a registered name or a pid. */
+        uint8_t first = s[1].p[0];
+        bool name = first == 100 || first == 115 || first == 118 || first == 119;
+        at = name ? send_to_name(t, s[1].p, s[1].n) : send_to_pid(t, s[1].p, s[1].n);
+        buf_put(q, s[2].p, s[2].n);
+        end_packet(c, at);
+    } else if (k == 4 && term_is_atom(tag, "io_reply")) {
+        /* {io_reply, From, ReplyAs, Reply} -> From ! {io_reply, ReplyAs, Reply} */
+        at = send_to_pid(t, s[1].p, s[1].n);
+        tuple(q, 3);
+        atom(q, "io_reply");
+        buf_put(q, s[2].p, s[2].n);
+        buf_put(q, s[3].p, s[3].n);
+        end_packet(c, at);
+    }
+    arena_free(a);
+}
+
+/* ---- what the node sends ---- */
+
+static bool up(dist_conn *t, const buf *b) { return b->oom || t->c.ev->message(t->c.owner, b->p, b->len); }
+
+static bool is_ours(const dist_conn *t, const term *pid, uint32_t id)
+{
+    const char *node = dist_name(t->d);
+    return pid && pid->type == TERM_PID && pid->pid.id == id && pid->pid.node->atom.len == strlen(node) &&
+           !memcmp(pid->pid.node->atom.s, node, pid->pid.node->atom.len);
+}
+
+/* {rex, {badrpc, {'EXIT', {Seq, Class, V[, Stack]}}}} -> {reply, Seq, Class, Result}. */
+static bool rex_reply(dist_conn *t, const term *m)
+{
+    const term *r = m->tuple.n == 2 ? m->tuple.items[1] : NULL;
+    if (!r || r->type != TERM_TUPLE || r->tuple.n != 2 || !term_is_atom(r->tuple.items[0], "badrpc")) return true;
+    r = r->tuple.items[1];
+    if (r->type != TERM_TUPLE || r->tuple.n != 2 || !term_is_atom(r->tuple.items[0], "EXIT")) return true;
+    r = r->tuple.items[1];
+    if (r->type != TERM_TUPLE || r->tuple.n < 3 || r->tuple.items[0]->type != TERM_INT) return true;
+    const term *klass = r->tuple.items[1];
+    buf b = {0};
+    buf_byte(&b, ETF_VERSION);
+    tuple(&b, 4);
+    atom(&b, "reply");
+    etf_encode_body(&b, r->tuple.items[0]);
+    if (term_is_atom(klass, "return") && r->tuple.n == 3) {
+        atom(&b, "ok");
+        etf_encode_body(&b, r->tuple.items[2]);
+    } else {
+        /* {Reason, Stacktrace}, as over standard_io; erpc keeps a stack for errors only. */
+        bool error = term_is_atom(klass, "error") && r->tuple.n == 4;
+        if (!error && !term_is_atom(klass, "throw") && !term_is_atom(klass, "exit")) { buf_free(&b); return true; }
+        atom(&b, error ? "error" : term_is_atom(klass, "throw") ? "throw" : "exit");
+        tuple(&b, 2);
+        etf_encode_body(&b, r->tuple.items[2]);
+        if (error) etf_encode_body(&b, r->tuple.items[3]);
+        else buf_byte(&b, 106);
+    }
+    bool ok = up(t, &b);
+    buf_free(&b);
+    return ok;
+}
+
+/* One message to peerd's node: to whom (a pid, or a registered name), and
+ * the message as it came (version byte first). */
+static bool delivered(dist_conn *t, arena *a, const term *to, const uint8_t *msg, size_t n)
+{
+    etf_error e = {0};
+    term *m = etf_decode(a, msg, n, &e);
+    if (!m) return true;
+    if (to->type == TERM_PID && is_ours(t, to, PID_ORIGIN) && m->type == TERM_TUPLE && m->tuple.n == 3 &&
+        term_is_atom(m->tuple.items[0], "$gen_call") && m->tuple.items[1]->type == TERM_TUPLE && m->tuple.items[1]->tuple.n == 2) {
+        /* The boot's gen_server:call(Origin, group_leader) (and newer OTP's
+         * {starting, Node}): From ! {Tag, Reply}. */
+        const term *from = m->tuple.items[1]->tuple.items[0], *tag = m->tuple.items[1]->tuple.items[1];
+        buf pid = {0};
+        etf_encode_body(&pid, from);
+        size_t at = send_to_pid(t, pid.p, pid.len);
+        tuple(&t->c.outq, 2);
+        etf_encode_body(&t->c.outq, tag);
+        if (term_is_atom(m->tuple.items[2], "group_leader")) buf_put(&t->c.outq, t->pid[PID_GL].p, t->pid[PID_GL].len);
+        else atom(&t->c.outq, "ok");
+        end_packet(&t->c, at);
+        buf_free(&pid);
+        t->c.ops->flush(&t->c);
+        return true;
+    }
+    if (to->type == TERM_PID && is_ours(t, to, PID_REPLIER) && m->type == TERM_TUPLE && m->tuple.n == 2 && term_is_atom(m->tuple.items[0], "rex"))
+        return rex_reply(t, m);
+    bool as_is = (to->type == TERM_PID && is_ours(t, to, PID_ORIGIN) && m->type == TERM_TUPLE && m->tuple.n == 2 &&
+                  term_is_atom(m->tuple.items[0], "started")) ||
+                 (to->type == TERM_PID && is_ours(t, to, PID_GL) && m->type == TERM_TUPLE && m->tuple.n == 4 &&
+                  term_is_atom(m->tuple.items[0], "io_request"));
+    if (as_is) return t->c.ev->message(t->c.owner, msg, n);
+    buf b = {0};
+    buf_byte(&b, ETF_VERSION);
+    tuple(&b, 3);
+    atom(&b, "message");
+    etf_encode_body(&b, to);
+    buf_put(&b, msg + 1, n - 1);
+    bool ok = up(t, &b);
+    buf_free(&b);
+    return ok;
+}
+
+/* One data packet: 'p', the control message, then the message if any. */
+static bool packet(void *ud, const uint8_t *p, size_t n)
+{
+    dist_conn *t = ud;
+    if (!n) {                   /* a tick: answer it */
+        buf_u32(&t->c.outq, 0);
+        t->c.ops->flush(&t->c);
+        return true;
+    }
+    arena *a = arena_new();
+    term *ctl = NULL;
+    const uint8_t *msg;
+    size_t mlen;
+    bool ok = true;
+    if (a && dist_read_packet(a, p, n, &ctl, &msg, &mlen) && ctl->type == TERM_TUPLE && ctl->tuple.n >= 3 &&
+        ctl->tuple.items[0]->type == TERM_INT) {
+        int64_t op = ctl->tuple.items[0]->i;
+        bool has_msg = mlen > 0;
+        if ((op == CTL_SEND || op == CTL_SEND_TT) && has_msg) ok = delivered(t, a, ctl->tuple.items[2], msg, mlen);
+        else if ((op == CTL_REG_SEND || op == CTL_REG_SEND_TT) && ctl->tuple.n >= 4 && has_msg) ok = delivered(t, a, ctl->tuple.items[3], msg, mlen);
+        else if (op == CTL_UNLINK_ID && ctl->tuple.n == 4) {
+            /* {35, Id, From, To} -> {36, Id, To, From} */
+            size_t at = begin_packet(&t->c);
+            tuple(&t->c.outq, 4);
+            small(&t->c.outq, CTL_UNLINK_ID_ACK);
+            etf_encode_body(&t->c.outq, ctl->tuple.items[1]);
+            etf_encode_body(&t->c.outq, ctl->tuple.items[3]);
+            etf_encode_body(&t->c.outq, ctl->tuple.items[2]);
+            end_packet(&t->c, at);
+            t->c.ops->flush(&t->c);
+        }
+        /* LINK, MONITOR_P, DEMONITOR_P, EXIT...: peerd's pids never die
+         * while the connection lives; nothing to answer. */
+    }
+    arena_free(a);
+    return ok && t->sock_fd >= 0;
+}
+
+static bool oversized(void *ud, const uint8_t *head, size_t n, size_t size)
+{
+    (void)head; (void)n; (void)size;
+    (void)ud;
+    return true;                /* dropped: a message over the limit is not held */
+}
+
+/* ---- the socket ---- */
+
+static void close_control(conn *c)
+{
+    dist_conn *t = (dist_conn *)c;
+    conn_close_fd(c, &t->sock_fd, &t->w_sock);
+    if (t->waiting) dist_expect_remove(t->d, &t->e);
+    t->waiting = false;
+    loop_timer_clear(c->l, &t->connect_timer);
+    c->outq.len = c->outq_off = 0;
+    c->out_watching = false;
+}
+
+static void lost(conn *c, const char *reason)
+{
+    close_control(c);
+    c->ev->lost(c->owner, reason, false);
+}
+
+static void flush(conn *c)
+{
+    dist_conn *t = (dist_conn *)c;
+    conn_write(c, t->sock_fd, &t->w_sock, EPOLLIN | EPOLLRDHUP);
+}
+
+static void on_sock(loop_watch *w, uint32_t events)
+{
+    conn *c = w->ud;
+    dist_conn *t = w->ud;
+    if (events & EPOLLOUT) flush(c);
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) return;
+    tcp_sink sink = { packet, oversized, t };
+    for (int rounds = 0; rounds < CONN_READS_PER_TURN; rounds++) {
+        size_t room;
+        uint8_t *at = tcp_decode_room(&t->dec, 65536, &room);
+        if (!at) { lost(c, "{dist,enomem}"); return; }
+        ssize_t r = read(t->sock_fd, at, room);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return;
+        if (r <= 0) { lost(c, "noconnection"); return; }
+        if (!tcp_decode_commit(&t->dec, (size_t)r, &sink)) return;
+        if ((size_t)r < room) return;
+    }
+}
+
+static void connected(dist_expect *e, int fd, const uint8_t *rest, size_t n)
+{
+    dist_conn *t = (dist_conn *)((char *)e - offsetof(dist_conn, e));
+    conn *c = &t->c;
+    dist_expect_remove(t->d, e);
+    t->waiting = false;
+    loop_timer_clear(c->l, &t->connect_timer);
+    t->sock_fd = fd;
+    if (loop_watch_fd(c->l, &t->w_sock, fd, EPOLLIN | EPOLLRDHUP, on_sock, c) < 0) { lost(c, "{watch_failed}"); return; }
+    tcp_sink sink = { packet, oversized, t };
+    if (n && !tcp_decode(&t->dec, rest, n, &sink)) return;
+    flush(c);
+}
+
+static void connect_timeout(void *owner, tmr *tm)
+{
+    (void)tm;
+    lost(owner, "{dist,connect_timeout}");
+}
+
+/* ---- the interface ---- */
+
+static conn *create(conn_host *h, const pm_start_opts *o, const conn_events *ev, void *owner, char ***args, size_t *nargs, char **err)
+{
+    dist_node *d = conn_host_dist(h, o->longnames, err);
+    if (!d) return NULL;
+    dist_conn *t = calloc(1, sizeof *t);
+    if (!t) { *err = strdup("out of memory"); return NULL; }
+    conn_init(&t->c, &conn_dist_ops, h->l, ev, owner);
+    t->c.raw = true;
+    t->d = d;
+    t->sock_fd = -1;
+    t->w_sock.fd = -1;
+    t->alive = strdup(o->name ? o->name : "");
+    t->cookie = strdup(o->cookie ? o->cookie : h->cookie);
+    for (uint32_t i = 1; i < 4; i++) pid_body(&t->pid[i], dist_name(d), i, dist_creation(d));
+    buf origin = {0}, b64 = {0};
+    buf_byte(&origin, ETF_VERSION);
+    buf_put(&origin, t->pid[PID_ORIGIN].p, t->pid[PID_ORIGIN].len);
+    base64_encode(&b64, origin.p, origin.len);
+    const char *home = t->cookie ? conn_host_cookie_home(h, t->cookie) : NULL;
+    bool ok = t->alive && t->cookie && home && buf_cstr(&b64) && !origin.oom &&
+              conn_push_arg(args, nargs, "-peer_detached") && conn_push_arg(args, nargs, "-user") &&
+              conn_push_arg(args, nargs, "peer") && conn_push_arg(args, nargs, "-origin") &&
+              conn_push_arg(args, nargs, (char *)b64.p) &&
+              asprintf(&t->c.text, "distribution:%s", dist_name(d)) >= 0;
+    buf_free(&origin);
+    buf_free(&b64);
+    if (ok) {
+        char *env = NULL;
+        ok = asprintf(&env, "HOME=%s", home) >= 0 && conn_push_arg(&t->c.env, &t->c.nenv, env);
+        free(env);
+    }
+    if (!ok) {
+        *err = strdup(home || !t->cookie ? "out of memory" : "cannot write the cookie for the node");
+        for (int i = 0; i < 4; i++) buf_free(&t->pid[i]);
+        free(t->alive);
+        free(t->cookie);
+        conn_release(&t->c);
+        return NULL;
+    }
+    t->e.alive = t->alive;
+    t->e.cookie = t->cookie;
+    t->e.connected = connected;
+    return &t->c;
+}
+
+static int attach(conn *c, int in_fd, int out_fd)
+{
+    dist_conn *t = (dist_conn *)c;
+    (void)in_fd;
+    if (conn_watch_stdout(c, out_fd) < 0 || !loop_timer(c->l, &t->connect_timer, DIST_CONNECT_MS, connect_timeout, c)) return -1;
+    dist_expect_add(t->d, &t->e);
+    t->waiting = true;
+    return 0;
+}
+
+static bool is_open(const conn *c) { return ((const dist_conn *)c)->sock_fd >= 0; }
+static bool is_waiting(const conn *c) { return ((const dist_conn *)c)->waiting; }
+static const char *describe(const conn *c) { return c->text; }
+
+static void destroy(conn *c)
+{
+    dist_conn *t = (dist_conn *)c;
+    close_control(c);
+    tcp_decoder_free(&t->dec);
+    for (int i = 0; i < 4; i++) buf_free(&t->pid[i]);
+    free(t->alive);
+    free(t->cookie);
+    conn_release(c);
+}
+
+const conn_ops conn_dist_ops = {
+    .name = "distribution", .create = create, .wants_stdin = false, .attach = attach, .send = send_msg,
+    .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
+    .describe = describe, .free = destroy,
+};

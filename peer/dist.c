@@ -1,0 +1,431 @@
+/*
+ * dist.c — peerd's hidden node: epmd, the listening socket, and the
+ * accepting side of the distribution handshake (OTP 23+, "N" messages;
+ * erts' erl_dist_protocol). See dist.h.
+ *
+ * The handshake, as the node (A) connects to peerd (B); every message has a
+ * 2-byte length:
+ *   A: 'N' Flags:64 Creation:32 NLen:16 Name     (send_name)
+ *   B: 's' "ok"                                   (status)
+ *   B: 'N' Flags:64 Challenge:32 Creation:32 NLen:16 Name
+ *   A: 'r' ChallengeA:32 Digest:128               (MD5(Cookie ++ ChallengeB as text))
+ *   B: 'a' Digest:128                             (MD5(Cookie ++ ChallengeA as text))
+ * then the data phase, 4-byte lengths (conn_dist.c). MD5 is GnuTLS's (it is
+ * there already, under libmicrohttpd).
+ */
+#include "dist.h"
+#include "etf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EPMD_PORT 4369
+#define HANDSHAKE_MS 5000
+
+extern char **environ;
+
+typedef struct handshake {
+    struct handshake *next;
+    dist_node *d;
+    int fd;
+    loop_watch w;
+    tmr timer;
+    buf in;
+    int step;                   /* 0: waiting for the name, 1: for the reply */
+    uint32_t challenge;
+    dist_expect *e;
+    bool dead;
+} handshake;
+
+struct dist_node {
+    loop *l;
+    char *name;                 /* alive@host */
+    char *alive;
+    uint32_t creation;
+    int epmd_fd, listen_fd;
+    loop_watch w_listen, w_epmd;
+    dist_expect *expected;
+    handshake *shakes;
+};
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static void put16(buf *b, uint16_t v) { buf_byte(b, (uint8_t)(v >> 8)); buf_byte(b, (uint8_t)v); }
+static void put32(buf *b, uint32_t v) { put16(b, (uint16_t)(v >> 16)); put16(b, (uint16_t)v); }
+static void put64(buf *b, uint64_t v) { put32(b, (uint32_t)(v >> 32)); put32(b, (uint32_t)v); }
+
+void dist_digest(const char *cookie, uint32_t challenge, uint8_t out[16])
+{
+    buf b = {0};
+    buf_str(&b, cookie);
+    buf_dec(&b, challenge);
+    if (b.oom || gnutls_hash_fast(GNUTLS_DIG_MD5, b.p, b.len, out) < 0) memset(out, 0, 16);
+    buf_free(&b);
+}
+
+/* ---- reading what a node sends ---- */
+
+bool dist_read_name(const uint8_t *m, size_t n, const uint8_t **name, size_t *len)
+{
+    if (n < 15 || m[0] != 'N') return false;   /* OTP 23+ nodes say 'N' to a version-6 node */
+    size_t nlen = get16(m + 13);
+    if (15 + nlen > n) return false;
+    *name = m + 15;
+    *len = nlen;
+    return true;
+}
+
+bool dist_read_reply(const uint8_t *m, size_t n, uint32_t *challenge, const uint8_t **digest)
+{
+    if (n != 21 || m[0] != 'r') return false;
+    *challenge = get32(m + 1);
+    *digest = m + 5;
+    return true;
+}
+
+bool dist_read_packet(arena *a, const uint8_t *p, size_t n, term **ctl, const uint8_t **msg, size_t *mlen)
+{
+    if (n < 3 || p[0] != 112 || p[1] != ETF_VERSION) return false;
+    size_t used = 0;
+    if (!(*ctl = etf_decode_prefix(a, p + 2, n - 2, &used, NULL))) return false;
+    *msg = p + 2 + used;
+    *mlen = n - 2 - used;
+    return *mlen == 0 || (*msg)[0] == ETF_VERSION;
+}
+
+/* ---- epmd ---- */
+
+static int connect_epmd(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(EPMD_PORT), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return fd;
+    if (fd >= 0) close(fd);
+    return -1;
+}
+
+/* A connection to epmd, starting `epmd -daemon` when none answers. */
+static int epmd_socket(void)
+{
+    int fd = connect_epmd();
+    if (fd >= 0) return fd;
+    char *argv[] = { "epmd", "-daemon", NULL };
+    pid_t pid;
+    if (posix_spawnp(&pid, "epmd", NULL, NULL, argv, environ) != 0) return -1;
+    waitpid(pid, NULL, 0);      /* -daemon: the launcher exits once epmd runs */
+    for (int i = 0; i < 40 && fd < 0; i++) {
+        if ((fd = connect_epmd()) < 0) usleep(50000);
+    }
+    return fd;
+}
+
+/* ALIVE2_REQ (hidden node, versions 5..6); the answer's creation. The
+ * connection stays open: epmd forgets the name when it closes. */
+static bool epmd_register(int fd, const char *alive, uint16_t port, uint32_t *creation)
+{
+    buf b = {0};
+    size_t nlen = strlen(alive);
+    put16(&b, (uint16_t)(13 + nlen));
+    buf_byte(&b, 120);
+    put16(&b, port);
+    buf_byte(&b, 72);           /* hidden node */
+    buf_byte(&b, 0);            /* TCP/IPv4 */
+    put16(&b, 6);
+    put16(&b, 5);
+    put16(&b, (uint16_t)nlen);
+    buf_put(&b, alive, nlen);
+    put16(&b, 0);
+    bool ok = !b.oom && write(fd, b.p, b.len) == (ssize_t)b.len;
+    buf_free(&b);
+    uint8_t r[8];
+    size_t got = 0;
+    while (ok && got < 2) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 2000) <= 0) return false;
+        ssize_t n = read(fd, r + got, sizeof r - got);
+        if (n <= 0) return false;
+        got += (size_t)n;
+        if (got >= 2 && r[0] == 118 && got < 6) continue;   /* ALIVE2_X_RESP: Result, Creation:32 */
+        if (got >= 2 && r[0] == 121 && got < 4) continue;   /* ALIVE2_RESP: Result, Creation:16 */
+        if (got >= 2) break;
+    }
+    if (!ok || r[1] != 0) return false;
+    if (r[0] == 118 && got >= 6) *creation = get32(r + 2);
+    else if (r[0] == 121 && got >= 4) *creation = get16(r + 2);
+    else return false;
+    return true;
+}
+
+/* epmd closing on us unregisters the name: nothing to do but log-free
+ * forgetting the watch (new nodes could not find peerd any more). */
+static void on_epmd(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    dist_node *d = w->ud;
+    uint8_t junk[64];
+    if (read(d->epmd_fd, junk, sizeof junk) == 0) loop_unwatch(d->l, w);
+}
+
+/* ---- the handshake ---- */
+
+static void shake_end(handshake *h)
+{
+    if (h->dead) return;
+    h->dead = true;
+    loop_timer_clear(h->d->l, &h->timer);
+    if (h->w.fd >= 0) loop_unwatch(h->d->l, &h->w);
+    for (handshake **hp = &h->d->shakes; *hp; hp = &(*hp)->next)
+        if (*hp == h) { *hp = h->next; break; }
+    buf_free(&h->in);
+    loop_defer_free(h->d->l, h);
+}
+
+static void shake_fail(handshake *h)
+{
+    if (h->fd >= 0) close(h->fd);
+    h->fd = -1;
+    shake_end(h);
+}
+
+static void shake_timeout(void *owner, tmr *t)
+{
+    (void)t;
+    shake_fail(owner);
+}
+
+static bool send_all(int fd, const buf *b)
+{
+    /* Handshake messages are small and the socket fresh: the kernel takes
+     * them whole; anything else fails the handshake. */
+    return !b->oom && write(fd, b->p, b->len) == (ssize_t)b->len;
+}
+
+static dist_expect *find_expected(dist_node *d, const uint8_t *name, size_t n)
+{
+    const uint8_t *at = memchr(name, '@', n);
+    size_t alive = at ? (size_t)(at - name) : n;
+    for (dist_expect *e = d->expected; e; e = e->next)
+        if (strlen(e->alive) == alive && !memcmp(e->alive, name, alive)) return e;
+    return NULL;
+}
+
+/* One handshake message (without its length); false to give up. */
+static bool shake_step(handshake *h, const uint8_t *m, size_t n)
+{
+    dist_node *d = h->d;
+    if (h->step == 0) {
+        const uint8_t *name;
+        size_t nlen;
+        if (!dist_read_name(m, n, &name, &nlen) || !(h->e = find_expected(d, name, nlen))) return false;
+        buf b = {0};
+        put16(&b, 3);
+        buf_put(&b, "sok", 3);
+        size_t name_len = strlen(d->name);
+        if (getrandom(&h->challenge, sizeof h->challenge, 0) != sizeof h->challenge) h->challenge ^= (uint32_t)(uintptr_t)h;
+        put16(&b, (uint16_t)(19 + name_len));
+        buf_byte(&b, 'N');
+        put64(&b, DIST_FLAGS);
+        put32(&b, h->challenge);
+        put32(&b, d->creation);
+        put16(&b, (uint16_t)name_len);
+        buf_str(&b, d->name);
+        bool ok = send_all(h->fd, &b);
+        buf_free(&b);
+        h->step = 1;
+        return ok;
+    }
+    if (m[0] == 'c') return true;                   /* send_complement: only after an old 'n' */
+    uint32_t theirs;
+    const uint8_t *digest;
+    if (!dist_read_reply(m, n, &theirs, &digest)) return false;
+    uint8_t want[16];
+    dist_digest(h->e->cookie, h->challenge, want);
+    if (memcmp(want, digest, 16)) return false;     /* another cookie: as a node does, say nothing */
+    buf b = {0};
+    put16(&b, 17);
+    buf_byte(&b, 'a');
+    uint8_t ack[16];
+    dist_digest(h->e->cookie, theirs, ack);
+    buf_put(&b, ack, 16);
+    bool ok = send_all(h->fd, &b);
+    buf_free(&b);
+    h->step = 2;
+    return ok;
+}
+
+static void on_shake(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    handshake *h = w->ud;
+    if (h->dead) return;
+    uint8_t chunk[4096];
+    ssize_t r = read(h->fd, chunk, sizeof chunk);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (r <= 0) { shake_fail(h); return; }
+    buf_put(&h->in, chunk, (size_t)r);
+    size_t off = 0;
+    while (h->step < 2 && h->in.len - off >= 2) {
+        size_t len = get16(h->in.p + off);
+        if (h->in.len - off < 2 + len) break;
+        if (!len || !shake_step(h, h->in.p + off + 2, len)) { shake_fail(h); return; }
+        off += 2 + len;
+    }
+    if (h->step < 2) {
+        buf_consume(&h->in, off);
+        return;
+    }
+    /* Connected: the socket and what followed the handshake go to the waiter. */
+    dist_expect *e = h->e;
+    int fd = h->fd;
+    loop_unwatch(h->d->l, &h->w);
+    h->fd = -1;
+    buf rest = h->in;
+    h->in = (buf){0};
+    shake_end(h);
+    e->connected(e, fd, rest.p + off, rest.len - off);
+    buf_free(&rest);
+}
+
+static void on_listen(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    dist_node *d = w->ud;
+    for (;;) {
+        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        handshake *h = calloc(1, sizeof *h);
+        if (!h) { close(fd); continue; }
+        h->d = d;
+        h->fd = fd;
+        h->w.fd = -1;
+        if (loop_watch_fd(d->l, &h->w, fd, EPOLLIN, on_shake, h) < 0 || !loop_timer(d->l, &h->timer, HANDSHAKE_MS, shake_timeout, h)) {
+            if (h->w.fd >= 0) loop_unwatch(d->l, &h->w);
+            close(fd);
+            free(h);
+            continue;
+        }
+        h->next = d->shakes;
+        d->shakes = h;
+    }
+}
+
+/* ---- the node ---- */
+
+/* The host part: the short host name (as erl -sname takes it), or for long
+ * names the host's IPv4 address (a dotted name a node surely resolves). */
+static char *host_part(bool longnames, struct in_addr *addr)
+{
+    char host[256];
+    if (gethostname(host, sizeof host) < 0) strcpy(host, "localhost");
+    host[sizeof host - 1] = 0;
+    char *dot = strchr(host, '.');
+    if (dot && !longnames) *dot = 0;
+    struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res = NULL;
+    addr->s_addr = htonl(INADDR_LOOPBACK);
+    if (getaddrinfo(host, NULL, &hints, &res) == 0 && res) {
+        *addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+        freeaddrinfo(res);
+    } else if (!longnames) {
+        strcpy(host, "localhost");
+    }
+    if (!longnames) return strdup(host);
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, addr, ip, sizeof ip);
+    return strdup(ip);
+}
+
+dist_node *dist_start(loop *l, bool longnames, char **err)
+{
+    dist_node *d = calloc(1, sizeof *d);
+    if (!d) { *err = strdup("out of memory"); return NULL; }
+    d->l = l;
+    d->epmd_fd = d->listen_fd = -1;
+    d->w_listen.fd = d->w_epmd.fd = -1;
+    struct in_addr addr;
+    char *host = host_part(longnames, &addr);
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != sizeof r) r = (uint32_t)getpid();
+    if (!host || asprintf(&d->alive, "peerd_%d_%08x%s", (int)getpid(), r, longnames ? "_l" : "") < 0 ||
+        asprintf(&d->name, "%s@%s", d->alive, host) < 0) {
+        free(host);
+        *err = strdup("out of memory");
+        dist_free(d);
+        return NULL;
+    }
+    free(host);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr = addr };
+    socklen_t len = sizeof sa;
+    d->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (d->listen_fd < 0 || bind(d->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(d->listen_fd, 128) < 0 ||
+        getsockname(d->listen_fd, (struct sockaddr *)&sa, &len) < 0) {
+        if (asprintf(err, "cannot listen for nodes on %s: %s", inet_ntoa(addr), strerror(errno)) < 0) *err = NULL;
+        dist_free(d);
+        return NULL;
+    }
+    if ((d->epmd_fd = epmd_socket()) < 0) {
+        *err = strdup("cannot reach epmd on 127.0.0.1:4369, nor start it (epmd -daemon)");
+        dist_free(d);
+        return NULL;
+    }
+    if (!epmd_register(d->epmd_fd, d->alive, ntohs(sa.sin_port), &d->creation)) {
+        if (asprintf(err, "epmd refused to publish %s", d->alive) < 0) *err = NULL;
+        dist_free(d);
+        return NULL;
+    }
+    fcntl(d->epmd_fd, F_SETFL, fcntl(d->epmd_fd, F_GETFL) | O_NONBLOCK);
+    if (loop_watch_fd(l, &d->w_listen, d->listen_fd, EPOLLIN, on_listen, d) < 0 ||
+        loop_watch_fd(l, &d->w_epmd, d->epmd_fd, EPOLLIN, on_epmd, d) < 0) {
+        *err = strdup("cannot watch the node's sockets");
+        dist_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void dist_free(dist_node *d)
+{
+    if (!d) return;
+    while (d->shakes) shake_fail(d->shakes);
+    if (d->listen_fd >= 0) { loop_unwatch(d->l, &d->w_listen); close(d->listen_fd); }
+    if (d->epmd_fd >= 0) { loop_unwatch(d->l, &d->w_epmd); close(d->epmd_fd); }
+    free(d->name);
+    free(d->alive);
+    free(d);
+}
+
+const char *dist_name(const dist_node *d) { return d->name; }
+uint32_t dist_creation(const dist_node *d) { return d->creation; }
+
+void dist_expect_add(dist_node *d, dist_expect *e)
+{
+    e->next = d->expected;
+    d->expected = e;
+}
+
+void dist_expect_remove(dist_node *d, dist_expect *e)
+{
+    if (!d) return;
+    for (handshake *h = d->shakes, *n; h; h = n) {
+        n = h->next;
+        if (h->e == e) shake_fail(h);
+    }
+    for (dist_expect **ep = &d->expected; *ep; ep = &(*ep)->next)
+        if (*ep == e) { *ep = e->next; return; }
+}
