@@ -1,9 +1,10 @@
 /*
  * conformance.c — OTP's own peer_SUITE (lib/stdlib/test/peer_SUITE.erl),
  * case by case, over HTTP against real nodes. Cases that OTP runs for both
- * alternative connections run here as standard_io/NAME and tcp/NAME. The
- * distribution-only cases (dist, dist_io_redirect, dist_up_down...) have no
- * HTTP counterpart: peerd's origin is not an Erlang node.
+ * alternative connections run here as standard_io/NAME and tcp/NAME, and
+ * those that hold over distribution too as distribution/NAME (a name is
+ * added: a distribution peer needs one). The cases of OTP's dist group that
+ * need distribution itself are in distribution.c.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -26,7 +27,11 @@ static double now_ms(void)
 /* Start a peer with extra options on top of the connection. */
 static char *start_with(peerd *d, const char *conn, const char *extra)
 {
-    char opts[1024];
+    char opts[1024], named[512];
+    if (strstr(conn, "distribution") && (!extra || !strstr(extra, "\"name\""))) {
+        snprintf(named, sizeof named, "\"name\":\"%s\"%s%s", unique_name("dist"), extra && *extra ? "," : "", extra ? extra : "");
+        extra = named;
+    }
     snprintf(opts, sizeof opts, "{\"connection\":%s%s%s}", conn, extra && *extra ? "," : "", extra ? extra : "");
     return start_peer(d, opts);
 }
@@ -52,6 +57,14 @@ static char *console_with(peerd *d, const char *id, const char *needle, int ms)
     static void name(const char *conn);                                             \
     Test(standard_io, name, .timeout = 90) { name("\"standard_io\""); }              \
     Test(tcp, name, .timeout = 90) { name("0"); }                                    \
+    static void name(const char *conn)
+
+/* The same, and over distribution. */
+#define ALL(name)                                                                    \
+    static void name(const char *conn);                                             \
+    Test(standard_io, name, .timeout = 90) { name("\"standard_io\""); }              \
+    Test(tcp, name, .timeout = 90) { name("0"); }                                    \
+    Test(distribution, name, .timeout = 90) { name("\"distribution\""); }            \
     static void name(const char *conn)
 
 /* basic: call, exception, and "fancy RPC" — a process on the node receives a
@@ -116,7 +129,7 @@ BOTH(peer_states)
 }
 
 /* cast: set_env by cast, a call to application_controller orders it, get_env sees it. */
-BOTH(cast)
+ALL(cast)
 {
     peerd *d = peerd_start(NULL);
     char *id = start_with(d, conn, NULL);
@@ -134,7 +147,7 @@ BOTH(cast)
 }
 
 /* detached: I/O of a detached node reaches the origin through the connection. */
-BOTH(detached)
+ALL(detached)
 {
     peerd *d = peerd_start(NULL);
     char *id = start_with(d, conn, NULL);
@@ -170,7 +183,7 @@ BOTH(dyn_peer)
 }
 
 /* stop_peer: a node busy in -eval still stops when its connection closes. */
-BOTH(stop_peer)
+ALL(stop_peer)
 {
     peerd *d = peerd_start(NULL);
     char extra[256];
@@ -207,11 +220,11 @@ static void shutdown_test(const char *conn, const char *shutdown, int block_ms, 
     peerd_stop(d);
 }
 
-BOTH(shutdown_halt) { shutdown_test(conn, "\"halt\"", 500, false, 1000); }
-BOTH(shutdown_halt_timeout) { shutdown_test(conn, "{\"halt\":1000}", 5000, true, 1500); }
-BOTH(shutdown_stop) { shutdown_test(conn, "\"infinity\"", 500, false, 2000); }
-BOTH(shutdown_stop_timeout) { shutdown_test(conn, "1000", 5000, true, 2500); }
-BOTH(shutdown_close) { shutdown_test(conn, "\"close\"", 5000, true, 200); }
+ALL(shutdown_halt) { shutdown_test(conn, "\"halt\"", 500, false, 1000); }
+ALL(shutdown_halt_timeout) { shutdown_test(conn, "{\"halt\":1000}", 5000, true, 1500); }
+ALL(shutdown_stop) { shutdown_test(conn, "\"infinity\"", 500, false, 2000); }
+ALL(shutdown_stop_timeout) { shutdown_test(conn, "1000", 5000, true, 2500); }
+ALL(shutdown_close) { shutdown_test(conn, "\"close\"", 5000, true, 200); }
 
 /* init_debug: -init_debug output (raw stdout before boot) is in the console. */
 Test(standard_io, init_debug, .timeout = 60)
@@ -229,7 +242,7 @@ Test(standard_io, init_debug, .timeout = 60)
 }
 
 /* io_redirect: output to user and to the group leader, in order. */
-BOTH(io_redirect)
+ALL(io_redirect)
 {
     peerd *d = peerd_start(NULL);
     char *id = start_with(d, conn, NULL);
@@ -247,7 +260,7 @@ BOTH(io_redirect)
 }
 
 /* multi_node: four nodes booting at once. */
-BOTH(multi_node)
+ALL(multi_node)
 {
     peerd *d = peerd_start(NULL);
     char ids[4][64];
@@ -270,7 +283,7 @@ BOTH(multi_node)
 
 /* duplicate_name: within one peerd, 409; across two, the second erl cannot
  * register the name and exits with status 1. */
-BOTH(duplicate_name)
+ALL(duplicate_name)
 {
     peerd *d = peerd_start(NULL), *d2 = peerd_start(NULL);
     char extra[128], opts[256];
@@ -294,7 +307,7 @@ BOTH(duplicate_name)
 }
 
 /* cntrl_channel_handler_crash: killing the node's end of the connection halts it. */
-BOTH(cntrl_channel_handler_crash)
+ALL(cntrl_channel_handler_crash)
 {
     peerd *d = peerd_start(NULL);
     char *id = start_with(d, conn, NULL);

@@ -178,23 +178,8 @@ Test(distribution, messages_both_ways, .timeout = 120)
     free(id);
 }
 
-static void stop_with(const char *shutdown, int within_ms)
-{
-    peerd *d = peerd_start(NULL);
-    char name[64], extra[128];
-    snprintf(name, sizeof name, "%s", unique_name("distdown"));
-    snprintf(extra, sizeof extra, "\"shutdown\":%s", shutdown);
-    char *id = start_dist(d, name, extra);
-    pid_t os_pid = os_pid_of(d, id);
-    delete_peer(d, id);
-    cr_expect(process_gone(os_pid, within_ms), "shutdown %s: node %d still runs", shutdown, (int)os_pid);
-    peerd_stop(d);
-    free(id);
-}
-
-Test(distribution, shutdown_close, .timeout = 60) { stop_with("\"close\"", 5000); }
-Test(distribution, shutdown_halt, .timeout = 60) { stop_with("{\"halt\":5000}", 5000); }
-Test(distribution, shutdown_init_stop, .timeout = 60) { stop_with("5000", 8000); }
+/* The shutdown family (close, halt, init:stop, with OTP's bounds) runs over
+ * distribution in conformance.c, as distribution/shutdown_*. */
 
 Test(distribution, peer_down_continue, .timeout = 60)
 {
@@ -324,5 +309,86 @@ Test(distribution, long_names, .timeout = 60)
     delete_peer(d, id);
     peerd_stop(d);
     free(origin);
+    free(id);
+}
+
+/* OTP's dist_up_down: the node drops its connection to the origin
+ * (disconnect_node): it goes down, as the origin's monitor fires. */
+Test(distribution, dist_up_down, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char name[64];
+    snprintf(name, sizeof name, "%s", unique_name("distud"));
+    char *id = start_dist(d, name, "\"peer_down\":\"continue\"");
+    char *origin = origin_of(d, id);
+    char args[256];
+    snprintf(args, sizeof args, "\"['%s']\"", origin);
+    peer_cast(d, id, "erlang", "disconnect_node", args);
+    resp *r = wait_state(d, id, "down", 10000);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "state"), "down");
+    resp_free(r);
+    delete_peer(d, id);
+    peerd_stop(d);
+    free(origin);
+    free(id);
+}
+
+/* OTP's dist_localhost: a node named on host localhost. */
+Test(distribution, dist_localhost, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char name[64];
+    snprintf(name, sizeof name, "%s", unique_name("distlh"));
+    char *id = start_dist(d, name, "\"host\":\"localhost\"");
+    resp *r = call(d, id, "erlang", "node", "[]");
+    char want[128];
+    snprintf(want, sizeof want, "%s@localhost", name);
+    cr_expect_str_eq(atom_of(r), want, "%s", r->body);
+    resp_free(r);
+    delete_peer(d, id);
+    peerd_stop(d);
+    free(id);
+}
+
+/* peerd answers the node's ticks: with net_ticktime 4 a silent origin
+ * would be dropped within 4 s; the node is still there after 6. */
+Test(distribution, ticks_are_answered, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char name[64];
+    snprintf(name, sizeof name, "%s", unique_name("disttick"));
+    char *id = start_dist(d, name, "\"args\":[\"-kernel\",\"net_ticktime\",\"4\"]");
+    sleep(6);
+    resp *r = call(d, id, "erlang", "node", "[]");
+    cr_expect_eq(r->status, 200, "the connection outlived its tick time: %s", r->body);
+    resp_free(r);
+    delete_peer(d, id);
+    peerd_stop(d);
+    free(id);
+}
+
+/* A lease runs out over distribution as over the other connections. */
+Test(distribution, lease, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char name[64];
+    snprintf(name, sizeof name, "%s", unique_name("distlease"));
+    char *id = start_dist(d, name, "\"lease_ms\":1000");
+    pid_t os_pid = os_pid_of(d, id);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    resp *r = NULL;
+    for (int i = 0; i < 250; i++) {
+        resp_free(r);
+        r = http(d, "GET", path, NULL);
+        if (r->status == 410) break;
+        usleep(20000);
+    }
+    cr_expect_eq(r->status, 410, "the lease ran out: %s", r->body);
+    cr_expect(strstr(r->body, "lease_expired"), "%s", r->body);
+    resp_free(r);
+    cr_expect(process_gone(os_pid, 10000), "the node %d still runs", (int)os_pid);
+    peerd_stop(d);
     free(id);
 }
