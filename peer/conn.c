@@ -119,7 +119,7 @@ struct cookie_home { struct cookie_home *next; char *cookie, *dir; };
 
 dist_node *conn_host_dist(conn_host *h, bool longnames, char **err)
 {
-    if (!h->dist[longnames]) h->dist[longnames] = dist_start(h->l, longnames, err);
+    if (!h->dist[longnames]) h->dist[longnames] = dist_start(h->l, longnames, h->dist_address, err);
     return h->dist[longnames];
 }
 

@@ -31,6 +31,7 @@ typedef struct dist_node dist_node;
 typedef struct {
     loop *l;
     const char *cookie;         /* peerd's: random, or --cookie-file's */
+    const char *dist_address;   /* the long-name node's address (--dist-address); NULL: the host's */
     dist_node *dist[2];         /* [longnames] */
     struct cookie_home *homes;
 } conn_host;

@@ -330,8 +330,9 @@ static void on_listen(loop_watch *w, uint32_t ev)
 
 /* The host part: the short host name (as erl -sname takes it), or for long
  * names the host's IPv4 address (a dotted name a node surely resolves). */
-static char *host_part(bool longnames, struct in_addr *addr)
+static char *host_part(bool longnames, const char *address, struct in_addr *addr)
 {
+    if (longnames && address) return inet_pton(AF_INET, address, addr) == 1 ? strdup(address) : NULL;
     char host[256];
     if (gethostname(host, sizeof host) < 0) strcpy(host, "localhost");
     host[sizeof host - 1] = 0;
@@ -351,7 +352,7 @@ static char *host_part(bool longnames, struct in_addr *addr)
     return strdup(ip);
 }
 
-dist_node *dist_start(loop *l, bool longnames, char **err)
+dist_node *dist_start(loop *l, bool longnames, const char *address, char **err)
 {
     dist_node *d = calloc(1, sizeof *d);
     if (!d) { *err = strdup("out of memory"); return NULL; }
@@ -359,7 +360,7 @@ dist_node *dist_start(loop *l, bool longnames, char **err)
     d->epmd_fd = d->listen_fd = -1;
     d->w_listen.fd = d->w_epmd.fd = -1;
     struct in_addr addr;
-    char *host = host_part(longnames, &addr);
+    char *host = host_part(longnames, address, &addr);
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, 0) != sizeof r) r = (uint32_t)getpid();
     if (!host || asprintf(&d->alive, "peerd_%d_%08x%s", (int)getpid(), r, longnames ? "_l" : "") < 0 ||

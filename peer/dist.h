@@ -39,10 +39,12 @@ typedef struct dist_expect {
 } dist_expect;
 
 /* Publishes peerd as a hidden node (starting `epmd -daemon` if none runs)
- * and listens. The registration is done before it returns: the first
+ * and listens. A long-name node takes `address` (an IPv4 address, NULL:
+ * the host's own) as its host part and listens there, so that nodes on
+ * other hosts can reach it. The registration is done before it returns: the first
  * distribution peer's start waits for epmd, a few milliseconds (up to 2 s
  * when epmd has to be started). NULL with *err (malloc'd) if it cannot. */
-dist_node *dist_start(loop *l, bool longnames, char **err);
+dist_node *dist_start(loop *l, bool longnames, const char *address, char **err);
 void dist_free(dist_node *d);
 
 const char *dist_name(const dist_node *d);      /* alive@host */

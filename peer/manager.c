@@ -331,6 +331,7 @@ pm *pm_new(loop *l, const pm_config *cfg)
     m->cfg = *cfg;
     m->host.l = l;
     m->host.cookie = cfg->cookie ? cfg->cookie : "peerd";
+    m->host.dist_address = cfg->dist_address;
     if (getrandom(&m->instance, sizeof m->instance, 0) != sizeof m->instance) m->instance = (uint64_t)wall_ms() ^ (uint64_t)getpid() << 32;
     m->events = calloc(MAX_EVENTS, sizeof *m->events);
     if (!m->events) { free(m); return NULL; }

@@ -84,6 +84,7 @@ typedef struct {
     int max_peers;
     bool quiet;                 /* no log lines */
     const char *cookie;         /* distribution peers' cookie unless a start gives one (not NULL) */
+    const char *dist_address;   /* IPv4 address of peerd's long-name node; NULL: the host's */
     /* Called on the loop for every event of a peer started with notify_url:
      * must only queue what it needs (the event is the caller's to copy),
      * never block. */

@@ -51,6 +51,8 @@ static void usage(FILE *f)
           "  --max-conns-per-client N  connections from one address at most (default 256)\n"
           "  --cookie-file FILE     the cookie of distribution peers (default: random\n"
           "                         per peerd); never ~/.erlang.cookie unless given\n"
+          "  --dist-address IP      where peerd's long-name node listens, and its host\n"
+          "                         part, for distribution nodes on other hosts\n"
           "  --quiet                no log lines on stderr\n"
           "  --help, --version\n", f);
 }
@@ -195,6 +197,7 @@ int main(int argc, char **argv)
         { "threads", required_argument, NULL, 't' },
         { "quiet", no_argument, NULL, 'q' },
         { "cookie-file", required_argument, NULL, 'k' },
+        { "dist-address", required_argument, NULL, 'a' },
         { "token-file", required_argument, NULL, 'T' },
         { "insecure", no_argument, NULL, 'I' },
         { "tls-cert", required_argument, NULL, 'C' },
@@ -219,6 +222,12 @@ int main(int argc, char **argv)
         case 't': fputs("peerd: --threads is no longer used: HTTP is served on the one loop\n", stderr); break;
         case 'q': cfg.quiet = true; break;
         case 'k': cookie_file = optarg; break;
+        case 'a': {
+            struct in_addr a;
+            if (inet_pton(AF_INET, optarg, &a) != 1) { fprintf(stderr, "peerd: --dist-address %s: not an IPv4 address\n", optarg); return 2; }
+            cfg.dist_address = optarg;
+            break;
+        }
         case 'T': token_file = optarg; break;
         case 'I': insecure = true; break;
         case 'C': cert_file = optarg; break;

@@ -137,3 +137,50 @@ Test(remote, another_host_in_a_network_namespace, .timeout = 90)
     peerd_stop(d);
     sh("ip link del %s 2>/dev/null; ip netns del %s", host_if, ns);
 }
+
+/* A distribution node on another host (a network namespace behind a veth
+ * pair), with long names: it registers in its own epmd and connects back to
+ * peerd's node at --dist-address. */
+Test(remote, distribution_from_a_network_namespace, .timeout = 90)
+{
+    if (geteuid() != 0 || sh("command -v ip >/dev/null") != 0) cr_skip_test("needs root and iproute2 for a network namespace");
+    int k = (getpid() + 7) % 200 + 20;
+    char ns[32], host_if[16], ns_if[16], host_ip[32], ns_ip[32];
+    snprintf(ns, sizeof ns, "peerd-d%d", (int)getpid());
+    snprintf(host_if, sizeof host_if, "pdd%d", (int)getpid() % 100000);
+    snprintf(ns_if, sizeof ns_if, "pde%d", (int)getpid() % 100000);
+    snprintf(host_ip, sizeof host_ip, "10.214.%d.1", k);
+    snprintf(ns_ip, sizeof ns_ip, "10.214.%d.2", k);
+    if (sh("ip netns add %s 2>/dev/null", ns) != 0) cr_skip_test("this machine cannot create network namespaces");
+    cr_assert_eq(sh("ip link add %s type veth peer name %s && ip link set %s netns %s && "
+                    "ip addr add %s/30 dev %s && ip link set %s up && "
+                    "ip -n %s addr add %s/30 dev %s && ip -n %s link set %s up && ip -n %s link set lo up",
+                    host_if, ns_if, ns_if, ns, host_ip, host_if, host_if, ns, ns_ip, ns_if, ns, ns_if, ns), 0);
+    const char *args[] = { "--dist-address", host_ip, NULL };
+    peerd *d = peerd_start(args);
+    char opts[512], name[64];
+    snprintf(name, sizeof name, "%s", unique_name("nsdist"));
+    snprintf(opts, sizeof opts, "{\"name\":\"%s\",\"longnames\":true,\"host\":\"%s\",\"connection\":\"distribution\","
+             "\"exec\":[\"ip\",\"netns\",\"exec\",\"%s\",\"erl\"]}", name, ns_ip, ns);
+    char *id = start_peer(d, opts);
+    resp *r = call(d, id, "erlang", "node", "[]");
+    char want[128];
+    snprintf(want, sizeof want, "'%s@%s'", name, ns_ip);
+    cr_expect_str_eq(jstr(r, "result"), want, "%s", r->body);
+    resp_free(r);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    r = http(d, "GET", path, NULL);
+    snprintf(want, sizeof want, "@%s\"", host_ip);
+    cr_expect(strstr(r->body, want), "peerd's node is at --dist-address: %s", r->body);
+    pid_t os_pid = (pid_t)jnum(r, "os_pid");
+    resp_free(r);
+    r = http(d, "DELETE", path, NULL);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    resp_free(r);
+    cr_expect(process_gone(os_pid, 10000), "the node in the namespace still runs");
+    free(id);
+    peerd_stop(d);
+    /* The namespace's epmd, started by the node, goes with it. */
+    sh("ip netns pids %s | xargs -r kill 2>/dev/null; ip link del %s 2>/dev/null; ip netns del %s", ns, host_if, ns);
+}
