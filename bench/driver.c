@@ -1,7 +1,7 @@
 /*
  * driver.c — the peerd side of bench/run: the same work as native.escript,
  * through peerd's HTTP API with libcurl. Prints "peerd CONN METRIC VALUE".
- *   driver BASE_URL standard_io|tcp          boot, console, io:format lines
+ *   driver BASE_URL standard_io|tcp|distribution   boot, console, io:format lines
  *   driver BASE_URL fanout                   console to 100 followers
  *   driver BASE_URL scale N PID              N peers held: memory, idle CPU, all callable
  * Call latency and throughput, and GET throughput, are measured with wrk
@@ -121,12 +121,15 @@ static void eval_on_node(const char *id, const char *code, bool cast)
     free(req); free(toks); free(exprs);
 }
 
+/* opts may hold one %d, for a name per start. */
 static void boot(const char *conn, const char *opts)
 {
     double t[7];
     for (int i = 0; i < 7; i++) {
+        char o[256];
+        snprintf(o, sizeof o, opts, i);
         double t0 = now_us();
-        char *id = start_peer(opts);
+        char *id = start_peer(o);
         t[i] = now_us() - t0;
         stop_peer(id);
         free(id);
@@ -200,14 +203,17 @@ static long cpu_ticks(int pid)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) { fputs("usage: driver BASE_URL standard_io|tcp|fanout|scale N PID\n", stderr); return 2; }
+    if (argc < 3) { fputs("usage: driver BASE_URL standard_io|tcp|distribution|fanout|scale N PID\n", stderr); return 2; }
     base = argv[1];
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *mode = argv[2];
-    if (!strcmp(mode, "standard_io") || !strcmp(mode, "tcp")) {
-        const char *opts = !strcmp(mode, "tcp") ? "{\"connection\":0}" : "{}";
+    if (!strcmp(mode, "standard_io") || !strcmp(mode, "tcp") || !strcmp(mode, "distribution")) {
+        const char *opts = !strcmp(mode, "tcp") ? "{\"connection\":0}"
+                         : !strcmp(mode, "distribution") ? "{\"name\":\"bench_%d\",\"connection\":\"distribution\"}" : "{}";
         boot(mode, opts);
-        char *id = start_peer(opts);
+        char o[256];
+        snprintf(o, sizeof o, opts, 100);
+        char *id = start_peer(o);
         out(mode, "console_mb_per_s", console(id, 1, 320));
         double t0 = now_us();
         eval_on_node(id, "[io:format(user, \\\"line ~p~n\\\", [I]) || I <- lists:seq(1, 20000)], ok", false);

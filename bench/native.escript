@@ -2,22 +2,41 @@
 %% The native side of bench/run: OTP's own peer module driven from an Erlang
 %% origin, doing what bench/driver does through peerd. Prints one line per
 %% figure: "native CONN METRIC VALUE".
-%%   native.escript standard_io|tcp
+%%   native.escript standard_io|tcp|distribution
 %% Interpreted (no -mode(compile)) so that funs sent to peers are erl_eval funs.
+%% Over distribution the origin is a node itself (OTP's default connection),
+%% and calls are erpc:call, as peer:call makes them in that mode (OTP 25's
+%% peer:call over distribution answers noconnection on this Debian build,
+%% while erpc:call to the same node works).
 
+main(["distribution" = ConnS]) ->
+    os:cmd("epmd -daemon"),
+    {ok, _} = net_kernel:start([list_to_atom("bench_origin_" ++ os:getpid()), shortnames]),
+    run(ConnS, dist);
 main([ConnS]) ->
-    Conn = case ConnS of "tcp" -> 0; _ -> standard_io end,
+    run(ConnS, case ConnS of "tcp" -> 0; _ -> standard_io end).
+
+%% The options of a start: a name for distribution (as peerd needs one too).
+opts(dist) -> #{name => peer:random_name()};
+opts(Conn) -> #{connection => Conn}.
+
+run(ConnS, Conn) ->
     %% The origin's group leader: an I/O server that takes output and drops it,
     %% as the HTTP side's follower drops what it reads.
     Sink = spawn(fun() -> sink() end),
     group_leader(Sink, self()),
     boot(ConnS, Conn),
-    {ok, P, _} = peer:start_link(#{connection => Conn}),
+    {ok, Peer, Node} = peer:start_link(opts(Conn)),
+    P = case Conn of dist -> {node, Node}; _ -> Peer end,
     latency(ConnS, P),
     throughput(ConnS, P),
     console(ConnS, P),
     format_lines(ConnS, P),
-    peer:stop(P).
+    peer:stop(Peer).
+
+call(P, M, F, A) -> call(P, M, F, A, 5000).
+call({node, Node}, M, F, A, T) -> erpc:call(Node, M, F, A, T);
+call(P, M, F, A, T) -> peer:call(P, M, F, A, T).
 
 sink() ->
     receive
@@ -33,7 +52,7 @@ pct(L, P) -> S = lists:sort(L), lists:nth(max(1, round(length(S) * P)), S).
 boot(ConnS, Conn) ->
     Ts = [begin
               T0 = erlang:monotonic_time(microsecond),
-              {ok, P, _} = peer:start_link(#{connection => Conn}),
+              {ok, P, _} = peer:start_link(opts(Conn)),
               T = erlang:monotonic_time(microsecond) - T0,
               peer:stop(P),
               T
@@ -41,10 +60,10 @@ boot(ConnS, Conn) ->
     out(ConnS, boot_ms, median(Ts) / 1000).
 
 latency(ConnS, P) ->
-    [peer:call(P, erlang, node, []) || _ <- lists:seq(1, 200)],
+    [call(P, erlang, node, []) || _ <- lists:seq(1, 200)],
     Ts = [begin
               T0 = erlang:monotonic_time(microsecond),
-              nonode@nohost = peer:call(P, erlang, node, []),
+              _ = call(P, erlang, node, []),
               erlang:monotonic_time(microsecond) - T0
           end || _ <- lists:seq(1, 5000)],
     out(ConnS, call_median_us, median(Ts)),
@@ -60,7 +79,7 @@ throughput(ConnS, P) ->
 
 caller(P, End, N) ->
     case erlang:monotonic_time(millisecond) < End of
-        true -> peer:call(P, erlang, node, []), caller(P, End, N + 1);
+        true -> call(P, erlang, node, []), caller(P, End, N + 1);
         false -> N
     end.
 
@@ -68,13 +87,13 @@ caller(P, End, N) ->
 console(ConnS, P) ->
     Chunk = binary:copy(<<"x">>, 65536),
     T0 = erlang:monotonic_time(microsecond),
-    ok = peer:call(P, lists, foreach, [fun(_) -> io:put_chars(user, Chunk) end, lists:seq(1, 320)], 120000),
+    ok = call(P, lists, foreach, [fun(_) -> io:put_chars(user, Chunk) end, lists:seq(1, 320)], 120000),
     T = erlang:monotonic_time(microsecond) - T0,
     out(ConnS, console_mb_per_s, round(20.0 * 1000000 / T * 10) / 10).
 
 %% 20000 lines printed with io:format(user, "line ~p~n", [I]).
 format_lines(ConnS, P) ->
     T0 = erlang:monotonic_time(microsecond),
-    ok = peer:call(P, lists, foreach, [fun(I) -> io:format(user, "line ~p~n", [I]) end, lists:seq(1, 20000)], 300000),
+    ok = call(P, lists, foreach, [fun(I) -> io:format(user, "line ~p~n", [I]) end, lists:seq(1, 20000)], 300000),
     T = erlang:monotonic_time(microsecond) - T0,
     out(ConnS, format_lines_per_s, round(20000 * 1000000 / T)).

@@ -236,10 +236,24 @@ static bool rex_reply(dist_conn *t, const term *m)
     return ok;
 }
 
+/* A message that is a tuple of `arity` tagged `tag`, read from its first
+ * bytes (the rest, an I/O request's text, is not decoded here). */
+static bool tagged(const uint8_t *msg, size_t n, size_t arity, const char *tag)
+{
+    size_t len = strlen(tag);
+    if (n < 5 || msg[1] != 104 || msg[2] != arity) return false;
+    if ((msg[3] == 119 || msg[3] == 115) && msg[4] == len) return n >= 5 + len && !memcmp(msg + 5, tag, len);
+    if ((msg[3] == 118 || msg[3] == 100) && n >= 6 && msg[4] == 0 && msg[5] == len) return n >= 6 + len && !memcmp(msg + 6, tag, len);
+    return false;
+}
+
 /* One message to peerd's node: to whom (a pid, or a registered name), and
  * the message as it came (version byte first). */
 static bool delivered(dist_conn *t, arena *a, const term *to, const uint8_t *msg, size_t n)
 {
+    /* The node's output and its hello go up as they came, undecoded. */
+    if ((is_ours(t, to, PID_GL) && tagged(msg, n, 4, "io_request")) || (is_ours(t, to, PID_ORIGIN) && tagged(msg, n, 2, "started")))
+        return t->c.ev->message(t->c.owner, msg, n);
     etf_error e = {0};
     term *m = etf_decode(a, msg, n, &e);
     if (!m) return true;
@@ -262,11 +276,6 @@ static bool delivered(dist_conn *t, arena *a, const term *to, const uint8_t *msg
     }
     if (to->type == TERM_PID && is_ours(t, to, PID_REPLIER) && m->type == TERM_TUPLE && m->tuple.n == 2 && term_is_atom(m->tuple.items[0], "rex"))
         return rex_reply(t, m);
-    bool as_is = (to->type == TERM_PID && is_ours(t, to, PID_ORIGIN) && m->type == TERM_TUPLE && m->tuple.n == 2 &&
-                  term_is_atom(m->tuple.items[0], "started")) ||
-                 (to->type == TERM_PID && is_ours(t, to, PID_GL) && m->type == TERM_TUPLE && m->tuple.n == 4 &&
-                  term_is_atom(m->tuple.items[0], "io_request"));
-    if (as_is) return t->c.ev->message(t->c.owner, msg, n);
     buf b = {0};
     buf_byte(&b, ETF_VERSION);
     tuple(&b, 3);
