@@ -119,6 +119,8 @@ struct cookie_home { struct cookie_home *next; char *cookie, *dir; };
 
 dist_node *conn_host_dist(conn_host *h, bool longnames, char **err)
 {
+    /* A node that epmd refused or dropped is made again for the next start. */
+    if (h->dist[longnames] && dist_state(h->dist[longnames]) < 0) { dist_free(h->dist[longnames]); h->dist[longnames] = NULL; }
     if (!h->dist[longnames]) h->dist[longnames] = dist_start(h->l, longnames, h->dist_address, err);
     return h->dist[longnames];
 }

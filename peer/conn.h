@@ -57,13 +57,18 @@ typedef struct {
      * must be killed (its stream can no longer be trusted). The connection
      * has closed its control side already. */
     void (*lost)(void *owner, const char *reason, bool kill);
+    /* A connection created pending (c->pending) is ready: the node's
+     * arguments (the owner's now), or why it cannot be (err, malloc'd). */
+    void (*ready)(void *owner, char **args, size_t nargs, char *err);
 } conn_events;
 
 typedef struct {
     const char *name;
     /* Set up for a peer about to start: listen (TCP), and append the node's
-     * arguments (-user peer [-origin IPS PORT], -detached...) to *args.
-     * NULL with *err (malloc'd) if it cannot. */
+     * arguments (-user peer [-origin IPS PORT], -detached...) to *args; or
+     * set c->pending and give them later through ev->ready (distribution,
+     * while peerd's node registers in epmd). NULL with *err (malloc'd) if
+     * it cannot. */
     conn *(*create)(conn_host *h, const pm_start_opts *o, const conn_events *ev, void *owner,
                     char ***args, size_t *nargs, char **err);
     bool wants_stdin;           /* the program's stdin is the control channel */
@@ -95,6 +100,7 @@ struct conn {
     int out_fd;                 /* the program's stdout */
     loop_watch w_out;
     bool raw;                   /* stdout is console only (TCP, or standard_io once closed) */
+    bool pending;               /* the node's arguments come through ev->ready */
     /* Takes stdout's bytes when not raw; false if the peer is gone. */
     bool (*decode)(conn *c, const uint8_t *d, size_t n);
     buf outq;                   /* framed, not yet written */

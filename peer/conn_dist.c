@@ -47,6 +47,8 @@ enum { CTL_LINK = 1, CTL_SEND = 2, CTL_REG_SEND = 6, CTL_SEND_TT = 12, CTL_REG_S
 typedef struct {
     conn c;
     dist_node *d;
+    dist_waiter w;              /* while peerd's node registers */
+    const char *home;           /* the node's HOME, with its cookie */
     dist_expect e;
     char *alive, *cookie;
     int sock_fd;
@@ -399,10 +401,42 @@ static void connect_timeout(void *owner, tmr *tm)
 
 /* ---- the interface ---- */
 
+/* The node's arguments: -peer_detached -user peer -origin B64, B64 the
+ * base64 of term_to_binary(Origin); false if out of memory. */
+static bool node_args(dist_conn *t, char ***args, size_t *nargs)
+{
+    dist_node *d = t->d;
+    for (uint32_t i = 1; i < 4; i++) pid_body(&t->pid[i], dist_name(d), i, dist_creation(d));
+    buf origin = {0}, b64 = {0};
+    buf_byte(&origin, ETF_VERSION);
+    buf_put(&origin, t->pid[PID_ORIGIN].p, t->pid[PID_ORIGIN].len);
+    base64_encode(&b64, origin.p, origin.len);
+    bool ok = buf_cstr(&b64) && !origin.oom && !t->pid[PID_REPLIER].oom &&
+              conn_push_arg(args, nargs, "-peer_detached") && conn_push_arg(args, nargs, "-user") &&
+              conn_push_arg(args, nargs, "peer") && conn_push_arg(args, nargs, "-origin") &&
+              conn_push_arg(args, nargs, (char *)b64.p);
+    buf_free(&origin);
+    buf_free(&b64);
+    return ok;
+}
+
+static void dist_ready(dist_waiter *w, dist_node *d, const char *err)
+{
+    (void)d;
+    dist_conn *t = (dist_conn *)((char *)w - offsetof(dist_conn, w));
+    t->c.pending = false;
+    char **args = NULL;
+    size_t n = 0;
+    char *why = err ? strdup(err) : NULL;
+    if (!err && !node_args(t, &args, &n)) why = strdup("out of memory");
+    t->c.ev->ready(t->c.owner, args, n, why);
+}
+
 static conn *create(conn_host *h, const pm_start_opts *o, const conn_events *ev, void *owner, char ***args, size_t *nargs, char **err)
 {
     dist_node *d = conn_host_dist(h, o->longnames, err);
     if (!d) return NULL;
+    if (dist_state(d) < 0) { *err = strdup(dist_error(d) ? dist_error(d) : "peerd's node is not in epmd"); return NULL; }
     dist_conn *t = calloc(1, sizeof *t);
     if (!t) { *err = strdup("out of memory"); return NULL; }
     conn_init(&t->c, &conn_dist_ops, h->l, ev, owner);
@@ -412,26 +446,14 @@ static conn *create(conn_host *h, const pm_start_opts *o, const conn_events *ev,
     t->w_sock.fd = -1;
     t->alive = strdup(o->name ? o->name : "");
     t->cookie = strdup(o->cookie ? o->cookie : h->cookie);
-    for (uint32_t i = 1; i < 4; i++) pid_body(&t->pid[i], dist_name(d), i, dist_creation(d));
-    buf origin = {0}, b64 = {0};
-    buf_byte(&origin, ETF_VERSION);
-    buf_put(&origin, t->pid[PID_ORIGIN].p, t->pid[PID_ORIGIN].len);
-    base64_encode(&b64, origin.p, origin.len);
-    const char *home = t->cookie ? conn_host_cookie_home(h, t->cookie) : NULL;
-    bool ok = t->alive && t->cookie && home && buf_cstr(&b64) && !origin.oom &&
-              conn_push_arg(args, nargs, "-peer_detached") && conn_push_arg(args, nargs, "-user") &&
-              conn_push_arg(args, nargs, "peer") && conn_push_arg(args, nargs, "-origin") &&
-              conn_push_arg(args, nargs, (char *)b64.p) &&
-              asprintf(&t->c.text, "distribution:%s", dist_name(d)) >= 0;
-    buf_free(&origin);
-    buf_free(&b64);
-    if (ok) {
-        char *env = NULL;
-        ok = asprintf(&env, "HOME=%s", home) >= 0 && conn_push_arg(&t->c.env, &t->c.nenv, env);
-        free(env);
-    }
+    t->home = t->cookie ? conn_host_cookie_home(h, t->cookie) : NULL;
+    char *env = NULL;
+    bool ok = t->alive && t->cookie && t->home && asprintf(&t->c.text, "distribution:%s", dist_name(d)) >= 0 &&
+              asprintf(&env, "HOME=%s", t->home) >= 0 && conn_push_arg(&t->c.env, &t->c.nenv, env);
+    free(env);
+    if (ok && dist_state(d) > 0) ok = node_args(t, args, nargs);
     if (!ok) {
-        *err = strdup(home || !t->cookie ? "out of memory" : "cannot write the cookie for the node");
+        *err = strdup(t->home || !t->cookie ? "out of memory" : "cannot write the cookie for the node");
         for (int i = 0; i < 4; i++) buf_free(&t->pid[i]);
         free(t->alive);
         free(t->cookie);
@@ -441,6 +463,12 @@ static conn *create(conn_host *h, const pm_start_opts *o, const conn_events *ev,
     t->e.alive = t->alive;
     t->e.cookie = t->cookie;
     t->e.connected = connected;
+    if (dist_state(d) == 0) {
+        /* peerd's node is still registering in epmd. */
+        t->c.pending = true;
+        t->w.ready = dist_ready;
+        dist_when_ready(d, &t->w);
+    }
     return &t->c;
 }
 
@@ -461,6 +489,7 @@ static const char *describe(const conn *c) { return c->text; }
 static void destroy(conn *c)
 {
     dist_conn *t = (dist_conn *)c;
+    if (c->pending) dist_waiter_remove(t->d, &t->w);
     close_control(c);
     tcp_decoder_free(&t->dec);
     for (int i = 0; i < 4; i++) buf_free(&t->pid[i]);

@@ -56,7 +56,15 @@ struct dist_node {
     loop *l;
     char *name;                 /* alive@host */
     char *alive;
+    uint16_t port;
     uint32_t creation;
+    int state;                  /* 0 registering in epmd, 1 ready, -1 failed (error) */
+    char *error;
+    dist_waiter *waiters;
+    bool epmd_spawned;
+    int tries;
+    tmr retry;
+    buf epmd_in;
     int epmd_fd, listen_fd;
     loop_watch w_listen, w_epmd;
     dist_expect *expected;
@@ -108,77 +116,131 @@ bool dist_read_packet(arena *a, const uint8_t *p, size_t n, term **ctl, const ui
     return *mlen == 0 || (*msg)[0] == ETF_VERSION;
 }
 
-/* ---- epmd ---- */
+/* ---- epmd, on the loop ----
+ * Connect to 127.0.0.1:4369 (non-blocking); refused: start `epmd -daemon`
+ * (its launcher is reaped with the nodes) and try again every 50 ms, 2 s at
+ * most; connected: ALIVE2_REQ, and the answer's creation makes the node
+ * ready. The connection stays open: epmd forgets the name when it closes. */
 
-static int connect_epmd(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(EPMD_PORT), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return fd;
-    if (fd >= 0) close(fd);
-    return -1;
-}
+#define EPMD_RETRY_MS 50
+#define EPMD_TRIES 40
 
-/* A connection to epmd, starting `epmd -daemon` when none answers. */
-static int epmd_socket(void)
+static void epmd_try(dist_node *d);
+
+static void ready_or_failed(dist_node *d, const char *err)
 {
-    int fd = connect_epmd();
-    if (fd >= 0) return fd;
-    char *argv[] = { "epmd", "-daemon", NULL };
-    pid_t pid;
-    if (posix_spawnp(&pid, "epmd", NULL, NULL, argv, environ) != 0) return -1;
-    waitpid(pid, NULL, 0);      /* -daemon: the launcher exits once epmd runs */
-    for (int i = 0; i < 40 && fd < 0; i++) {
-        if ((fd = connect_epmd()) < 0) usleep(50000);
+    if (err) {
+        d->state = -1;
+        d->error = strdup(err);
+        if (d->epmd_fd >= 0) { loop_unwatch(d->l, &d->w_epmd); close(d->epmd_fd); d->epmd_fd = -1; }
+    } else {
+        d->state = 1;
     }
-    return fd;
-}
-
-/* ALIVE2_REQ (hidden node, versions 5..6); the answer's creation. The
- * connection stays open: epmd forgets the name when it closes. */
-static bool epmd_register(int fd, const char *alive, uint16_t port, uint32_t *creation)
-{
-    buf b = {0};
-    size_t nlen = strlen(alive);
-    put16(&b, (uint16_t)(13 + nlen));
-    buf_byte(&b, 120);
-    put16(&b, port);
-    buf_byte(&b, 72);           /* hidden node */
-    buf_byte(&b, 0);            /* TCP/IPv4 */
-    put16(&b, 6);
-    put16(&b, 5);
-    put16(&b, (uint16_t)nlen);
-    buf_put(&b, alive, nlen);
-    put16(&b, 0);
-    bool ok = !b.oom && write(fd, b.p, b.len) == (ssize_t)b.len;
-    buf_free(&b);
-    uint8_t r[8];
-    size_t got = 0;
-    while (ok && got < 2) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        if (poll(&p, 1, 2000) <= 0) return false;
-        ssize_t n = read(fd, r + got, sizeof r - got);
-        if (n <= 0) return false;
-        got += (size_t)n;
-        if (got >= 2 && r[0] == 118 && got < 6) continue;   /* ALIVE2_X_RESP: Result, Creation:32 */
-        if (got >= 2 && r[0] == 121 && got < 4) continue;   /* ALIVE2_RESP: Result, Creation:16 */
-        if (got >= 2) break;
+    while (d->waiters) {
+        dist_waiter *w = d->waiters;
+        d->waiters = w->next;
+        w->ready(w, d, d->error);
     }
-    if (!ok || r[1] != 0) return false;
-    if (r[0] == 118 && got >= 6) *creation = get32(r + 2);
-    else if (r[0] == 121 && got >= 4) *creation = get16(r + 2);
-    else return false;
-    return true;
 }
 
-/* epmd closing on us unregisters the name: nothing to do but log-free
- * forgetting the watch (new nodes could not find peerd any more). */
+/* epmd closing on us unregisters the name: nodes could not find peerd any
+ * more, so the node is failed for the next start to make a new one. */
 static void on_epmd(loop_watch *w, uint32_t ev)
 {
     (void)ev;
     dist_node *d = w->ud;
     uint8_t junk[64];
-    if (read(d->epmd_fd, junk, sizeof junk) == 0) loop_unwatch(d->l, w);
+    ssize_t n = read(d->epmd_fd, junk, sizeof junk);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        loop_unwatch(d->l, w);
+        d->state = -1;
+        free(d->error);
+        d->error = strdup("epmd closed peerd's registration");
+    }
+}
+
+/* ALIVE2_X_RESP (118, Result, Creation:32) or ALIVE2_RESP (121, Result, Creation:16). */
+static void on_epmd_reply(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    dist_node *d = w->ud;
+    uint8_t r[16];
+    ssize_t n = read(d->epmd_fd, r, sizeof r);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n > 0) buf_put(&d->epmd_in, r, (size_t)n);
+    const uint8_t *p = d->epmd_in.p;
+    size_t have = d->epmd_in.len, need = have >= 1 && p[0] == 121 ? 4 : 6;
+    if (n > 0 && have < need) return;
+    loop_unwatch(d->l, w);
+    if (n <= 0 || (p[0] != 118 && p[0] != 121) || p[1] != 0) {
+        char *err;
+        if (asprintf(&err, "epmd refused to publish %s (is the name in use?)", d->alive) < 0) err = NULL;
+        ready_or_failed(d, err ? err : "epmd refused to publish peerd");
+        free(err);
+        return;
+    }
+    d->creation = p[0] == 118 ? get32(p + 2) : get16(p + 2);
+    buf_free(&d->epmd_in);
+    if (loop_watch_fd(d->l, &d->w_epmd, d->epmd_fd, EPOLLIN, on_epmd, d) < 0) { ready_or_failed(d, "cannot watch epmd"); return; }
+    ready_or_failed(d, NULL);
+}
+
+static void epmd_retry(void *owner, tmr *t)
+{
+    (void)t;
+    epmd_try(owner);
+}
+
+/* Refused: start epmd once, then try again a while. */
+static void epmd_refused(dist_node *d)
+{
+    if (d->epmd_fd >= 0) { loop_unwatch(d->l, &d->w_epmd); close(d->epmd_fd); d->epmd_fd = -1; }
+    if (!d->epmd_spawned) {
+        d->epmd_spawned = true;
+        char *argv[] = { "epmd", "-daemon", NULL };
+        pid_t pid;
+        if (posix_spawnp(&pid, "epmd", NULL, NULL, argv, environ) != 0) {
+            ready_or_failed(d, "cannot reach epmd on 127.0.0.1:4369, nor start it (epmd -daemon)");
+            return;
+        }
+    }
+    if (++d->tries >= EPMD_TRIES || !loop_timer(d->l, &d->retry, EPMD_RETRY_MS, epmd_retry, d))
+        ready_or_failed(d, "cannot reach epmd on 127.0.0.1:4369 (epmd -daemon was started)");
+}
+
+static void on_epmd_connected(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    dist_node *d = w->ud;
+    int e = 0;
+    socklen_t len = sizeof e;
+    getsockopt(d->epmd_fd, SOL_SOCKET, SO_ERROR, &e, &len);
+    if (e) { epmd_refused(d); return; }
+    buf b = {0};
+    size_t nlen = strlen(d->alive);
+    put16(&b, (uint16_t)(13 + nlen));
+    buf_byte(&b, 120);          /* ALIVE2_REQ */
+    put16(&b, d->port);
+    buf_byte(&b, 72);           /* hidden node */
+    buf_byte(&b, 0);            /* TCP/IPv4 */
+    put16(&b, 6);
+    put16(&b, 5);
+    put16(&b, (uint16_t)nlen);
+    buf_put(&b, d->alive, nlen);
+    put16(&b, 0);
+    bool sent = !b.oom && write(d->epmd_fd, b.p, b.len) == (ssize_t)b.len;   /* tiny, on a fresh socket */
+    buf_free(&b);
+    if (!sent || loop_rewatch(d->l, w, EPOLLIN) < 0) { ready_or_failed(d, "cannot talk to epmd"); return; }
+    w->fn = on_epmd_reply;
+}
+
+static void epmd_try(dist_node *d)
+{
+    d->epmd_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(EPMD_PORT), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (d->epmd_fd < 0) { ready_or_failed(d, "cannot make a socket for epmd"); return; }
+    if (connect(d->epmd_fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) { epmd_refused(d); return; }
+    if (loop_watch_fd(d->l, &d->w_epmd, d->epmd_fd, EPOLLOUT, on_epmd_connected, d) < 0) ready_or_failed(d, "cannot watch epmd");
 }
 
 /* ---- the handshake ---- */
@@ -380,29 +442,22 @@ dist_node *dist_start(loop *l, bool longnames, const char *address, char **err)
         dist_free(d);
         return NULL;
     }
-    if ((d->epmd_fd = epmd_socket()) < 0) {
-        *err = strdup("cannot reach epmd on 127.0.0.1:4369, nor start it (epmd -daemon)");
+    d->port = ntohs(sa.sin_port);
+    if (loop_watch_fd(l, &d->w_listen, d->listen_fd, EPOLLIN, on_listen, d) < 0) {
+        *err = strdup("cannot watch the node's listening socket");
         dist_free(d);
         return NULL;
     }
-    if (!epmd_register(d->epmd_fd, d->alive, ntohs(sa.sin_port), &d->creation)) {
-        if (asprintf(err, "epmd refused to publish %s", d->alive) < 0) *err = NULL;
-        dist_free(d);
-        return NULL;
-    }
-    fcntl(d->epmd_fd, F_SETFL, fcntl(d->epmd_fd, F_GETFL) | O_NONBLOCK);
-    if (loop_watch_fd(l, &d->w_listen, d->listen_fd, EPOLLIN, on_listen, d) < 0 ||
-        loop_watch_fd(l, &d->w_epmd, d->epmd_fd, EPOLLIN, on_epmd, d) < 0) {
-        *err = strdup("cannot watch the node's sockets");
-        dist_free(d);
-        return NULL;
-    }
+    epmd_try(d);
     return d;
 }
 
 void dist_free(dist_node *d)
 {
     if (!d) return;
+    loop_timer_clear(d->l, &d->retry);
+    buf_free(&d->epmd_in);
+    free(d->error);
     while (d->shakes) shake_fail(d->shakes);
     if (d->listen_fd >= 0) { loop_unwatch(d->l, &d->w_listen); close(d->listen_fd); }
     if (d->epmd_fd >= 0) { loop_unwatch(d->l, &d->w_epmd); close(d->epmd_fd); }
@@ -412,6 +467,21 @@ void dist_free(dist_node *d)
 }
 
 const char *dist_name(const dist_node *d) { return d->name; }
+int dist_state(const dist_node *d) { return d->state; }
+const char *dist_error(const dist_node *d) { return d->error; }
+
+void dist_when_ready(dist_node *d, dist_waiter *w)
+{
+    if (d->state) { w->ready(w, d, d->error); return; }
+    w->next = d->waiters;
+    d->waiters = w;
+}
+
+void dist_waiter_remove(dist_node *d, dist_waiter *w)
+{
+    for (dist_waiter **wp = &d->waiters; *wp; wp = &(*wp)->next)
+        if (*wp == w) { *wp = w->next; return; }
+}
 uint32_t dist_creation(const dist_node *d) { return d->creation; }
 
 void dist_expect_add(dist_node *d, dist_expect *e)

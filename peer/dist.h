@@ -38,17 +38,28 @@ typedef struct dist_expect {
     void (*connected)(struct dist_expect *e, int fd, const uint8_t *rest, size_t n);
 } dist_expect;
 
-/* Publishes peerd as a hidden node (starting `epmd -daemon` if none runs)
- * and listens. A long-name node takes `address` (an IPv4 address, NULL:
- * the host's own) as its host part and listens there, so that nodes on
- * other hosts can reach it. The registration is done before it returns: the first
- * distribution peer's start waits for epmd, a few milliseconds (up to 2 s
- * when epmd has to be started). NULL with *err (malloc'd) if it cannot. */
+/* Listens, and starts publishing peerd as a hidden node in epmd (starting
+ * `epmd -daemon` if none runs) on the loop: the node is ready once epmd has
+ * answered (dist_when_ready). A long-name node takes `address` (an IPv4
+ * address, NULL: the host's own) as its host part and listens there, so
+ * that nodes on other hosts can reach it. NULL with *err (malloc'd) if it
+ * cannot listen. */
 dist_node *dist_start(loop *l, bool longnames, const char *address, char **err);
 void dist_free(dist_node *d);
 
+/* Waits for the registration: ready(w, d, NULL) once the node has its
+ * creation, ready(w, d, why) if it cannot have one; at once if settled. */
+typedef struct dist_waiter {
+    struct dist_waiter *next;
+    void (*ready)(struct dist_waiter *w, dist_node *d, const char *err);
+} dist_waiter;
+void dist_when_ready(dist_node *d, dist_waiter *w);
+void dist_waiter_remove(dist_node *d, dist_waiter *w);
+int dist_state(const dist_node *d);             /* 0 registering, 1 ready, -1 failed */
+const char *dist_error(const dist_node *d);     /* why it failed */
+
 const char *dist_name(const dist_node *d);      /* alive@host */
-uint32_t dist_creation(const dist_node *d);
+uint32_t dist_creation(const dist_node *d);     /* from epmd: valid once ready */
 void dist_expect_add(dist_node *d, dist_expect *e);
 void dist_expect_remove(dist_node *d, dist_expect *e);
 

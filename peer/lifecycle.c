@@ -36,6 +36,7 @@
 
 /* splitmix64's finaliser: a bijection, so distinct inputs give distinct ids. */
 static void lease_expired(void *owner, tmr *t);
+static void spawn_peer(peer *p, pm_req *r, char **conn_args);
 
 /* The peer's env, then what its connection adds (a distribution node's
  * HOME with its cookie) unless the peer's env sets the same variable.
@@ -119,6 +120,7 @@ static void peer_free(peer *p)
     fail_pending(p, "peer removed");
     release_followers(p, false);
     while (p->waiters) waiter_answer(p->waiters, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
+    if (p->start_req) finish(p->start_req, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
     free(p->id); free(p->node); free(p->down_reason);
     pm_start_opts_free(p->opt);
     strv_free(p->argv);
@@ -272,7 +274,25 @@ static void conn_lost_event(void *owner, const char *reason, bool kill)
     conn_lost(p, reason);
 }
 
-static const conn_events peer_conn_events = { conn_console, conn_message, conn_oversized, conn_lost_event };
+/* A pending connection is ready: the start goes on, unless the peer was
+ * stopped meanwhile (its start was answered then). */
+static void conn_ready(void *owner, char **args, size_t nargs, char *err)
+{
+    (void)nargs;
+    peer *p = owner;
+    pm_req *r = p->start_req;
+    p->start_req = NULL;
+    if (!r || p->stopping || p->removed) { strv_free(args); free(err); return; }
+    if (err) {
+        strv_free(args);
+        finish(r, PM_ERR_LISTEN, err);
+        remove_peer(p, false);
+        return;
+    }
+    spawn_peer(p, r, args);
+}
+
+static const conn_events peer_conn_events = { conn_console, conn_message, conn_oversized, conn_lost_event, conn_ready };
 
 static void on_child_exit(pm *m, pid_t pid, int status)
 {
@@ -348,14 +368,29 @@ void do_start(pm *m, pm_req *r)
         strv_free(conn_args);
         return;
     }
-    char **argv = cmdline_build(o, conn_args);
-    strv_free(conn_args);
-    bool ok = argv != NULL;
-    p->argv = argv;
     p->next = m->peers;
     m->peers = p;
     m->npeers++;
-    if (!ok) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); remove_peer(p, false); return; }
+    if (p->conn->pending) {
+        /* Its arguments come when the connection is ready (conn_ready). */
+        r->next = NULL;
+        p->start_req = r;
+        return;
+    }
+    spawn_peer(p, r, conn_args);
+}
+
+/* Builds the command line around the connection's arguments (taken) and
+ * starts the program. */
+static void spawn_peer(peer *p, pm_req *r, char **conn_args)
+{
+    pm *m = p->m;
+    pm_start_opts *o = p->opt;
+    const conn_ops *ops = p->conn->ops;
+    char **argv = cmdline_build(o, conn_args);
+    strv_free(conn_args);
+    p->argv = argv;
+    if (!argv) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); remove_peer(p, false); return; }
 
     int in_fd = -1, out_fd = -1;
     char **env = node_env(o->env, p->conn->env);

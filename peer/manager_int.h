@@ -120,6 +120,7 @@ struct peer {
     size_t nmsgs;
     uint64_t msg_seq;
     pm_req *boot_waiters, *stop_waiters;
+    pm_req *start_req;          /* the start, while the connection is pending (conn.h) */
     tmr boot_timer, stop_timer, lease_timer;
     buf held_io;                /* io_replies held for lagging followers: u32 length, ETF */
     tmr held_timer;

@@ -68,6 +68,7 @@ void stop_begin(peer *p, pm_req *waiter)
     timer_clear(m, &p->boot_timer);
     timer_clear(m, &p->lease_timer);
     /* Whoever waited for the boot learns it will not happen. */
+    if (p->start_req) { finish(p->start_req, PM_ERR_BOOT_FAILED, xasprintf("the peer was stopped while booting")); p->start_req = NULL; }
     for (pm_req *w = p->boot_waiters, *n; w; w = n) {
         n = w->next;
         finish(w, PM_ERR_BOOT_FAILED, xasprintf("the peer was stopped while booting"));

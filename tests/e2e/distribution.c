@@ -392,3 +392,47 @@ Test(distribution, lease, .timeout = 60)
     peerd_stop(d);
     free(id);
 }
+
+/* OTP's dist: the node is connected to its origin — peerd's node, hidden. */
+Test(distribution, dist, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char name[64];
+    snprintf(name, sizeof name, "%s", unique_name("distdist"));
+    char *id = start_dist(d, name, NULL);
+    char *origin = origin_of(d, id);
+    resp *r = call(d, id, "erlang", "nodes", "\"[hidden]\"");
+    char want[160];
+    snprintf(want, sizeof want, "[%s]", origin);
+    cr_expect_str_eq(jstr(r, "result"), want, "%s", r->body);
+    resp_free(r);
+    r = call(d, id, "erlang", "nodes", "[]");
+    cr_expect_str_eq(jstr(r, "result"), "[]", "peerd's node is hidden: %s", r->body);
+    resp_free(r);
+    delete_peer(d, id);
+    peerd_stop(d);
+    free(origin);
+    free(id);
+}
+
+/* Starts while peerd's node is still registering in epmd wait for it; a
+ * burst of them all boot. */
+Test(distribution, starts_at_once, .timeout = 90)
+{
+    peerd *d = peerd_start(NULL);
+    char ids[4][64];
+    for (int i = 0; i < 4; i++) {
+        char opts[256];
+        snprintf(opts, sizeof opts, "{\"name\":\"%s\",\"connection\":\"distribution\",\"wait_boot\":false}", unique_name("distburst"));
+        resp *r = http(d, "POST", "/peers", opts);
+        cr_assert_eq(r->status, 202, "%s", r->body);
+        snprintf(ids[i], sizeof ids[i], "%s", jstr(r, "id"));
+        resp_free(r);
+    }
+    for (int i = 0; i < 4; i++) {
+        resp *r = wait_state(d, ids[i], "running", 30000);
+        cr_expect_str_eq(jstr(r, "state"), "running", "%s", r->body);
+        resp_free(r);
+    }
+    cr_expect_eq(peerd_stop(d), 0);
+}
