@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@ struct loop {
     size_t ndeferred, deferred_cap;
     bool woken, stopped;
     bool before_hooks;          /* in steps 2 and 3: this turn's hooks are still to run */
+    uint64_t turn;
 };
 
 loop *loop_new(void)
@@ -95,7 +97,18 @@ int loop_on_turn_end(loop *l, loop_hook_fn fn, void *ud)
 }
 
 /* Before the hooks, they will see what was queued this very turn. */
+int loop_on_turn_end_first(loop *l, loop_hook_fn fn, void *ud)
+{
+    if (l->nhooks == LOOP_MAX_HOOKS) return -1;
+    memmove(&l->hooks[1], &l->hooks[0], (size_t)l->nhooks * sizeof l->hooks[0]);
+    l->hooks[0].fn = fn;
+    l->hooks[0].ud = ud;
+    l->nhooks++;
+    return 0;
+}
+
 void loop_wake(loop *l) { if (!l->before_hooks) l->woken = true; }
+uint64_t loop_turn(const loop *l) { return l->turn; }
 
 bool loop_defer_free(loop *l, void *p)
 {
@@ -136,6 +149,7 @@ int loop_run(loop *l)
         if (n < 0 && errno != EINTR) return -1;
         l->woken = false;
         l->before_hooks = true;
+        l->turn++;
         for (int i = 0; i < n; i++) {
             loop_watch *w = evs[i].data.ptr;
             if (w->fd >= 0) w->fn(w, evs[i].events);

@@ -57,13 +57,18 @@ void loop_timer_clear(loop *l, tmr *t);
 /* An end-of-turn hook: returns the longest the next wait may be, in ms
  * (0: turn again at once; -1: no bound). */
 typedef int (*loop_hook_fn)(void *ud);
-/* Adds a hook (at most LOOP_MAX_HOOKS); -1 if there is no room. */
+/* Adds a hook (at most LOOP_MAX_HOOKS), after those added so far, or
+ * before them (first); -1 if there is no room. */
 #define LOOP_MAX_HOOKS 8
 int loop_on_turn_end(loop *l, loop_hook_fn fn, void *ud);
+int loop_on_turn_end_first(loop *l, loop_hook_fn fn, void *ud);
 
 /* Something was queued that the hooks will handle: they run at the end of
  * this turn if it is still before them, else the next wait is 0. */
 void loop_wake(loop *l);
+/* The number of the turn running now: a hook that remembers the turn it
+ * last ran in knows whether work queued now will still see it this turn. */
+uint64_t loop_turn(const loop *l);
 /* free(p) at the end of this turn; false if out of memory (then p was freed
  * at once: do not call it while p may still be named by this turn's events). */
 bool loop_defer_free(loop *l, void *p);

@@ -259,7 +259,7 @@ void pm_submit(pm *m, pm_req *r)
     }
     if (m->qtail) m->qtail->next = r; else m->qhead = r;
     m->qtail = r;
-    loop_wake(m->l);
+    if (m->hook_turn == loop_turn(m->l)) loop_wake(m->l);   /* else this turn's end takes it */
 }
 
 bool pm_answer_now(pm *m, pm_req *r)
@@ -299,6 +299,7 @@ static void drain_queue(pm *m)
 static int turn_end(void *ud)
 {
     pm *m = ud;
+    m->hook_turn = loop_turn(m->l);
     while (m->qhead) drain_queue(m);
     fill_followers(m);
     for (peer *p = m->graveyard, *next; p; p = next) {

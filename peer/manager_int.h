@@ -154,6 +154,7 @@ struct pm {
     int sfd;                    /* SIGCHLD */
     loop_watch w_signal;
     pm_req *qhead, *qtail;      /* requests for the end of this turn */
+    uint64_t hook_turn;         /* the loop's turn in which turn_end last ran */
     bool shutting_down;
     bool stopped;               /* shut down: pm_submit answers itself */
     void (*quit_done)(void *ud);

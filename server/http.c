@@ -200,8 +200,10 @@ cJSON *http_body_json(http_req *h, enum MHD_Result *answered)
 void http_resume(http_server *s, struct MHD_Connection *c)
 {
     MHD_resume_connection(c);
-    /* In external mode a resume wakes nothing: the turn's end runs MHD. */
+    /* In external mode a resume wakes nothing: the turn's end runs MHD,
+     * this turn's if its hook is still to run, else the next, at once. */
     s->resumed = true;
+    if (s->hook_turn == loop_turn(s->l)) loop_wake(s->l);
 }
 
 static void on_answer(pm_req *r)
@@ -437,6 +439,7 @@ static void on_mhd_ready(loop_watch *w, uint32_t ev)
 static int turn_end(void *ud)
 {
     http_server *s = ud;
+    s->hook_turn = loop_turn(s->l);
     if (!s->daemon) return -1;
     uint64_t now = loop_now();
     if (s->resumed || (s->run_at && now >= s->run_at)) {
@@ -490,7 +493,7 @@ int http_start(http_server *s, loop *l, int listen_fd)
     if (!s->daemon) return -1;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     if (!di || loop_watch_fd(l, &s->w_mhd, di->epoll_fd, EPOLLIN, on_mhd_ready, s) < 0 ||
-        loop_on_turn_end(l, turn_end, s) < 0 || !loop_timer(l, &s->sweep_timer, 1000, sweep_tick, s)) {
+        loop_on_turn_end_first(l, turn_end, s) < 0 || !loop_timer(l, &s->sweep_timer, 1000, sweep_tick, s)) {
         MHD_stop_daemon(s->daemon);
         s->daemon = NULL;
         return -1;

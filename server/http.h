@@ -68,6 +68,7 @@ struct http_server {
     struct MHD_Daemon *daemon;
     loop_watch w_mhd;                   /* libmicrohttpd's epoll descriptor */
     bool resumed;                       /* a connection was resumed this turn */
+    uint64_t hook_turn;                 /* the loop's turn in which its hook last ran */
     uint64_t run_at;                    /* when libmicrohttpd wants to run again (its timeout); 0: never */
     tmr sweep_timer, stop_timer;
     uint64_t stop_by;
