@@ -5,7 +5,7 @@
  * the node at once and suspends the connection; one thread reads the node's
  * replies and resumes each connection with {"result":NAME}. No JSON
  * parsing, no term text, no batching, no state but the calls in flight.
- *   bare_relay PORT standard_io|tcp   PORT 0: any free port; prints the one it took
+ *   bare_relay PORT standard_io|tcp|distribution   PORT 0: any free port; prints the one it took
  */
 #include <microhttpd.h>
 #include <pthread.h>
@@ -107,7 +107,7 @@ static void *reader(void *arg)
 int main(int argc, char **argv)
 {
     int port = argc > 1 ? atoi(argv[1]) : 8082;
-    node_link_start(&node, argc > 2 && !strcmp(argv[2], "tcp"));
+    node_link_start(&node, argc > 2 ? argv[2] : "standard_io");
     pthread_t t;
     pthread_create(&t, NULL, reader, NULL);
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,

@@ -3,7 +3,7 @@
  * peerd starts it (erl -user peer, over standard_io or TCP), driven by the
  * smallest origin there is: one blocking loop that writes {call, Seq,
  * erlang, node, []} and waits for the reply. No HTTP, no threads, no JSON.
- *   node_rtt standard_io|tcp     prints "floor CONN node_rtt_us MEDIAN"
+ *   node_rtt standard_io|tcp|distribution   prints "floor CONN node_rtt_us MEDIAN"
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +25,9 @@ static bool got_frame(void *ud, const uint8_t *etf, size_t n) { (void)etf; (void
 
 int main(int argc, char **argv)
 {
-    bool tcp = argc > 1 && !strcmp(argv[1], "tcp");
+    const char *conn = argc > 1 ? argv[1] : "standard_io";
     node_link n;
-    node_link_start(&n, tcp);
+    node_link_start(&n, conn);
     enum { WARM = 200, N = 5000 };
     static double t[N];
     for (int i = 0; i < WARM + N; i++) {
@@ -42,7 +42,7 @@ int main(int argc, char **argv)
         buf_free(&frame);
     }
     qsort(t, N, sizeof *t, cmp);
-    printf("floor %s node_rtt_us %.1f\n", tcp ? "tcp" : "standard_io", t[N / 2]);
+    printf("floor %s node_rtt_us %.1f\n", conn, t[N / 2]);
     node_link_stop(&n);   /* the node halts when its connection closes, as under peerd */
     return 0;
 }
