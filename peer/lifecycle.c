@@ -28,6 +28,7 @@
 #include "cmdline.h"
 #include "spawn.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -161,6 +162,8 @@ void set_down(peer *p, const char *reason)
     if (p->state == ST_DOWN) return;
     p->state = ST_DOWN;
     p->down_at = wall_ms();
+    p->lease_expires_at = 0;        /* a peer that is down holds no lease */
+    timer_clear(p->m, &p->lease_timer);
     free(p->down_reason);
     p->down_reason = xstrdup(reason);
     timer_clear(p->m, &p->boot_timer);
@@ -180,20 +183,20 @@ void boot_succeeded(peer *p)
     p->m->boot_count++;
     p->m->boot_ms_sum += took;
     for (int i = 0; i < 8; i++) if (took <= (uint64_t)boot_bucket_ms[i]) p->m->boot_buckets[i]++;
+    /* A lease runs from the moment the client can act on the peer: the
+     * start's answer already says when it ends. */
+    bool lease_armed = !p->opt->lease_ms || timer_set(p->m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p);
+    if (p->opt->lease_ms) p->lease_expires_at = wall_ms() + p->opt->lease_ms;
     for (pm_req *w = p->boot_waiters, *n; w; w = n) {
         n = w->next;
         answer_with_info(w, p, PM_OK, NULL);
     }
     p->boot_waiters = NULL;
-    /* A lease runs from the moment the client can act on the peer. */
-    if (p->opt->lease_ms) {
-        p->lease_expires_at = wall_ms() + p->opt->lease_ms;
-        if (!timer_set(p->m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p)) {
-            /* A lease that cannot run out must not leave a node behind. */
-            emit_event(p->m, p, "booted", NULL);
-            lease_expired(p, &p->lease_timer);
-            return;
-        }
+    if (!lease_armed) {
+        /* A lease that cannot run out must not leave a node behind. */
+        emit_event(p->m, p, "booted", NULL);
+        lease_expired(p, &p->lease_timer);
+        return;
     }
     emit_event(p->m, p, "booted", NULL);
     wake_waiters(p);
@@ -401,7 +404,15 @@ static void spawn_peer(peer *p, pm_req *r, char **conn_args)
         r->exit_status = -1;
         finish(r, PM_ERR_SPAWN, xasprintf("cannot execute %s: %s", argv[0], strerror(e)));
         close_control(p);
-        remove_peer(p, false);
+        /* As any start that fails: created, boot_failed, and a tombstone
+         * that answers for the id (410) with the reason. */
+        char *reason = xasprintf("{spawn_failed,\"%s\"}", strerror(e));
+        emit_event(m, p, "created", NULL);
+        set_down(p, reason ? reason : "spawn_failed");
+        emit_event(m, p, "boot_failed", p->down_reason);
+        free(reason);
+        m->boot_failures++;
+        remove_peer(p, true);
         return;
     }
     logf_(m, "peer %s starting: %s (pid %d)", p->id, argv[0], (int)p->child);
@@ -446,9 +457,26 @@ void do_lease(pm *m, peer *p, pm_req *r)
         finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : "down"));
         return;
     }
-    if (r->lease_ms) p->opt->lease_ms = r->lease_ms;
+    if (r->lease_ms && r->lease_ms != p->opt->lease_ms) {
+        /* The options say the lease the peer has now. */
+        cJSON *o = cJSON_Parse(p->opt->options_json);
+        cJSON *v = cJSON_CreateNumber((double)r->lease_ms);
+        char *text = NULL;
+        if (o && v) {
+            if (cJSON_GetObjectItemCaseSensitive(o, "lease_ms")) cJSON_ReplaceItemInObjectCaseSensitive(o, "lease_ms", v);
+            else cJSON_AddItemToObject(o, "lease_ms", v);
+            v = NULL;
+            text = cJSON_PrintUnformatted(o);
+        }
+        cJSON_Delete(v);
+        cJSON_Delete(o);
+        if (!text) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); return; }
+        free(p->opt->options_json);
+        p->opt->options_json = text;
+        p->opt->lease_ms = r->lease_ms;
+    }
     if (!p->opt->lease_ms) {
-        finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s has no lease: give lease_ms", p->id));
+        finish(r, PM_ERR_NO_LEASE, xasprintf("peer %s has no lease to renew: give lease_ms to start one", p->id));
         return;
     }
     if (!timer_set(m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p)) {

@@ -138,6 +138,7 @@ typedef enum {
     PM_ERR_SHUTTING_DOWN,
     PM_ERR_INTERNAL,
     PM_ERR_REPLY_TOO_LARGE, /* the node's reply was over the frame limit and dropped (detail) */
+    PM_ERR_NO_LEASE,        /* PUT lease without lease_ms on a peer that has none */
 } pm_status;
 
 /* A snapshot of one peer, owned by whoever holds it. */

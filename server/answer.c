@@ -45,6 +45,7 @@ enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
     case PM_ERR_LISTEN: return http_problem(h, 502, "boot_failed", d, NULL);
     case PM_ERR_SHUTTING_DOWN: return http_problem(h, 503, "shutting_down", d ? d : "peerd is shutting down", NULL);
     case PM_ERR_REPLY_TOO_LARGE: return http_problem(h, 502, "reply_too_large", d, NULL);
+    case PM_ERR_NO_LEASE: return http_problem(h, 400, "no_lease", d, NULL);
     case PM_ERR_INTERNAL: break;
     }
     return http_problem(h, 500, "internal", d ? d : "internal error", NULL);

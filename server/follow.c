@@ -17,6 +17,7 @@ typedef struct {
     stream *s;
     void *follower;             /* the manager's handle, for refill and unfollow */
     const char *type;
+    bool counted;               /* a following response: one of --max-streams */
 } http_stream;
 
 static void park(void *ud) { MHD_suspend_connection(((http_stream *)ud)->conn); }
@@ -51,7 +52,7 @@ static void release(void *cls)
 {
     http_stream *hs = cls;
     if (hs->follower) tell_manager(hs, PM_UNFOLLOW);
-    hs->srv->streams--;
+    hs->srv->streams -= hs->counted;
     stream_unref(hs->s);
     free(hs);
 }
@@ -60,7 +61,7 @@ static void state_free(void *p)
 {
     http_stream *hs = p;
     if (!hs) return;
-    hs->srv->streams--;
+    hs->srv->streams -= hs->counted;
     stream_unref(hs->s);
     free(hs);
 }
@@ -92,18 +93,21 @@ static enum MHD_Result followed(http_req *h)
 enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type)
 {
     http_server *s = h->srv;
-    if (s->streams >= s->max_streams) {
+    /* What is kept, answered at once (follow=0), is not a following response. */
+    bool counted = !r->once;
+    if (counted && s->streams >= s->max_streams) {
         pm_req_free(r);
         return http_problemf(h, 503, "too_many_streams", "peerd serves %d open streams at most (--max-streams)", s->max_streams);
     }
     http_stream *hs = calloc(1, sizeof *hs);
     if (!hs) { pm_req_free(r); return MHD_NO; }
-    s->streams++;
+    hs->counted = counted;
+    s->streams += counted;
     hs->srv = s;
     hs->conn = h->conn;
     hs->type = type;
     hs->s = stream_new(park, wake, hs);
-    if (!hs->s) { free(hs); pm_req_free(r); s->streams--; return MHD_NO; }
+    if (!hs->s) { free(hs); pm_req_free(r); s->streams -= counted; return MHD_NO; }
     h->state = hs;
     h->free_state = state_free;
     /* The manager watches a dup of the socket to see the client hang up

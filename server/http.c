@@ -263,12 +263,18 @@ static bool authorized(http_req *h)
 {
     const char *token = h->srv->token;
     if (!token) return true;
+    bool get = !strcmp(h->method, "GET") || !strcmp(h->method, "HEAD");
     /* Liveness, and the dashboard page itself (it asks for the token). */
-    if (!strcmp(h->method, "GET") && ((h->nseg == 1 && !strcmp(h->seg[0], "healthz")) || h->nseg == 0)) return true;
+    if (get && ((h->nseg == 1 && !strcmp(h->seg[0], "healthz")) || h->nseg == 0)) return true;
     const char *auth = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth) return !strncasecmp(auth, "Bearer ", 7) && token_matches(auth + 7, token);
-    /* EventSource cannot send headers: streams may carry ?access_token=. */
-    const char *q = MHD_lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND, "access_token");
+    /* EventSource cannot send headers: the GET streams (/events, a peer's
+     * console and messages) may carry ?access_token=; nothing else may, as
+     * a token in a URL lands in logs. */
+    bool stream = get && ((h->nseg == 1 && !strcmp(h->seg[0], "events")) ||
+                          (h->nseg == 3 && !strcmp(h->seg[0], "peers") &&
+                           (!strcmp(h->seg[2], "console") || !strcmp(h->seg[2], "messages"))));
+    const char *q = stream ? MHD_lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND, "access_token") : NULL;
     return q && token_matches(q, token);
 }
 

@@ -53,6 +53,7 @@ enum MHD_Result router_dispatch(http_req *h)
         if (!strcmp(r->method, h->method) || (head && !strcmp(r->method, "GET"))) return r->fn(h);
         if (allow[0]) strncat(allow, ", ", sizeof allow - strlen(allow) - 1);
         strncat(allow, r->method, sizeof allow - strlen(allow) - 1);
+        if (!strcmp(r->method, "GET")) strncat(allow, ", HEAD", sizeof allow - strlen(allow) - 1);
     }
     if (!allow[0]) return http_problemf(h, 404, "not_found", "no such resource: %s %s", h->method, h->url);
     char detail[256];
