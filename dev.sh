@@ -36,6 +36,9 @@ browser_deps() {
     install chromium nodejs npm
     [ -d tests/browser/node_modules/playwright-core ] ||
         (cd tests/browser && npm install --silent --no-audit --no-fund >/dev/null)
+    # The contract check: Stoplight Prism's validating proxy (tests/contract).
+    [ -x tests/contract/node_modules/.bin/prism ] ||
+        (cd tests/contract && npm install --silent --no-audit --no-fund >/dev/null)
 }
 
 build() {

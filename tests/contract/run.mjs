@@ -5,8 +5,13 @@
 // error of its own (sl-violations); any such answer fails the case.
 //   node tests/contract/run.mjs BUILD_DIR      ends with "N passed, N failed"
 import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import os from "node:os";
 import path from "node:path";
+import Ajv from "ajv";
+import addFormats from "ajv-formats";
+import yaml from "js-yaml";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -28,16 +33,40 @@ function started(child, pattern, what) {
   });
 }
 
-const peerd = spawn(path.join(build, "peerd"), ["--listen", "127.0.0.1:0", "--quiet", "--max-streams", "4"]);
-const [, peerdUrl] = await started(peerd, /peerd listening on (http:\/\/\S+)/, "peerd");
-const prismBin = path.join(here, "node_modules/.bin/prism");
-const port = 20000 + (process.pid % 20000);
-const prism = spawn(prismBin, ["proxy", path.join(root, "openapi/openapi.yaml"), peerdUrl, "--errors", "--host", "127.0.0.1", "--port", String(port)]);
-await started(prism, /Prism is listening on/, "prism");
-const base = `http://127.0.0.1:${port}`;
+// NDJSON bodies, which Prism reads as one string, are checked a line at a
+// time against the schema the document gives each line (x-ndjson-line).
+const doc = yaml.load(readFileSync(path.join(root, "openapi/openapi.yaml"), "utf8"));
+const ajv = new Ajv({ strict: false, allErrors: true });
+addFormats(ajv);
+ajv.addSchema({ $id: "openapi", components: doc.components });
+const lineSchema = (name) => ajv.compile({ $ref: `openapi#/components/schemas/${name}` });
+function ndjsonLines(name) {
+  const validate = lineSchema(name);
+  return (r) => {
+    for (const line of r.text.split("\n").filter((l) => l.length)) {
+      if (!validate(JSON.parse(line))) throw new Error(`a line is not a ${name}: ${line} ${ajv.errorsText(validate.errors)}`);
+    }
+  };
+}
+
+// A peerd behind a Prism proxy; extra: peerd's arguments.
+async function start(extra) {
+  const peerd = spawn(path.join(build, "peerd"), ["--listen", "127.0.0.1:0", "--quiet", "--max-streams", "4", ...extra]);
+  const [, peerdUrl] = await started(peerd, /peerd listening on (http:\/\/\S+)/, "peerd");
+  const port = 20000 + ((process.pid + extra.length) % 20000);
+  const prism = spawn(path.join(here, "node_modules/.bin/prism"),
+    ["proxy", path.join(root, "openapi/openapi.yaml"), peerdUrl, "--errors", "--host", "127.0.0.1", "--port", String(port)]);
+  await started(prism, /Prism is listening on/, "prism");
+  return { peerd, prism, base: `http://127.0.0.1:${port}` };
+}
+
+let { peerd, prism, base } = await start([]);
+
+let authorization = null;
 
 async function req(method, p, body, headers = {}) {
   const init = { method, headers: { ...headers } };
+  if (authorization) init.headers.authorization = authorization;
   if (body !== undefined) { init.body = typeof body === "string" ? body : JSON.stringify(body); init.headers["content-type"] = "application/json"; }
   const r = await fetch(base + p, init);
   const text = method === "HEAD" ? "" : await r.text();
@@ -45,14 +74,24 @@ async function req(method, p, body, headers = {}) {
 }
 
 // A case: the request through Prism, the status expected, no violation.
+// want "invalid request": a request the document itself refuses (Prism
+// answers 422 naming the query or body), as peerd refuses it with a 400 —
+// that the document says so is what is checked (peerd's own 400s are the
+// e2e suite's).
 async function check(name, method, p, body, want, extra) {
   let r;
   try {
     r = await req(method, p, body);
     const violations = r.headers.get("sl-violations");
     const prismError = r.json && typeof r.json.type === "string" && r.json.type.includes("stoplight.io/prism");
-    if (violations || prismError) throw new Error(`the document is broken here: ${violations || r.text}`);
-    if (r.status !== want) throw new Error(`status ${r.status}, not ${want}: ${r.text.slice(0, 300)}`);
+    if (want === "invalid request") {
+      const onRequest = prismError && r.status === 422 && (r.json.validation || []).length > 0 &&
+        r.json.validation.every((v) => ["query", "body", "path"].includes(v.location[0]));
+      if (!onRequest) throw new Error(`the document lets this request through: ${r.status} ${r.text.slice(0, 300)}`);
+    } else {
+      if (violations || prismError) throw new Error(`the document is broken here: ${violations || r.text}`);
+      if (r.status !== want) throw new Error(`status ${r.status}, not ${want}: ${r.text.slice(0, 300)}`);
+    }
     if (extra) extra(r);
     passed++;
     console.log(`[PASS] ${name}`);
@@ -65,11 +104,13 @@ async function check(name, method, p, body, want, extra) {
 
 try {
   await check("healthz", "GET", "/healthz", undefined, 200);
+  await check("the document", "GET", "/openapi.yaml", undefined, 200);
+  await check("the dashboard", "GET", "/", undefined, 200);
   await check("random name", "GET", "/random-name?prefix=c", undefined, 200);
-  await check("random name, bad prefix", "GET", "/random-name?prefix=a%20b", undefined, 400);
+  await check("random name, bad prefix", "GET", "/random-name?prefix=a%20b", undefined, "invalid request");
   await check("metrics", "GET", "/metrics", undefined, 200);
   await check("list", "GET", "/peers", undefined, 200);
-  await check("start, bad option", "POST", "/peers", { shutdown: { halt: 999 } }, 400);
+  await check("start, bad option", "POST", "/peers", { shutdown: { halt: 999 } }, "invalid request");
   await check("start", "POST", "/peers", { name: "contract1", lease_ms: 600000 }, 201);
   await check("start, name taken", "POST", "/peers", { name: "contract1" }, 409);
   await check("get", "GET", "/peers/contract1", undefined, 200);
@@ -77,16 +118,23 @@ try {
   await check("call", "POST", "/peers/contract1/call", { module: "erlang", function: "node", args: [] }, 200);
   await check("call, text args", "POST", "/peers/contract1/call", { module: "lists", function: "seq", args: "[1, 3]" }, 200);
   await check("call, exception", "POST", "/peers/contract1/call", { module: "erlang", function: "error", args: "[badarg]" }, 422);
-  await check("call, bad body", "POST", "/peers/contract1/call", { module: 1 }, 400);
+  await check("call, bad body", "POST", "/peers/contract1/call", { module: 1 }, "invalid request");
+  await check("call, bad term text", "POST", "/peers/contract1/call", { module: "erlang", function: "node", args: "[foo(" }, 400);
+  await check("call, a node's pid text", "POST", "/peers/contract1/call", { module: "erlang", function: "is_pid", args: "[<5.6.7>]" }, 400);
   await check("call, timeout", "POST", "/peers/contract1/call", { module: "timer", function: "sleep", args: [2000], timeout_ms: 100 }, 504);
   await check("cast", "POST", "/peers/contract1/cast", { module: "io", function: "format", args: "[\"hi~n\"]" }, 202);
   await check("send", "POST", "/peers/contract1/send", { to: "init", message: { "$atom": "hello" } }, 202);
   await check("console", "GET", "/peers/contract1/console", undefined, 200);
-  await check("console, bad since", "GET", "/peers/contract1/console?since=x", undefined, 400);
+  await check("console, bad since", "GET", "/peers/contract1/console?since=x", undefined, "invalid request");
+  await check("console, since out of range", "GET", "/peers/contract1/console?since=99999999999999999999", undefined, 400);
+  await check("console, bad follow flag", "GET", "/peers/contract1/console?follow=maybe", undefined, "invalid request");
   await check("messages", "GET", "/peers/contract1/messages", undefined, 200);
   await check("wait running", "GET", "/peers/contract1/wait?state=running", undefined, 200);
   await check("lease", "PUT", "/peers/contract1/lease", { lease_ms: 600000 }, 200);
-  await check("events, follow=0", "GET", "/events?follow=0", undefined, 200);
+  await check("events, follow=0", "GET", "/events?follow=0", undefined, 200, ndjsonLines("EventLine"));
+  await check("events, reset", "GET", "/events?follow=0&since=0000000000000001-5", undefined, 200, ndjsonLines("EventLine"));
+  await check("call, an expression as args", "POST", "/peers/contract1/call", { module: "erlang", function: "send", args: "[group_leader(), {hello, 1}]" }, 400);
+  await check("messages, reset", "GET", "/peers/contract1/messages?since=0000000000000001-5", undefined, 200, ndjsonLines("MessageLine"));
   await check("stop", "DELETE", "/peers/contract1", undefined, 200);
   await check("get, removed", "GET", "/peers/contract1", undefined, 410);
   await check("call, removed", "POST", "/peers/contract1/call", { module: "erlang", function: "node", args: [] }, 410);
@@ -97,6 +145,22 @@ try {
   await check("start, async", "POST", "/peers", { name: "contract4", wait_boot: false }, 202);
   await check("wait down, timeout", "GET", "/peers/contract4/wait?state=down&timeout_ms=100", undefined, 504);
   await check("stop 4", "DELETE", "/peers/contract4", undefined, 200);
+} finally {
+  prism.kill();
+  peerd.kill();
+}
+
+// With a token and --allow-exec: 401, 403, and what needs no token.
+const dir = mkdtempSync(path.join(os.tmpdir(), "peerd-contract-"));
+writeFileSync(path.join(dir, "token"), "contract-token\n");
+({ peerd, prism, base } = await start(["--token-file", path.join(dir, "token"), "--allow-exec", "erl"]));
+try {
+  await check("healthz without the token", "GET", "/healthz", undefined, 200);
+  await check("list without the token", "GET", "/peers", undefined, 401);
+  await check("start without the token", "POST", "/peers", {}, 401);
+  authorization = "Bearer contract-token";
+  await check("list with the token", "GET", "/peers", undefined, 200);
+  await check("start a program not allowed", "POST", "/peers", { exec: "/bin/ls" }, 403);
 } finally {
   prism.kill();
   peerd.kill();
