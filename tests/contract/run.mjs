@@ -4,7 +4,7 @@
 // Prism answers a request or a response that breaks the document with an
 // error of its own (sl-violations); any such answer fails the case.
 //   node tests/contract/run.mjs BUILD_DIR      ends with "N passed, N failed"
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
@@ -62,6 +62,17 @@ async function start(extra) {
 
 let { peerd, prism, base } = await start([]);
 
+// The document feeds the generators people feed it to: a client typed by
+// openapi-typescript must type-check (tsc --strict), then run against peerd.
+function typedClient() {
+  const bin = (n) => path.join(here, "node_modules/.bin", n);
+  for (const [cmd, args] of [[bin("openapi-typescript"), [path.join(root, "openapi/openapi.yaml"), "-o", path.join(here, "peerd-api.d.ts"), "--default-non-nullable=false"]],
+                             [bin("tsc"), ["-p", path.join(here, "tsconfig.json")]]]) {
+    const r = spawnSync(cmd, args, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${path.basename(cmd)}: ${r.stdout}${r.stderr}`);
+  }
+}
+
 let authorization = null;
 
 async function req(method, p, body, headers = {}) {
@@ -103,6 +114,17 @@ async function check(name, method, p, body, want, extra) {
 }
 
 try {
+  try {
+    typedClient();
+    const { main } = await import(path.join(here, "build/client.js"));
+    const node = await main(base);
+    if (!node.startsWith("typed_client@")) throw new Error(`the typed client called a node named ${node}`);
+    passed++;
+    console.log("[PASS] a client typed from the document: type-checks and runs");
+  } catch (e) {
+    failed++;
+    console.log(`[FAIL] a client typed from the document: ${e.message}`);
+  }
   await check("healthz", "GET", "/healthz", undefined, 200);
   await check("the document", "GET", "/openapi.yaml", undefined, 200);
   await check("the dashboard", "GET", "/", undefined, 200);
