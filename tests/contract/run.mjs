@@ -49,6 +49,47 @@ function ndjsonLines(name) {
   };
 }
 
+// SSE bodies (Prism cannot hold a stream open: read from peerd itself): each
+// event's id is TOKEN-N, its data the document's schema for its type.
+function sseEvents(dataSchema) {
+  const validate = lineSchema(dataSchema);
+  return (r) => {
+    const events = r.text.split("\n\n").filter((e) => e.trim().length);
+    if (!events.length) throw new Error("no event");
+    for (const e of events) {
+      const f = {};
+      for (const line of e.split("\n")) {
+        const i = line.indexOf(": ");
+        const k = i < 0 ? line : line.slice(0, i), v = i < 0 ? "" : line.slice(i + 2);
+        f[k] = f[k] === undefined ? v : `${f[k]}\n${v}`;
+      }
+      if (!/^[0-9a-f]{16}-[0-9]+$/.test(f.id || "")) throw new Error(`an id that is not TOKEN-N: ${e}`);
+      const data = JSON.parse(f.data);
+      const ok = f.event === "missed" ? Number.isInteger(data) && data > 0
+               : f.event === "reset" ? lineSchema("ResetMarker")({ reset: data })
+               : validate(data);
+      if (!ok) throw new Error(`event ${f.event}: ${f.data} ${ajv.errorsText(validate.errors)}`);
+    }
+  };
+}
+
+async function direct(name, url, accept, extra) {
+  try {
+    const r = await fetch(url, { headers: { accept } });
+    const text = await r.text();
+    if (r.status !== 200) throw new Error(`status ${r.status}: ${text.slice(0, 300)}`);
+    extra({ status: r.status, text });
+    passed++;
+    console.log(`[PASS] ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`[FAIL] ${name}: ${e.message}`);
+  }
+}
+
+// A peer daemon's base URL, for what goes around Prism.
+let peerdBase = null;
+
 // A peerd behind a Prism proxy; extra: peerd's arguments.
 async function start(extra) {
   const peerd = spawn(path.join(build, "peerd"), ["--listen", "127.0.0.1:0", "--quiet", "--max-streams", "4", ...extra]);
@@ -57,6 +98,7 @@ async function start(extra) {
   const prism = spawn(path.join(here, "node_modules/.bin/prism"),
     ["proxy", path.join(root, "openapi/openapi.yaml"), peerdUrl, "--errors", "--host", "127.0.0.1", "--port", String(port)]);
   await started(prism, /Prism is listening on/, "prism");
+  peerdBase = peerdUrl;
   return { peerd, prism, base: `http://127.0.0.1:${port}` };
 }
 
@@ -157,6 +199,8 @@ try {
   await check("events, reset", "GET", "/events?follow=0&since=0000000000000001-5", undefined, 200, ndjsonLines("EventLine"));
   await check("call, an expression as args", "POST", "/peers/contract1/call", { module: "erlang", function: "send", args: "[group_leader(), {hello, 1}]" }, 400);
   await check("messages, reset", "GET", "/peers/contract1/messages?since=0000000000000001-5", undefined, 200, ndjsonLines("MessageLine"));
+  await direct("events as SSE", `${peerdBase}/events?follow=0`, "text/event-stream", sseEvents("Event"));
+  await direct("events as SSE, after a reset", `${peerdBase}/events?follow=0&since=0000000000000001-3`, "text/event-stream", sseEvents("Event"));
   await check("stop", "DELETE", "/peers/contract1", undefined, 200);
   await check("get, removed", "GET", "/peers/contract1", undefined, 410);
   await check("call, removed", "POST", "/peers/contract1/call", { module: "erlang", function: "node", args: [] }, 410);
