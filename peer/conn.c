@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 void conn_init(conn *c, const conn_ops *ops, loop *l, const conn_events *ev, void *owner)
@@ -29,6 +32,32 @@ void conn_close_fd(conn *c, int *fd, loop_watch *w)
     if (w && w->fd == *fd) loop_unwatch(c->l, w);
     close(*fd);
     *fd = -1;
+}
+
+void conn_lose(conn *c, const char *reason)
+{
+    c->ops->close(c);
+    c->ev->lost(c->owner, reason, false);
+}
+
+int conn_read_packets(int fd, tcp_decoder *dec, const tcp_sink *sink, bool quickack)
+{
+    for (int rounds = 0; rounds < CONN_READS_PER_TURN; rounds++) {
+        size_t room;
+        uint8_t *at = tcp_decode_room(dec, 65536, &room);
+        if (!at) return CONN_NOMEM;
+        ssize_t r = read(fd, at, room);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return 0;
+        if (r <= 0) return CONN_CLOSED;
+        if (quickack) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+        }
+        if (!tcp_decode_commit(dec, (size_t)r, sink)) return 0;   /* the peer or the connection is gone */
+        if ((size_t)r < room) return 0;   /* drained: epoll says when more comes */
+    }
+    return 0;
 }
 
 bool conn_push_arg(char ***v, size_t *n, const char *s)

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "loop.h"
 #include "manager.h"
+#include "tcp_frame.h"
 
 typedef struct conn conn;
 typedef struct dist_node dist_node;
@@ -128,6 +129,14 @@ bool conn_drain_stdout(conn *c);
 /* Writes outq to fd; arms or disarms EPOLLOUT on w (base: its other events). */
 void conn_write(conn *c, int fd, loop_watch *w, uint32_t base);
 void conn_close_fd(conn *c, int *fd, loop_watch *w);
+/* Closes the control side (ops->close) and tells the peer it is lost. */
+void conn_lose(conn *c, const char *reason);
+/* Reads what a {packet, 4} socket has (CONN_READS_PER_TURN reads at most)
+ * and hands each message to sink: 0 while it stands (or the sink stopped),
+ * CONN_CLOSED when the other side closed it, CONN_NOMEM. With quickack the
+ * socket ACKs at once after each read. */
+enum { CONN_CLOSED = -1, CONN_NOMEM = -2 };
+int conn_read_packets(int fd, tcp_decoder *dec, const tcp_sink *sink, bool quickack);
 /* Appends a copy of s to a NULL-terminated argv of *n; false if out of memory. */
 bool conn_push_arg(char ***v, size_t *n, const char *s);
 void conn_release(conn *c);     /* closes stdout, frees what conn_init set up, and c at the end of the turn */

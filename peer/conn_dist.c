@@ -347,12 +347,6 @@ static void close_control(conn *c)
     c->out_watching = false;
 }
 
-static void lost(conn *c, const char *reason)
-{
-    close_control(c);
-    c->ev->lost(c->owner, reason, false);
-}
-
 static void flush(conn *c)
 {
     dist_conn *t = (dist_conn *)c;
@@ -366,17 +360,8 @@ static void on_sock(loop_watch *w, uint32_t events)
     if (events & EPOLLOUT) flush(c);
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) return;
     tcp_sink sink = { packet, oversized, t };
-    for (int rounds = 0; rounds < CONN_READS_PER_TURN; rounds++) {
-        size_t room;
-        uint8_t *at = tcp_decode_room(&t->dec, 65536, &room);
-        if (!at) { lost(c, "{dist,enomem}"); return; }
-        ssize_t r = read(t->sock_fd, at, room);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && errno == EAGAIN) return;
-        if (r <= 0) { lost(c, "noconnection"); return; }
-        if (!tcp_decode_commit(&t->dec, (size_t)r, &sink)) return;
-        if ((size_t)r < room) return;
-    }
+    int st = conn_read_packets(t->sock_fd, &t->dec, &sink, false);
+    if (st) conn_lose(c, st == CONN_NOMEM ? "{dist,enomem}" : "noconnection");
 }
 
 static void connected(dist_expect *e, int fd, const uint8_t *rest, size_t n)
@@ -387,7 +372,7 @@ static void connected(dist_expect *e, int fd, const uint8_t *rest, size_t n)
     t->waiting = false;
     loop_timer_clear(c->l, &t->connect_timer);
     t->sock_fd = fd;
-    if (loop_watch_fd(c->l, &t->w_sock, fd, EPOLLIN | EPOLLRDHUP, on_sock, c) < 0) { lost(c, "{watch_failed}"); return; }
+    if (loop_watch_fd(c->l, &t->w_sock, fd, EPOLLIN | EPOLLRDHUP, on_sock, c) < 0) { conn_lose(c, "{watch_failed}"); return; }
     tcp_sink sink = { packet, oversized, t };
     if (n && !tcp_decode(&t->dec, rest, n, &sink)) return;
     flush(c);
@@ -396,7 +381,7 @@ static void connected(dist_expect *e, int fd, const uint8_t *rest, size_t n)
 static void connect_timeout(void *owner, tmr *tm)
 {
     (void)tm;
-    lost(owner, "{dist,connect_timeout}");
+    conn_lose(owner, "{dist,connect_timeout}");
 }
 
 /* ---- the interface ---- */

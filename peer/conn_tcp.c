@@ -108,12 +108,6 @@ static void close_control(conn *c)
     c->out_watching = false;
 }
 
-static void lost(conn *c, const char *reason)
-{
-    close_control(c);
-    c->ev->lost(c->owner, reason, false);
-}
-
 static void flush(conn *c)
 {
     tcp_conn *t = (tcp_conn *)c;
@@ -139,22 +133,11 @@ static void on_sock(loop_watch *w, uint32_t events)
     if (events & EPOLLOUT) flush(c);
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) return;
     tcp_sink sink = { sink_frame, sink_oversized, c };
-    for (int rounds = 0; rounds < CONN_READS_PER_TURN; rounds++) {
-        size_t room;
-        uint8_t *at = tcp_decode_room(&t->dec, 65536, &room);
-        if (!at) { lost(c, "{tcp,enomem}"); return; }
-        ssize_t r = read(t->sock_fd, at, room);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && errno == EAGAIN) return;
-        if (r <= 0) { lost(c, "tcp_closed"); return; }
-        /* ACK at once: the node's socket runs Nagle, and a second small
-         * message it sends (a reply after an io_request, the second of two
-         * replies) would otherwise wait for our delayed ACK, up to 40 ms. */
-        int one = 1;
-        setsockopt(t->sock_fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-        if (!tcp_decode_commit(&t->dec, (size_t)r, &sink)) return;   /* the peer or the connection is gone */
-        if ((size_t)r < room) return;   /* drained: epoll says when more comes */
-    }
+    /* ACK at once: the node's socket runs Nagle, and a second small message
+     * it sends (a reply after an io_request, the second of two replies)
+     * would otherwise wait for our delayed ACK, up to 40 ms. */
+    int st = conn_read_packets(t->sock_fd, &t->dec, &sink, true);
+    if (st) conn_lose(c, st == CONN_NOMEM ? "{tcp,enomem}" : "tcp_closed");
 }
 
 static void on_listen(loop_watch *w, uint32_t ev)
@@ -170,14 +153,14 @@ static void on_listen(loop_watch *w, uint32_t ev)
     conn_close_fd(c, &t->listen_fd, &t->w_listen);
     loop_timer_clear(c->l, &t->accept_timer);
     t->sock_fd = fd;
-    if (loop_watch_fd(c->l, &t->w_sock, fd, EPOLLIN | EPOLLRDHUP, on_sock, c) < 0) { lost(c, "{watch_failed}"); return; }
+    if (loop_watch_fd(c->l, &t->w_sock, fd, EPOLLIN | EPOLLRDHUP, on_sock, c) < 0) { conn_lose(c, "{watch_failed}"); return; }
     flush(c);
 }
 
 static void accept_timeout(void *owner, tmr *tm)
 {
     (void)tm;
-    lost(owner, "{inet_async,timeout}");
+    conn_lose(owner, "{inet_async,timeout}");
 }
 
 static int attach(conn *c, int in_fd, int out_fd)

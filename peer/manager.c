@@ -120,13 +120,9 @@ static void fill_info(const peer *p, pm_peer_info *i)
 
 void snapshot(const peer *p, pm_peer_info *i)
 {
-    fill_info(p, i);
-    i->id = xstrdup(i->id);
-    i->node = xstrdup(i->node);
-    i->down_reason = xstrdup(i->down_reason);
-    i->connection = xstrdup(i->connection);
-    i->options_json = xstrdup(i->options_json);
-    i->argv = strv_dup(i->argv);
+    pm_peer_info view;
+    fill_info(p, &view);
+    copy_info(i, &view);
 }
 
 bool pm_peer_view(pm *m, const char *id, pm_peer_info *view)
