@@ -23,7 +23,7 @@
 typedef struct {
     bool tcp, dist;
     int epmd_fd;
-    char node[128];             /* distribution: this origin's name */
+    char node[300];             /* distribution: this origin's name */
     uint32_t creation;
     buf pid_origin, pid_gl, pid_reply;
     pthread_mutex_t wlock;      /* writes come from two threads in bare_relay */
