@@ -38,8 +38,6 @@ static void state_free(void *p)
     free(s);
 }
 
-typedef struct { unsigned status; char code[32]; char detail[600]; } map_error;
-
 static bool fail(map_error *e, const char *code, const char *detail)
 {
     e->status = 400;
@@ -125,15 +123,17 @@ static term *value_field(arena *a, const cJSON *body, const char *key, const cha
     return json_term(a, j, ctx, key, e, needs_ctx);
 }
 
-/* Builds the payload of a call/cast ({M, F, A} bodies) or send ({To, Msg}). */
-static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *e, bool *needs_ctx)
+/* Fields of a group call's body that say where it goes, not what. */
+static bool target_field(const char *k) { return !strcmp(k, "peers") || !strcmp(k, "selector"); }
+
+bool call_payload(pm_op op, const cJSON *body, const term_ctx *ctx, bool group, buf *out, int64_t *timeout,
+                  bool *by_name, map_error *e, bool *needs_ctx)
 {
-    const cJSON *body = s->body;
     arena *a = arena_new();
     if (!a) return fail(e, "internal", "out of memory");
     bool ok = false;
     char err[600];
-    if (s->op == PM_SEND) {
+    if (op == PM_SEND) {
         for (const cJSON *f = body->child; f; f = f->next)
             if (strcmp(f->string, "to") && strcmp(f->string, "message") && strcmp(f->string, "message_text")) {
                 snprintf(err, sizeof err, "unknown field: %s", f->string);
@@ -143,20 +143,20 @@ static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *
         const cJSON *to = cJSON_GetObjectItemCaseSensitive(body, "to");
         term *dest = NULL;
         if (cJSON_IsString(to) && to->valuestring[0] == '<') {
-            if (!(dest = text_term(a, to, &s->ctx, "to", e, needs_ctx))) goto out;
+            if (!(dest = text_term(a, to, ctx, "to", e, needs_ctx))) goto out;
         } else if (cJSON_IsString(to)) {
             if (!(dest = atom_of(a, to, "to", e))) goto out;
         } else if (cJSON_IsObject(to)) {
-            if (!(dest = json_term(a, to, &s->ctx, "to", e, needs_ctx))) goto out;
+            if (!(dest = json_term(a, to, ctx, "to", e, needs_ctx))) goto out;
         } else {
             fail(e, "invalid_arg", "to: must be a registered name, a pid \"<0.N.M>\" or {\"$etf\": ...}");
             goto out;
         }
         if (dest->type != TERM_ATOM && dest->type != TERM_PID) { fail(e, "invalid_arg", "to: must be an atom or a pid"); goto out; }
-        term *msg = value_field(a, body, "message", "message_text", &s->ctx, e, needs_ctx);
+        term *msg = value_field(a, body, "message", "message_text", ctx, e, needs_ctx);
         if (!msg) goto out;
-        s->by_name = dest->type == TERM_ATOM;
-        if (s->by_name) {
+        *by_name = dest->type == TERM_ATOM;
+        if (*by_name) {
             /* The node's control process runs Name ! Msg, which raises (and
              * halts the node) when nothing has that name. So a send by name
              * goes as a call of erlang:send(Name, Msg, []), whose badarg
@@ -178,7 +178,7 @@ static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *
     }
     for (const cJSON *f = body->child; f; f = f->next)
         if (strcmp(f->string, "module") && strcmp(f->string, "function") && strcmp(f->string, "args") &&
-            (s->op != PM_CALL || strcmp(f->string, "timeout_ms"))) {
+            (op != PM_CALL || strcmp(f->string, "timeout_ms")) && (!group || !target_field(f->string))) {
             snprintf(err, sizeof err, "unknown field: %s", f->string);
             fail(e, "invalid_arg", err);
             goto out;
@@ -189,13 +189,13 @@ static bool build_payload(call_state *s, buf *out, int64_t *timeout, map_error *
     if (!args) {
         list = term_nil(a);
     } else if (cJSON_IsString(args)) {
-        if (!(list = text_term(a, args, &s->ctx, "args", e, needs_ctx))) goto out;
+        if (!(list = text_term(a, args, ctx, "args", e, needs_ctx))) goto out;
         if ((list->type != TERM_LIST && list->type != TERM_NIL) || (list->type == TERM_LIST && list->list.tail->type != TERM_NIL)) {
             fail(e, "invalid_arg", "args: the Erlang text must be a proper list, e.g. \"[kernel, foo]\"");
             goto out;
         }
     } else if (cJSON_IsArray(args)) {
-        if (!(list = json_term(a, args, &s->ctx, "args", e, needs_ctx))) goto out;
+        if (!(list = json_term(a, args, ctx, "args", e, needs_ctx))) goto out;
     } else {
         fail(e, "invalid_arg", "args: must be an array, or a string of Erlang text that is a list");
         goto out;
@@ -229,6 +229,81 @@ static void count_call(http_req *h, call_outcome outcome)
     if (s->op == PM_CALL) http_count_call(h->srv, outcome, now_s() - s->started);
 }
 
+/* An answered CALL's reply into o: result and value when it returned;
+ * class, reason, reason_value and stacktrace when it raised (*raised set,
+ * detail gets "class:reason"). False if the reply cannot be decoded. */
+static bool reply_into(const pm_req *r, cJSON *o, bool *raised, char *detail, size_t dlen)
+{
+    arena *a = arena_new();
+    etf_error ee = {0};
+    term *t = a ? etf_decode(a, r->reply.p, r->reply.len, &ee) : NULL;
+    if (!t) {
+        arena_free(a);
+        snprintf(detail, dlen, "the node's reply could not be decoded: %s at byte %zu", ee.msg ? ee.msg : "?", ee.pos);
+        return false;
+    }
+    buf text = {0};
+    const term_names *names = &r->names;   /* how the node numbers other nodes */
+    *raised = strcmp(r->klass, "ok") != 0;
+    if (!*raised) {
+        term_print_names(&text, t, names);
+        cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
+        cJSON *v = term_to_json_names(t, names);
+        cJSON_AddItemToObject(o, "value", v ? v : cJSON_CreateNull());
+    } else {
+        /* {Reason, Stacktrace} for throw/error/exit; the bare reason for crash. */
+        term *reason = t, *stack = NULL;
+        if (strcmp(r->klass, "crash") && t->type == TERM_TUPLE && t->tuple.n == 2) {
+            reason = t->tuple.items[0];
+            stack = t->tuple.items[1];
+        }
+        cJSON_AddStringToObject(o, "class", r->klass);
+        term_print_names(&text, reason, names);
+        cJSON_AddStringToObject(o, "reason", buf_cstr(&text) ? (char *)text.p : "");
+        cJSON *rv = term_to_json_names(reason, names);
+        cJSON_AddItemToObject(o, "reason_value", rv ? rv : cJSON_CreateNull());
+        buf st = {0};
+        if (stack) term_print_names(&st, stack, names);
+        cJSON_AddStringToObject(o, "stacktrace", buf_cstr(&st) ? (char *)st.p : "[]");
+        snprintf(detail, dlen, "%s:%.600s", r->klass, buf_cstr(&text) ? (char *)text.p : "");
+        buf_free(&st);
+    }
+    buf_free(&text);
+    arena_free(a);
+    return true;
+}
+
+cJSON *call_outcome_json(const pm_req *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    if (r->status != PM_OK) {
+        unsigned st;
+        const char *code = pm_error_code(r->status, &st);
+        cJSON_AddStringToObject(o, "outcome", !strcmp(code, "timeout") || !strcmp(code, "noconnection") ? code : "error");
+        cJSON_AddStringToObject(o, "code", code);
+        cJSON_AddStringToObject(o, "detail", r->detail ? r->detail : code);
+        return o;
+    }
+    if (r->op != PM_CALL) {
+        cJSON_AddStringToObject(o, "outcome", "ok");
+        return o;
+    }
+    bool raised = false;
+    char detail[700];
+    cJSON *fields = cJSON_CreateObject();
+    if (!reply_into(r, fields, &raised, detail, sizeof detail)) {
+        cJSON_AddStringToObject(o, "outcome", "error");
+        cJSON_AddStringToObject(o, "code", "bad_reply");
+        cJSON_AddStringToObject(o, "detail", detail);
+        cJSON_Delete(fields);
+        return o;
+    }
+    cJSON_AddStringToObject(o, "outcome", raised ? "exception" : "ok");
+    json_move_members(o, fields);
+    return o;
+}
+
 static enum MHD_Result call_answered(http_req *h)
 {
     pm_req *r = h->pm;
@@ -246,47 +321,14 @@ static enum MHD_Result call_answered(http_req *h)
     }
     if (r->op == PM_CALL) count_call(h, strcmp(r->klass, "ok") ? CALL_EXCEPTION : CALL_OK);
     if (r->op != PM_CALL) return http_bytes(h, 202, "application/json; charset=utf-8", "{}", 2, NULL);
-    arena *a = arena_new();
-    etf_error ee = {0};
-    term *t = a ? etf_decode(a, r->reply.p, r->reply.len, &ee) : NULL;
-    if (!t) {
-        arena_free(a);
-        return http_problemf(h, 502, "bad_reply", "the node's reply could not be decoded: %s at byte %zu", ee.msg ? ee.msg : "?", ee.pos);
+    cJSON *o = cJSON_CreateObject();
+    bool raised = false;
+    char detail[700];
+    if (!reply_into(r, o, &raised, detail, sizeof detail)) {
+        cJSON_Delete(o);
+        return http_problem(h, 502, "bad_reply", detail, NULL);
     }
-    buf text = {0};
-    enum MHD_Result res;
-    const term_names *names = &r->names;   /* how the node numbers other nodes */
-    if (!strcmp(r->klass, "ok")) {
-        term_print_names(&text, t, names);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
-        cJSON *v = term_to_json_names(t, names);
-        cJSON_AddItemToObject(o, "value", v ? v : cJSON_CreateNull());
-        res = http_json(h, 200, o);
-    } else {
-        /* {Reason, Stacktrace} for throw/error/exit; the bare reason for crash. */
-        term *reason = t, *stack = NULL;
-        if (strcmp(r->klass, "crash") && t->type == TERM_TUPLE && t->tuple.n == 2) {
-            reason = t->tuple.items[0];
-            stack = t->tuple.items[1];
-        }
-        cJSON *extra = cJSON_CreateObject();
-        cJSON_AddStringToObject(extra, "class", r->klass);
-        term_print_names(&text, reason, names);
-        cJSON_AddStringToObject(extra, "reason", buf_cstr(&text) ? (char *)text.p : "");
-        cJSON *rv = term_to_json_names(reason, names);
-        cJSON_AddItemToObject(extra, "reason_value", rv ? rv : cJSON_CreateNull());
-        buf st = {0};
-        if (stack) term_print_names(&st, stack, names);
-        cJSON_AddStringToObject(extra, "stacktrace", buf_cstr(&st) ? (char *)st.p : "[]");
-        char detail[700];
-        snprintf(detail, sizeof detail, "%s:%.600s", r->klass, buf_cstr(&text) ? (char *)text.p : "");
-        buf_free(&st);
-        res = http_problem(h, 422, "exception", detail, extra);
-    }
-    buf_free(&text);
-    arena_free(a);
-    return res;
+    return raised ? http_problem(h, 422, "exception", detail, o) : http_json(h, 200, o);
 }
 
 static enum MHD_Result submit(http_req *h);
@@ -309,7 +351,7 @@ static enum MHD_Result submit(http_req *h)
     bool needs_ctx = false;
     pm_req *r = pm_req_new(s->op, h->seg[1]);
     if (!r) return MHD_NO;
-    if (!build_payload(s, &r->payload, &r->timeout_ms, &e, &needs_ctx)) {
+    if (!call_payload(s->op, s->body, &s->ctx, false, &r->payload, &r->timeout_ms, &s->by_name, &e, &needs_ctx)) {
         pm_req_free(r);
         if (needs_ctx) {
             pm_req *ir = pm_req_new(PM_IDENTITY, h->seg[1]);

@@ -36,6 +36,18 @@ bool json_find_nul(const cJSON *j, const char *path, char *out, size_t outlen)
     return false;
 }
 
+void json_move_members(cJSON *dst, cJSON *src)
+{
+    while (src && src->child) {
+        cJSON *item = cJSON_DetachItemViaPointer(src, src->child);
+        char *key = item->string;
+        item->string = NULL;
+        cJSON_AddItemToObject(dst, key, item);
+        free(key);
+    }
+    cJSON_Delete(src);
+}
+
 bool query_uint(const char *s, uint64_t *out)
 {
     if (!s || !*s) return false;

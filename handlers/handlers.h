@@ -13,11 +13,34 @@ enum MHD_Result peers_list(http_req *h);
 enum MHD_Result peers_get(http_req *h);
 enum MHD_Result peers_delete(http_req *h);
 /* calls.c */
+typedef struct { unsigned status; char code[32]; char detail[600]; } map_error;
+/* The payload of a call or cast ({M, F, A} bodies) or send ({To, Msg}) from
+ * a request body; ctx names the peer's pids (ctx->node NULL: not known, and
+ * *needs_ctx is set if text named one). `group`: the body may also hold
+ * "peers" and "selector". A send to a registered name sets *by_name (it goes
+ * as a call of erlang:send/3). */
+bool call_payload(pm_op op, const cJSON *body, const term_ctx *ctx, bool group, buf *out, int64_t *timeout,
+                  bool *by_name, map_error *e, bool *needs_ctx);
+/* An answered call or cast as one outcome object (openapi.yaml: Outcome). */
+cJSON *call_outcome_json(const pm_req *r);
 enum MHD_Result calls_call(http_req *h);
 enum MHD_Result calls_cast(http_req *h);
 enum MHD_Result calls_send(http_req *h);
 enum MHD_Result peers_wait(http_req *h);
 enum MHD_Result peers_lease(http_req *h);
+/* groups.c */
+enum MHD_Result groups_delete(http_req *h);
+enum MHD_Result groups_call(http_req *h);
+enum MHD_Result groups_cast(http_req *h);
+/* code.c */
+enum MHD_Result code_load(http_req *h);
+enum MHD_Result code_load_group(http_req *h);
+enum MHD_Result code_eval(http_req *h);
+/* batch.c */
+enum MHD_Result batch_calls(http_req *h);
+/* clusters.c */
+enum MHD_Result clusters_list(http_req *h);
+enum MHD_Result clusters_get(http_req *h);
 /* console.c */
 enum MHD_Result console_get(http_req *h);
 enum MHD_Result messages_get(http_req *h);

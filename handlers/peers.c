@@ -4,6 +4,7 @@
  * to the manager normalised; the normalised form is echoed in `options`.
  */
 #include "common.h"
+#include "groups.h"
 #include "handlers.h"
 #include "start_options.h"
 
@@ -78,10 +79,16 @@ static enum MHD_Result listed(http_req *h)
     return http_buf(h, 200, "application/json; charset=utf-8", &b, NULL);
 }
 
+/* GET /peers[?selector=LABELS][&cluster=NAME] */
 enum MHD_Result peers_list(http_req *h)
 {
+    const char *sel = http_query(h, "selector"), *cluster = http_query(h, "cluster");
     pm_req *r = pm_req_new(PM_LIST, NULL);
-    return r ? http_submit(h, r, listed) : MHD_NO;
+    if (!r) return MHD_NO;
+    enum MHD_Result answered;
+    if (sel && !group_selector(h, sel, strlen(sel), &r->sel, &answered)) { pm_req_free(r); return answered; }
+    if (cluster && !(r->cluster = strdup(cluster))) { pm_req_free(r); return MHD_NO; }
+    return http_submit(h, r, listed);
 }
 
 static enum MHD_Result one_peer(http_req *h)

@@ -12,7 +12,7 @@
 
 static const char *const known[] = {
     "name", "longnames", "host", "peer_down", "connection", "cookie", "exec", "detached", "args",
-    "post_process_args", "env", "wait_boot", "shutdown", "lease_ms", "notify_url", NULL
+    "post_process_args", "env", "wait_boot", "shutdown", "lease_ms", "notify_url", "labels", "cluster", NULL
 };
 
 static bool bad(start_options_error *e, const char *code, const char *fmt, const char *field)
@@ -76,12 +76,22 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
     o->shutdown = PM_SHUTDOWN_HALT;
     o->shutdown_ms = 5000;
 
+    if ((j = cJSON_GetObjectItemCaseSensitive(body, "cluster")) && !cJSON_IsNull(j)) {
+        if (!cJSON_IsString(j) || !valid_name(j->valuestring))
+            return bad(e, "invalid_arg", "cluster: must be a name of 1 to 200 letters, digits, '_', '-' or '.'%s", "");
+        o->cluster = strdup(j->valuestring);
+    }
     if ((j = cJSON_GetObjectItemCaseSensitive(body, "name")) && !cJSON_IsNull(j)) {
         if (!cJSON_IsString(j) || !valid_name(j->valuestring))
             return bad(e, "invalid_arg", "name: must be a node name of 1 to 200 letters, digits, '_', '-' or '.' (no '@': use host)%s", "");
         o->name = strdup(j->valuestring);
-        cJSON_AddStringToObject(norm, "name", o->name);
+    } else if (o->cluster) {
+        /* A cluster's members are distributed: one without a name gets
+         * peer:random_name(Cluster)'s. */
+        o->name = pm_random_name(o->cluster);
     }
+    if (o->name) cJSON_AddStringToObject(norm, "name", o->name);
+    if (o->cluster) cJSON_AddStringToObject(norm, "cluster", o->cluster);
     if ((j = cJSON_GetObjectItemCaseSensitive(body, "longnames"))) {
         if (!cJSON_IsBool(j)) return bad(e, "invalid_arg", "longnames: must be true or false%s", "");
         o->longnames = cJSON_IsTrue(j);
@@ -214,8 +224,25 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
         bool ok = cJSON_IsString(j) && j->valuestring[0] && strlen(j->valuestring) <= 255;
         for (const char *c = ok ? j->valuestring : ""; *c; c++) ok = ok && *c > ' ' && *c <= '~';
         if (!ok) return bad(e, "invalid_arg", "cookie: must be 1 to 255 printable ASCII characters, no spaces%s", "");
-        if (o->conn != PM_CONN_DIST) return bad(e, "invalid_arg", "cookie: only a \"distribution\" connection has one%s", "");
+        if (o->conn != PM_CONN_DIST && !o->cluster)
+            return bad(e, "invalid_arg", "cookie: only a \"distribution\" connection or a cluster member has one%s", "");
         o->cookie = strdup(j->valuestring);
+    }
+    if ((j = cJSON_GetObjectItemCaseSensitive(body, "labels")) && !cJSON_IsNull(j)) {
+        if (!cJSON_IsObject(j)) return bad(e, "invalid_arg", "labels: must be an object of strings%s", "");
+        int n = cJSON_GetArraySize(j), i = 0;
+        if (n > LABELS_MAX) return bad(e, "invalid_arg", "labels: at most 64%s", "");
+        o->labels = calloc((size_t)n + 1, sizeof *o->labels);
+        for (const cJSON *v = j->child; o->labels && v; v = v->next) {
+            if (!label_key_ok(v->string, strlen(v->string)))
+                return bad(e, "invalid_arg", "labels.%.80s: a label key must be 1 to 63 letters, digits, '-', '_', '.' or '/'", v->string);
+            if (!cJSON_IsString(v) || !label_value_ok(v->valuestring, strlen(v->valuestring)))
+                return bad(e, "invalid_arg", "labels.%.80s: a label value must be a string of 0 to 63 letters, digits, '-', '_' or '.'", v->string);
+            if (labels_get(o->labels, v->string)) return bad(e, "invalid_arg", "labels.%.80s: given twice", v->string);
+            if (asprintf(&o->labels[i++], "%s=%s", v->string, v->valuestring) < 0) return bad(e, "invalid_arg", "labels%s: out of memory", "");
+        }
+        cJSON_AddItemToObject(norm, "labels", cJSON_Duplicate(j, true));
+        o->labels_json = cJSON_PrintUnformatted(j);
     }
     if ((j = cJSON_GetObjectItemCaseSensitive(body, "notify_url")) && !cJSON_IsNull(j)) {
         if (!cJSON_IsString(j) || (strncmp(j->valuestring, "http://", 7) && strncmp(j->valuestring, "https://", 8)) ||

@@ -350,6 +350,7 @@ void do_start(pm *m, pm_req *r)
         finish(r, PM_ERR_TOO_MANY, xasprintf("peerd holds %d peers already (--max-peers)", m->npeers));
         free(id); pm_start_opts_free(o); return;
     }
+    if (o->cluster && !cluster_admit(m, o, r)) { free(id); pm_start_opts_free(o); return; }
     peer *p = calloc(1, sizeof *p);
     if (!p) { free(id); pm_start_opts_free(o); finish(r, PM_ERR_INTERNAL, NULL); return; }
     p->m = m;

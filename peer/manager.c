@@ -38,6 +38,7 @@ void pm_start_opts_free(pm_start_opts *o)
 {
     if (!o) return;
     free(o->name); free(o->host); free(o->tcp_ip); free(o->options_json); free(o->notify_url); free(o->cookie);
+    free(o->labels_json); free(o->cluster); strv_free(o->labels);
     strv_free(o->exec); strv_free(o->args); strv_free(o->post_process_args); strv_free(o->env);
     free(o);
 }
@@ -46,6 +47,7 @@ void pm_peer_info_free(pm_peer_info *i)
 {
     if (!i) return;
     free(i->id); free(i->node); free(i->down_reason); free(i->connection); free(i->options_json);
+    free(i->labels_json); free(i->cluster);
     strv_free(i->argv);
     free(i->console_tail);
 }
@@ -66,6 +68,8 @@ void pm_req_free(pm_req *r)
     if (!r) return;
     free(r->id);
     free(r->to);
+    free(r->sel);
+    free(r->cluster);
     pm_start_opts_free(r->start);
     buf_free(&r->payload);
     free(r->detail);
@@ -107,6 +111,8 @@ static void fill_info(const peer *p, pm_peer_info *i)
     i->down_reason = p->down_reason;
     i->connection = p->conn ? (char *)p->conn->ops->describe(p->conn) : NULL;
     i->options_json = p->opt->options_json;
+    i->labels_json = p->opt->labels_json;
+    i->cluster = p->opt->cluster;
     i->state = state_names[p->state];
     i->os_pid = p->os_pid;
     i->argv = p->argv;
@@ -140,6 +146,8 @@ void copy_info(pm_peer_info *dst, const pm_peer_info *src)
     dst->down_reason = xstrdup(src->down_reason);
     dst->connection = xstrdup(src->connection);
     dst->options_json = xstrdup(src->options_json);
+    dst->labels_json = xstrdup(src->labels_json);
+    dst->cluster = xstrdup(src->cluster);
     dst->argv = strv_dup(src->argv);
     dst->console_tail = NULL;
     if (src->console_tail && (dst->console_tail = malloc(src->console_tail_len + 1)))
@@ -188,7 +196,7 @@ void pm_get_figures(const pm *m, pm_figures *out)
     memcpy(out->boot_buckets, m->boot_buckets, sizeof out->boot_buckets);
 }
 
-/* Every peer held, in creation order. */
+/* Every peer held (those r's selector and cluster pick), in creation order. */
 static void do_list(pm *m, pm_req *r)
 {
     r->info = calloc((size_t)m->npeers + 1, sizeof *r->info);
@@ -196,7 +204,9 @@ static void do_list(pm *m, pm_req *r)
     /* Newest first in the list; reverse for creation order. */
     size_t n = 0;
     for (peer *p = m->peers; p; p = p->next)
-        if (!p->removed) snapshot(p, &r->info[n++]);
+        if (!p->removed && (!r->sel || selector_match(r->sel, p->opt->labels)) &&
+            (!r->cluster || (p->opt->cluster && !strcmp(p->opt->cluster, r->cluster))))
+            snapshot(p, &r->info[n++]);
     for (size_t i = 0; i < n / 2; i++) {
         pm_peer_info t = r->info[i];
         r->info[i] = r->info[n - 1 - i];
@@ -370,6 +380,7 @@ void pm_free(pm *m)
         free(t);
     }
     free_events(m);
+    clusters_free(m);
     /* Followers whose responses never came back to unfollow (shutdown). */
     follower *lists[] = { m->event_followers, m->detached };
     for (int k = 0; k < 2; k++)

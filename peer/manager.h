@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "labels.h"
 #include "loop.h"
 #include "stream.h"
 #include "term_text.h"
@@ -39,6 +40,7 @@ typedef struct pm_event {
     const char *type;           /* created, booted, boot_failed, down, crashed, stopped, removed, lease_expired */
     const char *peer, *node, *reason;   /* node and reason may be NULL */
     uint64_t incarnation;
+    const char *labels_json;    /* the peer's labels as a JSON object */
 } pm_event;
 
 /* A message a node sent to peerd: to whom (an atom's name, or the printed
@@ -119,6 +121,9 @@ typedef struct {
     int64_t lease_ms;           /* 0: no lease */
     char *notify_url;           /* NULL: none */
     char *cookie;               /* distribution: the node's cookie; NULL: peerd's */
+    char **labels;              /* "key=value" (labels.h); NULL: none */
+    char *labels_json;          /* the same as a JSON object */
+    char *cluster;              /* NULL: in no cluster */
     char *options_json;         /* the normalised options as the client sees them */
 } pm_start_opts;
 
@@ -139,11 +144,13 @@ typedef enum {
     PM_ERR_INTERNAL,
     PM_ERR_REPLY_TOO_LARGE, /* the node's reply was over the frame limit and dropped (detail) */
     PM_ERR_NO_LEASE,        /* PUT lease without lease_ms on a peer that has none */
+    PM_ERR_CONFLICT,        /* the start does not fit its cluster (cookie, kind of names) */
 } pm_status;
 
 /* A snapshot of one peer, owned by whoever holds it. */
 typedef struct {
     char *id, *node, *down_reason, *connection, *options_json;
+    char *labels_json, *cluster;    /* labels as a JSON object ("{}": none); cluster or NULL */
     const char *state;          /* "booting", "running", "down" */
     pid_t os_pid;               /* 0 until known */
     char **argv;                /* final command line */
@@ -176,6 +183,8 @@ struct pm_req {
     uint64_t since_of;          /* the incarnation (instance for events) `since` is of */
     bool since_tagged;          /* since_of was given: an id, not a bare number */
     char *to;                   /* MESSAGES, FOLLOW: only those sent to this name */
+    selector *sel;              /* LIST: only the peers it selects (owned); NULL: all */
+    char *cluster;              /* LIST: only the members of this cluster */
     bool want_down;             /* WAIT: for "down" (else "running") */
     int64_t lease_ms;           /* LEASE: new lease length, 0 = keep */
     enum pm_follow_kind follow; /* FOLLOW */

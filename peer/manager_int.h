@@ -13,6 +13,7 @@
  *   followers.c   streams of console, messages and events; console snapshots
  *   events.c      the event log
  *   tombstones.c  what is kept of removed peers
+ *   clusters.c    cluster members' cookie and names
  */
 #ifndef PEERD_MANAGER_INT_H
 #define PEERD_MANAGER_INT_H
@@ -75,7 +76,7 @@ typedef struct {
     size_t n, i;
 } io_cont;
 
-enum pending_kind { P_CLIENT, P_GETPID, P_SELF, P_IO, P_NAMES };
+enum pending_kind { P_CLIENT, P_GETPID, P_SELF, P_JOIN, P_IO, P_NAMES };
 typedef struct pending pending;
 struct pending {
     pending *next;
@@ -145,6 +146,8 @@ struct peer {
     held *held, *held_tail;
 };
 
+typedef struct cluster cluster;
+
 typedef struct tombstone { struct tombstone *next; pm_peer_info info; uint64_t expires; } tombstone;
 
 struct pm {
@@ -175,6 +178,7 @@ struct pm {
     int npeers;                 /* live (not removed) peers */
     tombstone *tombs;
     size_t ntombs;
+    cluster *clusters;          /* clusters.c */
 };
 
 /* ---- small helpers ---- */
@@ -316,6 +320,12 @@ void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation,
 /* events.c */
 void emit_event(pm *m, const peer *p, const char *type, const char *reason);
 void free_events(pm *m);
+
+/* clusters.c */
+/* Gives a cluster member its cluster's cookie (made by the first member);
+ * false, r answered, if it cannot be a member. */
+bool cluster_admit(pm *m, pm_start_opts *o, pm_req *r);
+void clusters_free(pm *m);
 
 /* tombstones.c */
 void add_tombstone(pm *m, const peer *p);

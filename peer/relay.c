@@ -96,16 +96,37 @@ void send_call(peer *p, pending *c, const uint8_t *mfa, size_t n)
 }
 
 /* Encodes M, F, [Args...] bodies for an internal call. */
-static void internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun)
+/* M:F() on the node, or M:F(Atom) when atom is given. */
+static bool internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun, const char *atom)
 {
     pending *c = pending_new(p, kind);
-    if (!c) return;
+    if (!c) return false;
     buf b = {0};
     etf_encode_atom(&b, mod, strlen(mod));
     etf_encode_atom(&b, fun, strlen(fun));
+    if (atom) {
+        const uint8_t one[] = { 108, 0, 0, 0, 1 };
+        buf_put(&b, one, sizeof one);
+        etf_encode_atom(&b, atom, strlen(atom));
+    }
     buf_byte(&b, 106);
     send_call(p, c, b.p, b.len);
     buf_free(&b);
+    return true;
+}
+
+/* A cluster member, once it has started, connects to every other member
+ * whose node is up (running, or started and still booting: two members
+ * booting at once still meet, as the later one connects to the earlier);
+ * it is running when every connect_node has answered. */
+static int join_cluster(peer *p)
+{
+    int n = 0;
+    for (peer *q = p->m->peers; p->opt->cluster && q; q = q->next)
+        if (q != p && q->opt->cluster && !strcmp(q->opt->cluster, p->opt->cluster) && q->node && !q->removed &&
+            q->state != ST_DOWN && !q->stopping)
+            n += internal_call(p, P_JOIN, "net_kernel", "connect_node", q->node);
+    return n;
 }
 
 /* Fails every call in flight: the connection is gone. */
@@ -177,6 +198,17 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
         if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
         break;
     }
+    case P_JOIN:
+        /* true: connected. false or an exception: the member could not be
+         * reached (a partition, another cookie); /clusters shows who
+         * is connected to whom. */
+        arena *a = arena_new();
+        term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, NULL) : NULL;
+        if (!t || !term_is_atom(t, "true"))
+            logf_(p->m, "peer %s could not connect to a member of cluster %s", p->id, p->opt->cluster);
+        arena_free(a);
+        if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
+        break;
     case P_IO:
         io_resume(p, c, klass, result, n);
         break;
@@ -228,8 +260,9 @@ bool handle_message(peer *p, const uint8_t *etf, size_t n)
         buf_free(&nb);
         if (p->state == ST_BOOTING && !p->boot_calls) {
             p->boot_calls = 2;
-            internal_call(p, P_GETPID, "os", "getpid");
-            internal_call(p, P_SELF, "erlang", "self");
+            internal_call(p, P_GETPID, "os", "getpid", NULL);
+            internal_call(p, P_SELF, "erlang", "self", NULL);
+            p->boot_calls += join_cluster(p);
         }
     } else if (term_is_atom(tag, "io_request") && ar == 4) {
         handle_io_request(p, a, t);

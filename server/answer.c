@@ -8,6 +8,26 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *pm_error_code(pm_status st, unsigned *status)
+{
+    switch (st) {
+    case PM_ERR_NOT_FOUND: *status = 404; return "not_found";
+    case PM_ERR_GONE: *status = 410; return "gone";
+    case PM_ERR_EXISTS: *status = 409; return "already_exists";
+    case PM_ERR_TOO_MANY: *status = 503; return "too_many_peers";
+    case PM_ERR_BOOT_FAILED: case PM_ERR_SPAWN: case PM_ERR_LISTEN: *status = 502; return "boot_failed";
+    case PM_ERR_TIMEOUT: *status = 504; return "timeout";
+    case PM_ERR_NOCONNECTION: *status = 409; return "noconnection";
+    case PM_ERR_SHUTTING_DOWN: *status = 503; return "shutting_down";
+    case PM_ERR_REPLY_TOO_LARGE: *status = 502; return "reply_too_large";
+    case PM_ERR_NO_LEASE: *status = 400; return "no_lease";
+    case PM_ERR_CONFLICT: *status = 409; return "cluster_conflict";
+    case PM_OK: case PM_ERR_INTERNAL: break;
+    }
+    *status = 500;
+    return "internal";
+}
+
 enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
 {
     const char *d = r->detail;
@@ -46,6 +66,7 @@ enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
     case PM_ERR_SHUTTING_DOWN: return http_problem(h, 503, "shutting_down", d ? d : "peerd is shutting down", NULL);
     case PM_ERR_REPLY_TOO_LARGE: return http_problem(h, 502, "reply_too_large", d, NULL);
     case PM_ERR_NO_LEASE: return http_problem(h, 400, "no_lease", d, NULL);
+    case PM_ERR_CONFLICT: return http_problem(h, 409, "cluster_conflict", d, NULL);
     case PM_ERR_INTERNAL: break;
     }
     return http_problem(h, 500, "internal", d ? d : "internal error", NULL);
@@ -142,6 +163,9 @@ void peer_info_write(buf *out, const pm_peer_info *i)
     /* The manager keeps the options as the JSON text it was given: no re-parse. */
     put_key(out, "options");
     buf_str(out, i->options_json ? i->options_json : "{}");
+    put_key(out, "labels");
+    buf_str(out, i->labels_json ? i->labels_json : "{}");
+    put_str_or_null(out, "cluster", i->cluster);
     put_time(out, "created_at", i->created_at);
     put_time(out, "booted_at", i->booted_at);
     put_time(out, "down_at", i->down_at);

@@ -7,6 +7,8 @@
 
 #include "http.h"
 
+/* A manager error status's problem code, and its HTTP status in *status. */
+const char *pm_error_code(pm_status st, unsigned *status);
 /* Maps a manager status to its problem response. */
 enum MHD_Result http_pm_error(http_req *h, const pm_req *r);
 

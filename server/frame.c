@@ -61,6 +61,7 @@ void frame_event_json(buf *out, uint64_t instance, const pm_event *e)
     cJSON_AddStringToObject(o, "incarnation", inc);
     if (e->node) cJSON_AddStringToObject(o, "node", e->node); else cJSON_AddNullToObject(o, "node");
     if (e->reason) cJSON_AddStringToObject(o, "reason", e->reason); else cJSON_AddNullToObject(o, "reason");
+    cJSON_AddRawToObject(o, "labels", e->labels_json ? e->labels_json : "{}");
     put_json(out, o);
 }
 

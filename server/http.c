@@ -58,6 +58,8 @@ static void req_free(http_req *h)
     if (!h) return;
     if (h->free_state) h->free_state(h->state);
     pm_req_free(h->pm);
+    for (size_t i = 0; i < h->nmany; i++) pm_req_free(h->many[i]);
+    free(h->many);
     buf_free(&h->body);
     free(h->path);
     free(h->url);
@@ -235,6 +237,37 @@ enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then)
     return MHD_YES;
 }
 
+static void on_answer_one(pm_req *r)
+{
+    http_req *h = r->ud;
+    if (--h->left) return;
+    h->answered = true;
+    if (!h->inline_answer) http_resume(h->srv, h->conn);
+}
+
+enum MHD_Result http_submit_all(http_req *h, pm_req **rs, size_t n, http_then then)
+{
+    for (size_t i = 0; i < h->nmany; i++) pm_req_free(h->many[i]);
+    free(h->many);
+    h->many = rs;
+    h->nmany = h->left = n;
+    h->then = then;
+    h->answered = n == 0;
+    h->inline_answer = true;     /* a manager that has stopped answers at once */
+    for (size_t i = 0; i < n; i++) {
+        rs[i]->done = on_answer_one;
+        rs[i]->ud = h;
+        pm_submit(h->srv->pm, rs[i]);
+    }
+    h->inline_answer = false;
+    if (h->answered) {
+        h->then = NULL;
+        return then(h);
+    }
+    MHD_suspend_connection(h->conn);
+    return MHD_YES;
+}
+
 /* Splits the path, which libmicrohttpd has percent-decoded already. A path
  * deeper than any route gets nseg 5, which matches nothing. */
 static bool split_path(http_req *h, const char *url)
@@ -358,7 +391,7 @@ void http_sweep(http_server *s)
 
 static enum MHD_Result too_large(http_req *h)
 {
-    return http_problemf(h, 413, "too_large", "request bodies are limited to %u bytes", HTTP_MAX_BODY);
+    return http_problemf(h, 413, "too_large", "request bodies here are limited to %zu bytes", h->max_body);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -375,6 +408,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         h->conn = conn;
         h->method = method;
         if (!split_path(h, url)) return MHD_NO;
+        h->max_body = s->body_limit ? s->body_limit(h) : HTTP_MAX_BODY;
         http_conn *hc = conn_of(conn);
         set_deadline(s, hc, true);      /* now the body's */
         if (hc && hc->nul_in_url) {
@@ -385,7 +419,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!authorized(h)) { set_deadline(s, hc, false); return unauthorized(h); }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
-        if (length > HTTP_MAX_BODY) {
+        if (length > h->max_body) {
             h->too_large = true;
             /* A client that waits for 100 Continue sends nothing more; one
              * that does not is sending the body now: read it (up to a bound)
@@ -399,7 +433,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
-        if (h->body.len + *upload_size > HTTP_MAX_BODY) h->too_large = true;
+        if (h->body.len + *upload_size > h->max_body) h->too_large = true;
         if (h->too_large) {
             h->discarded += *upload_size;
             if (h->discarded > HTTP_MAX_DISCARD) return MHD_NO;
@@ -410,7 +444,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     set_deadline(s, conn_of(conn), false);  /* the request is in */
-    if (h->pm && h->then) {
+    if (h->then) {
         if (!h->answered) return MHD_YES;
         http_then then = h->then;
         h->then = NULL;

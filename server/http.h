@@ -19,6 +19,7 @@
 #include "manager.h"
 
 #define HTTP_MAX_BODY (1u << 20)
+#define HTTP_MAX_UPLOAD (64u << 20)     /* a module's code, a batch of calls */
 
 typedef struct http_req http_req;
 typedef struct http_server http_server;
@@ -34,8 +35,11 @@ struct http_req {
     int nseg;
     buf body;
     bool too_large;
+    size_t max_body;            /* the route's limit */
     uint64_t discarded;         /* body bytes read past the limit, so that the 413 arrives */
     pm_req *pm;                 /* in flight or answered */
+    pm_req **many;              /* http_submit_all's requests */
+    size_t nmany, left;         /* how many, and how many still unanswered */
     http_then then;
     bool answered;
     bool inline_answer;         /* the manager is answering within http_submit */
@@ -64,6 +68,7 @@ typedef struct {
 struct http_server {
     pm *pm;
     enum MHD_Result (*dispatch)(http_req *h);   /* the route table (router.h) */
+    size_t (*body_limit)(const http_req *h);    /* the largest body h's route takes */
     loop *l;
     struct MHD_Daemon *daemon;
     loop_watch w_mhd;                   /* libmicrohttpd's epoll descriptor */
@@ -112,6 +117,12 @@ enum MHD_Result http_problemf(http_req *h, unsigned status, const char *code, co
 
 /* Suspends the connection and hands r to the manager; `then` runs when answered. */
 enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then);
+
+/* Hands all n requests to the manager at once (they go out in the same
+ * turn, none awaited before another is sent) and suspends the connection;
+ * `then` runs when every one is answered, with them in h->many. Takes the
+ * array and the requests. */
+enum MHD_Result http_submit_all(http_req *h, pm_req **rs, size_t n, http_then then);
 
 const char *http_query(http_req *h, const char *key);
 

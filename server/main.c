@@ -314,7 +314,7 @@ int main(int argc, char **argv)
     cfg.notify_ud = hooks;
     pm *m = pm_new(l, &cfg);
     if (!m) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
-    http_server srv = { .pm = m, .dispatch = router_dispatch, .token = token, .allow_exec = allow, .max_streams = max_streams,
+    http_server srv = { .pm = m, .dispatch = router_dispatch, .body_limit = router_body_limit, .token = token, .allow_exec = allow, .max_streams = max_streams,
                         .request_timeout_s = request_timeout, .idle_timeout_s = idle_timeout,
                         .max_conns_per_ip = conns_per_ip,
                         .tls_cert = cert, .tls_key = key };

@@ -10,29 +10,39 @@
 
 typedef struct {
     const char *method;
-    const char *pattern[4];     /* segments; "*" matches the peer id */
+    const char *pattern[4];     /* segments; "*" matches the peer id (or module name) */
     int nseg;
     enum MHD_Result (*fn)(http_req *h);
+    size_t max_body;            /* 0: HTTP_MAX_BODY */
 } route;
 
 static const route routes[] = {
-    { "GET", { "healthz" }, 1, meta_healthz },
-    { "GET", { "metrics" }, 1, meta_metrics },
-    { "GET", { NULL }, 0, meta_dashboard },
-    { "GET", { "openapi.yaml" }, 1, meta_openapi },
-    { "GET", { "random-name" }, 1, meta_random_name },
-    { "GET", { "peers" }, 1, peers_list },
-    { "POST", { "peers" }, 1, peers_create },
-    { "GET", { "peers", "*" }, 2, peers_get },
-    { "DELETE", { "peers", "*" }, 2, peers_delete },
-    { "POST", { "peers", "*", "call" }, 3, calls_call },
-    { "POST", { "peers", "*", "cast" }, 3, calls_cast },
-    { "POST", { "peers", "*", "send" }, 3, calls_send },
-    { "GET", { "peers", "*", "console" }, 3, console_get },
-    { "GET", { "peers", "*", "messages" }, 3, messages_get },
-    { "GET", { "peers", "*", "wait" }, 3, peers_wait },
-    { "PUT", { "peers", "*", "lease" }, 3, peers_lease },
-    { "GET", { "events" }, 1, events_get },
+    { "GET", { "healthz" }, 1, meta_healthz, 0 },
+    { "GET", { "metrics" }, 1, meta_metrics, 0 },
+    { "GET", { NULL }, 0, meta_dashboard, 0 },
+    { "GET", { "openapi.yaml" }, 1, meta_openapi, 0 },
+    { "GET", { "random-name" }, 1, meta_random_name, 0 },
+    { "GET", { "peers" }, 1, peers_list, 0 },
+    { "POST", { "peers" }, 1, peers_create, 0 },
+    { "GET", { "peers", "*" }, 2, peers_get, 0 },
+    { "DELETE", { "peers" }, 1, groups_delete, 0 },
+    { "DELETE", { "peers", "*" }, 2, peers_delete, 0 },
+    { "POST", { "calls" }, 1, groups_call, 0 },
+    { "POST", { "casts" }, 1, groups_cast, 0 },
+    { "POST", { "peers", "*", "call" }, 3, calls_call, 0 },
+    { "POST", { "peers", "*", "cast" }, 3, calls_cast, 0 },
+    { "POST", { "peers", "*", "send" }, 3, calls_send, 0 },
+    { "GET", { "peers", "*", "console" }, 3, console_get, 0 },
+    { "GET", { "peers", "*", "messages" }, 3, messages_get, 0 },
+    { "GET", { "peers", "*", "wait" }, 3, peers_wait, 0 },
+    { "PUT", { "peers", "*", "lease" }, 3, peers_lease, 0 },
+    { "GET", { "events" }, 1, events_get, 0 },
+    { "POST", { "peers", "*", "calls" }, 3, batch_calls, HTTP_MAX_UPLOAD },
+    { "POST", { "peers", "*", "eval" }, 3, code_eval, 0 },
+    { "PUT", { "peers", "*", "modules", "*" }, 4, code_load, HTTP_MAX_UPLOAD },
+    { "PUT", { "modules", "*" }, 2, code_load_group, HTTP_MAX_UPLOAD },
+    { "GET", { "clusters" }, 1, clusters_list, 0 },
+    { "GET", { "clusters", "*" }, 2, clusters_get, 0 },
 };
 
 static bool path_matches(const route *r, const http_req *h)
@@ -41,6 +51,13 @@ static bool path_matches(const route *r, const http_req *h)
     for (int i = 0; i < r->nseg; i++)
         if (strcmp(r->pattern[i], "*") && strcmp(r->pattern[i], h->seg[i])) return false;
     return true;
+}
+
+size_t router_body_limit(const http_req *h)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
+        if (routes[i].max_body && !strcmp(routes[i].method, h->method) && path_matches(&routes[i], h)) return routes[i].max_body;
+    return HTTP_MAX_BODY;
 }
 
 enum MHD_Result router_dispatch(http_req *h)

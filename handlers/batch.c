@@ -1,0 +1,226 @@
+/*
+ * batch.c — POST /peers/{id}/calls: a batch of calls as NDJSON, one call
+ * per line (the body of /call), answered as NDJSON, one outcome per call,
+ * in the order of the lines, each as soon as it and those before it are in.
+ *
+ * The calls are pipelined over the one control connection: up to
+ * BATCH_WINDOW are in flight at once (the node runs each in a process of
+ * its own), and a new one goes out as an answer is written. Lines are
+ * parsed as they are reached, so the first answers stream while later lines
+ * wait; a client that stops reading stops the batch from sending more.
+ *
+ * The response's reader runs the batch: it writes the answers that are in,
+ * sends calls to fill the window and, when it has nothing to write, parks
+ * (suspends the connection) until an answer comes.
+ */
+#include "common.h"
+#include "handlers.h"
+#include "term_json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH_WINDOW 1024
+#define BATCH_OUT_HIGH (64u << 10)  /* bytes of answers buffered before the reader stops taking more */
+
+typedef struct batch batch;
+typedef struct {
+    batch *b;
+    pm_req *req;                /* NULL: answered in place (a line that is not a call) */
+    cJSON *outcome;             /* set when answered */
+    size_t line;                /* 1-based line number in the body */
+} slot;
+
+struct batch {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    char *peer;
+    buf body;                   /* taken from the request */
+    size_t pos;                 /* next byte of body to read a line from */
+    term_ctx ctx;               /* the peer's node, for pids in text */
+    arena *ctx_arena;
+    slot ring[BATCH_WINDOW];    /* calls sent and not yet written, in line order */
+    size_t head, count;         /* ring[head] is the oldest */
+    size_t line;                /* lines read so far */
+    buf out;                    /* answers written, not yet taken by MHD */
+    size_t out_off;
+    bool parked, gone;
+    size_t inflight;            /* requests the manager holds */
+};
+
+static void batch_free(batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        slot *s = &b->ring[(b->head + i) % BATCH_WINDOW];
+        cJSON_Delete(s->outcome);
+    }
+    arena_free(b->ctx_arena);
+    buf_free(&b->body);
+    buf_free(&b->out);
+    free(b->peer);
+    free(b);
+}
+
+static void call_done(pm_req *r)
+{
+    slot *s = r->ud;
+    batch *b = s->b;
+    b->inflight--;
+    if (b->gone) {
+        pm_req_free(r);
+        if (!b->inflight) batch_free(b);
+        return;
+    }
+    s->outcome = call_outcome_json(r);
+    if (!s->outcome) s->outcome = cJSON_CreateObject();
+    pm_req_free(r);
+    s->req = NULL;
+    if (b->parked) {
+        b->parked = false;
+        http_resume(b->srv, b->conn);
+    }
+}
+
+static cJSON *line_error(const char *code, const char *detail)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "outcome", "error");
+    cJSON_AddStringToObject(o, "code", code);
+    cJSON_AddStringToObject(o, "detail", detail);
+    return o;
+}
+
+/* Reads the next non-blank line into a slot: a call sent, or an error
+ * answered in place. False at the end of the body. */
+static bool next_call(batch *b)
+{
+    const char *p = (const char *)b->body.p;
+    size_t n = b->body.len;
+    while (b->pos < n) {
+        size_t start = b->pos;
+        const char *nl = memchr(p + start, '\n', n - start);
+        size_t end = nl ? (size_t)(nl - p) : n;
+        b->pos = nl ? end + 1 : n;
+        b->line++;
+        size_t k = start;
+        while (k < end && strchr(" \t\r", p[k])) k++;
+        if (k == end) continue;
+        slot *s = &b->ring[(b->head + b->count++) % BATCH_WINDOW];
+        *s = (slot){ .b = b, .line = b->line };
+        size_t epos = 0;
+        const char *why = NULL;
+        cJSON *j = json_parse(p + start, end - start, &epos, &why);
+        char d[700];
+        if (!j || !cJSON_IsObject(j)) {
+            snprintf(d, sizeof d, "line %zu: %s (at byte %zu of the line)", b->line, j ? "must be a JSON object" : why ? why : "not valid JSON", epos);
+            s->outcome = line_error("invalid_json", d);
+            cJSON_Delete(j);
+            return true;
+        }
+        pm_req *r = pm_req_new(PM_CALL, b->peer);
+        map_error e = { 0, "", "" };
+        bool needs_ctx = false, by_name = false;
+        if (!r) { s->outcome = line_error("internal", "out of memory"); cJSON_Delete(j); return true; }
+        if (!call_payload(PM_CALL, j, &b->ctx, false, &r->payload, &r->timeout_ms, &by_name, &e, &needs_ctx)) {
+            snprintf(d, sizeof d, "line %zu: %s", b->line, e.detail);
+            s->outcome = line_error(e.code[0] ? e.code : "invalid_arg", d);
+            pm_req_free(r);
+            cJSON_Delete(j);
+            return true;
+        }
+        cJSON_Delete(j);
+        s->req = r;
+        r->ud = s;
+        r->done = call_done;
+        b->inflight++;
+        pm_submit(b->srv->pm, r);
+        return true;
+    }
+    return false;
+}
+
+/* Writes the answers in, in order, then fills the window. */
+static void pump(batch *b)
+{
+    for (;;) {
+        while (b->count && b->ring[b->head].outcome && b->out.len - b->out_off < BATCH_OUT_HIGH) {
+            slot *s = &b->ring[b->head];
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "line", (double)s->line);
+            json_move_members(o, s->outcome);
+            s->outcome = NULL;
+            char *text = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            if (text) { buf_str(&b->out, text); buf_byte(&b->out, '\n'); }
+            free(text);
+            b->head = (b->head + 1) % BATCH_WINDOW;
+            b->count--;
+        }
+        if (b->count == BATCH_WINDOW || b->out.len - b->out_off >= BATCH_OUT_HIGH || !next_call(b)) break;
+    }
+}
+
+static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    batch *b = cls;
+    if (b->out_off == b->out.len) {
+        b->out.len = b->out_off = 0;
+        pump(b);
+    }
+    if (b->out.oom) return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = b->out.len - b->out_off;
+    if (n > max) n = max;
+    if (n) {
+        memcpy(out, b->out.p + b->out_off, n);
+        b->out_off += n;
+        return (ssize_t)n;
+    }
+    if (!b->count && b->pos >= b->body.len) return MHD_CONTENT_READER_END_OF_STREAM;
+    b->parked = true;           /* an answer resumes it */
+    MHD_suspend_connection(b->conn);
+    return 0;
+}
+
+static void release(void *cls)
+{
+    batch *b = cls;
+    b->gone = true;
+    if (!b->inflight) batch_free(b);
+}
+
+static enum MHD_Result identified(http_req *h)
+{
+    pm_req *r = h->pm;
+    if (r->status != PM_OK) return http_pm_error(h, r);
+    batch *b = calloc(1, sizeof *b);
+    if (!b || !(b->peer = strdup(h->seg[1]))) { free(b); return MHD_NO; }
+    b->srv = h->srv;
+    b->conn = h->conn;
+    b->ctx = r->identity;
+    b->ctx_arena = r->identity_arena;
+    r->identity_arena = NULL;
+    b->body = h->body;
+    h->body = (buf){0};
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32768, reader, b, release);
+    if (!resp) { batch_free(b); return MHD_NO; }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    http_count_status(h->srv, 200);
+    enum MHD_Result res = MHD_queue_response(h->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return res;
+}
+
+enum MHD_Result batch_calls(http_req *h)
+{
+    size_t i = 0;
+    while (i < h->body.len && strchr(" \t\r\n", h->body.p[i])) i++;
+    if (i == h->body.len)
+        return http_problem(h, 400, "invalid_arg", "the body must be calls as NDJSON: one {\"module\", \"function\", \"args\"} object per line", NULL);
+    /* The peer's identity first: it says the peer runs (or answers 404,
+     * 409), and lets term text in args name the peer's pids. */
+    pm_req *r = pm_req_new(PM_IDENTITY, h->seg[1]);
+    return r ? http_submit(h, r, identified) : MHD_NO;
+}

@@ -1,0 +1,80 @@
+/*
+ * clusters.c — peers started with "cluster": one cookie per cluster, and
+ * the same kind of node names throughout (relay.c connects a member to the
+ * others as it boots).
+ *
+ * A cluster is made by its first member's start and kept for the life of
+ * peerd (a name and a cookie), so a member started later, even after all
+ * others went, gets the same cookie.
+ */
+#include "manager_int.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+struct cluster { cluster *next; char *name, *cookie; bool longnames; };
+
+static char *random_cookie(void)
+{
+    uint8_t r[20];
+    char *s = malloc(sizeof r + 1);
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    bool ok = s && fd >= 0 && read(fd, r, sizeof r) == (ssize_t)sizeof r;
+    if (fd >= 0) close(fd);
+    if (!ok) { free(s); return NULL; }
+    for (size_t i = 0; i < sizeof r; i++) s[i] = (char)('A' + r[i] % 26);
+    s[sizeof r] = 0;
+    return s;
+}
+
+bool cluster_admit(pm *m, pm_start_opts *o, pm_req *r)
+{
+    cluster *c = m->clusters;
+    while (c && strcmp(c->name, o->cluster)) c = c->next;
+    if (!c) {
+        if (!(c = calloc(1, sizeof *c)) || !(c->name = strdup(o->cluster)) ||
+            !(c->cookie = o->cookie ? strdup(o->cookie) : random_cookie())) {
+            if (c) { free(c->name); free(c); }
+            finish(r, PM_ERR_INTERNAL, xasprintf("out of memory"));
+            return false;
+        }
+        c->longnames = o->longnames;
+        c->next = m->clusters;
+        m->clusters = c;
+    }
+    if (o->cookie && strcmp(o->cookie, c->cookie)) {
+        finish(r, PM_ERR_CONFLICT, xasprintf("cluster %s: its members share a cookie, and this is another", c->name));
+        return false;
+    }
+    if (o->longnames != c->longnames) {
+        finish(r, PM_ERR_CONFLICT, xasprintf("cluster %s: its members have %s names", c->name, c->longnames ? "long" : "short"));
+        return false;
+    }
+    if (!o->cookie && !(o->cookie = strdup(c->cookie))) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); return false; }
+    if (o->conn == PM_CONN_DIST) return true;   /* its connection hands the cookie over */
+    /* Handed over as a distribution connection does: HOME with the
+     * cookie, never on the command line. A HOME in env wins. */
+    for (char **e = o->env; e && *e; e++)
+        if (!strncmp(*e, "HOME=", 5)) return true;
+    const char *home = conn_host_cookie_home(&m->host, o->cookie);
+    size_t n = strv_len(o->env);
+    char **env = home ? realloc(o->env, (n + 2) * sizeof *env) : NULL;
+    if (env) o->env = env;
+    if (!env || !(env[n] = xasprintf("HOME=%s", home))) {
+        finish(r, PM_ERR_INTERNAL, xasprintf("cannot write the cookie for the node"));
+        return false;
+    }
+    env[n + 1] = NULL;
+    return true;
+}
+
+void clusters_free(pm *m)
+{
+    while (m->clusters) {
+        cluster *c = m->clusters;
+        m->clusters = c->next;
+        free(c->name);
+        free(c->cookie);
+        free(c);
+    }
+}
