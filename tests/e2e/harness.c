@@ -160,6 +160,12 @@ resp *http(peerd *d, const char *method, const char *path, const char *body)
 
 resp *http_with(peerd *d, const char *method, const char *path, const char *body, const char *const *headers)
 {
+    return http_body(d, method, path, body, body ? strlen(body) : 0, "application/json", headers);
+}
+
+resp *http_body(peerd *d, const char *method, const char *path, const void *body, size_t len, const char *ctype,
+                const char *const *headers)
+{
     CURL *c = curl_easy_init();
     resp *r = calloc(1, sizeof *r);
     r->body = calloc(1, 1);
@@ -182,9 +188,11 @@ resp *http_with(peerd *d, const char *method, const char *path, const char *body
     for (int i = 0; headers && headers[i]; i++) h = curl_slist_append(h, headers[i]);
     if (d->cainfo[0]) curl_easy_setopt(c, CURLOPT_CAINFO, d->cainfo);
     if (body) {
-        h = curl_slist_append(h, "Content-Type: application/json");
+        char type[160];
+        snprintf(type, sizeof type, "Content-Type: %s", ctype);
+        h = curl_slist_append(h, type);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     }
     if (h) curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     CURLcode rc = curl_easy_perform(c);

@@ -40,6 +40,9 @@ void peerd_kill(peerd *d);
 resp *http(peerd *d, const char *method, const char *path, const char *body);
 /* The same with extra request headers ("Name: value", NULL-terminated). */
 resp *http_with(peerd *d, const char *method, const char *path, const char *body, const char *const *headers);
+/* Any body (len bytes of Content-Type ctype). */
+resp *http_body(peerd *d, const char *method, const char *path, const void *body, size_t len, const char *ctype,
+                const char *const *headers);
 void resp_free(resp *r);
 
 /* Shorthands: the string / number at a key of r->json (NULL / -1 if absent). */

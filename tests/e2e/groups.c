@@ -1,0 +1,463 @@
+/*
+ * groups.c — orchestrating many nodes (issue #16), against real erl nodes:
+ * labels and selectors, a group of 20 started, multicalled and deleted by
+ * selector; multicall outcomes (not_found, exception, timeout); a 3-node
+ * cluster made, seen as a full mesh, split with erlang:disconnect_node and
+ * seen split; a module compiled by erlc here, loaded and called, reloaded,
+ * loaded on a group; eval; a batch of 10,000 calls answered in order.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const cJSON *item(const resp *r, const char *key, int i)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r->json, key), i);
+}
+
+static const char *field(const cJSON *o, const char *key)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(j) ? j->valuestring : NULL;
+}
+
+static int count_of(const resp *r, const char *key)
+{
+    return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r->json, key));
+}
+
+Test(groups, labels_select_multicall_and_delete_a_group_of_20, .timeout = 240)
+{
+    peerd *d = peerd_start(NULL);
+    char opts[256];
+    /* Started without waiting for each boot: 20 nodes boot side by side. */
+    for (int i = 0; i < 20; i++) {
+        snprintf(opts, sizeof opts, "{\"labels\":{\"job\":\"1234\",\"role\":\"%s\"},\"wait_boot\":false}", i % 2 ? "db" : "web");
+        resp *r = http(d, "POST", "/peers", opts);
+        cr_assert_eq(r->status, 202, "%s", r->body);
+        cr_assert_str_eq(field(cJSON_GetObjectItemCaseSensitive(r->json, "labels"), "job"), "1234", "%s", r->body);
+        resp_free(r);
+    }
+    char *other = start_peer(d, "{\"labels\":{\"job\":\"99\"}}");
+    char *bare = start_peer(d, "{}");
+
+    resp *r = http(d, "GET", "/peers?selector=job=1234", NULL);
+    cr_assert_eq(count_of(r, "peers"), 20, "%s", r->body);
+    for (int i = 0; i < 20; i++) {
+        resp *w = wait_state(d, field(item(r, "peers", i), "id"), "running", 30000);
+        cr_assert_eq(w->status, 200, "%s", w->body);
+        resp_free(w);
+    }
+    resp_free(r);
+    r = http(d, "GET", "/peers?selector=job%3D%3D1234,role!%3Ddb", NULL);   /* ==, != */
+    cr_assert_eq(count_of(r, "peers"), 10, "%s", r->body);
+    resp_free(r);
+    r = http(d, "GET", "/peers?selector=!job", NULL);
+    cr_assert_eq(count_of(r, "peers"), 1, "%s", r->body);
+    cr_assert_str_eq(field(item(r, "peers", 0), "id"), bare);
+    resp_free(r);
+    r = http(d, "GET", "/peers?selector=job", NULL);
+    cr_assert_eq(count_of(r, "peers"), 21, "%s", r->body);
+    resp_free(r);
+
+    /* Every node answers, each with its own os pid. */
+    r = http(d, "POST", "/calls", "{\"selector\":\"job=1234\",\"module\":\"os\",\"function\":\"getpid\"}");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_eq(count_of(r, "results"), 20, "%s", r->body);
+    for (int i = 0; i < 20; i++) {
+        const cJSON *o = item(r, "results", i);
+        cr_assert_str_eq(field(o, "outcome"), "ok", "%s", r->body);
+        char path[128];
+        snprintf(path, sizeof path, "/peers/%s", field(o, "peer"));
+        resp *p = http(d, "GET", path, NULL);
+        char pid[32];
+        snprintf(pid, sizeof pid, "\"%d\"", (int)jnum(p, "os_pid"));
+        cr_assert_str_eq(field(o, "result"), pid, "%s vs %s", field(o, "result"), pid);
+        resp_free(p);
+    }
+    resp_free(r);
+    /* A cast to the group: each node sets an environment value we then find. */
+    r = http(d, "POST", "/casts", "{\"selector\":\"role=db\",\"module\":\"application\",\"function\":\"set_env\","
+                                  "\"args\":\"[kernel, peerd_mark, yes]\"}");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_eq(count_of(r, "results"), 10, "%s", r->body);
+    resp_free(r);
+    for (int tries = 0;; tries++) {
+        r = http(d, "POST", "/calls", "{\"selector\":\"job=1234\",\"module\":\"application\",\"function\":\"get_env\",\"args\":\"[kernel, peerd_mark]\"}");
+        int marked = 0;
+        for (int i = 0; i < 20; i++) marked += strcmp(field(item(r, "results", i), "result"), "undefined") != 0;
+        resp_free(r);
+        if (marked == 10) break;
+        cr_assert(tries < 50, "%d of 10 db nodes ran the cast", marked);
+        usleep(100000);
+    }
+
+    /* Events carry the labels. */
+    r = http(d, "GET", "/events?follow=0", NULL);
+    cr_assert(strstr(r->body, "\"labels\":{\"job\":\"1234\",\"role\":\"db\"}"), "%.300s", r->body);
+    resp_free(r);
+
+    /* The one-line cleanup: every peer of the job stopped and answered. */
+    r = http(d, "DELETE", "/peers?selector=job=1234", NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_eq(count_of(r, "peers"), 20, "%s", r->body);
+    for (int i = 0; i < 20; i++) {
+        const cJSON *p = item(r, "peers", i);
+        cr_assert_str_eq(field(p, "state"), "down", "%s", r->body);
+        char path[128];
+        snprintf(path, sizeof path, "/peers/%s", field(p, "id"));
+        resp *g = http(d, "GET", path, NULL);
+        cr_assert_eq(g->status, 410, "%s", g->body);
+        resp_free(g);
+    }
+    resp_free(r);
+    r = http(d, "GET", "/peers", NULL);
+    cr_assert_eq(count_of(r, "peers"), 2, "%s", r->body);
+    resp_free(r);
+    r = http(d, "DELETE", "/peers?selector=job=1234", NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_eq(count_of(r, "peers"), 0, "%s", r->body);
+    resp_free(r);
+    delete_peer(d, other);
+    delete_peer(d, bare);
+    free(other);
+    free(bare);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+Test(groups, bad_labels_and_selectors, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    static const struct { const char *method, *path, *body, *code, *says; } cases[] = {
+        { "POST", "/peers", "{\"labels\":{\"a b\":\"x\"}}", "invalid_arg", "labels.a b" },
+        { "POST", "/peers", "{\"labels\":{\"k\":\"x,y\"}}", "invalid_arg", "labels.k" },
+        { "POST", "/peers", "{\"labels\":{\"k\":1}}", "invalid_arg", "labels.k" },
+        { "POST", "/peers", "{\"labels\":[\"k\"]}", "invalid_arg", "labels" },
+        { "GET", "/peers?selector=a=b,,c", NULL, "invalid_selector", "selector" },
+        { "GET", "/peers?selector=a=%3Cb%3E", NULL, "invalid_selector", "a=<b>" },
+        { "DELETE", "/peers", NULL, "invalid_selector", "selector" },
+        { "POST", "/calls", "{\"module\":\"erlang\",\"function\":\"node\"}", "invalid_arg", "peers" },
+        { "POST", "/calls", "{\"selector\":\"a\",\"peers\":[],\"module\":\"erlang\",\"function\":\"node\"}", "invalid_arg", "one of them" },
+        { "POST", "/calls", "{\"peers\":[1],\"module\":\"erlang\",\"function\":\"node\"}", "invalid_arg", "peers[0]" },
+        { "POST", "/calls", "{\"selector\":\"a\",\"module\":\"erlang\"}", "invalid_arg", "function" },
+        { "POST", "/calls", "{\"selector\":\"a\",\"module\":\"erlang\",\"function\":\"node\",\"to\":1}", "invalid_arg", "unknown field: to" },
+        { "PUT", "/modules/m", "x", "invalid_selector", "selector" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        resp *r = http(d, cases[i].method, cases[i].path, cases[i].body);
+        cr_assert_eq(r->status, 400, "%s %s: %ld %s", cases[i].method, cases[i].path, r->status, r->body);
+        cr_assert_str_eq(jstr(r, "error"), cases[i].code, "%s", r->body);
+        cr_assert(strstr(jstr(r, "detail"), cases[i].says), "%s", r->body);
+        resp_free(r);
+    }
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+Test(groups, multicall_outcomes, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *a = start_peer(d, "{}"), *b = start_peer(d, "{}");
+    char body[512];
+    snprintf(body, sizeof body, "{\"peers\":[\"%s\",\"nope\",\"%s\"],\"module\":\"lists\",\"function\":\"nth\",\"args\":[1,[7]]}", a, b);
+    resp *r = http(d, "POST", "/calls", body);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(field(item(r, "results", 0), "outcome"), "ok", "%s", r->body);
+    cr_assert_str_eq(field(item(r, "results", 0), "peer"), a);
+    cr_assert_str_eq(field(item(r, "results", 1), "outcome"), "error", "%s", r->body);
+    cr_assert_str_eq(field(item(r, "results", 1), "code"), "not_found", "%s", r->body);
+    cr_assert_str_eq(field(item(r, "results", 2), "result"), "7", "%s", r->body);
+    resp_free(r);
+    /* All sent before any is awaited: two 1.5 s sleeps take 1.5 s, not 3. */
+    snprintf(body, sizeof body, "{\"peers\":[\"%s\",\"%s\"],\"module\":\"timer\",\"function\":\"sleep\",\"args\":[1500]}", a, b);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r = http(d, "POST", "/calls", body);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_assert_str_eq(field(item(r, "results", 1), "outcome"), "ok", "%s", r->body);
+    cr_assert(took < 2.9, "two sleeps of 1.5 s took %.2f s: not sent together", took);
+    resp_free(r);
+    snprintf(body, sizeof body, "{\"peers\":[\"%s\",\"%s\"],\"module\":\"erlang\",\"function\":\"error\",\"args\":[\"boom\"]}", a, b);
+    r = http(d, "POST", "/calls", body);
+    cr_assert_str_eq(field(item(r, "results", 0), "outcome"), "exception", "%s", r->body);
+    cr_assert_str_eq(field(item(r, "results", 0), "class"), "error", "%s", r->body);
+    cr_assert_str_eq(field(item(r, "results", 0), "reason"), "<<\"boom\">>", "%s", r->body);
+    resp_free(r);
+    snprintf(body, sizeof body, "{\"peers\":[\"%s\"],\"module\":\"timer\",\"function\":\"sleep\",\"args\":[3000],\"timeout_ms\":100}", a);
+    r = http(d, "POST", "/calls", body);
+    cr_assert_str_eq(field(item(r, "results", 0), "outcome"), "timeout", "%s", r->body);
+    resp_free(r);
+    delete_peer(d, a);
+    delete_peer(d, b);
+    free(a);
+    free(b);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+static bool full_mesh(peerd *d, const char *name, char **body)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/clusters/%s", name);
+    resp *r = http(d, "GET", path, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    bool full = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->json, "full_mesh"));
+    if (body) *body = strdup(r->body);
+    resp_free(r);
+    return full;
+}
+
+Test(groups, cluster_made_split_and_joined, .timeout = 180)
+{
+    peerd *d = peerd_start(NULL);
+    const char *c = unique_name("c");
+    char opts[256], *id[4];
+    snprintf(opts, sizeof opts, "{\"cluster\":\"%s\",\"wait_boot\":false}", c);
+    /* Three booting at once still meet. */
+    for (int i = 0; i < 3; i++) {
+        resp *r = http(d, "POST", "/peers", opts);
+        cr_assert_eq(r->status, 202, "%s", r->body);
+        id[i] = strdup(jstr(r, "id"));
+        cr_assert_str_eq(jstr(r, "cluster"), c, "%s", r->body);
+        resp_free(r);
+    }
+    for (int i = 0; i < 3; i++) resp_free(wait_state(d, id[i], "running", 30000));
+    char *body;
+    cr_assert(full_mesh(d, c, &body), "%s", body);
+    free(body);
+    /* The cookie is the cluster's, never the command line's. */
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id[0]);
+    resp *r = http(d, "GET", path, NULL);
+    cr_assert(!strstr(r->body, "setcookie"), "%s", r->body);
+    resp_free(r);
+
+    /* A partition: the first member drops the second. */
+    char node1[256];
+    snprintf(path, sizeof path, "/peers/%s", id[1]);
+    r = http(d, "GET", path, NULL);
+    snprintf(node1, sizeof node1, "%s", jstr(r, "node"));
+    resp_free(r);
+    char call[512];
+    snprintf(call, sizeof call, "{\"module\":\"erlang\",\"function\":\"disconnect_node\",\"args\":[{\"$atom\":\"%s\"}]}", node1);
+    snprintf(path, sizeof path, "/peers/%s/call", id[0]);
+    r = http(d, "POST", path, call);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "result"), "true", "%s", r->body);
+    resp_free(r);
+    cr_assert(!full_mesh(d, c, &body), "still a full mesh after the split: %s", body);
+    cJSON *j = cJSON_Parse(body);
+    const cJSON *m0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "members"), 0);
+    const cJSON *seen = cJSON_GetObjectItemCaseSensitive(m0, "connected");
+    cr_assert(cJSON_IsArray(seen), "%s", body);
+    for (const cJSON *n = seen->child; n; n = n->next) cr_assert_str_neq(n->valuestring, node1, "%s", body);
+    cJSON_Delete(j);
+    free(body);
+
+    /* A fourth member is connected to every member before it runs. */
+    snprintf(opts, sizeof opts, "{\"cluster\":\"%s\"}", c);
+    id[3] = start_peer(d, opts);
+    full_mesh(d, c, &body);
+    j = cJSON_Parse(body);
+    const cJSON *m3 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "members"), 3);
+    cr_assert_str_eq(field(m3, "id"), id[3], "%s", body);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m3, "connected")), 3, "%s", body);
+    cJSON_Delete(j);
+    free(body);
+
+    /* Another cookie does not fit the cluster. */
+    snprintf(opts, sizeof opts, "{\"cluster\":\"%s\",\"cookie\":\"other\"}", c);
+    r = http(d, "POST", "/peers", opts);
+    cr_assert_eq(r->status, 409, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "error"), "cluster_conflict", "%s", r->body);
+    resp_free(r);
+    r = http(d, "GET", "/clusters", NULL);
+    cr_assert(strstr(r->body, "\"members\":4"), "%s", r->body);
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers?cluster=%s", c);
+    r = http(d, "GET", path, NULL);
+    cr_assert_eq(count_of(r, "peers"), 4, "%s", r->body);
+    resp_free(r);
+    for (int i = 0; i < 4; i++) { delete_peer(d, id[i]); free(id[i]); }
+    r = http(d, "GET", "/clusters/nope", NULL);
+    cr_assert_eq(r->status, 404, "%s", r->body);
+    resp_free(r);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+/* erlc compiles NAME.erl holding src into a temporary directory; returns
+ * the .beam's bytes. */
+static char *compile(const char *name, const char *src, size_t *len)
+{
+    char dir[] = "/tmp/peerd-erlc-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char path[256], cmd[600];
+    snprintf(path, sizeof path, "%s/%s.erl", dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(src, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "erlc -o %s %s", dir, path);
+    cr_assert_eq(system(cmd), 0, "erlc failed");
+    snprintf(path, sizeof path, "%s/%s.beam", dir, name);
+    char *beam = slurp(path, len);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+    return beam;
+}
+
+Test(groups, modules_compiled_loaded_and_called, .timeout = 120)
+{
+    peerd *d = peerd_start(NULL);
+    char *a = start_peer(d, "{\"labels\":{\"code\":\"yes\"}}"), *b = start_peer(d, "{\"labels\":{\"code\":\"yes\"}}");
+    size_t n1, n2;
+    char *v1 = compile("peerd_under_test", "-module(peerd_under_test).\n-export([v/0]).\nv() -> {version, 1}.\n", &n1);
+    char *v2 = compile("peerd_under_test", "-module(peerd_under_test).\n-export([v/0]).\nv() -> {version, 2}.\n", &n2);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/modules/peerd_under_test", a);
+    resp *r = http_body(d, "PUT", path, v1, n1, "application/octet-stream", NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_eq(jnum(r, "bytes"), (double)n1);
+    resp_free(r);
+    r = call(d, a, "peerd_under_test", "v", "[]");
+    cr_assert_str_eq(jstr(r, "result"), "{version,1}", "%s", r->body);
+    resp_free(r);
+    /* Loaded again and again (purged each time, as l/1 does). */
+    for (int i = 0; i < 3; i++) {
+        r = http_body(d, "PUT", path, i % 2 ? v1 : v2, i % 2 ? n1 : n2, "application/octet-stream", NULL);
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        resp_free(r);
+    }
+    r = call(d, a, "peerd_under_test", "v", "[]");
+    cr_assert_str_eq(jstr(r, "result"), "{version,2}", "%s", r->body);
+    resp_free(r);
+    /* The wrong module's code, and no code at all. */
+    snprintf(path, sizeof path, "/peers/%s/modules/other_name", a);
+    r = http_body(d, "PUT", path, v1, n1, "application/octet-stream", NULL);
+    cr_assert_eq(r->status, 422, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "error"), "load_failed", "%s", r->body);
+    cr_assert(strstr(jstr(r, "detail"), "badfile"), "%s", r->body);
+    resp_free(r);
+    r = http_body(d, "PUT", path, "", 0, "application/octet-stream", NULL);
+    cr_assert_eq(r->status, 400, "%s", r->body);
+    resp_free(r);
+    /* A group gets it at once. */
+    r = http_body(d, "PUT", "/modules/peerd_under_test?selector=code=yes", v1, n1, "application/octet-stream", NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_eq(count_of(r, "results"), 2, "%s", r->body);
+    cr_assert_str_eq(field(item(r, "results", 1), "outcome"), "ok", "%s", r->body);
+    resp_free(r);
+    r = call(d, b, "peerd_under_test", "v", "[]");
+    cr_assert_str_eq(jstr(r, "result"), "{version,1}", "%s", r->body);
+    resp_free(r);
+    free(v1);
+    free(v2);
+    delete_peer(d, a);
+    delete_peer(d, b);
+    free(a);
+    free(b);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+Test(groups, eval, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *a = start_peer(d, "{}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/eval", a);
+    resp *r = http(d, "POST", path, "{\"expr\":\"X = lists:seq(1,3), lists:sum(X).\"}");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "result"), "6", "%s", r->body);
+    cr_assert_str_eq(field(cJSON_GetObjectItemCaseSensitive(r->json, "bindings"), "X"), "[1,2,3]", "%s", r->body);
+    resp_free(r);
+    /* No full stop, unicode, a fun. */
+    r = http(d, "POST", path, "{\"expr\":\"F = fun(S) -> string:uppercase(S) end, F(\\\"h\\u00e9llo\\\")\"}");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "result"), "\"H\u00c9LLO\"", "%s", r->body);
+    resp_free(r);
+    r = http(d, "POST", path, "{\"expr\":\"X = ,\"}");
+    cr_assert_eq(r->status, 400, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "error"), "invalid_expr", "%s", r->body);
+    cr_assert(strstr(jstr(r, "detail"), "syntax error before"), "%s", r->body);
+    resp_free(r);
+    r = http(d, "POST", path, "{\"expr\":\"\\\"open\"}");
+    cr_assert_eq(r->status, 400, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "error"), "invalid_expr", "%s", r->body);
+    resp_free(r);
+    r = http(d, "POST", path, "{\"expr\":\"1 / 0.\"}");
+    cr_assert_eq(r->status, 422, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "reason"), "badarith", "%s", r->body);
+    resp_free(r);
+    r = http(d, "POST", path, "{\"expr\":\"timer:sleep(2000).\",\"timeout_ms\":100}");
+    cr_assert_eq(r->status, 504, "%s", r->body);
+    resp_free(r);
+    r = http(d, "POST", path, "{\"expr\":1}");
+    cr_assert_eq(r->status, 400, "%s", r->body);
+    resp_free(r);
+    delete_peer(d, a);
+    free(a);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+static void batch_of(const char *connection)
+{
+    peerd *d = peerd_start(NULL);
+    char opts[128];
+    snprintf(opts, sizeof opts, "{\"connection\":%s}", connection);
+    char *a = start_peer(d, opts);
+    enum { N = 10000 };
+    size_t cap = (size_t)N * 80 + 256, len = 0;
+    char *body = malloc(cap);
+    for (int i = 1; i <= N; i++) {
+        if (i == 5000) len += (size_t)snprintf(body + len, cap - len, "not a call\n\n");
+        /* Odd lines sleep a little: answers come out of order, and are written in order. */
+        if (i % 1000 == 7) len += (size_t)snprintf(body + len, cap - len, "{\"module\":\"timer\",\"function\":\"sleep\",\"args\":[50]}\n");
+        else len += (size_t)snprintf(body + len, cap - len, "{\"module\":\"erlang\",\"function\":\"abs\",\"args\":[%d]}\n", -i);
+    }
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/calls", a);
+    resp *r = http_body(d, "POST", path, body, len, "application/x-ndjson", NULL);
+    cr_assert_eq(r->status, 200, "%.300s", r->body);
+    cr_assert(strstr(r->ctype, "ndjson"), "%s", r->ctype);
+    int n = 0, line = 0;
+    for (char *p = r->body, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+        *nl = 0;
+        cJSON *o = cJSON_Parse(p);
+        cr_assert(o, "not JSON: %s", p);
+        int at = (int)cJSON_GetObjectItemCaseSensitive(o, "line")->valuedouble;
+        cr_assert_gt(at, line, "line %d after %d: out of order", at, line);
+        line = at;
+        const char *outcome = field(o, "outcome");
+        if (n == 4999) {
+            cr_assert_str_eq(outcome, "error", "%s", p);
+            cr_assert_str_eq(field(o, "code"), "invalid_json", "%s", p);
+        } else {
+            int i = n < 4999 ? n + 1 : n;
+            cr_assert_str_eq(outcome, "ok", "%s", p);
+            char want[32];
+            snprintf(want, sizeof want, "%d", i);
+            cr_assert_str_eq(field(o, "result"), i % 1000 == 7 ? "ok" : want, "answer %d: %s", n, p);
+        }
+        cJSON_Delete(o);
+        n++;
+    }
+    cr_assert_eq(n, N + 1, "%d answers", n);
+    resp_free(r);
+    free(body);
+    /* The peer still serves single calls. */
+    r = call(d, a, "erlang", "abs", "[-3]");
+    cr_assert_str_eq(jstr(r, "result"), "3", "%s", r->body);
+    resp_free(r);
+    r = http_body(d, "POST", "/peers/nope/calls", "{}\n", 3, "application/x-ndjson", NULL);
+    cr_assert_eq(r->status, 404, "%s", r->body);
+    resp_free(r);
+    delete_peer(d, a);
+    free(a);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+Test(groups, batch_of_10000_calls_in_order_standard_io, .timeout = 180) { batch_of("\"standard_io\""); }
+Test(groups, batch_of_10000_calls_in_order_tcp, .timeout = 180) { batch_of("0"); }
