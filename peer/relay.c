@@ -198,7 +198,7 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
         if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
         break;
     }
-    case P_JOIN:
+    case P_JOIN: {
         /* true: connected. false or an exception: the member could not be
          * reached (a partition, another cookie); /clusters shows who
          * is connected to whom. */
@@ -209,6 +209,7 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
         arena_free(a);
         if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
         break;
+    }
     case P_IO:
         io_resume(p, c, klass, result, n);
         break;
