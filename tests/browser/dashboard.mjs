@@ -76,6 +76,40 @@ try {
   await row.waitFor({ state: "detached" });
   check(true, "stop removes the peer from the list");
 
+  // Labels, a group shown by selector and stopped at once, a cluster's mesh.
+  page.on("dialog", (d) => d.accept());
+  for (const name of ["ui-a", "ui-b"]) {
+    await page.fill("#start-form input[name=name]", name);
+    await page.fill("#start-form input[name=labels]", "job=ui,role=web");
+    await page.click("#start");
+    await page.locator(`tr[data-id="${name}"] .state-running`).waitFor();
+  }
+  await page.fill("#start-form input[name=labels]", "");
+  check(await page.textContent('tr[data-id="ui-a"] .labels') === "job=ui,role=web", "a peer's labels show in the list");
+  await page.fill("#start-form input[name=name]", "ui-c");
+  await page.fill("#start-form input[name=cluster]", "uic");
+  await page.click("#start");
+  await page.locator('tr[data-id="ui-c"] .state-running').waitFor();
+  await page.fill("#start-form input[name=cluster]", "");
+  await page.fill("#selector", "job=ui");
+  await page.click("#filter");
+  await page.locator('tr[data-id="ui-c"]').waitFor({ state: "detached" });
+  check(await page.locator("#peers tr").count() === 2, "a selector shows its group only");
+  await page.click("#stop-group");
+  await page.locator("#group-result", { hasText: "stopped 2 peer(s)" }).waitFor();
+  await page.locator('tr[data-id="ui-a"]').waitFor({ state: "detached" });
+  check(true, "the group delete stops the selected peers");
+  await page.fill("#selector", "");
+  await page.click("#filter");
+  await page.locator('tr[data-id="ui-c"]').waitFor();
+  check(await page.textContent('tr[data-id="ui-c"] .cluster') === "uic", "a member shows its cluster");
+  await page.locator("#clusters a", { hasText: "uic: 1/1 running" }).click();
+  await page.locator("#cluster-view", { hasText: "full mesh" }).waitFor();
+  check(true, "the cluster view shows the mesh");
+  await page.screenshot({ path: shot.replace(/\.png$/, "-groups.png"), fullPage: true });
+  await page.locator('tr[data-id="ui-c"] .stop').click();
+  await page.locator('tr[data-id="ui-c"]').waitFor({ state: "detached" });
+
   // peerd restarted under the page: EventSource reconnects with an event id
   // of the old instance, gets a reset, and the page shows the new world.
   await page.fill("#start-form input[name=name]", "old-world");
