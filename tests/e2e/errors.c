@@ -45,7 +45,7 @@ Test(errors, unknown_path_is_404_and_wrong_method_405)
 {
     expect_problem(http(d, "GET", "/nothing/here", NULL), 404, "not_found", "/nothing/here");
     resp *r = http(d, "PUT", "/peers", "{}");
-    cr_expect_str_eq(r->allow, "GET, HEAD, POST", "HEAD works wherever GET does");
+    cr_expect_str_eq(r->allow, "GET, HEAD, POST, DELETE", "HEAD works wherever GET does");
     expect_problem(r, 405, "method_not_allowed", "PUT");
 }
 

@@ -175,8 +175,9 @@ Test(lossless, event_ids_of_another_peerd_reset, .timeout = 60)
     char *id = start_peer(d, "{}");
     resp *r = http(d, "GET", "/events?follow=0", NULL);
     char old_id[64];
-    const char *last = strrchr(r->body, '{');
-    cr_assert(last && sscanf(last, "{\"id\":\"%63[^\"]\"", old_id) == 1, "events carry ids: %s", r->body);
+    const char *last = r->body;     /* the last line */
+    for (const char *nl; (nl = strchr(last, '\n')) && nl[1]; last = nl + 1) {}
+    cr_assert(sscanf(last, "{\"id\":\"%63[^\"]\"", old_id) == 1, "events carry ids: %s", r->body);
     resp_free(r);
     free(id);
     peerd_stop(d);
