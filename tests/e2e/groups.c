@@ -216,10 +216,11 @@ Test(groups, cluster_made_split_and_joined, .timeout = 180)
     peerd *d = peerd_start(NULL);
     const char *c = unique_name("c");
     char opts[256], *id[4];
-    snprintf(opts, sizeof opts, "{\"cluster\":\"%s\",\"wait_boot\":false}", c);
-    /* Three booting at once still meet. */
+    /* Three booting at once still meet (the second over TCP). */
     for (int i = 0; i < 3; i++) {
-        resp *r = http(d, "POST", "/peers", opts);
+        char o[300];
+        snprintf(o, sizeof o, "{\"cluster\":\"%s\",\"wait_boot\":false%s}", c, i == 1 ? ",\"connection\":0" : "");
+        resp *r = http(d, "POST", "/peers", o);
         cr_assert_eq(r->status, 202, "%s", r->body);
         id[i] = strdup(jstr(r, "id"));
         cr_assert_str_eq(jstr(r, "cluster"), c, "%s", r->body);
@@ -258,8 +259,9 @@ Test(groups, cluster_made_split_and_joined, .timeout = 180)
     cJSON_Delete(j);
     free(body);
 
-    /* A fourth member is connected to every member before it runs. */
-    snprintf(opts, sizeof opts, "{\"cluster\":\"%s\"}", c);
+    /* A fourth member (over distribution: its handshake with peerd uses the
+     * cluster's cookie too) is connected to every member before it runs. */
+    snprintf(opts, sizeof opts, "{\"cluster\":\"%s\",\"connection\":\"distribution\"}", c);
     id[3] = start_peer(d, opts);
     full_mesh(d, c, &body);
     j = cJSON_Parse(body);
