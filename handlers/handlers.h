@@ -52,5 +52,6 @@ enum MHD_Result meta_openapi(http_req *h);
 enum MHD_Result meta_random_name(http_req *h);
 enum MHD_Result meta_metrics(http_req *h);
 enum MHD_Result meta_dashboard(http_req *h);
+enum MHD_Result meta_favicon(http_req *h);
 
 #endif

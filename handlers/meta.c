@@ -19,6 +19,18 @@ enum MHD_Result meta_dashboard(http_req *h)
     return http_bytes(h, 200, "text/html; charset=utf-8", dashboard_html, dashboard_html_len, headers);
 }
 
+/* GET /favicon.ico — the dashboard's icon, an SVG (browsers ask for it). */
+enum MHD_Result meta_favicon(http_req *h)
+{
+    static const char svg[] =
+        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'>"
+        "<rect width='32' height='32' rx='7' fill='#1f5fbf'/>"
+        "<circle cx='10' cy='16' r='4.5' fill='#fff'/><circle cx='22' cy='16' r='4.5' fill='#fff'/>"
+        "<path d='M14.5 16h3' stroke='#fff' stroke-width='2.5'/></svg>";
+    const char *headers[] = { "Cache-Control", "max-age=86400", NULL };
+    return http_bytes(h, 200, "image/svg+xml", svg, sizeof svg - 1, headers);
+}
+
 enum MHD_Result meta_healthz(http_req *h)
 {
     char ok[64];

@@ -297,8 +297,9 @@ static bool authorized(http_req *h)
     const char *token = h->srv->token;
     if (!token) return true;
     bool get = !strcmp(h->method, "GET") || !strcmp(h->method, "HEAD");
-    /* Liveness, and the dashboard page itself (it asks for the token). */
-    if (get && ((h->nseg == 1 && !strcmp(h->seg[0], "healthz")) || h->nseg == 0)) return true;
+    /* Liveness, and the dashboard page itself (it asks for the token) and its icon. */
+    if (get && ((h->nseg == 1 && (!strcmp(h->seg[0], "healthz") || !strcmp(h->seg[0], "favicon.ico"))) || h->nseg == 0))
+        return true;
     const char *auth = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth) return !strncasecmp(auth, "Bearer ", 7) && token_matches(auth + 7, token);
     /* EventSource cannot send headers: the GET streams (/events, a peer's

@@ -1,13 +1,19 @@
 // The dashboard in a real browser: headless Chromium (Debian's) driven by
-// playwright-core. Starts its own peerd (with a token, to prove the page asks
-// for it once), then: start a peer, see it running, call erlang:node/0, see
-// console output arrive, stop it. Saves a screenshot. Prints
-// "N passed, N failed" like the other suites.
+// playwright-core, against a peerd it starts itself (with a token, to prove
+// the page asks for it once) and real erl nodes. An operator's day: start
+// peers (quoted args, env, labels, cluster), call, eval, console with CR
+// progress lines, a node printing 3 MB while followed (the page stays
+// responsive, the last line shows within 2 s), several consoles at once,
+// messages, events, a boot failure with its console tail, a down peer
+// removed, groups stopped by selector, the cluster view, the chart drawn
+// from /metrics, and peerd restarted under the page. Saves a screenshot of
+// each state. Prints "N passed, N failed" like the other suites.
 //   node tests/browser/dashboard.mjs PEERD_BIN SCREENSHOT_PATH
 import { spawn } from "node:child_process";
 import { chromium } from "playwright-core";
 
 const [peerdBin, shot] = process.argv.slice(2);
+const shotOf = (name) => shot.replace(/\.png$/, `-${name}.png`);
 const token = "browser-test-token";
 let passed = 0, failed = 0;
 const check = (ok, what) => { if (ok) { passed++; console.log(`[PASS] dashboard: ${what}`); } else { failed++; console.log(`[FAIL] dashboard: ${what}`); } };
@@ -22,112 +28,224 @@ function startPeerd(listen) {
 }
 let [peerd, up] = startPeerd("127.0.0.1:0");
 const base = await up;
+const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+const post = (path, body) => fetch(base + path, { method: "POST", headers: auth, body: JSON.stringify(body) });
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
+// One step: a failure is counted and the next step runs.
+async function step(what, fn) {
+  try { await fn(); } catch (e) { failed++; console.log(`[FAIL] dashboard: ${what}: ${e.message.split("\n")[0]}`); }
+}
 try {
-  const page = await browser.newPage();
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.setDefaultTimeout(20000);
+  page.on("dialog", (d) => d.accept());
   await page.goto(base + "/");
   // The page meets a 401 and asks for the token once.
   await page.waitForSelector("#token-dialog input", { state: "visible" });
   await page.fill("#token-dialog input", token);
   await page.click("#token-dialog button");
   check(true, "asks for the token");
+  const panel = (id) => page.locator(`.panel[data-id="${id}"]`);
+  const row = (id) => page.locator(`.prow[data-id="${id}"]`);
 
-  await page.fill("#start-form input[name=name]", "browser-peer");
-  await page.click("#start");
-  const row = page.locator('tr[data-id="browser-peer"]');
-  await row.locator(".state-running").waitFor();
-  check(await row.locator(".state").textContent() === "running", "a started peer shows up running");
-
-  await page.click("#call");
-  // Locators, not waitForFunction: the page's CSP forbids eval, rightly.
-  await page.locator("#call-result", { hasText: "@" }).waitFor();
-  const node = await page.textContent("#call-result");
-  check(/^'?browser-peer@/.test(node), `erlang:node/0 answers ${node}`);
-
-  await page.fill("#call-form input[name=module]", "io");
-  await page.fill("#call-form input[name=function]", "format");
-  await page.fill("#call-form input[name=args]", '[user, "hello from the browser~n", []]');
-  await page.click("#call");
-  await page.locator("#console", { hasText: "hello from the browser" }).waitFor();
-  check(true, "console output arrives over SSE");
-
-  // A bare CR inside SSE data would end the line for EventSource: nothing
-  // after it may be lost.
-  await page.fill("#call-form input[name=function]", "put_chars");
-  await page.fill("#call-form input[name=args]", '[user, "10%\\r50%\\r100% done\\n"]');
-  await page.click("#call");
-  await page.locator("#console", { hasText: "100% done" }).waitFor({ timeout: 5000 });
-  const text = await page.textContent("#console");
-  check(text.includes("10%") && text.includes("50%") && text.includes("100% done"), "console text after a CR arrives through EventSource");
-
-  await page.fill("#call-form input[name=function]", "nope");
-  await page.click("#call");
-  await page.locator("#call-result", { hasText: "error: undef" }).waitFor();
-  check(true, "an exception shows its class and reason");
-
-  await page.screenshot({ path: shot, fullPage: true });
-  await row.locator(".stop").click();
-  await row.waitFor({ state: "detached" });
-  check(true, "stop removes the peer from the list");
-
-  // Labels, a group shown by selector and stopped at once, a cluster's mesh.
-  page.on("dialog", (d) => d.accept());
-  for (const name of ["ui-a", "ui-b"]) {
-    await page.fill("#start-form input[name=name]", name);
-    await page.fill("#start-form input[name=labels]", "job=ui,role=web");
+  await step("start, call, console", async () => {
+    await page.fill("#start-form input[name=name]", "browser-peer");
+    // Quoted args, as a shell reads them (a space inside the quotes).
+    await page.fill("#start-form input[name=args]", `-eval 'io:format("hi there~n")'`);
+    await page.fill("#start-form textarea[name=env]", "PEERD_UI=yes");
     await page.click("#start");
-    await page.locator(`tr[data-id="${name}"] .state-running`).waitFor();
-  }
-  await page.fill("#start-form input[name=labels]", "");
-  check(await page.textContent('tr[data-id="ui-a"] .labels') === "job=ui,role=web", "a peer's labels show in the list");
-  await page.fill("#start-form input[name=name]", "ui-c");
-  await page.fill("#start-form input[name=cluster]", "uic");
-  await page.click("#start");
-  await page.locator('tr[data-id="ui-c"] .state-running').waitFor();
-  await page.fill("#start-form input[name=cluster]", "");
-  await page.fill("#selector", "job=ui");
-  await page.click("#filter");
-  await page.locator('tr[data-id="ui-c"]').waitFor({ state: "detached" });
-  check(await page.locator("#peers tr").count() === 2, "a selector shows its group only");
-  await page.click("#stop-group");
-  await page.locator("#group-result", { hasText: "stopped 2 peer(s)" }).waitFor();
-  await page.locator('tr[data-id="ui-a"]').waitFor({ state: "detached" });
-  check(true, "the group delete stops the selected peers");
-  await page.fill("#selector", "");
-  await page.click("#filter");
-  await page.locator('tr[data-id="ui-c"]').waitFor();
-  check(await page.textContent('tr[data-id="ui-c"] .cluster') === "uic", "a member shows its cluster");
-  await page.locator("#clusters a", { hasText: "uic: 1/1 running" }).click();
-  await page.locator("#cluster-view", { hasText: "full mesh" }).waitFor();
-  check(true, "the cluster view shows the mesh");
-  await page.screenshot({ path: shot.replace(/\.png$/, "-groups.png"), fullPage: true });
-  await page.locator('tr[data-id="ui-c"] .stop').click();
-  await page.locator('tr[data-id="ui-c"]').waitFor({ state: "detached" });
+    await row("browser-peer").locator(".state-running").waitFor();
+    check(await row("browser-peer").locator(".state").textContent() === "running", "a started peer shows up running, and opens");
+    await panel("browser-peer").locator(".console", { hasText: "hi there" }).waitFor();
+    check(true, "args in quotes reach the node whole (-eval 'io:format(\"hi there~n\")')");
+    await page.fill(".panel.active input[name=function]", "getenv");
+    await page.fill(".panel.active input[name=module]", "os");
+    await page.fill(".panel.active input[name=args]", '["PEERD_UI"]');
+    await page.click(".panel.active .call");
+    await panel("browser-peer").locator(".call-result", { hasText: '"yes"' }).waitFor();
+    check(true, "env reaches the node");
+    await page.fill(".panel.active input[name=module]", "erlang");
+    await page.fill(".panel.active input[name=function]", "node");
+    await page.fill(".panel.active input[name=args]", "[]");
+    await page.click(".panel.active .call");
+    await panel("browser-peer").locator(".call-result", { hasText: "@" }).waitFor();
+    const node = await panel("browser-peer").locator(".call-result").textContent();
+    check(/^'?browser-peer@/.test(node), `erlang:node/0 answers ${node}`);
+    await page.fill(".panel.active input[name=expr]", "X = lists:seq(1,3), lists:sum(X).");
+    await page.click(".panel.active .eval");
+    await panel("browser-peer").locator(".call-result", { hasText: "X = [1,2,3]" }).waitFor();
+    check(true, "eval shows the value and the bindings");
+  });
 
-  // peerd restarted under the page: EventSource reconnects with an event id
-  // of the old instance, gets a reset, and the page shows the new world.
-  await page.fill("#start-form input[name=name]", "old-world");
-  await page.click("#start");
-  await page.locator('tr[data-id="old-world"] .state-running').waitFor();
-  const exited = new Promise((resolve) => peerd.on("exit", resolve));
-  peerd.kill("SIGTERM");
-  await exited;
-  [peerd, up] = startPeerd(new URL(base).host);
-  await up;
-  const started = await fetch(base + "/peers", { method: "POST", body: JSON.stringify({ name: "new-world" }),
-                                                headers: { authorization: `Bearer ${token}`, "content-type": "application/json" } });
-  check(started.status === 201, `a peer started on the new peerd (${started.status})`);
-  const t0 = Date.now();
-  await page.locator('tr[data-id="new-world"]').waitFor({ timeout: 5000 });
-  await page.locator('tr[data-id="old-world"]').waitFor({ state: "detached", timeout: 5000 });
-  await page.locator("#status", { hasText: "restarted" }).waitFor({ timeout: 5000 });
-  check(true, `after a peerd restart the page shows the new peers (${Date.now() - t0} ms)`);
+  await step("CR progress", async () => {
+    // A progress counter: CR rewrites its line; nothing after a CR is lost.
+    await page.fill(".panel.active input[name=module]", "io");
+    await page.fill(".panel.active input[name=function]", "put_chars");
+    await page.fill(".panel.active input[name=args]", '[user, "10%\\r50%\\r100% done\\nnext line\\r\\n"]');
+    await page.click(".panel.active .call");
+    await panel("browser-peer").locator(".console", { hasText: "next line" }).waitFor({ timeout: 5000 });
+    const lines = (await panel("browser-peer").locator(".console").innerText()).split("\n");
+    check(lines.includes("100% done") && !lines.some((l) => l.includes("10%") && !l.includes("100%")) && lines.includes("next line"),
+          `a line with CR progress shows its last state (${JSON.stringify(lines.slice(-3))})`);
+  });
+
+  await step("exception", async () => {
+    await page.fill(".panel.active input[name=module]", "erlang");
+    await page.fill(".panel.active input[name=function]", "nope");
+    await page.fill(".panel.active input[name=args]", "[]");
+    await page.click(".panel.active .call");
+    await panel("browser-peer").locator(".call-result", { hasText: "error: undef" }).waitFor();
+    check(true, "an exception shows its class and reason");
+  });
+
+  await step("messages and events", async () => {
+    await post("/peers/browser-peer/cast", { module: "erlang", function: "send", args: "[user, {message, inbox, hello_ui}]" });
+    await panel("browser-peer").locator(".messages li", { hasText: "to inbox: hello_ui" }).waitFor({ timeout: 8000 });
+    check(true, "a message the node sent to peerd shows in its pane");
+    await page.locator("#events li", { hasText: "booted browser-peer" }).waitFor();
+    check(true, "the events pane fills");
+  });
+
+  await step("flood", async () => {
+    // 3 MB printed while followed: the page answers typing within 200 ms,
+    // and the last line shows within 2 s of being printed.
+    const expr = '[io:format("~6..0w ~s~n", [I, lists:duplicate(93, $x)]) || I <- lists:seq(1, 30000)], io:format("LAST-LINE~n").';
+    const printed = post("/peers/browser-peer/eval", { expr, timeout_ms: 120000 }).then(() => Date.now());
+    await page.locator(".panel.active .console", { hasText: "000100 xxx" }).waitFor({ timeout: 10000 });
+    let worst = 0;
+    await page.focus("#selector");
+    for (let i = 0; i < 8; i++) {
+      const t0 = Date.now();
+      await page.keyboard.type("x");
+      await page.locator("#selector").inputValue();
+      worst = Math.max(worst, Date.now() - t0);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.fill("#selector", "");
+    check(worst < 200, `typing during a 3 MB flood answers within 200 ms (worst ${worst} ms)`);
+    const doneAt = await printed;
+    await page.locator(".panel.active .console", { hasText: "LAST-LINE" }).waitFor({ timeout: 10000 });
+    const late = Date.now() - doneAt;
+    check(late < 2000, `the last line shows ${late} ms after it was printed`);
+    const kept = (await page.locator(".panel.active .console").textContent()).split("\n").length - 1;
+    check(kept <= 10000 && kept >= 9000 && await page.locator(".panel.active .dropped", { hasText: "earlier lines are not shown" }).isVisible(),
+          `scrollback is bounded (${kept} lines kept) and says what it dropped`);
+    await page.screenshot({ path: shotOf("flood") });
+  });
+
+  await step("two consoles", async () => {
+    await page.fill("#start-form input[name=name]", "second-peer");
+    await page.fill("#start-form input[name=args]", "");
+    await page.fill("#start-form textarea[name=env]", "");
+    await page.click("#start");
+    await panel("second-peer").waitFor();
+    await post("/peers/second-peer/call", { module: "io", function: "format", args: '[user, "from the second~n", []]' });
+    await post("/peers/browser-peer/call", { module: "io", function: "format", args: '[user, "from the first~n", []]' });
+    await panel("second-peer").locator(".console", { hasText: "from the second" }).waitFor();
+    await page.click('#tabs [role=tab][data-id="browser-peer"]');
+    await panel("browser-peer").locator(".console", { hasText: "from the first" }).waitFor();
+    check(!(await panel("second-peer").locator(".console").innerText()).includes("from the first"),
+          "two consoles open at once, each with its own node's output");
+  });
+
+  await step("boot failure", async () => {
+    await page.fill("#start-form input[name=name]", "");
+    await page.fill("#start-form input[name=exec]", `sh -c 'echo boom-tail; exit 3'`);
+    await page.click("#start");
+    await page.locator("#start-result", { hasText: "boom-tail" }).waitFor();
+    const text = await page.textContent("#start-result");
+    check(text.includes("boot_failed") && text.includes("exit status 3"), "a boot failure shows its exit status and console tail");
+    await page.fill("#start-form input[name=exec]", "");
+    await page.screenshot({ path: shotOf("boot-failure") });
+  });
+
+  await step("down peer", async () => {
+    await page.fill("#start-form input[name=name]", "downer");
+    await page.selectOption("#start-form select[name=peer_down]", "continue");
+    await page.click("#start");
+    await row("downer").locator(".state-running").waitFor();
+    await page.selectOption("#start-form select[name=peer_down]", "stop");
+    await post("/peers/downer/cast", { module: "erlang", function: "halt", args: "[7]" });
+    await row("downer").locator(".state-down").waitFor();
+    const state = await row("downer").locator(".state").textContent();
+    check(state.includes("{exit_status,7}") && await row("downer").locator(".remove").count() === 1,
+          `a down peer shows its reason and offers Remove, not Stop (${state})`);
+    await panel("downer").locator(".console", { hasText: "[down:" }).waitFor();
+    check(true, "its console says it is down and stops following");
+    await row("downer").locator(".remove").click();
+    await row("downer").waitFor({ state: "detached" });
+    check(true, "Remove takes it away");
+  });
+
+  await step("groups and clusters", async () => {
+    for (const name of ["ui-a", "ui-b"]) {
+      await page.fill("#start-form input[name=name]", name);
+      await page.fill("#start-form input[name=labels]", "job=ui,role=web");
+      await page.click("#start");
+      await row(name).locator(".state-running").waitFor();
+    }
+    await page.fill("#start-form input[name=labels]", "");
+    check(await row("ui-a").locator(".labels").textContent() === "job=ui,role=web", "a peer's labels show in the list");
+    await page.fill("#start-form input[name=name]", "ui-c");
+    await page.fill("#start-form input[name=cluster]", "uic");
+    await page.click("#start");
+    await row("ui-c").locator(".state-running").waitFor();
+    await page.fill("#start-form input[name=cluster]", "");
+    await page.fill("#selector", "job=ui");
+    await page.click("#filter");
+    await row("ui-c").waitFor({ state: "detached" });
+    check(await page.locator("#peer-spacer .prow").count() === 2, "a selector shows its group only");
+    await page.click("#stop-group");
+    await page.locator("#group-result", { hasText: "stopped 2 peer(s)" }).waitFor();
+    await row("ui-a").waitFor({ state: "detached" });
+    check(true, "the group delete stops the selected peers");
+    await page.fill("#selector", "");
+    await page.click("#filter");
+    await row("ui-c").waitFor();
+    check(await row("ui-c").locator(".cluster").textContent() === "uic", "a member shows its cluster");
+    await page.locator("#clusters a", { hasText: "uic: 1/1 running" }).click();
+    await page.locator("#cluster-view", { hasText: "full mesh" }).waitFor();
+    check(true, "the cluster view shows the mesh");
+  });
+
+  await step("chart", async () => {
+    for (let i = 0; i < 20; i++) await post("/peers/browser-peer/call", { module: "erlang", function: "node" });
+    await page.locator("#glance-text", { hasText: "running" }).waitFor({ timeout: 10000 });
+    await page.waitForSelector("#chart[data-draws]");
+    const draws = Number(await page.getAttribute("#chart", "data-draws"));
+    const text = await page.textContent("#glance-text");
+    check(draws >= 1 && /calls\/s [0-9.]+ · peers [0-9]+ running/.test(text), `the chart draws from /metrics (${text})`);
+    const icon = await fetch(base + "/favicon.ico");
+    check(icon.status === 200 && icon.headers.get("content-type") === "image/svg+xml", "the page has its icon (/favicon.ico)");
+    await page.screenshot({ path: shot, fullPage: true });
+  });
+
+  await step("restart", async () => {
+    // peerd restarted under the page: EventSource reconnects with an event id
+    // of the old instance, gets a reset, and the page shows the new world.
+    await page.fill("#start-form input[name=name]", "old-world");
+    await page.click("#start");
+    await row("old-world").locator(".state-running").waitFor();
+    const exited = new Promise((resolve) => peerd.on("exit", resolve));
+    peerd.kill("SIGTERM");
+    await exited;
+    await page.locator("#status", { hasText: "not answering" }).waitFor({ timeout: 5000 });
+    check(true, "the page says when peerd is not answering");
+    [peerd, up] = startPeerd(new URL(base).host);
+    await up;
+    const started = await post("/peers", { name: "new-world" });
+    check(started.status === 201, `a peer started on the new peerd (${started.status})`);
+    const t0 = Date.now();
+    await row("new-world").waitFor({ timeout: 5000 });
+    await row("old-world").waitFor({ state: "detached", timeout: 5000 });
+    await page.locator("#status", { hasText: "restarted" }).waitFor({ timeout: 5000 });
+    check(true, `after a peerd restart the page shows the new peers (${Date.now() - t0} ms)`);
+  });
 } catch (e) {
   failed++;
   console.log(`[FAIL] dashboard: ${e.message.split("\n")[0]}`);

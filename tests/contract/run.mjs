@@ -191,6 +191,7 @@ try {
   await check("healthz", "GET", "/healthz", undefined, 200);
   await check("the document", "GET", "/openapi.yaml", undefined, 200);
   await check("the dashboard", "GET", "/", undefined, 200);
+  await check("its icon", "GET", "/favicon.ico", undefined, 200);
   await check("random name", "GET", "/random-name?prefix=c", undefined, 200);
   await check("random name, bad prefix", "GET", "/random-name?prefix=a%20b", undefined, "invalid request");
   await check("metrics", "GET", "/metrics", undefined, 200);
