@@ -15,6 +15,7 @@ TEST_PACKAGES=(curl openssl openssh-server openssh-client iproute2 jq)
 
 # Installs whichever of the named packages are missing. node and npm count as
 # present when the commands are (they may not come from Debian's packages).
+# RECOMMENDS=1 takes the packages' recommendations too.
 install() {
     local missing=()
     for p in "$@"; do
@@ -26,8 +27,14 @@ install() {
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "dev.sh: installing ${missing[*]}" >&2
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    local recommends=--no-install-recommends
+    [ "${RECOMMENDS:-0}" = 1 ] && recommends=--install-recommends
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $recommends "${missing[@]}" >/dev/null
 }
+
+# The container tests: Debian's podman with what it recommends (its network
+# plugins, iptables), runc, podman-compose, and debootstrap for the base image.
+container_deps() { RECOMMENDS=1 install podman runc podman-compose debootstrap; }
 
 deps() { install "${PACKAGES[@]}" "$@"; }
 
@@ -58,7 +65,7 @@ cmd="${1:-run}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
     run) deps; build; exec ./build/peerd --listen 127.0.0.1:8080 "$@" ;;
-    test) deps "${TEST_PACKAGES[@]}"; browser_deps; build; build_sanitized; exec tests/run build build-asan ;;
+    test) deps "${TEST_PACKAGES[@]}"; browser_deps; container_deps; build; build_sanitized; exec tests/run build build-asan ;;
     build) deps; build ;;
     install) install "$@" ;;
     *) echo "usage: ./dev.sh run|test|build|install PKG..." >&2; exit 2 ;;

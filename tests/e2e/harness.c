@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 peerd *peerd_start(const char *const *extra)
@@ -25,6 +26,8 @@ peerd *peerd_start(const char *const *extra)
     d->pid = fork();
     cr_assert_neq(d->pid, -1);
     if (d->pid == 0) {
+        /* A test that fails (or crashes) leaves no peerd, and so no node, behind. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(out[1], 1);
         close(out[0]);
         close(out[1]);
