@@ -55,10 +55,15 @@ try {
 
   await step("start, call, console", async () => {
     await page.fill("#start-form input[name=name]", "browser-peer");
-    // Quoted args, as a shell reads them (a space inside the quotes).
+    // The node runs under nice: on these two CPUs the node printing 3 MB,
+    // peerd and Chromium share them, and what the flood test measures is
+    // the page, not how the kernel divides the CPUs (a trace showed the
+    // page's long tasks of 50-110 ms taking 5-9 ms of its thread's CPU).
+    await page.fill("#start-form input[name=exec]", "nice -n 19 erl");
     await page.fill("#start-form input[name=args]", `-eval 'io:format("hi there~n")'`);
     await page.fill("#start-form textarea[name=env]", "PEERD_UI=yes");
     await page.click("#start");
+    await page.fill("#start-form input[name=exec]", "");
     await row("browser-peer").locator(".state-running").waitFor();
     check(await row("browser-peer").locator(".state").textContent() === "running", "a started peer shows up running, and opens");
     await panel("browser-peer").locator(".console", { hasText: "hi there" }).waitFor();
@@ -116,7 +121,8 @@ try {
     // and the last line shows within 2 s of being printed.
     const expr = '[io:format("~6..0w ~s~n", [I, lists:duplicate(93, $x)]) || I <- lists:seq(1, 30000)], io:format("LAST-LINE~n").';
     const printed = post("/peers/browser-peer/eval", { expr, timeout_ms: 120000 }).then(() => Date.now());
-    await page.locator(".panel.active .console", { hasText: "000100 xxx" }).waitFor({ timeout: 10000 });
+    const linesNow = async () => Number(await page.locator(".panel.active .console").getAttribute("data-lines"));
+    for (let i = 0; i < 100 && await linesNow() < 500; i++) await new Promise((r) => setTimeout(r, 100));
     let worst = 0; const seen = [];
     await page.focus("#selector");
     for (let i = 0; i < 8; i++) {
@@ -133,10 +139,18 @@ try {
     await page.locator(".panel.active .console", { hasText: "LAST-LINE" }).waitFor({ timeout: 10000 });
     const late = Date.now() - doneAt;
     check(late < 2000, `the last line shows ${late} ms after it was printed`);
-    const kept = (await page.locator(".panel.active .console").textContent()).split("\n").length - 1;
-    check(kept <= 10000 && kept >= 9000 && await page.locator(".panel.active .dropped", { hasText: "earlier lines are not shown" }).isVisible(),
+    const kept = await linesNow();
+    check(kept <= 10001 && kept >= 9000 && await page.locator(".panel.active .dropped", { hasText: "earlier lines are not kept" }).isVisible(),
           `scrollback is bounded (${kept} lines kept) and says what it dropped`);
     await page.screenshot({ path: shotOf("flood") });
+    // A line of 5000 characters without a space wraps inside the pane.
+    await post("/peers/browser-peer/call", { module: "io", function: "put_chars", args: `[user, "${"y".repeat(5000)}END\\n"]` });
+    await page.locator(".panel.active .console", { hasText: "yyyyEND" }).waitFor();
+    const pane = await page.locator(".panel.active .console").boundingBox();
+    const form = await page.locator(".panel.active .call-form").boundingBox();
+    const width = page.viewportSize().width;
+    check(pane.x + pane.width <= width && form.x + form.width <= width,
+          `a long console line stays inside its pane (pane ends at ${Math.round(pane.x + pane.width)}, the form at ${Math.round(form.x + form.width)}, of ${width})`);
   });
 
   await step("two consoles", async () => {
