@@ -394,7 +394,7 @@ Test(streams, notify_url_receives_every_event_of_its_peer, .timeout = 60)
     int port = MHD_get_daemon_info(md, MHD_DAEMON_INFO_BIND_PORT)->port;
     peerd *d = peerd_start(NULL);
     char opts[256];
-    snprintf(opts, sizeof opts, "{\"notify_url\":\"http://127.0.0.1:%d/hook\"}", port);
+    snprintf(opts, sizeof opts, "{\"notify_url\":\"http://127.0.0.1:%d/hook\",\"labels\":{\"job\":\"hooked\"}}", port);
     char *id = start_peer(d, opts);
     start_peer(d, "{}");   /* another peer's events do not go there */
     delete_peer(d, id);
@@ -412,6 +412,7 @@ Test(streams, notify_url_receives_every_event_of_its_peer, .timeout = 60)
         snprintf(want, sizeof want, "\"type\":\"%s\",\"peer\":\"%s\"", types[i], id);
         cr_expect(strstr(h.log, want), "%s in %s", want, h.log);
     }
+    cr_expect(strstr(h.log, "\"labels\":{\"job\":\"hooked\"}"), "the webhook's events carry the labels: %s", h.log);
     int lines = 0;
     for (const char *p = h.log; *p; p++) lines += *p == '\n';
     cr_expect_eq(lines, 4, "only this peer's events: %s", h.log);
