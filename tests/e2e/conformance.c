@@ -43,14 +43,10 @@ static char *console_with(peerd *d, const char *id, const char *needle, int ms)
 {
     char path[256];
     snprintf(path, sizeof path, "/peers/%s/console", id);
-    for (int waited = 0;; waited += 50) {
-        resp *r = http(d, "GET", path, NULL);
-        char *text = strdup(r->body);
-        resp_free(r);
-        if (strstr(text, needle) || waited >= ms) return text;
-        free(text);
-        usleep(50000);
-    }
+    resp *r = http_until(d, "GET", path, NULL, has_text, needle, ms);
+    char *text = strdup(r->body);
+    resp_free(r);
+    return text;
 }
 
 #define BOTH(name)                                                                   \

@@ -161,14 +161,10 @@ Test(distribution, messages_both_ways, .timeout = 120)
     cr_expect_eq(r->status, 202, "%s", r->body);
     resp_free(r);
     snprintf(path, sizeof path, "/peers/%s/messages", id);
-    bool all = false;
-    for (int i = 0; i < 200 && !all; i++) {
-        r = http(d, "GET", path, NULL);
-        all = strstr(r->body, "\"to\":\"inbox\",\"result\":\"{hello,1}\"") && strstr(r->body, "\"result\":\"{to_pid,2}\"") &&
-              strstr(r->body, "\"result\":\"{echoed,ping}\"");
-        if (!all) { resp_free(r); usleep(25000); }
-    }
-    cr_expect(all, "messages: %s", r->body);
+    const char *const want[] = { "\"to\":\"inbox\",\"result\":\"{hello,1}\"", "\"result\":\"{to_pid,2}\"",
+                                 "\"result\":\"{echoed,ping}\"", NULL };
+    r = http_until(d, "GET", path, NULL, has_all, want, 5000);
+    cr_expect(has_all(r, want), "messages: %s", r->body);
     /* The one to a pid names it as the node prints it: a pid of another node. */
     cr_expect(strstr(r->body, "\"to\":\"<"), "to a pid: %s", r->body);
     resp_free(r);
@@ -378,13 +374,7 @@ Test(distribution, lease, .timeout = 60)
     pid_t os_pid = os_pid_of(d, id);
     char path[256];
     snprintf(path, sizeof path, "/peers/%s", id);
-    resp *r = NULL;
-    for (int i = 0; i < 250; i++) {
-        resp_free(r);
-        r = http(d, "GET", path, NULL);
-        if (r->status == 410) break;
-        usleep(20000);
-    }
+    resp *r = http_until(d, "GET", path, NULL, has_status, &(long){ 410 }, 5000);
     cr_expect_eq(r->status, 410, "the lease ran out: %s", r->body);
     cr_expect(strstr(r->body, "lease_expired"), "%s", r->body);
     resp_free(r);

@@ -210,6 +210,28 @@ resp *http_body(peerd *d, const char *method, const char *path, const void *body
     return r;
 }
 
+resp *http_until(peerd *d, const char *method, const char *path, const char *body,
+                 bool (*done)(const resp *r, const void *ud), const void *ud, int ms)
+{
+    for (int waited = 0;; waited += 20) {
+        resp *r = http(d, method, path, body);
+        if (done(r, ud) || waited >= ms) return r;
+        resp_free(r);
+        usleep(20000);
+    }
+}
+
+bool has_status(const resp *r, const void *status) { return r->status == *(const long *)status; }
+bool has_text(const resp *r, const void *needle) { return strstr(r->body, needle) != NULL; }
+bool has_body(const resp *r, const void *unused) { (void)unused; return r->len > 0; }
+
+bool has_all(const resp *r, const void *needles)
+{
+    for (const char *const *n = needles; *n; n++)
+        if (!strstr(r->body, *n)) return false;
+    return true;
+}
+
 void resp_free(resp *r)
 {
     if (!r) return;

@@ -67,6 +67,17 @@ resp *call(peerd *d, const char *id, const char *module, const char *function, c
 resp *node_eval(peerd *d, const char *id, const char *code, bool cast);
 /* Waits (GET /wait) for a state; returns the response. */
 resp *wait_state(peerd *d, const char *id, const char *state, int timeout_ms);
+/* Makes the request every 20 ms until done(response, ud) holds or ms have
+ * passed; returns the last response (done or not: the caller asserts). */
+resp *http_until(peerd *d, const char *method, const char *path, const char *body,
+                 bool (*done)(const resp *r, const void *ud), const void *ud, int ms);
+/* Predicates for it: the status is *(const long *)ud; the body holds the
+ * string ud; the body holds every string of the NULL-terminated array ud;
+ * a body at all. */
+bool has_status(const resp *r, const void *status);
+bool has_text(const resp *r, const void *needle);
+bool has_all(const resp *r, const void *needles);
+bool has_body(const resp *r, const void *unused);
 /* Starts the curl program on a path of peerd; its stdout goes to out_path. */
 pid_t curl_spawn(peerd *d, const char *path, const char *out_path, const char *const *extra_args);
 /* Waits for a child; returns its exit status, or -1 if it did not end in ms. */

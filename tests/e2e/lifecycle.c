@@ -117,14 +117,7 @@ Test(peer_down, stop_removes_and_continue_keeps, .timeout = 60)
 
 static resp *wait_messages(peerd *d, const char *path)
 {
-    resp *r = NULL;
-    for (int k = 0; k < 100; k++) {
-        resp_free(r);
-        r = http(d, "GET", path, NULL);
-        if (r->len) break;
-        usleep(20000);
-    }
-    return r;
+    return http_until(d, "GET", path, NULL, has_body, NULL, 2000);
 }
 
 Test(messages, forwarded_to_the_origin_are_kept, .timeout = 60)

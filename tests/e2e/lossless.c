@@ -240,13 +240,7 @@ Test(lossless, a_node_that_dies_after_boot_keeps_its_console, .timeout = 60)
     peer_cast(d, id, "erlang", "halt", "[3]");
     char path[256];
     snprintf(path, sizeof path, "/peers/%s", id);
-    r = NULL;
-    for (int i = 0; i < 100; i++) {
-        resp_free(r);
-        r = http(d, "GET", path, NULL);
-        if (r->status == 410) break;
-        usleep(100 * 1000);
-    }
+    r = http_until(d, "GET", path, NULL, has_status, &(long){ 410 }, 10000);
     cr_assert_eq(r->status, 410, "%s", r->body);
     const char *tail = jstr(r, "console_tail");
     cr_expect(tail && strstr(tail, "my last words\n"), "the 410 carries the end of the console: %s", r->body);
