@@ -54,19 +54,13 @@ static bool module_name(http_req *h, const char *seg, char *out, size_t outlen, 
     return true;
 }
 
+/* STRING_EXT: a string of bytes (code:load_binary wants a file name as a list). */
 static void put_string_ext(buf *b, const char *s)
 {
     size_t n = strlen(s);
     buf_byte(b, 107);
-    buf_byte(b, (uint8_t)(n >> 8));
-    buf_byte(b, (uint8_t)n);
+    buf_u16(b, (uint16_t)n);
     buf_put(b, s, n);
-}
-
-static void put_u32(buf *b, uint32_t v)
-{
-    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
-    buf_put(b, x, 4);
 }
 
 /* code:purge(M), or code:load_binary(M, "M.beam", Code). */
@@ -81,7 +75,7 @@ static pm_req *load_req(const load_state *s, const char *id)
     if (!s->purged) {
         etf_encode_atom(b, "purge", 5);
         buf_byte(b, 108);
-        put_u32(b, 1);
+        buf_u32(b, 1);
         etf_encode_atom(b, s->module, n);
         buf_byte(b, 106);
     } else {
@@ -89,11 +83,11 @@ static pm_req *load_req(const load_state *s, const char *id)
         snprintf(file, sizeof file, "%s.beam", s->module);
         etf_encode_atom(b, "load_binary", 11);
         buf_byte(b, 108);
-        put_u32(b, 3);
+        buf_u32(b, 3);
         etf_encode_atom(b, s->module, n);
         put_string_ext(b, file);
         buf_byte(b, 109);
-        put_u32(b, (uint32_t)s->len);
+        buf_u32(b, (uint32_t)s->len);
         buf_put(b, s->code, s->len);
         buf_byte(b, 106);
     }
@@ -264,15 +258,15 @@ static bool eval_payload(buf *out, const char *text, size_t n)
     etf_encode_atom(out, "erl_eval", 8);
     etf_encode_atom(out, "exprs", 5);
     buf_byte(out, 108);
-    put_u32(out, 2);
+    buf_u32(out, 2);
     buf_put(out, forms.p, forms.len);
     buf_byte(out, 108);                 /* [{'S', <<Text>>}] */
-    put_u32(out, 1);
+    buf_u32(out, 1);
     buf_byte(out, 104);
     buf_byte(out, 2);
     etf_encode_atom(out, "S", 1);
     buf_byte(out, 109);
-    put_u32(out, (uint32_t)n);
+    buf_u32(out, (uint32_t)n);
     buf_put(out, text, n);
     buf_byte(out, 106);
     buf_byte(out, 106);

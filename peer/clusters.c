@@ -9,8 +9,7 @@
  */
 #include "manager_int.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <sys/random.h>
 
 struct cluster { cluster *next; char *name, *cookie; bool longnames; };
 
@@ -18,10 +17,7 @@ static char *random_cookie(void)
 {
     uint8_t r[20];
     char *s = malloc(sizeof r + 1);
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    bool ok = s && fd >= 0 && read(fd, r, sizeof r) == (ssize_t)sizeof r;
-    if (fd >= 0) close(fd);
-    if (!ok) { free(s); return NULL; }
+    if (!s || getrandom(r, sizeof r, 0) != sizeof r) { free(s); return NULL; }
     for (size_t i = 0; i < sizeof r; i++) s[i] = (char)('A' + r[i] % 26);
     s[sizeof r] = 0;
     return s;

@@ -105,8 +105,8 @@ static bool internal_call(peer *p, enum pending_kind kind, const char *mod, cons
     etf_encode_atom(&b, mod, strlen(mod));
     etf_encode_atom(&b, fun, strlen(fun));
     if (atom) {
-        const uint8_t one[] = { 108, 0, 0, 0, 1 };
-        buf_put(&b, one, sizeof one);
+        buf_byte(&b, 108);      /* LIST_EXT of 1 */
+        buf_u32(&b, 1);
         etf_encode_atom(&b, atom, strlen(atom));
     }
     buf_byte(&b, 106);

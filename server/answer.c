@@ -31,45 +31,37 @@ const char *pm_error_code(pm_status st, unsigned *status)
 enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
 {
     const char *d = r->detail;
+    unsigned status;
+    const char *code = pm_error_code(r->status, &status);
+    cJSON *extra = NULL;
     switch (r->status) {
     case PM_OK: return http_problem(h, 500, "internal", "no error", NULL);
-    case PM_ERR_NOT_FOUND: return http_problem(h, 404, "not_found", d, NULL);
-    case PM_ERR_GONE: {
-        cJSON *extra = cJSON_CreateObject();
+    case PM_ERR_GONE:
+        extra = cJSON_CreateObject();
         if (r->ninfo) {
             cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
             /* The end of its console, for the crash report of a node that died. */
             if (r->info[0].console_tail) cJSON_AddItemToObject(extra, "console_tail", json_text(r->info[0].console_tail, r->info[0].console_tail_len));
         }
-        return http_problem(h, 410, "gone", d, extra);
-    }
-    case PM_ERR_EXISTS: return http_problem(h, 409, "already_exists", d, NULL);
-    case PM_ERR_TOO_MANY: return http_problem(h, 503, "too_many_peers", d, NULL);
-    case PM_ERR_BOOT_FAILED: case PM_ERR_SPAWN: {
-        cJSON *extra = cJSON_CreateObject();
+        break;
+    case PM_ERR_BOOT_FAILED: case PM_ERR_SPAWN:
+        extra = cJSON_CreateObject();
         if (r->exit_status >= 0) cJSON_AddNumberToObject(extra, "exit_status", r->exit_status);
         else cJSON_AddNullToObject(extra, "exit_status");
         cJSON_AddItemToObject(extra, "console_tail", json_text(r->console_tail ? r->console_tail : "", r->console_tail ? strlen(r->console_tail) : 0));
         if (r->ninfo) cJSON_AddItemToObject(extra, "peer", peer_info_json(&r->info[0]));
-        return http_problem(h, 502, "boot_failed", d, extra);
-    }
-    case PM_ERR_TIMEOUT: {
-        cJSON *extra = NULL;
+        break;
+    case PM_ERR_TIMEOUT:
         if (r->console_tail) {
             extra = cJSON_CreateObject();
             cJSON_AddItemToObject(extra, "console_tail", json_text(r->console_tail, strlen(r->console_tail)));
         }
-        return http_problem(h, 504, "timeout", d, extra);
+        break;
+    case PM_ERR_SHUTTING_DOWN: if (!d) d = "peerd is shutting down"; break;
+    case PM_ERR_INTERNAL: if (!d) d = "internal error"; break;
+    default: break;
     }
-    case PM_ERR_NOCONNECTION: return http_problem(h, 409, "noconnection", d, NULL);
-    case PM_ERR_LISTEN: return http_problem(h, 502, "boot_failed", d, NULL);
-    case PM_ERR_SHUTTING_DOWN: return http_problem(h, 503, "shutting_down", d ? d : "peerd is shutting down", NULL);
-    case PM_ERR_REPLY_TOO_LARGE: return http_problem(h, 502, "reply_too_large", d, NULL);
-    case PM_ERR_NO_LEASE: return http_problem(h, 400, "no_lease", d, NULL);
-    case PM_ERR_CONFLICT: return http_problem(h, 409, "cluster_conflict", d, NULL);
-    case PM_ERR_INTERNAL: break;
-    }
-    return http_problem(h, 500, "internal", d ? d : "internal error", NULL);
+    return http_problem(h, status, code, d, extra);
 }
 
 void json_put_string(buf *out, const char *s)
