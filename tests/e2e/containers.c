@@ -35,18 +35,6 @@ static const char *image(void)
     return img;
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 /* A command's first line of output. */
 static char *out_of(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *out_of(const char *fmt, ...)
@@ -60,17 +48,6 @@ static char *out_of(const char *fmt, ...)
     if (p && fgets(line, sizeof line, p)) line[strcspn(line, "\n")] = 0;
     if (p) pclose(p);
     return strdup(line);
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
 }
 
 /* True once no container of that name exists, waiting up to ms. */

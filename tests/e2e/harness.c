@@ -3,6 +3,10 @@
  */
 #include "harness.h"
 
+#include <stdarg.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -230,6 +234,28 @@ bool has_all(const resp *r, const void *needles)
     for (const char *const *n = needles; *n; n++)
         if (!strstr(r->body, *n)) return false;
     return true;
+}
+
+int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    close(fd);
+    return ntohs(sa.sin_port);
 }
 
 void resp_free(resp *r)

@@ -87,6 +87,11 @@ bool file_has(const char *path, const char *needle, int ms);
 /* A file's whole content (malloc'd). */
 char *slurp(const char *path, size_t *len);
 
+/* Runs a shell command made like printf; its exit status (-1 if it did not exit). */
+int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int free_port(void);
+
 /* A node name unique to this test process. */
 const char *unique_name(const char *prefix);
 /* True once the process is gone (or a zombie), waiting up to ms. */
