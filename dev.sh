@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # What building and running needs; what the tests need on top.
-PACKAGES=(gcc pkg-config python3 meson ninja-build zlib1g-dev libmicrohttpd-dev libgnutls28-dev libcjson-dev
+PACKAGES=(gcc pkg-config python3 meson ninja-build zlib1g-dev libmicrohttpd-dev libgnutls28-dev libcjson-dev libgmp-dev
           libcurl4-openssl-dev libcriterion-dev erlang-base)
 TEST_PACKAGES=(curl openssl openssh-server openssh-client iproute2 jq)
 
