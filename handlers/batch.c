@@ -17,12 +17,14 @@
 #include "handlers.h"
 #include "term_json.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BATCH_WINDOW 1024
 #define BATCH_OUT_HIGH (64u << 10)  /* bytes of answers buffered before the reader stops taking more */
+#define BATCH_PARSE_TURN (1u << 20) /* bytes of lines read in one go: the rest waits for the next */
 
 typedef struct batch batch;
 typedef struct {
@@ -30,6 +32,7 @@ typedef struct {
     pm_req *req;                /* NULL: answered in place (a line that is not a call) */
     cJSON *outcome;             /* set when answered */
     size_t line;                /* 1-based line number in the body */
+    loop_work work;             /* a large reply's outcome, made on the loop's helper */
 } slot;
 
 struct batch {
@@ -62,24 +65,43 @@ static void batch_free(batch *b)
     free(b);
 }
 
-static void call_done(pm_req *r)
+/* The outcome is in s->outcome: the slot can be written. */
+static void outcome_in(slot *s)
 {
-    slot *s = r->ud;
     batch *b = s->b;
+    pm_req_free(s->req);
+    s->req = NULL;
     b->inflight--;
     if (b->gone) {
-        pm_req_free(r);
         if (!b->inflight) batch_free(b);
         return;
     }
-    s->outcome = call_outcome_json(r);
     if (!s->outcome) s->outcome = cJSON_CreateObject();
-    pm_req_free(r);
-    s->req = NULL;
     if (b->parked) {
         b->parked = false;
         http_resume(b->srv, b->conn);
     }
+}
+
+static void convert(loop_work *w)
+{
+    slot *s = (slot *)((char *)w - offsetof(slot, work));
+    s->outcome = call_outcome_json(s->req);
+}
+
+static void converted(loop_work *w) { outcome_in((slot *)((char *)w - offsetof(slot, work))); }
+
+static void call_done(pm_req *r)
+{
+    slot *s = r->ud;
+    batch *b = s->b;
+    if (!b->gone) {
+        /* A large reply is turned into its line off the loop (http.h). */
+        s->work = (loop_work){ .work = convert, .done = converted };
+        if (r->reply.len > HTTP_OFF_LOOP_BYTES && loop_queue_work(b->srv->l, &s->work)) return;
+        s->outcome = call_outcome_json(r);
+    }
+    outcome_in(s);
 }
 
 static cJSON *line_error(const char *code, const char *detail)
@@ -108,10 +130,16 @@ static bool next_call(batch *b)
         if (k == end) continue;
         slot *s = &b->ring[(b->head + b->count++) % BATCH_WINDOW];
         *s = (slot){ .b = b, .line = b->line };
+        char d[700];
+        if (end - start > HTTP_MAX_BODY) {
+            snprintf(d, sizeof d, "line %zu: %zu bytes; a call is limited to %u bytes, as the body of /call", b->line,
+                     end - start, HTTP_MAX_BODY);
+            s->outcome = line_error("too_large", d);
+            return true;
+        }
         size_t epos = 0;
         const char *why = NULL;
         cJSON *j = json_parse(p + start, end - start, &epos, &why);
-        char d[700];
         if (!j || !cJSON_IsObject(j)) {
             snprintf(d, sizeof d, "line %zu: %s (at byte %zu of the line)", b->line, j ? "must be a JSON object" : why ? why : "not valid JSON", epos);
             s->outcome = line_error("invalid_json", d);
@@ -140,9 +168,11 @@ static bool next_call(batch *b)
     return false;
 }
 
-/* Writes the answers in, in order, then fills the window. */
+/* Writes the answers in, in order, then fills the window: with lines up
+ * to BATCH_PARSE_TURN bytes, so that a large batch is read over turns. */
 static void pump(batch *b)
 {
+    size_t from = b->pos;
     for (;;) {
         while (b->count && b->ring[b->head].outcome && b->out.len - b->out_off < BATCH_OUT_HIGH) {
             slot *s = &b->ring[b->head];
@@ -157,7 +187,9 @@ static void pump(batch *b)
             b->head = (b->head + 1) % BATCH_WINDOW;
             b->count--;
         }
-        if (b->count == BATCH_WINDOW || b->out.len - b->out_off >= BATCH_OUT_HIGH || !next_call(b)) break;
+        if (b->count == BATCH_WINDOW || b->out.len - b->out_off >= BATCH_OUT_HIGH || b->pos - from >= BATCH_PARSE_TURN ||
+            !next_call(b))
+            break;
     }
 }
 

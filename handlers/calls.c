@@ -226,7 +226,7 @@ static double now_s(void)
 static void count_call(http_req *h, call_outcome outcome)
 {
     call_state *s = h->state;
-    if (s->op == PM_CALL) http_count_call(h->srv, outcome, now_s() - s->started);
+    if (s->op == PM_CALL) http_count_call(h, outcome, now_s() - s->started);
 }
 
 /* An answered CALL's reply into o: result and value when it returned;
@@ -361,6 +361,7 @@ static enum MHD_Result submit(http_req *h)
     }
     if (s->by_name) r->op = PM_CALL;
     s->started = now_s();
+    http_then_converts(h);
     return http_submit(h, r, call_answered);
 }
 

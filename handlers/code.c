@@ -379,5 +379,6 @@ enum MHD_Result code_eval(http_req *h)
     buf_free(&text);
     if (!ok) { pm_req_free(r); return http_problem(h, 500, "internal", "out of memory", NULL); }
     r->timeout_ms = timeout;
+    http_then_converts(h);
     return http_submit(h, r, evaluated);
 }

@@ -248,6 +248,7 @@ static enum MHD_Result multi_answered(http_req *h)
 
 static enum MHD_Result multi_members(http_req *h)
 {
+    http_then_converts(h);
     return group_fan_out(h, h->state, make_call, multi_answered);
 }
 

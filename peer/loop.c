@@ -4,9 +4,12 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,7 +25,26 @@ struct loop {
     bool woken, stopped;
     bool before_hooks;          /* in steps 2 and 3: this turn's hooks are still to run */
     uint64_t turn;
+    loop_stats stats;
+    struct helper *helper;      /* NULL until work is first queued */
 };
+
+/* The helper thread and what it shares with the loop, under mu: the queue
+ * of work to do and the list of work done, which the loop takes when the
+ * eventfd says so. Nothing else crosses between the threads. */
+struct helper {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    loop_work *todo, *todo_tail, *done;
+    bool quit;
+    int efd;
+    loop_watch w;
+    unsigned pending;           /* loop side: queued, done() not yet run */
+};
+
+const double loop_turn_bucket_s[LOOP_TURN_BUCKETS] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                       0.05, 0.1, 0.25, 1 };
 
 loop *loop_new(void)
 {
@@ -38,9 +60,12 @@ static void free_deferred(loop *l)
     l->ndeferred = 0;
 }
 
+static void helper_stop(loop *l);
+
 void loop_free(loop *l)
 {
     if (!l) return;
+    helper_stop(l);
     free_deferred(l);
     free(l->deferred);
     timer_heap_free(&l->timers);
@@ -140,6 +165,129 @@ static int wait_ms(loop *l, int hooks_bound)
     return ms;
 }
 
+/* ---- the helper thread ---- */
+
+static void *helper_main(void *arg)
+{
+    struct helper *hp = arg;
+    pthread_mutex_lock(&hp->mu);
+    for (;;) {
+        while (!hp->todo && !hp->quit) pthread_cond_wait(&hp->cv, &hp->mu);
+        if (!hp->todo) break;
+        loop_work *w = hp->todo;
+        if (!(hp->todo = w->next)) hp->todo_tail = NULL;
+        pthread_mutex_unlock(&hp->mu);
+        w->work(w);
+        pthread_mutex_lock(&hp->mu);
+        w->next = hp->done;
+        hp->done = w;
+        uint64_t one = 1;
+        if (write(hp->efd, &one, sizeof one) < 0) { /* the counter is only a doorbell */ }
+    }
+    pthread_mutex_unlock(&hp->mu);
+    return NULL;
+}
+
+/* The doorbell rang: done() of everything finished, in the order queued. */
+static void helper_ready(loop_watch *w, uint32_t ev)
+{
+    (void)ev;
+    struct helper *hp = w->ud;
+    uint64_t n;
+    if (read(hp->efd, &n, sizeof n) < 0) { /* EAGAIN: rung and read already */ }
+    pthread_mutex_lock(&hp->mu);
+    loop_work *list = hp->done;
+    hp->done = NULL;
+    pthread_mutex_unlock(&hp->mu);
+    loop_work *rev = NULL;
+    while (list) { loop_work *next = list->next; list->next = rev; rev = list; list = next; }
+    while (rev) {
+        loop_work *next = rev->next;
+        hp->pending--;
+        rev->done(rev);
+        rev = next;
+    }
+}
+
+static struct helper *helper_start(loop *l)
+{
+    struct helper *hp = calloc(1, sizeof *hp);
+    if (!hp) return NULL;
+    hp->w.fd = -1;
+    if ((hp->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) { free(hp); return NULL; }
+    pthread_mutex_init(&hp->mu, NULL);
+    pthread_cond_init(&hp->cv, NULL);
+    /* The helper takes no signals: they stay the loop's (SIGCHLD, SIGTERM). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&hp->thread, NULL, helper_main, hp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc || loop_watch_fd(l, &hp->w, hp->efd, EPOLLIN, helper_ready, hp) < 0) {
+        if (!rc) { hp->quit = true; pthread_cond_signal(&hp->cv); pthread_join(hp->thread, NULL); }
+        close(hp->efd);
+        free(hp);
+        return NULL;
+    }
+    return hp;
+}
+
+static void helper_stop(loop *l)
+{
+    struct helper *hp = l->helper;
+    if (!hp) return;
+    pthread_mutex_lock(&hp->mu);
+    hp->quit = true;
+    pthread_cond_signal(&hp->cv);
+    pthread_mutex_unlock(&hp->mu);
+    pthread_join(hp->thread, NULL);
+    loop_unwatch(l, &hp->w);
+    close(hp->efd);
+    pthread_mutex_destroy(&hp->mu);
+    pthread_cond_destroy(&hp->cv);
+    free(hp);
+    l->helper = NULL;
+}
+
+bool loop_queue_work(loop *l, loop_work *w)
+{
+    if (!l->helper && !(l->helper = helper_start(l))) return false;
+    struct helper *hp = l->helper;
+    w->next = NULL;
+    pthread_mutex_lock(&hp->mu);
+    if (hp->todo_tail) hp->todo_tail->next = w; else hp->todo = w;
+    hp->todo_tail = w;
+    pthread_cond_signal(&hp->cv);
+    pthread_mutex_unlock(&hp->mu);
+    hp->pending++;
+    return true;
+}
+
+unsigned loop_work_pending(const loop *l) { return l->helper ? l->helper->pending : 0; }
+
+/* ---- turns ---- */
+
+const loop_stats *loop_get_stats(const loop *l) { return &l->stats; }
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void count_turn(loop_stats *st, uint64_t us)
+{
+    double s = (double)us / 1e6;
+    st->turns++;
+    st->seconds += s;
+    for (int i = LOOP_TURN_BUCKETS - 1; i >= 0 && s <= loop_turn_bucket_s[i]; i--) st->bucket[i]++;
+    if (us > st->longest_us) {
+        st->longest_us = us;
+        st->longest_at_ms = loop_now();
+    }
+}
+
 int loop_run(loop *l)
 {
     struct epoll_event evs[LOOP_BATCH];
@@ -147,6 +295,7 @@ int loop_run(loop *l)
     while (!l->stopped) {
         int n = epoll_wait(l->ep, evs, LOOP_BATCH, wait_ms(l, bound));
         if (n < 0 && errno != EINTR) return -1;
+        uint64_t began = now_us();
         l->woken = false;
         l->before_hooks = true;
         l->turn++;
@@ -166,6 +315,7 @@ int loop_run(loop *l)
             if (b >= 0 && (bound < 0 || b < bound)) bound = b;
         }
         free_deferred(l);
+        count_turn(&l->stats, now_us() - began);
     }
     return 0;
 }

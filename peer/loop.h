@@ -73,6 +73,34 @@ uint64_t loop_turn(const loop *l);
  * at once: do not call it while p may still be named by this turn's events). */
 bool loop_defer_free(loop *l, void *p);
 
+/* Work that cannot be split across turns and grows with its input (turning
+ * a reply of up to 64 MiB into text): work() runs on the loop's helper
+ * thread, then done() on the loop, in a later turn. work() may touch only
+ * what w's owner handed it; the owner keeps w allocated until done() runs.
+ * The helper starts with the first work queued. Model: libuv's threadpool
+ * (uv_queue_work). False if the helper cannot be started: nothing was
+ * queued, and the caller does the work itself. */
+typedef struct loop_work loop_work;
+struct loop_work {
+    void (*work)(loop_work *w);
+    void (*done)(loop_work *w);
+    loop_work *next;            /* the loop's */
+};
+bool loop_queue_work(loop *l, loop_work *w);
+/* Work queued whose done() has not run yet. */
+unsigned loop_work_pending(const loop *l);
+
+/* How long turns take (step 1's wait excluded), for /metrics and /healthz. */
+#define LOOP_TURN_BUCKETS 12
+extern const double loop_turn_bucket_s[LOOP_TURN_BUCKETS];
+typedef struct {
+    uint64_t turns, bucket[LOOP_TURN_BUCKETS];  /* bucket[i]: turns of at most loop_turn_bucket_s[i] */
+    double seconds;             /* all turns together */
+    uint64_t longest_us;        /* the longest turn since the loop started */
+    uint64_t longest_at_ms;     /* when it ended (loop_now) */
+} loop_stats;
+const loop_stats *loop_get_stats(const loop *l);
+
 /* Runs turns until loop_stop; returns 0, or -1 if epoll_wait failed. */
 int loop_run(loop *l);
 void loop_stop(loop *l);

@@ -6,6 +6,7 @@
 #include "term_json.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ void http_count_status(http_server *s, unsigned status)
     if (status < 600) s->fig.status[status]++;
 }
 
-void http_count_call(http_server *s, call_outcome outcome, double seconds)
+static void count_call(http_server *s, call_outcome outcome, double seconds)
 {
     http_figures *f = &s->fig;
     f->calls[outcome]++;
@@ -33,6 +34,17 @@ void http_count_call(http_server *s, call_outcome outcome, double seconds)
     for (int i = 0; i < HTTP_CALL_BUCKETS; i++)
         if (seconds <= http_call_bucket_s[i]) f->call_bucket[i]++;
     f->call_sum += seconds;
+}
+
+void http_count_call(http_req *h, call_outcome outcome, double seconds)
+{
+    if (h->off_loop) {
+        h->call_counted = true;
+        h->call_outcome = outcome;
+        h->call_seconds = seconds;
+    } else {
+        count_call(h->srv, outcome, seconds);
+    }
 }
 
 void http_metrics_text(const http_server *s, buf *b)
@@ -57,6 +69,7 @@ static void req_free(http_req *h)
 {
     if (!h) return;
     if (h->free_state) h->free_state(h->state);
+    if (h->kept) MHD_destroy_response(h->kept);
     pm_req_free(h->pm);
     for (size_t i = 0; i < h->nmany; i++) pm_req_free(h->many[i]);
     free(h->many);
@@ -69,6 +82,12 @@ static void req_free(http_req *h)
 static enum MHD_Result queue(http_req *h, unsigned status, struct MHD_Response *resp)
 {
     if (!resp) return MHD_NO;
+    if (h->off_loop) {          /* on the helper: the loop queues it */
+        if (h->kept) MHD_destroy_response(h->kept);
+        h->kept = resp;
+        h->kept_status = status;
+        return MHD_YES;
+    }
     http_count_status(h->srv, status);
     enum MHD_Result r = MHD_queue_response(h->conn, status, resp);
     MHD_destroy_response(resp);
@@ -208,6 +227,8 @@ void http_resume(http_server *s, struct MHD_Connection *c)
     if (s->hook_turn == loop_turn(s->l)) loop_wake(s->l);
 }
 
+static enum MHD_Result run_then(http_req *h, http_then then);
+
 static void on_answer(pm_req *r)
 {
     http_req *h = r->ud;
@@ -230,7 +251,7 @@ enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then)
     h->inline_answer = false;
     if (now && h->answered) {
         h->then = NULL;
-        return then(h);
+        return run_then(h, then);
     }
     MHD_suspend_connection(h->conn);
     pm_submit(h->srv->pm, r);
@@ -262,10 +283,67 @@ enum MHD_Result http_submit_all(http_req *h, pm_req **rs, size_t n, http_then th
     h->inline_answer = false;
     if (h->answered) {
         h->then = NULL;
-        return then(h);
+        return run_then(h, then);
     }
     MHD_suspend_connection(h->conn);
     return MHD_YES;
+}
+
+void http_then_converts(http_req *h) { h->then_converts = true; }
+
+static size_t answer_bytes(const http_req *h)
+{
+    size_t n = h->pm ? h->pm->reply.len : 0;
+    for (size_t i = 0; i < h->nmany; i++) n += h->many[i]->reply.len;
+    return n;
+}
+
+/* On the helper thread. */
+static void convert(loop_work *w)
+{
+    http_req *h = (http_req *)((char *)w - offsetof(http_req, work));
+    h->off_loop = true;
+    h->work_rc = h->work_then(h);
+    h->off_loop = false;
+}
+
+/* Back on the loop: queue what `then` made there. */
+static enum MHD_Result queue_kept(http_req *h)
+{
+    if (h->call_counted) count_call(h->srv, h->call_outcome, h->call_seconds);
+    h->call_counted = false;
+    if (!h->kept || h->work_rc != MHD_YES) return MHD_NO;
+    struct MHD_Response *resp = h->kept;
+    h->kept = NULL;
+    return queue(h, h->kept_status, resp);
+}
+
+static void converted(loop_work *w)
+{
+    http_req *h = (http_req *)((char *)w - offsetof(http_req, work));
+    h->then = queue_kept;
+    h->answered = true;
+    http_resume(h->srv, h->conn);
+}
+
+/* Runs `then` for an answer that has come in: here, or on the helper when
+ * it only converts a large answer (the connection stays suspended). */
+static enum MHD_Result run_then(http_req *h, http_then then)
+{
+    bool converts = h->then_converts;
+    h->then_converts = false;
+    if (converts && answer_bytes(h) > HTTP_OFF_LOOP_BYTES) {
+        h->work_then = then;
+        h->work.work = convert;
+        h->work.done = converted;
+        if (loop_queue_work(h->srv->l, &h->work)) {
+            h->then = NULL;
+            h->answered = false;
+            MHD_suspend_connection(h->conn);
+            return MHD_YES;
+        }
+    }
+    return then(h);
 }
 
 /* Splits the path, which libmicrohttpd has percent-decoded already. A path
@@ -449,7 +527,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!h->answered) return MHD_YES;
         http_then then = h->then;
         h->then = NULL;
-        return then(h);
+        return run_then(h, then);
     }
     if (h->too_large) return too_large(h);
     if (h->body.oom) return http_problem(h, 500, "internal", "out of memory", NULL);
@@ -558,7 +636,9 @@ static void stop_tick(void *owner, tmr *t)
 {
     (void)t;
     http_server *s = owner;
-    if (s->streams > 0 && loop_now() < s->stop_by) {
+    /* Answers being converted on the helper come back (their work is
+     * bounded); then the streams get up to two seconds. */
+    if (loop_work_pending(s->l) || (s->streams > 0 && loop_now() < s->stop_by)) {
         loop_timer(s->l, &s->stop_timer, 10, stop_tick, s);
         return;
     }

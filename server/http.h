@@ -22,6 +22,7 @@
 #define HTTP_MAX_UPLOAD (64u << 20)     /* a module's code, a batch of calls */
 
 typedef struct http_req http_req;
+typedef enum { CALL_OK, CALL_EXCEPTION, CALL_TIMEOUT, CALL_NOCONNECTION, CALL_ERROR, CALL_OUTCOMES } call_outcome;
 typedef struct http_server http_server;
 typedef enum MHD_Result (*http_then)(http_req *h);
 
@@ -45,7 +46,24 @@ struct http_req {
     bool inline_answer;         /* the manager is answering within http_submit */
     void *state;                /* a handler's own data, freed with free_state */
     void (*free_state)(void *);
+    /* Answers converted off the loop (http_then_converts). */
+    bool then_converts;         /* the next `then` only turns the answer into a response */
+    bool off_loop;              /* `then` runs on the helper now: responses are kept, not queued */
+    loop_work work;
+    http_then work_then;
+    enum MHD_Result work_rc;
+    struct MHD_Response *kept;  /* the response `then` made there, queued back on the loop */
+    unsigned kept_status;
+    bool call_counted;          /* a call `then` counted there, counted on the loop */
+    call_outcome call_outcome;
+    double call_seconds;
 };
+
+/* An answer whose replies hold more bytes than this is turned into its
+ * response on the loop's helper thread (http_then_converts): decoding and
+ * printing a term runs at 10-20 MB/s, and a 64 MiB reply would hold every
+ * other client for seconds. */
+#define HTTP_OFF_LOOP_BYTES (32u << 10)
 
 /* One per TCP connection, from accept to close (MHD's socket context). */
 typedef struct http_conn {
@@ -58,7 +76,6 @@ typedef struct http_conn {
 /* Figures for /metrics kept on the HTTP side. */
 #define HTTP_CALL_BUCKETS 13
 extern const double http_call_bucket_s[HTTP_CALL_BUCKETS];
-typedef enum { CALL_OK, CALL_EXCEPTION, CALL_TIMEOUT, CALL_NOCONNECTION, CALL_ERROR, CALL_OUTCOMES } call_outcome;
 typedef struct {
     uint64_t status[600];               /* responses by status */
     uint64_t calls[CALL_OUTCOMES], call_bucket[HTTP_CALL_BUCKETS], call_total;
@@ -126,8 +143,17 @@ enum MHD_Result http_submit_all(http_req *h, pm_req **rs, size_t n, http_then th
 
 const char *http_query(http_req *h, const char *key);
 
+/* The next `then` of h (http_submit, http_submit_all) only turns the
+ * answer into a response: when the replies hold more than
+ * HTTP_OFF_LOOP_BYTES it runs on the loop's helper thread, so it reads h,
+ * its state and its answers, answers through the response functions above
+ * and http_count_call, and touches nothing else (no submit, no manager,
+ * no server state). */
+void http_then_converts(http_req *h);
+
 void http_count_status(http_server *s, unsigned status);
-void http_count_call(http_server *s, call_outcome outcome, double seconds);
+/* Counts a call of h's for /metrics (from a converting `then` too). */
+void http_count_call(http_req *h, call_outcome outcome, double seconds);
 /* Appends the HTTP side's figures in Prometheus text format. */
 void http_metrics_text(const http_server *s, buf *b);
 /* The body as JSON (an empty body is {}); on failure it has answered 400. */
