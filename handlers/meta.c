@@ -31,10 +31,14 @@ enum MHD_Result meta_favicon(http_req *h)
     return http_bytes(h, 200, "image/svg+xml", svg, sizeof svg - 1, headers);
 }
 
+/* Liveness, and the longest the loop has been busy at once since start:
+ * every client waited that long at worst. */
 enum MHD_Result meta_healthz(http_req *h)
 {
-    char ok[64];
-    int n = snprintf(ok, sizeof ok, "{\"status\":\"ok\",\"instance\":\"%016llx\"}", (unsigned long long)pm_instance(h->srv->pm));
+    char ok[128];
+    const loop_stats *st = loop_get_stats(h->srv->l);
+    int n = snprintf(ok, sizeof ok, "{\"status\":\"ok\",\"instance\":\"%016llx\",\"longest_turn_ms\":%.3f}",
+                     (unsigned long long)pm_instance(h->srv->pm), (double)st->longest_us / 1000.0);
     return http_bytes(h, 200, "application/json; charset=utf-8", ok, (size_t)n, NULL);
 }
 
@@ -77,6 +81,20 @@ static void manager_metrics(buf *b, const pm_figures *f)
                   "peerd_events_total %llu\n", (unsigned long long)f->events);
 }
 
+/* How long the loop's turns take: what one client's work costs the others. */
+static void loop_metrics(buf *b, const loop_stats *st)
+{
+    buf_str(b, "# HELP peerd_loop_turn_seconds Time the loop was busy in one turn (every client waits that long at worst).\n"
+               "# TYPE peerd_loop_turn_seconds histogram\n");
+    for (int i = 0; i < LOOP_TURN_BUCKETS; i++)
+        buf_printf(b, "peerd_loop_turn_seconds_bucket{le=\"%g\"} %llu\n", loop_turn_bucket_s[i], (unsigned long long)st->bucket[i]);
+    buf_printf(b, "peerd_loop_turn_seconds_bucket{le=\"+Inf\"} %llu\npeerd_loop_turn_seconds_sum %.6f\npeerd_loop_turn_seconds_count %llu\n",
+               (unsigned long long)st->turns, st->seconds, (unsigned long long)st->turns);
+    buf_printf(b, "# HELP peerd_loop_longest_turn_seconds The longest turn since peerd started.\n"
+                  "# TYPE peerd_loop_longest_turn_seconds gauge\npeerd_loop_longest_turn_seconds %.6f\n",
+               (double)st->longest_us / 1e6);
+}
+
 /* GET /metrics — Prometheus text: the manager's figures, then the HTTP side's. */
 enum MHD_Result meta_metrics(http_req *h)
 {
@@ -84,6 +102,7 @@ enum MHD_Result meta_metrics(http_req *h)
     pm_get_figures(h->srv->pm, &f);
     buf b = {0};
     manager_metrics(&b, &f);
+    loop_metrics(&b, loop_get_stats(h->srv->l));
     http_metrics_text(h->srv, &b);
     enum MHD_Result res = b.oom ? http_problem(h, 500, "internal", "out of memory", NULL)
                                 : http_bytes(h, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len, NULL);
