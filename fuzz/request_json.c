@@ -16,7 +16,7 @@ static void check_round_trip(arena *a, const term *t, const term_ctx *ctx)
     cJSON *j = term_to_json(t);
     if (!j) abort();
     char *s = cJSON_PrintUnformatted(j);
-    cJSON *back = s ? json_parse(s, strlen(s), NULL, NULL) : NULL;
+    cJSON *back = s ? json_parse(s, strlen(s), NULL) : NULL;
     char err[256];
     term *t2 = back ? term_from_json(a, back, ctx, "v", err, sizeof err) : NULL;
     if (!t2) abort();
@@ -32,7 +32,7 @@ static void check_round_trip(arena *a, const term *t, const term_ctx *ctx)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    cJSON *j = json_parse((const char *)data, size, NULL, NULL);
+    cJSON *j = json_parse((const char *)data, size, NULL);
     if (!j) return 0;
     if (cJSON_IsObject(j)) {
         pm_start_opts *o = calloc(1, sizeof *o);

@@ -137,11 +137,11 @@ static bool next_call(batch *b)
             s->outcome = line_error("too_large", d);
             return true;
         }
-        size_t epos = 0;
-        const char *why = NULL;
-        cJSON *j = json_parse(p + start, end - start, &epos, &why);
+        json_error je;
+        cJSON *j = json_parse(p + start, end - start, &je);
         if (!j || !cJSON_IsObject(j)) {
-            snprintf(d, sizeof d, "line %zu: %s (at byte %zu of the line)", b->line, j ? "must be a JSON object" : why ? why : "not valid JSON", epos);
+            if (j) snprintf(d, sizeof d, "line %zu: must be a JSON object", b->line);
+            else snprintf(d, sizeof d, "line %zu: %s (at byte %zu of the line)", b->line, je.msg, je.pos);
             s->outcome = line_error("invalid_json", d);
             cJSON_Delete(j);
             return true;

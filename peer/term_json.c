@@ -74,29 +74,99 @@ static size_t decoded_length(const char *p, size_t n, bool *nul)
     return len;
 }
 
-static bool attach(cJSON *item, scan *s, bool in_object, const char **bad_key)
+/* Where attach is in the document, for its errors: "args[2].$tuple[0]". */
+typedef struct { char path[200]; size_t len; json_error *err; const char *text; } where;
+
+static void where_push(where *w, const cJSON *item, size_t index, bool in_object, size_t *saved)
+{
+    *saved = w->len;
+    if (w->len >= sizeof w->path - 1) return;
+    int n = in_object ? snprintf(w->path + w->len, sizeof w->path - w->len, "%s%.60s", w->len ? "." : "", item->string)
+                      : snprintf(w->path + w->len, sizeof w->path - w->len, "[%zu]", index);
+    if (n > 0) w->len += (size_t)n;
+    if (w->len >= sizeof w->path) w->len = sizeof w->path - 1;
+}
+
+static bool fail_at(where *w, const char *at, const char *fmt, const char *what)
+{
+    if (!w->err) return false;
+    w->err->pos = (size_t)(at - w->text);
+    snprintf(w->err->msg, sizeof w->err->msg, fmt, what);
+    return false;
+}
+
+static int key_order(const void *x, const void *y)
+{
+    return strcmp((*(const cJSON *const *)x)->string, (*(const cJSON *const *)y)->string);
+}
+
+/* The first key that an object holds twice, or NULL: pairwise for a few
+ * keys, sorted for many, so that a body of many keys costs n log n. */
+static const char *duplicate_key(const cJSON *object)
+{
+    size_t n = 0;
+    for (const cJSON *c = object->child; c; c = c->next) n++;
+    if (n < 2) return NULL;
+    if (n <= 16) {
+        for (const cJSON *c = object->child; c; c = c->next)
+            for (const cJSON *d = c->next; d; d = d->next)
+                if (!strcmp(c->string, d->string)) return c->string;
+        return NULL;
+    }
+    const cJSON **keys = malloc(n * sizeof *keys);
+    if (!keys) return NULL;
+    size_t i = 0;
+    for (const cJSON *c = object->child; c; c = c->next) keys[i++] = c;
+    qsort(keys, n, sizeof *keys, key_order);
+    const char *dup = NULL;
+    for (i = 1; i < n && !dup; i++)
+        if (!strcmp(keys[i - 1]->string, keys[i]->string)) dup = keys[i]->string;
+    free(keys);
+    return dup;
+}
+
+static bool attach(cJSON *item, scan *s, bool in_object, bool top, where *w)
 {
     const char *start;
-    size_t len;
+    size_t len, bad, index = 0;
     bool nul;
-    for (; item; item = item->next) {
+    for (; item; item = item->next, index++) {
         if (in_object) {
             if (next_token(s, &start, &len) != TOK_STRING) return false;
             decoded_length(start, len, &nul);
-            if (nul) { *bad_key = start; return false; }
+            if (nul) return fail_at(w, start, "an object key holds a NUL (\\u0000)%s", "");
+            if (utf8_count((const uint8_t *)start, len, &bad) < 0)
+                return fail_at(w, start + bad, "an object key is not UTF-8%s", "");
         }
+        size_t saved = w->len;
+        if (!top) where_push(w, item, index, in_object, &saved);
         if (cJSON_IsNumber(item)) {
             if (next_token(s, &start, &len) != TOK_NUMBER) return false;
-            if (!(item->valuestring = malloc(len + 1))) return false;
+            if (!(item->valuestring = malloc(len + 1))) return fail_at(w, start, "out of memory%s", "");
             memcpy(item->valuestring, start, len);
             item->valuestring[len] = 0;
         } else if (cJSON_IsString(item)) {
             if (next_token(s, &start, &len) != TOK_STRING) return false;
+            /* Text must be UTF-8; bytes that are not go as {"$etf": ...} or base64. */
+            if (utf8_count((const uint8_t *)start, len, &bad) < 0)
+                return fail_at(w, start + bad, "%s: a string that is not UTF-8 (bytes go as {\"$etf\": ...} or base64)", w->path);
             size_t n = decoded_length(start, len, &nul);
-            if (n > INT_MAX) return false;
+            if (n > INT_MAX) return fail_at(w, start, "%s: string too long", w->path);
             item->valueint = (int)n;
         }
-        if (item->child && !attach(item->child, s, cJSON_IsObject(item), bad_key)) return false;
+        if (cJSON_IsObject(item)) {
+            const char *dup = duplicate_key(item);
+            if (dup) {
+                char m[300];
+                snprintf(m, sizeof m, "%.150s%s\"%.100s\"", w->path, w->len ? ": the key " : "the key ", dup);
+                /* At the object's brace: no string lies between the last token and it. */
+                const char *brace = memchr(s->p, '{', (size_t)(s->end - s->p));
+                return fail_at(w, brace ? brace : s->p, "%s is given twice", m);
+            }
+        }
+        if (item->child && !attach(item->child, s, cJSON_IsObject(item), false, w)) return false;
+        w->len = saved;
+        w->path[saved] = 0;
     }
     return true;
 }
@@ -112,47 +182,51 @@ bool json_has_nul(const cJSON *j)
     return json_strlen(j) != strlen(j->valuestring);
 }
 
-static size_t nesting(const char *text, size_t len)
+/* Where the text first nests deeper than max, or len if it never does. */
+static size_t too_deep(const char *text, size_t len, size_t max)
 {
-    size_t depth = 0, max = 0;
+    size_t depth = 0;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
         if (c == '"') {
             for (i++; i < len && text[i] != '"'; i++)
                 if (text[i] == '\\') i++;
         } else if (c == '[' || c == '{') {
-            if (++depth > max) max = depth;
+            if (++depth > max) return i;
         } else if ((c == ']' || c == '}') && depth) {
             depth--;
         }
     }
-    return max;
+    return len;
 }
 
-cJSON *json_parse(const char *text, size_t len, size_t *err_pos, const char **err_msg)
+cJSON *json_parse(const char *text, size_t len, json_error *err)
 {
-    if (err_msg) *err_msg = NULL;
+    where w = { .err = err, .text = text };
     /* Bounded before cJSON recurses: deep nesting is refused cheaply. */
-    if (nesting(text, len) > JSON_MAX_DEPTH) { if (err_pos) *err_pos = 0; return NULL; }
+    size_t deep = too_deep(text, len, JSON_MAX_DEPTH);
+    if (deep < len) {
+        char m[64];
+        snprintf(m, sizeof m, "%d", JSON_MAX_DEPTH);
+        fail_at(&w, text + deep, "arrays and objects nested deeper than %s", m);
+        return NULL;
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     if (!root) {
-        if (err_pos) *err_pos = end ? (size_t)(end - text) : 0;
+        fail_at(&w, end ? end : text, "not valid JSON%s", "");
         return NULL;
     }
     /* Only white space may follow the value. */
     for (const char *p = end; p < text + len; p++)
         if (!strchr(" \t\r\n", *p) || !*p) {
-            if (err_pos) *err_pos = (size_t)(p - text);
             cJSON_Delete(root);
+            fail_at(&w, p, "not valid JSON: more after the value%s", "");
             return NULL;
         }
     scan s = { text, text + len };
-    const char *bad_key = NULL;
-    if (!attach(root, &s, false, &bad_key)) {
+    if (!attach(root, &s, false, true, &w)) {
         cJSON_Delete(root);
-        if (err_pos) *err_pos = bad_key ? (size_t)(bad_key - text) : 0;
-        if (err_msg) *err_msg = bad_key ? "an object key holds a NUL (\\u0000)" : "out of memory";
         return NULL;
     }
     return root;

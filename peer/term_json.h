@@ -15,9 +15,12 @@
 
 #define JSON_MAX_DEPTH 512
 
-/* cJSON_ParseWithLength + number texts + string lengths; NULL on bad JSON,
- * with a byte position and, where JSON itself was not the problem, why. */
-cJSON *json_parse(const char *text, size_t len, size_t *err_pos, const char **err_msg);
+/* cJSON_ParseWithLength + number texts + string lengths, strictly: every
+ * string must be UTF-8 and no object may hold a key twice (cJSON takes
+ * either without a word). NULL on bad JSON; then err (if given) says where
+ * and why, naming the key or element ("args[2]", "module"). */
+typedef struct { size_t pos; char msg[320]; } json_error;
+cJSON *json_parse(const char *text, size_t len, json_error *err);
 
 /* A parsed string's length in bytes: a JSON string may hold NULs (\u0000),
  * which end valuestring as a C string but not as data. */

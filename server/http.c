@@ -201,13 +201,10 @@ cJSON *http_body_json(http_req *h, enum MHD_Result *answered)
     size_t len = h->body.len, i = 0;
     while (i < len && strchr(" \t\r\n", h->body.p[i])) i++;
     if (i == len) return cJSON_CreateObject();
-    size_t pos = 0;
-    const char *why = NULL;
-    cJSON *j = json_parse((const char *)h->body.p, len, &pos, &why);
+    json_error e;
+    cJSON *j = json_parse((const char *)h->body.p, len, &e);
     if (!j) {
-        if (why) *answered = http_problemf(h, 400, "invalid_json", "the request body: %s (at byte %zu)", why, pos);
-        else *answered = http_problemf(h, 400, "invalid_json", "the request body is not valid JSON (at byte %zu, or nested deeper than %d)",
-                                       pos, JSON_MAX_DEPTH);
+        *answered = http_problemf(h, 400, "invalid_json", "the request body: %s (at byte %zu)", e.msg, e.pos);
         return NULL;
     }
     if (!cJSON_IsObject(j)) {

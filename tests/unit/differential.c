@@ -294,7 +294,7 @@ static void from_text(run *r, const char *s, size_t n)
 static void from_json(run *r, const char *s, size_t n)
 {
     arena *a = arena_new();
-    cJSON *j = json_parse(s, n, NULL, NULL);
+    cJSON *j = json_parse(s, n, NULL);
     char err[512];
     term *t = j ? term_from_json(a, j, &r->ctx, "t", err, sizeof err) : NULL;
     if (t) consider(r, t); else r->parse_errors++;
@@ -327,7 +327,7 @@ static void etf_file(run *r, const char *s, size_t n) { from_etf(r, (const uint8
 /* A request body: each term-valued field as a handler maps it. */
 static void json_file(run *r, const char *s, size_t n)
 {
-    cJSON *j = json_parse(s, n, NULL, NULL);
+    cJSON *j = json_parse(s, n, NULL);
     if (!j) { r->parse_errors++; return; }
     static const char *const fields[] = { "args", "message", "to" };
     for (size_t i = 0; i < 3; i++) {

@@ -11,7 +11,7 @@
 
 static term *from_json(arena *a, const char *json, char *err, size_t errlen)
 {
-    cJSON *j = json_parse(json, strlen(json), NULL, NULL);
+    cJSON *j = json_parse(json, strlen(json), NULL);
     cr_assert(j, "bad JSON in the test: %s", json);
     term *t = term_from_json(a, j, NULL, "v", err, errlen);
     cJSON_Delete(j);
@@ -93,7 +93,7 @@ static void expect_round_trip(const char *text, const char *want_json)
     char *s = cJSON_PrintUnformatted(j);
     if (want_json) cr_expect_str_eq(s, want_json, "term %s", text);
     char err[256];
-    cJSON *back = json_parse(s, strlen(s), NULL, NULL);
+    cJSON *back = json_parse(s, strlen(s), NULL);
     term *t2 = term_from_json(a, back, &ctx, "v", err, sizeof err);
     cr_assert(t2, "%s -> %s: %s", text, s, err);
     buf b1 = {0}, b2 = {0};
@@ -141,7 +141,7 @@ Test(json, values_map_back_to_the_same_term)
 
 Test(json, parse_keeps_every_digit_and_bounds_depth)
 {
-    cJSON *j = json_parse("[12345678901234567890123, 1.25e2]", 33, NULL, NULL);
+    cJSON *j = json_parse("[12345678901234567890123, 1.25e2]", 33, NULL);
     cr_assert(j);
     cr_expect_str_eq(j->child->valuestring, "12345678901234567890123");
     cr_expect_str_eq(j->child->next->valuestring, "1.25e2");
@@ -150,6 +150,62 @@ Test(json, parse_keeps_every_digit_and_bounds_depth)
     size_t n = JSON_MAX_DEPTH + 1;
     memset(deep, '[', n);
     memset(deep + n, ']', n);
-    cr_expect_null(json_parse(deep, 2 * n, NULL, NULL));
-    cr_expect_null(json_parse("{\"a\":1} x", 9, NULL, NULL));
+    cr_expect_null(json_parse(deep, 2 * n, NULL));
+    cr_expect_null(json_parse("{\"a\":1} x", 9, NULL));
+}
+
+static void expect_refused(const char *text, const char *msg, size_t pos)
+{
+    json_error e;
+    cJSON *j = json_parse(text, strlen(text), &e);
+    cr_expect_null(j, "%s was accepted", text);
+    cJSON_Delete(j);
+    cr_expect_str_eq(e.msg, msg, "%s", text);
+    cr_expect_eq(e.pos, pos, "%s: at %zu, expected %zu", text, e.pos, pos);
+}
+
+Test(json, strings_must_be_utf8_and_the_error_names_where)
+{
+    expect_refused("{\"args\":[\"ok\",\"\xff\xfe\"]}", "args[1]: a string that is not UTF-8 (bytes go as {\"$etf\": ...} or base64)", 15);
+    expect_refused("[\"\xc0\x80\"]", "[0]: a string that is not UTF-8 (bytes go as {\"$etf\": ...} or base64)", 2);     /* overlong NUL */
+    expect_refused("[\"\xed\xa0\x80\"]", "[0]: a string that is not UTF-8 (bytes go as {\"$etf\": ...} or base64)", 2); /* a surrogate */
+    expect_refused("{\"a\":{\"b\":[1,{\"c\":\"x\xe2\x82\"}]}}", "a.b[1].c: a string that is not UTF-8 (bytes go as {\"$etf\": ...} or base64)", 20);
+    expect_refused("{\"\xff\":1}", "an object key is not UTF-8", 2);
+    const char *ok = "[\"h\xc3\xa9llo \xf0\x9f\x98\x80\", \"\\ud83d\\ude00\"]";
+    cJSON *j = json_parse(ok, strlen(ok), NULL);
+    cr_expect(j, "UTF-8 text and escaped pairs are taken");
+    cJSON_Delete(j);
+}
+
+Test(json, a_key_given_twice_is_refused_by_name)
+{
+    expect_refused("{\"module\":\"erlang\",\"module\":\"lists\"}", "the key \"module\" is given twice", 0);
+    expect_refused("{\"args\":[{\"$map\":[],\"x\":1,\"x\":2}]}", "args[0]: the key \"x\" is given twice", 9);
+    /* Many keys: sorted, not compared pairwise (n log n). */
+    buf b = {0};
+    buf_str(&b, "{");
+    for (int i = 0; i < 50000; i++) buf_printf(&b, "\"k%d\":%d,", i, i);
+    buf_str(&b, "\"k777\":0}");
+    json_error e;
+    cr_expect_null(json_parse((const char *)b.p, b.len, &e));
+    cr_expect_str_eq(e.msg, "the key \"k777\" is given twice");
+    b.len -= 9;
+    buf_str(&b, "\"last\":0}");
+    cJSON *j = json_parse((const char *)b.p, b.len, &e);
+    cr_expect(j, "50,001 distinct keys are taken");
+    cJSON_Delete(j);
+    buf_free(&b);
+}
+
+Test(json, errors_say_which_rule_failed)
+{
+    char deep[2 * JSON_MAX_DEPTH + 10];
+    size_t n = JSON_MAX_DEPTH + 1;
+    memset(deep, '[', n);
+    memset(deep + n, ']', n);
+    deep[2 * n] = 0;
+    expect_refused(deep, "arrays and objects nested deeper than 512", JSON_MAX_DEPTH);
+    expect_refused("{\"a\":1} x", "not valid JSON: more after the value", 8);
+    expect_refused("{\"a\":}", "not valid JSON", 5);
+    expect_refused("{\"a\\u0000b\":1}", "an object key holds a NUL (\\u0000)", 2);
 }
