@@ -57,13 +57,16 @@ static void release(void *cls)
     free(hs);
 }
 
+/* A stream that never became a response (an error, HEAD). */
 static void state_free(void *p)
 {
-    http_stream *hs = p;
-    if (!hs) return;
-    hs->srv->streams -= hs->counted;
-    stream_unref(hs->s);
-    free(hs);
+    if (p) release(p);
+}
+
+static ssize_t head_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)cls, (void)pos, (void)out, (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
 static enum MHD_Result followed(http_req *h)
@@ -72,9 +75,18 @@ static enum MHD_Result followed(http_req *h)
     http_stream *hs = h->state;
     if (r->status != PM_OK) return http_pm_error(h, r);
     hs->follower = r->follower;
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, hs, release);
+    /* HEAD: the headers alone. libmicrohttpd 0.9.75 ends a chunked
+     * response to HEAD with "0\r\n\r\n" (a body, which a kept-alive client
+     * reads as the start of the next response), even one without a body
+     * that only says chunked. So HEAD gets no chunking: a response of
+     * unknown length without it, after which the connection closes (what
+     * GET's would send is never known in advance). */
+    bool head = !strcmp(h->method, "HEAD");
+    struct MHD_Response *resp = head ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, head_reader, NULL, NULL)
+                                     : MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, hs, release);
     if (!resp) return MHD_NO;
-    h->state = NULL;    /* the response owns it now */
+    if (head) MHD_set_response_options(resp, MHD_RF_HTTP_VERSION_1_0_ONLY, MHD_RO_END);
+    else h->state = NULL;    /* the response owns it now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, hs->type);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     char start[24], token[24];
