@@ -44,7 +44,13 @@ typedef struct pm_event {
 } pm_event;
 
 /* A message a node sent to peerd: to whom (an atom's name, or the printed
- * pid), and the message as an ETF body (no version byte). */
+ * pid), and the message as an ETF body (no version byte). One over
+ * PM_MESSAGE_CONVERT_MAX bytes is kept as it came and shown as ETF only:
+ * turning it into text would hold the loop (the HTTP side converts a call's
+ * large reply off the loop; a stream has no request to wait on). One over
+ * PM_MESSAGE_MAX is dropped: etf is NULL, len its size. */
+#define PM_MESSAGE_CONVERT_MAX (32u << 10)
+#define PM_MESSAGE_MAX (16u << 20)
 typedef struct pm_message {
     uint64_t seq;               /* per incarnation, from 1 */
     const char *to;

@@ -33,6 +33,7 @@
 #define TOMBSTONE_MS (15 * 60 * 1000)
 #define MAX_TOMBSTONES 10000
 #define MAX_MESSAGES 10000
+#define MAX_MESSAGE_BYTES (16u << 20)   /* of the messages a peer's log keeps (the newest always) */
 #define TAIL_BYTES 2048
 #define MAX_NAMES 4096              /* other nodes' numbers kept per peer */
 #define IO_HOLD_MS 2000             /* an io_reply waits for lagging followers this long at most */
@@ -96,6 +97,7 @@ struct pending {
 typedef struct held { struct held *next; arena *a; term *to, *content; } held;
 
 /* A message in the log: `to` as text, the message as an ETF body. */
+/* etf NULL: a message over PM_MESSAGE_MAX, dropped; len is its size. */
 typedef struct message { struct message *next; uint64_t seq; char *to; uint8_t *etf; size_t len; } message;
 
 /* An event in the log; its strings live in `mem`. */
@@ -118,7 +120,7 @@ struct peer {
     int boot_calls;             /* internal boot calls still unanswered */
     console_ring console;
     message *msgs, *msgs_tail;
-    size_t nmsgs;
+    size_t nmsgs, msg_bytes;
     uint64_t msg_seq;
     pm_req *boot_waiters, *stop_waiters;
     pm_req *start_req;          /* the start, while the connection is pending (conn.h) */
@@ -292,6 +294,7 @@ void handle_io_request(peer *p, arena *a, term *msg);
 
 /* messages.c */
 void store_message(peer *p, const term *to, const term *content);
+void store_message_bytes(peer *p, const term *to, const uint8_t *content, size_t len);
 bool may_name_nodes(const uint8_t *d, size_t n);
 bool ask_names(peer *p, const term *a, const term *b, pm_req *req);
 void finish_reply(peer *p, pm_req *r);

@@ -21,30 +21,66 @@ void message_view(const message *g, pm_message *v)
     *v = (pm_message){ g->seq, g->to, g->etf, g->len };
 }
 
-/* Logs a message (`to` as text, the message as ETF) and feeds followers. */
-void store_message(peer *p, const term *to, const term *content)
+/* Appends a message to the log, within MAX_MESSAGES and MAX_MESSAGE_BYTES
+ * (the newest is always kept), and feeds followers. Takes to and etf. */
+static void log_message(peer *p, char *to, uint8_t *etf, size_t len)
 {
-    buf text = {0}, etf = {0};
-    term_names names = names_of(p);
-    if (to->type == TERM_ATOM) buf_put(&text, to->atom.s, to->atom.len);
-    else term_print_names(&text, to, &names);
-    etf_encode_body(&etf, content);
     message *g = calloc(1, sizeof *g);
-    if (!g || !buf_cstr(&text) || etf.oom) { free(g); buf_free(&text); buf_free(&etf); return; }
+    if (!g) { free(to); free(etf); return; }
     g->seq = ++p->msg_seq;
-    g->to = (char *)text.p;
-    g->etf = etf.p;
-    g->len = etf.len;
+    g->to = to;
+    g->etf = etf;
+    g->len = len;
     if (p->msgs_tail) p->msgs_tail->next = g; else p->msgs = g;
     p->msgs_tail = g;
-    if (++p->nmsgs > MAX_MESSAGES) {
+    p->nmsgs++;
+    p->msg_bytes += etf ? len : 0;
+    while (p->msgs != g && (p->nmsgs > MAX_MESSAGES || p->msg_bytes > MAX_MESSAGE_BYTES)) {
         message *old = p->msgs;
         p->msgs = old->next;
-        message_free(old);
         p->nmsgs--;
+        p->msg_bytes -= old->etf ? old->len : 0;
+        message_free(old);
     }
     for (follower *f = p->followers; f; f = f->next)
         if (f->kind == PM_FOLLOW_MESSAGES) fill(f);
+}
+
+static char *to_text(const peer *p, const term *to)
+{
+    buf text = {0};
+    term_names names = names_of(p);
+    if (to->type == TERM_ATOM) buf_put(&text, to->atom.s, to->atom.len);
+    else term_print_names(&text, to, &names);
+    return buf_cstr(&text) ? (char *)text.p : (buf_free(&text), NULL);
+}
+
+/* Logs a message (`to` as text, the message as ETF) and feeds followers. */
+void store_message(peer *p, const term *to, const term *content)
+{
+    buf etf = {0};
+    char *text = to_text(p, to);
+    etf_encode_body(&etf, content);
+    if (!text || etf.oom) { free(text); buf_free(&etf); return; }
+    log_message(p, text, etf.p, etf.len);
+}
+
+/* A message over PM_MESSAGE_CONVERT_MAX, kept as the bytes it came in
+ * (never decoded on the loop); over PM_MESSAGE_MAX, only its size. */
+void store_message_bytes(peer *p, const term *to, const uint8_t *content, size_t len)
+{
+    char *text = to_text(p, to);
+    uint8_t *etf = NULL;
+    if (!text) return;
+    if (len > PM_MESSAGE_MAX) {
+        logf_(p->m, "peer %s: a message of %zu bytes to %s (over %u) was dropped", p->id, len, text, PM_MESSAGE_MAX);
+    } else if (!(etf = malloc(len))) {
+        free(text);
+        return;
+    } else {
+        memcpy(etf, content, len);
+    }
+    log_message(p, text, etf, len);
 }
 
 /* The tags of pids, ports and references in ETF: a reply without one of

@@ -238,10 +238,33 @@ static bool read_in_place(peer *p, const uint8_t *etf, size_t n)
     return true;
 }
 
+/* {message, To, Msg} with Msg over PM_MESSAGE_CONVERT_MAX: To decoded, Msg
+ * kept as its bytes, so that a large message costs a copy, not a decode and
+ * an encode on the loop. Not while messages are held for names (the order
+ * would change). */
+static bool large_message_in_place(peer *p, const uint8_t *etf, size_t n)
+{
+    if (p->held || n < 3 + PM_MESSAGE_CONVERT_MAX || etf[0] != ETF_VERSION || etf[1] != 104 /* SMALL_TUPLE_EXT */ ||
+        etf[2] != 3)
+        return false;
+    arena *a = arena_new();
+    size_t off = 3, used;
+    term *tag = a ? etf_decode_prefix(a, etf + off, n - off, &used, NULL) : NULL;
+    term *to = NULL;
+    if (tag && term_is_atom(tag, "message")) {
+        off += used;
+        if ((to = etf_decode_prefix(a, etf + off, n - off, &used, NULL))) off += used;
+    }
+    bool large = to && n - off > PM_MESSAGE_CONVERT_MAX;
+    if (large) store_message_bytes(p, to, etf + off, n - off);
+    arena_free(a);
+    return large;
+}
+
 /* One control message from the node. Returns false if the peer is gone. */
 bool handle_message(peer *p, const uint8_t *etf, size_t n)
 {
-    if (read_in_place(p, etf, n)) return true;
+    if (read_in_place(p, etf, n) || large_message_in_place(p, etf, n)) return true;
     arena *a = arena_new();
     etf_error e = {0};
     term *t = a ? etf_decode(a, etf, n, &e) : NULL;
