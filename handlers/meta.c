@@ -79,6 +79,10 @@ static void manager_metrics(buf *b, const pm_figures *f)
                   "peerd_console_bytes_total %llu\n", (unsigned long long)f->console_bytes);
     buf_printf(b, "# HELP peerd_events_total Lifecycle events recorded.\n# TYPE peerd_events_total counter\n"
                   "peerd_events_total %llu\n", (unsigned long long)f->events);
+    buf_printf(b, "# HELP peerd_tombstones Removed peers still answered with 410.\n# TYPE peerd_tombstones gauge\n"
+                  "peerd_tombstones %zu\n", f->tombstones);
+    buf_printf(b, "# HELP peerd_tombstone_bytes Memory the tombstones hold, their console tails included.\n"
+                  "# TYPE peerd_tombstone_bytes gauge\npeerd_tombstone_bytes %zu\n", f->tombstone_bytes);
 }
 
 /* How long the loop's turns take: what one client's work costs the others. */

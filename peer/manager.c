@@ -194,6 +194,8 @@ void pm_get_figures(const pm *m, pm_figures *out)
     out->boot_ms_sum = m->boot_ms_sum;
     out->boot_bucket_ms = boot_bucket_ms;
     memcpy(out->boot_buckets, m->boot_buckets, sizeof out->boot_buckets);
+    out->tombstones = m->ntombs;
+    out->tombstone_bytes = m->tomb_bytes;
 }
 
 /* Every peer held (those r's selector and cluster pick), in creation order. */
@@ -343,6 +345,7 @@ pm *pm_new(loop *l, const pm_config *cfg)
     m->events = calloc(MAX_EVENTS, sizeof *m->events);
     if (!m->events) { free(m); return NULL; }
     if (!m->cfg.console_buffer) m->cfg.console_buffer = 1 << 20;
+    if (!m->cfg.tombstone_ms) m->cfg.tombstone_ms = TOMBSTONE_MS;
     if (m->cfg.max_peers <= 0) m->cfg.max_peers = 256;
     /* SIGCHLD is blocked (before any thread starts, so in every one) and
      * read from a signalfd on the loop. */
@@ -373,6 +376,7 @@ void pm_quit(pm *m, void (*done)(void *ud), void *ud)
 void pm_free(pm *m)
 {
     if (!m) return;
+    timer_clear(m, &m->tomb_timer);
     while (m->tombs) {
         tombstone *t = m->tombs;
         m->tombs = t->next;

@@ -85,11 +85,13 @@ typedef struct {
     uint64_t boot_count, boot_ms_sum;
     const int *boot_bucket_ms;  /* PM_BOOT_BUCKETS upper bounds, ms */
     uint64_t boot_buckets[PM_BOOT_BUCKETS];   /* cumulative counts */
+    size_t tombstones, tombstone_bytes;         /* removed peers remembered, and what they hold */
 } pm_figures;
 
 typedef struct {
     size_t console_buffer;      /* bytes kept per peer */
     int max_peers;
+    uint64_t tombstone_ms;      /* how long a removed peer is remembered (410); 0: 15 minutes */
     bool quiet;                 /* no log lines */
     const char *cookie;         /* distribution peers' cookie unless a start gives one (not NULL) */
     const char *dist_address;   /* IPv4 address of peerd's long-name node; NULL: the host's */

@@ -30,8 +30,9 @@
 #include <string.h>
 #include <time.h>
 
-#define TOMBSTONE_MS (15 * 60 * 1000)
+#define TOMBSTONE_MS (15 * 60 * 1000)  /* pm_config.tombstone_ms's default */
 #define MAX_TOMBSTONES 10000
+#define MAX_TOMBSTONE_BYTES (16u << 20) /* of all tombstones, their console tails included */
 #define MAX_MESSAGES 10000
 #define MAX_MESSAGE_BYTES (16u << 20)   /* of the messages a peer's log keeps (the newest always) */
 #define TAIL_BYTES 2048
@@ -150,7 +151,7 @@ struct peer {
 
 typedef struct cluster cluster;
 
-typedef struct tombstone { struct tombstone *next; pm_peer_info info; uint64_t expires; } tombstone;
+typedef struct tombstone { struct tombstone *next; pm_peer_info info; uint64_t expires; size_t bytes; } tombstone;
 
 struct pm {
     pm_config cfg;
@@ -178,8 +179,9 @@ struct pm {
     uint64_t instance;          /* random per process: event ids are of it */
     uint64_t incarnations;      /* peers started so far */
     int npeers;                 /* live (not removed) peers */
-    tombstone *tombs;
-    size_t ntombs;
+    tombstone *tombs;           /* newest first */
+    size_t ntombs, tomb_bytes;
+    tmr tomb_timer;             /* the oldest's expiry */
     cluster *clusters;          /* clusters.c */
 };
 

@@ -5,24 +5,62 @@
  */
 #include "manager_int.h"
 
+#include <malloc.h>
 #include <unistd.h>
+
+static void drop_tomb(pm *m, tombstone **tp)
+{
+    tombstone *t = *tp;
+    *tp = t->next;
+    m->ntombs--;
+    m->tomb_bytes -= t->bytes;
+    pm_peer_info_free(&t->info);
+    free(t);
+}
+
+/* Drops the expired tombstones, then the oldest while over MAX_TOMBSTONES
+ * or MAX_TOMBSTONE_BYTES (the newest is first in the list). */
+static void prune(pm *m, uint64_t now)
+{
+    for (tombstone **tp = &m->tombs; *tp;) {
+        if ((*tp)->expires <= now) drop_tomb(m, tp);
+        else tp = &(*tp)->next;
+    }
+    while (m->tombs && (m->ntombs > MAX_TOMBSTONES || m->tomb_bytes > MAX_TOMBSTONE_BYTES)) {
+        tombstone **tp = &m->tombs;
+        while ((*tp)->next) tp = &(*tp)->next;
+        drop_tomb(m, tp);
+    }
+}
+
+static void sweep(void *owner, tmr *timer);
+
+/* The timer that drops tombstones as they expire, armed for the oldest. */
+static void arm_sweep(pm *m)
+{
+    const tombstone *oldest = m->tombs;
+    while (oldest && oldest->next) oldest = oldest->next;
+    if (!oldest) { timer_clear(m, &m->tomb_timer); return; }
+    uint64_t now = now_ms();
+    /* Without the timer they still go, at the next removal. */
+    timer_set(m, &m->tomb_timer, oldest->expires > now ? oldest->expires - now : 0, sweep, m);
+}
+
+static void sweep(void *owner, tmr *timer)
+{
+    (void)timer;
+    pm *m = owner;
+    prune(m, now_ms());
+    /* What removed peers held (rings, tails) goes back to the system, not
+     * only to the allocator's free lists. */
+    malloc_trim(0);
+    arm_sweep(m);
+}
 
 void add_tombstone(pm *m, const peer *p)
 {
-    uint64_t now = now_ms();
-    /* Drop expired ones, and the oldest when over the cap. */
-    for (tombstone **tp = &m->tombs; *tp;) {
-        tombstone *t = *tp;
-        bool drop = t->expires < now || (m->ntombs >= MAX_TOMBSTONES && !t->next);
-        if (drop || (p->id && !strcmp(t->info.id, p->id))) {
-            *tp = t->next;
-            pm_peer_info_free(&t->info);
-            free(t);
-            m->ntombs--;
-        } else {
-            tp = &t->next;
-        }
-    }
+    for (tombstone **tp = &m->tombs; *tp; tp = &(*tp)->next)
+        if (p->id && !strcmp((*tp)->info.id, p->id)) { drop_tomb(m, tp); break; }
     tombstone *t = calloc(1, sizeof *t);
     if (!t) return;
     snapshot(p, &t->info);
@@ -40,17 +78,22 @@ void add_tombstone(pm *m, const peer *p)
         t->info.console_tail_len = n - skip;
         t->info.console_tail_at = at + skip;
     }
-    t->expires = now + TOMBSTONE_MS;
+    uint64_t now = now_ms();
+    t->expires = now + m->cfg.tombstone_ms;
+    t->bytes = sizeof *t + t->info.console_tail_len;
     t->next = m->tombs;
     m->tombs = t;
     m->ntombs++;
+    m->tomb_bytes += t->bytes;
+    prune(m, now);
+    arm_sweep(m);
 }
 
 static const tombstone *find_tomb(pm *m, const char *id)
 {
     uint64_t now = now_ms();
     for (tombstone *t = m->tombs; t; t = t->next)
-        if (t->expires >= now && !strcmp(t->info.id, id)) return t;
+        if (t->expires > now && !strcmp(t->info.id, id)) return t;
     return NULL;
 }
 

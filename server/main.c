@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,6 +54,8 @@ static void usage(FILE *f)
           "                         per peerd); never ~/.erlang.cookie unless given\n"
           "  --dist-address IP      where peerd's long-name node listens, and its host\n"
           "                         part, for distribution nodes on other hosts\n"
+          "  --tombstone-ttl S      how long a removed peer answers 410 rather than 404\n"
+          "                         (default 900 seconds)\n"
           "  --quiet                no log lines on stderr\n"
           "  --help, --version\n", f);
 }
@@ -207,6 +210,7 @@ int main(int argc, char **argv)
         { "request-timeout", required_argument, NULL, 'R' },
         { "idle-timeout", required_argument, NULL, 'D' },
         { "max-conns-per-client", required_argument, NULL, 'P' },
+        { "tombstone-ttl", required_argument, NULL, 'G' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -235,6 +239,12 @@ int main(int argc, char **argv)
         case 'S': max_streams = atoi(optarg); if (max_streams < 1) { fputs("peerd: --max-streams must be >= 1\n", stderr); return 2; } break;
         case 'R': if (!parse_count(optarg, 1, 86400, &request_timeout)) { fputs("peerd: --request-timeout must be 1..86400 seconds\n", stderr); return 2; } break;
         case 'D': if (!parse_count(optarg, 1, 86400, &idle_timeout)) { fputs("peerd: --idle-timeout must be 1..86400 seconds\n", stderr); return 2; } break;
+        case 'G': {
+            unsigned ttl;
+            if (!parse_count(optarg, 1, 86400, &ttl)) { fputs("peerd: --tombstone-ttl must be 1..86400 seconds\n", stderr); return 2; }
+            cfg.tombstone_ms = (uint64_t)ttl * 1000;
+            break;
+        }
         case 'P': if (!parse_count(optarg, 1, 10000, &conns_per_ip)) { fputs("peerd: --max-conns-per-client must be 1..10000\n", stderr); return 2; } break;
         case 'A': {
             char *real = resolve_program(optarg);
@@ -250,6 +260,12 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) { usage(stderr); return 2; }
+
+    /* Buffers of 256 KiB and more (console rings, large replies and
+     * answers) are mapped and unmapped by themselves: glibc's threshold
+     * would otherwise rise with the first one freed, and later ones would
+     * come from the heap, where a removed peer's ring stays as a hole. */
+    mallopt(M_MMAP_THRESHOLD, 256 << 10);
 
     /* Each peer holds two or three descriptors and each stream one: take
      * every descriptor the hard limit allows. */
