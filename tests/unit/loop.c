@@ -107,3 +107,85 @@ Test(loop, deferred_frees_happen_at_the_end_of_the_turn)
     cr_expect_eq(c.turns, 2);
     loop_free(c.l);
 }
+
+/* ---- work on the helper thread ---- */
+
+#include <pthread.h>
+
+typedef struct {
+    loop_work w;
+    loop *l;
+    pthread_t worker_thread;    /* where work() ran */
+    int order, *next;           /* done()s count up in the order queued */
+    bool worked, done_on_loop;
+    int *left;
+} job;
+
+static pthread_t loop_thread;
+
+static void job_work(loop_work *w)
+{
+    job *j = (job *)w;
+    j->worker_thread = pthread_self();
+    usleep(2000);
+    j->worked = true;
+}
+
+static void job_done(loop_work *w)
+{
+    job *j = (job *)w;
+    j->done_on_loop = pthread_equal(pthread_self(), loop_thread);
+    j->order = (*j->next)++;
+    if (--*j->left == 0) loop_stop(j->l);
+}
+
+Test(loop, work_runs_off_the_loop_and_completes_on_it_in_order)
+{
+    loop *l = loop_new();
+    cr_assert(l);
+    loop_thread = pthread_self();
+    job jobs[5];
+    int next = 0, left = 5;
+    for (int i = 0; i < 5; i++) {
+        jobs[i] = (job){ .w = { .work = job_work, .done = job_done }, .l = l, .next = &next, .left = &left };
+        cr_assert(loop_queue_work(l, &jobs[i].w));
+    }
+    cr_expect_eq(loop_work_pending(l), 5);
+    cr_assert_eq(loop_run(l), 0);
+    for (int i = 0; i < 5; i++) {
+        cr_expect(jobs[i].worked);
+        cr_expect(!pthread_equal(jobs[i].worker_thread, loop_thread), "work %d ran on the loop's thread", i);
+        cr_expect(jobs[i].done_on_loop, "done %d ran off the loop", i);
+        cr_expect_eq(jobs[i].order, i, "done %d came as %d", i, jobs[i].order);
+    }
+    cr_expect_eq(loop_work_pending(l), 0);
+    loop_free(l);
+}
+
+/* A turn that takes 30 ms shows in the histogram and as the longest. */
+static void slow(void *owner, tmr *t)
+{
+    (void)t;
+    usleep(30000);
+    loop_stop(owner);
+}
+
+Test(loop, turns_are_timed)
+{
+    loop *l = loop_new();
+    tmr t = {0};
+    loop_timer(l, &t, 0, slow, l);
+    cr_assert_eq(loop_run(l), 0);
+    const loop_stats *st = loop_get_stats(l);
+    cr_expect_geq(st->turns, 1);
+    cr_expect_geq(st->longest_us, 30000, "longest %llu us", (unsigned long long)st->longest_us);
+    cr_expect_lt(st->longest_us, 2000000);
+    /* Cumulative buckets: none at or below 10 ms holds it, 50 ms does. */
+    int i10 = 6, i50 = 8;
+    cr_expect_eq(loop_turn_bucket_s[i10], 0.01);
+    cr_expect_eq(loop_turn_bucket_s[i50], 0.05);
+    cr_expect_eq(st->bucket[i10], st->turns - 1);
+    cr_expect_eq(st->bucket[i50], st->turns);
+    cr_expect_geq(st->seconds, 0.03);
+    loop_free(l);
+}
