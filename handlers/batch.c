@@ -24,13 +24,13 @@
 
 #define BATCH_WINDOW 1024
 #define BATCH_OUT_HIGH (64u << 10)  /* bytes of answers buffered before the reader stops taking more */
-#define BATCH_PARSE_TURN (1u << 20) /* bytes of lines read in one go: the rest waits for the next */
+#define BATCH_PARSE_TURN (256u << 10) /* bytes of lines read in one go: the rest waits for the next */
 
 typedef struct batch batch;
 typedef struct {
     batch *b;
     pm_req *req;                /* NULL: answered in place (a line that is not a call) */
-    cJSON *outcome;             /* set when answered */
+    char *text;                 /* the answer's line, set when answered */
     size_t line;                /* 1-based line number in the body */
     loop_work work;             /* a large reply's outcome, made on the loop's helper */
 } slot;
@@ -56,7 +56,7 @@ static void batch_free(batch *b)
 {
     for (size_t i = 0; i < b->count; i++) {
         slot *s = &b->ring[(b->head + i) % BATCH_WINDOW];
-        cJSON_Delete(s->outcome);
+        free(s->text);
     }
     arena_free(b->ctx_arena);
     buf_free(&b->body);
@@ -65,7 +65,24 @@ static void batch_free(batch *b)
     free(b);
 }
 
-/* The outcome is in s->outcome: the slot can be written. */
+/* The line of an answer: {"line": N, ...the outcome}, printed (and the
+ * outcome freed), so that the loop only copies it out. */
+static char *line_text(size_t line, cJSON *outcome)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+    if (o && outcome) {
+        cJSON_AddNumberToObject(o, "line", (double)line);
+        json_move_members(o, outcome);      /* takes outcome */
+        outcome = NULL;
+        text = cJSON_PrintUnformatted(o);
+    }
+    cJSON_Delete(o);
+    cJSON_Delete(outcome);
+    return text ? text : strdup("{\"outcome\":\"error\",\"code\":\"internal\",\"detail\":\"out of memory\"}");
+}
+
+/* The answer is in s->text: the slot can be written. */
 static void outcome_in(slot *s)
 {
     batch *b = s->b;
@@ -76,7 +93,6 @@ static void outcome_in(slot *s)
         if (!b->inflight) batch_free(b);
         return;
     }
-    if (!s->outcome) s->outcome = cJSON_CreateObject();
     if (b->parked) {
         b->parked = false;
         http_resume(b->srv, b->conn);
@@ -86,7 +102,7 @@ static void outcome_in(slot *s)
 static void convert(loop_work *w)
 {
     slot *s = (slot *)((char *)w - offsetof(slot, work));
-    s->outcome = call_outcome_json(s->req);
+    s->text = line_text(s->line, call_outcome_json(s->req));
 }
 
 static void converted(loop_work *w) { outcome_in((slot *)((char *)w - offsetof(slot, work))); }
@@ -99,7 +115,7 @@ static void call_done(pm_req *r)
         /* A large reply is turned into its line off the loop (http.h). */
         s->work = (loop_work){ .work = convert, .done = converted };
         if (r->reply.len > HTTP_OFF_LOOP_BYTES && loop_queue_work(b->srv->l, &s->work)) return;
-        s->outcome = call_outcome_json(r);
+        s->text = line_text(s->line, call_outcome_json(r));
     }
     outcome_in(s);
 }
@@ -134,7 +150,7 @@ static bool next_call(batch *b)
         if (end - start > HTTP_MAX_BODY) {
             snprintf(d, sizeof d, "line %zu: %zu bytes; a call is limited to %u bytes, as the body of /call", b->line,
                      end - start, HTTP_MAX_BODY);
-            s->outcome = line_error("too_large", d);
+            s->text = line_text(s->line, line_error("too_large", d));
             return true;
         }
         json_error je;
@@ -142,17 +158,17 @@ static bool next_call(batch *b)
         if (!j || !cJSON_IsObject(j)) {
             if (j) snprintf(d, sizeof d, "line %zu: must be a JSON object", b->line);
             else snprintf(d, sizeof d, "line %zu: %s (at byte %zu of the line)", b->line, je.msg, je.pos);
-            s->outcome = line_error("invalid_json", d);
+            s->text = line_text(s->line, line_error("invalid_json", d));
             cJSON_Delete(j);
             return true;
         }
         pm_req *r = pm_req_new(PM_CALL, b->peer);
         map_error e = { 0, "", "" };
         bool needs_ctx = false, by_name = false;
-        if (!r) { s->outcome = line_error("internal", "out of memory"); cJSON_Delete(j); return true; }
+        if (!r) { s->text = line_text(s->line, line_error("internal", "out of memory")); cJSON_Delete(j); return true; }
         if (!call_payload(PM_CALL, j, &b->ctx, false, &r->payload, &r->timeout_ms, &by_name, &e, &needs_ctx)) {
             snprintf(d, sizeof d, "line %zu: %s", b->line, e.detail);
-            s->outcome = line_error(e.code[0] ? e.code : "invalid_arg", d);
+            s->text = line_text(s->line, line_error(e.code[0] ? e.code : "invalid_arg", d));
             pm_req_free(r);
             cJSON_Delete(j);
             return true;
@@ -174,16 +190,12 @@ static void pump(batch *b)
 {
     size_t from = b->pos;
     for (;;) {
-        while (b->count && b->ring[b->head].outcome && b->out.len - b->out_off < BATCH_OUT_HIGH) {
+        while (b->count && b->ring[b->head].text && b->out.len - b->out_off < BATCH_OUT_HIGH) {
             slot *s = &b->ring[b->head];
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "line", (double)s->line);
-            json_move_members(o, s->outcome);
-            s->outcome = NULL;
-            char *text = cJSON_PrintUnformatted(o);
-            cJSON_Delete(o);
-            if (text) { buf_str(&b->out, text); buf_byte(&b->out, '\n'); }
-            free(text);
+            buf_str(&b->out, s->text);
+            buf_byte(&b->out, '\n');
+            free(s->text);
+            s->text = NULL;
             b->head = (b->head + 1) % BATCH_WINDOW;
             b->count--;
         }

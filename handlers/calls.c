@@ -27,6 +27,11 @@ typedef struct {
     term_ctx ctx;
     arena *ctx_arena;
     bool by_name;               /* a send to a registered name, made as a call */
+    /* What prepare() made of the body (on the loop's helper when large). */
+    bool ok, needs_ctx;
+    buf payload;
+    int64_t timeout_ms;
+    map_error e;
 } call_state;
 
 static void state_free(void *p)
@@ -34,6 +39,7 @@ static void state_free(void *p)
     call_state *s = p;
     if (!s) return;
     cJSON_Delete(s->body);
+    buf_free(&s->payload);
     arena_free(s->ctx_arena);
     free(s);
 }
@@ -344,36 +350,53 @@ static enum MHD_Result identity_answered(http_req *h)
     return submit(h);
 }
 
-static enum MHD_Result submit(http_req *h)
+/* The body read and mapped to the payload: pure, so that a large body is
+ * turned into terms off the loop (http_work). */
+static void prepare(http_req *h)
 {
     call_state *s = h->state;
-    map_error e = { 0, "", "" };
-    bool needs_ctx = false;
-    pm_req *r = pm_req_new(s->op, h->seg[1]);
-    if (!r) return MHD_NO;
-    if (!call_payload(s->op, s->body, &s->ctx, false, &r->payload, &r->timeout_ms, &s->by_name, &e, &needs_ctx)) {
-        pm_req_free(r);
-        if (needs_ctx) {
+    s->e = (map_error){ 0, "", "" };
+    s->needs_ctx = s->ok = false;
+    if (!s->body && !(s->body = http_parse_body(&h->body, s->e.detail, sizeof s->e.detail))) {
+        snprintf(s->e.code, sizeof s->e.code, "invalid_json");
+        return;
+    }
+    s->payload.len = 0;
+    s->payload.oom = false;
+    s->ok = call_payload(s->op, s->body, &s->ctx, false, &s->payload, &s->timeout_ms, &s->by_name, &s->e, &s->needs_ctx);
+}
+
+static enum MHD_Result prepared(http_req *h)
+{
+    call_state *s = h->state;
+    if (!s->ok) {
+        if (s->needs_ctx && s->body) {
             pm_req *ir = pm_req_new(PM_IDENTITY, h->seg[1]);
             return ir ? http_submit(h, ir, identity_answered) : MHD_NO;
         }
-        return http_problem(h, e.status ? e.status : 400, e.code, e.detail, NULL);
+        return http_problem(h, s->e.status ? s->e.status : 400, s->e.code, s->e.detail, NULL);
     }
+    pm_req *r = pm_req_new(s->op, h->seg[1]);
+    if (!r) return MHD_NO;
+    r->payload = s->payload;
+    r->timeout_ms = s->timeout_ms;
+    s->payload = (buf){0};
     if (s->by_name) r->op = PM_CALL;
     s->started = now_s();
     http_then_converts(h);
     return http_submit(h, r, call_answered);
 }
 
+static enum MHD_Result submit(http_req *h)
+{
+    return http_work(h, prepare, prepared);
+}
+
 static enum MHD_Result start(http_req *h, pm_op op)
 {
-    enum MHD_Result answered;
-    cJSON *body = http_body_json(h, &answered);
-    if (!body) return answered;
     call_state *s = calloc(1, sizeof *s);
-    if (!s) { cJSON_Delete(body); return MHD_NO; }
+    if (!s) return MHD_NO;
     s->op = op;
-    s->body = body;
     h->state = s;
     h->free_state = state_free;
     return submit(h);

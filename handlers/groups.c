@@ -210,6 +210,8 @@ typedef struct {
     cJSON *body;
     buf payload;                /* M, F, A as ETF bodies, the same for every member */
     int64_t timeout_ms;
+    bool ok, needs_ctx;         /* what prepare() made of the body */
+    map_error e;
 } multi;
 
 static void multi_free(void *p)
@@ -252,28 +254,44 @@ static enum MHD_Result multi_members(http_req *h)
     return group_fan_out(h, h->state, make_call, multi_answered);
 }
 
-static enum MHD_Result multi_start(http_req *h, pm_op op)
+/* The body read and mapped (pure: off the loop when large, http_work). */
+static void multi_prepare(http_req *h)
 {
-    enum MHD_Result answered;
-    cJSON *body = http_body_json(h, &answered);
-    if (!body) return answered;
-    multi *s = calloc(1, sizeof *s);
-    if (!s) { cJSON_Delete(body); return MHD_NO; }
-    s->op = op;
-    s->body = body;
-    h->state = s;
-    h->free_state = multi_free;
-    if (!group_from_body(h, body, &s->g, &answered)) return answered;
-    map_error e = { 0, "", "" };
-    bool needs_ctx = false, by_name = false;
+    multi *s = h->state;
+    s->e = (map_error){ 0, "", "" };
+    if (!(s->body = http_parse_body(&h->body, s->e.detail, sizeof s->e.detail))) {
+        snprintf(s->e.code, sizeof s->e.code, "invalid_json");
+        return;
+    }
+    bool by_name = false;
     term_ctx none = {0};
-    if (!call_payload(op, body, &none, true, &s->payload, &s->timeout_ms, &by_name, &e, &needs_ctx)) {
-        if (needs_ctx)
+    s->ok = call_payload(s->op, s->body, &none, true, &s->payload, &s->timeout_ms, &by_name, &s->e, &s->needs_ctx);
+}
+
+static enum MHD_Result multi_prepared(http_req *h)
+{
+    multi *s = h->state;
+    enum MHD_Result answered;
+    if (!s->body) return http_problem(h, 400, s->e.code, s->e.detail, NULL);
+    /* Where the call goes is checked before what it is. */
+    if (!group_from_body(h, s->body, &s->g, &answered)) return answered;
+    if (!s->ok) {
+        if (s->needs_ctx)
             return http_problem(h, 400, "invalid_term",
                                 "args: pids, ports and references are of one node; give them as {\"$etf\": ...} in a group call", NULL);
-        return http_problem(h, e.status ? e.status : 400, e.code, e.detail, NULL);
+        return http_problem(h, s->e.status ? s->e.status : 400, s->e.code, s->e.detail, NULL);
     }
     return group_resolve(h, &s->g, multi_members);
+}
+
+static enum MHD_Result multi_start(http_req *h, pm_op op)
+{
+    multi *s = calloc(1, sizeof *s);
+    if (!s) return MHD_NO;
+    s->op = op;
+    h->state = s;
+    h->free_state = multi_free;
+    return http_work(h, multi_prepare, multi_prepared);
 }
 
 enum MHD_Result groups_call(http_req *h) { return multi_start(h, PM_CALL); }

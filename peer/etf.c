@@ -478,6 +478,89 @@ void etf_encode_body(buf *b, const term *t)
     }
 }
 
+/* ---- walking without decoding ---- */
+
+static uint32_t be32(const uint8_t *q) { return (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3]; }
+
+/* The length of the atom term at q (tag included), or 0. */
+static size_t atom_len(const uint8_t *q, const uint8_t *end)
+{
+    size_t left = (size_t)(end - q), len;
+    if (left >= 3 && (q[0] == ATOM_EXT || q[0] == ATOM_UTF8_EXT)) len = 3 + ((size_t)q[1] << 8 | q[2]);
+    else if (left >= 2 && (q[0] == SMALL_ATOM_EXT || q[0] == SMALL_ATOM_UTF8_EXT)) len = 2 + q[1];
+    else return 0;
+    return len <= left ? len : 0;
+}
+
+bool etf_walk_ids(const uint8_t *p, size_t n, bool (*found)(void *ud, const uint8_t *id, size_t len), void *ud)
+{
+    const uint8_t *q = p, *end = p + n;
+    uint64_t left[ETF_MAX_DEPTH + 1];   /* terms still to walk at each level */
+    int depth = 0;
+    left[0] = 1;
+    while (depth >= 0) {
+        if (!left[depth]) { depth--; continue; }
+        left[depth]--;
+        if (q >= end) return false;
+        const uint8_t *start = q;
+        size_t avail = (size_t)(end - q) - 1, skip = 0, a;
+        uint64_t children = 0;
+        uint8_t tag = *q++;
+        switch (tag) {
+        case SMALL_INTEGER_EXT: skip = 1; break;
+        case INTEGER_EXT: skip = 4; break;
+        case NEW_FLOAT_EXT: skip = 8; break;
+        case FLOAT_EXT: skip = 31; break;
+        case NIL_EXT: break;
+        case ATOM_EXT: case ATOM_UTF8_EXT: case STRING_EXT:
+            if (avail < 2) return false;
+            skip = 2 + ((size_t)q[0] << 8 | q[1]);
+            break;
+        case SMALL_ATOM_EXT: case SMALL_ATOM_UTF8_EXT: if (avail < 1) return false; skip = 1 + (size_t)q[0]; break;
+        case SMALL_BIG_EXT: if (avail < 1) return false; skip = 2 + (size_t)q[0]; break;
+        case LARGE_BIG_EXT: if (avail < 4) return false; skip = 5 + (size_t)be32(q); break;
+        case BINARY_EXT: if (avail < 4) return false; skip = 4 + (size_t)be32(q); break;
+        case BIT_BINARY_EXT: if (avail < 5) return false; skip = 5 + (size_t)be32(q); break;
+        case SMALL_TUPLE_EXT: if (avail < 1) return false; children = q[0]; skip = 1; break;
+        case LARGE_TUPLE_EXT: if (avail < 4) return false; children = be32(q); skip = 4; break;
+        case LIST_EXT: if (avail < 4) return false; children = (uint64_t)be32(q) + 1; skip = 4; break;   /* and the tail */
+        case MAP_EXT: if (avail < 4) return false; children = 2 * (uint64_t)be32(q); skip = 4; break;
+        case EXPORT_EXT: children = 3; break;
+        case NEW_FUN_EXT: if (avail < 4) return false; skip = (size_t)be32(q); break;    /* Size counts itself */
+        case NEW_PID_EXT: case PID_EXT:
+            if (!(a = atom_len(q, end))) return false;
+            skip = a + 8 + (tag == NEW_PID_EXT ? 4 : 1);
+            break;
+        case V4_PORT_EXT: case NEW_PORT_EXT: case PORT_EXT:
+            if (!(a = atom_len(q, end))) return false;
+            skip = a + (tag == V4_PORT_EXT ? 12 : tag == NEW_PORT_EXT ? 8 : 5);
+            break;
+        case REFERENCE_EXT:
+            if (!(a = atom_len(q, end))) return false;
+            skip = a + 5;
+            break;
+        case NEW_REFERENCE_EXT: case NEWER_REFERENCE_EXT: {
+            if (avail < 2) return false;
+            size_t words = (size_t)q[0] << 8 | q[1];
+            if (words < 1 || words > 5 || !(a = atom_len(q + 2, end))) return false;
+            skip = 2 + a + (tag == NEWER_REFERENCE_EXT ? 4 : 1) + 4 * words;
+            break;
+        }
+        default: return false;
+        }
+        if (skip > avail) return false;
+        q += skip;
+        bool id = tag == NEW_PID_EXT || tag == PID_EXT || tag == V4_PORT_EXT || tag == NEW_PORT_EXT || tag == PORT_EXT ||
+                  tag == REFERENCE_EXT || tag == NEW_REFERENCE_EXT || tag == NEWER_REFERENCE_EXT;
+        if (id && !found(ud, start, (size_t)(q - start))) return true;
+        if (children) {
+            if (depth == ETF_MAX_DEPTH) return false;
+            left[++depth] = children;
+        }
+    }
+    return q == end;
+}
+
 void etf_encode(buf *b, const term *t)
 {
     buf_byte(b, ETF_VERSION);

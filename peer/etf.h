@@ -25,6 +25,14 @@ term *etf_decode_body(arena *a, const uint8_t *p, size_t n, etf_error *err);
 /* Decodes the term body at the start of p; *used is how many bytes it took. */
 term *etf_decode_prefix(arena *a, const uint8_t *p, size_t n, size_t *used, etf_error *err);
 
+/* Walks a term body (no version byte) without building it, calling
+ * found(ud, id, len) with the bytes of each pid, port and reference (its
+ * node atom included) outside funs, in order, until found returns false.
+ * Linear in n and allocation-free, for a look at a large reply that the
+ * loop must not decode. False if the bytes are not one term's shape (a
+ * decode then says why). */
+bool etf_walk_ids(const uint8_t *p, size_t n, bool (*found)(void *ud, const uint8_t *id, size_t len), void *ud);
+
 void etf_encode(buf *b, const term *t);        /* version byte + body */
 void etf_encode_body(buf *b, const term *t);
 void etf_encode_atom(buf *b, const char *s, size_t len);

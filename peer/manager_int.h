@@ -299,6 +299,7 @@ void store_message(peer *p, const term *to, const term *content);
 void store_message_bytes(peer *p, const term *to, const uint8_t *content, size_t len);
 bool may_name_nodes(const uint8_t *d, size_t n);
 bool ask_names(peer *p, const term *a, const term *b, pm_req *req);
+bool ask_names_in(peer *p, pm_req *r);
 void finish_reply(peer *p, pm_req *r);
 void release_held(peer *p, bool all);
 bool hold_message(peer *p, arena *a, term *to, term *content);

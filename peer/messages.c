@@ -141,22 +141,23 @@ static void add_name(peer *p, const term *node, uint32_t number)
     v[p->nnames++] = (term_node_number){ copy, number };
 }
 
-/* Asks the node how it prints identifiers of the nodes in a and b that it
- * has not told yet: io_lib:format("~w", [[Id, ...]]), one identifier per
- * node. The call's answer `req` (or, without one, the held messages) waits
- * for the reply. False when there is nothing to ask. */
-bool ask_names(peer *p, const term *a, const term *b, pm_req *req)
+/* Asks the node how it prints the identifiers ids[0..n) (of nodes whose
+ * numbers it has not told yet): io_lib:format("~w", [[Id, ...]]), encoded
+ * here (ids need not outlive the call). The call's answer `req` (or,
+ * without one, the held messages) waits for the reply. */
+static bool ask_for(peer *p, const term *const *ids, size_t n, pm_req *req)
 {
-    const term *ids[16];
-    size_t n = 0;
-    unknown_nodes(p, a, ids, &n, 16, 0);
-    unknown_nodes(p, b, ids, &n, 16, 0);
     if (!n || !conn_open(p)) return false;
     pending *c = pending_new(p, P_NAMES);
     arena *na = c ? arena_new() : NULL;
     term *list = na ? term_list(na, n, NULL) : NULL, *fmt = na ? term_list(na, 2, NULL) : NULL;
     term *args = na ? term_list(na, 2, NULL) : NULL;
-    if (!list || !fmt || !args || !(c->asked = arena_alloc(na, n * sizeof *c->asked))) {
+    bool ok = list && fmt && args && (c->asked = arena_alloc(na, n * sizeof *c->asked));
+    for (size_t i = 0; ok && i < n; i++) {
+        list->list.items[i] = (term *)ids[i];
+        ok = (c->asked[i] = term_atom(na, node_of(ids[i])->atom.s, node_of(ids[i])->atom.len)) != NULL;
+    }
+    if (!ok) {
         if (c) { pending_take(p, c->seq); pending_free(c); }
         arena_free(na);
         return false;
@@ -166,10 +167,6 @@ bool ask_names(peer *p, const term *a, const term *b, pm_req *req)
     c->nasked = n;
     fmt->list.items[0] = term_int(na, '~');
     fmt->list.items[1] = term_int(na, 'w');
-    for (size_t i = 0; i < n; i++) {
-        list->list.items[i] = (term *)ids[i];
-        c->asked[i] = term_atom(na, node_of(ids[i])->atom.s, node_of(ids[i])->atom.len);
-    }
     args->list.items[0] = fmt;
     args->list.items[1] = term_list(na, 1, NULL);
     if (args->list.items[1]) args->list.items[1]->list.items[0] = list;
@@ -180,6 +177,155 @@ bool ask_names(peer *p, const term *a, const term *b, pm_req *req)
     send_call(p, c, mfa.p, mfa.len);
     buf_free(&mfa);
     return true;
+}
+
+/* Asks the node how it prints identifiers of the nodes in a and b that it
+ * has not told yet, one identifier per node. False when there is nothing
+ * to ask. */
+bool ask_names(peer *p, const term *a, const term *b, pm_req *req)
+{
+    const term *ids[16];
+    size_t n = 0;
+    unknown_nodes(p, a, ids, &n, 16, 0);
+    unknown_nodes(p, b, ids, &n, 16, 0);
+    return ask_for(p, ids, n, req);
+}
+
+typedef struct { const peer *p; arena *a; const term *ids[16]; size_t n; } id_scan;
+
+static bool scanned_id(void *ud, const uint8_t *id, size_t len)
+{
+    id_scan *s = ud;
+    size_t used;
+    term *t = etf_decode_prefix(s->a, id, len, &used, NULL);
+    if (!t) return true;
+    const term *node = node_of(t);
+    if (node_known(s->p, node)) return true;
+    for (size_t i = 0; i < s->n; i++) if (term_atom_eq(node_of(s->ids[i]), node)) return true;
+    s->ids[s->n++] = t;
+    return s->n < 16;
+}
+
+/* ask_names for a reply's bytes: walked, not decoded; only the
+ * identifiers are. */
+static bool ask_names_walked(peer *p, const uint8_t *etf, size_t n, pm_req *req)
+{
+    id_scan s = { .p = p, .a = arena_new() };
+    bool asked = s.a && etf_walk_ids(etf, n, scanned_id, &s) && ask_for(p, s.ids, s.n, req);
+    arena_free(s.a);
+    return asked;
+}
+
+/* ---- the identifiers of a large reply, found on the loop's helper ---- */
+
+/* A reply up to this size is walked on the loop (about a millisecond). */
+#define NAMES_WALK_ON_LOOP (1u << 20)
+
+typedef struct {
+    loop_work w;
+    pm *m;
+    char *peer;                 /* the peer may go meanwhile: found again by id and incarnation */
+    uint64_t incarnation;
+    pm_req *r;                  /* its reply is walked; nothing else touches r meanwhile */
+    char **known;               /* node names whose numbers are known, copied */
+    size_t nknown;
+    size_t off[16], len[16], n; /* identifiers of other nodes, one per node, in r's reply body */
+    const uint8_t *body;
+} names_walk;
+
+/* The node atom's name in an identifier's bytes. */
+static bool id_node(const uint8_t *id, size_t len, const uint8_t **name, size_t *nlen)
+{
+    size_t at = id[0] == 114 || id[0] == 90 ? 3 : 1;   /* NEW_/NEWER_REFERENCE_EXT: after the word count */
+    if (len < at + 2) return false;
+    const uint8_t *q = id + at;
+    if ((q[0] == 100 || q[0] == 118) && len >= at + 3) { *nlen = (size_t)q[1] << 8 | q[2]; *name = q + 3; }
+    else if (q[0] == 115 || q[0] == 119) { *nlen = q[1]; *name = q + 2; }
+    else return false;
+    return *name + *nlen <= id + len;
+}
+
+static bool walked_id(void *ud, const uint8_t *id, size_t len)
+{
+    names_walk *w = ud;
+    const uint8_t *name, *other;
+    size_t nlen, olen;
+    if (!id_node(id, len, &name, &nlen)) return true;
+    for (size_t i = 0; i < w->nknown; i++)
+        if (strlen(w->known[i]) == nlen && !memcmp(w->known[i], name, nlen)) return true;
+    for (size_t i = 0; i < w->n; i++)
+        if (id_node(w->body + w->off[i], w->len[i], &other, &olen) && olen == nlen && !memcmp(other, name, nlen)) return true;
+    w->off[w->n] = (size_t)(id - w->body);
+    w->len[w->n++] = len;
+    return w->n < 16;
+}
+
+static void names_walk_work(loop_work *lw)
+{
+    names_walk *w = (names_walk *)lw;
+    w->body = w->r->reply.p + 1;
+    if (!etf_walk_ids(w->body, w->r->reply.len - 1, walked_id, w)) w->n = 0;
+}
+
+static void names_walk_free(names_walk *w)
+{
+    for (size_t i = 0; i < w->nknown; i++) free(w->known[i]);
+    free(w->known);
+    free(w->peer);
+    free(w);
+}
+
+static void names_walk_done(loop_work *lw)
+{
+    names_walk *w = (names_walk *)lw;
+    pm_req *r = w->r;
+    peer *p = find_peer(w->m, w->peer);
+    if (!p || p->incarnation != w->incarnation) {
+        finish(r, PM_OK, NULL);   /* the reply came; its names cannot */
+        names_walk_free(w);
+        return;
+    }
+    arena *a = arena_new();
+    const term *ids[16];
+    size_t n = 0, used;
+    for (size_t i = 0; a && i < w->n; i++) {
+        term *t = etf_decode_prefix(a, w->body + w->off[i], w->len[i], &used, NULL);
+        if (t && !node_known(p, node_of(t))) ids[n++] = t;   /* told meanwhile? */
+    }
+    if (!ask_for(p, ids, n, r)) finish_reply(p, r);
+    arena_free(a);
+    names_walk_free(w);
+}
+
+/* The names a large reply needs, found off the loop; false if that cannot
+ * start (then the caller walks it here). */
+static bool names_walk_start(peer *p, pm_req *r)
+{
+    names_walk *w = calloc(1, sizeof *w);
+    if (!w || !(w->peer = strdup(p->id)) || !(w->known = calloc(p->nnames + 1, sizeof *w->known))) goto fail;
+    w->m = p->m;
+    w->r = r;
+    w->incarnation = p->incarnation;
+    if (p->node_atom && !(w->known[w->nknown++] = strndup(p->node_atom->atom.s, p->node_atom->atom.len))) goto fail;
+    for (size_t i = 0; i < p->nnames; i++)
+        if (!(w->known[w->nknown++] = strndup(p->names[i].node->atom.s, p->names[i].node->atom.len))) goto fail;
+    w->w = (loop_work){ .work = names_walk_work, .done = names_walk_done };
+    if (loop_queue_work(p->m->l, &w->w)) return true;
+fail:
+    if (w) names_walk_free(w);
+    return false;
+}
+
+/* A call's reply (in r->reply) names nodes whose numbers the node has not
+ * told yet: ask for them, and the answer waits. True if it waits. A reply
+ * over NAMES_WALK_ON_LOOP is walked on the loop's helper. */
+bool ask_names_in(peer *p, pm_req *r)
+{
+    const uint8_t *body = r->reply.p + 1;
+    size_t n = r->reply.len - 1;
+    if (r->reply.len < 2 || !may_name_nodes(body, n)) return false;
+    if (n > NAMES_WALK_ON_LOOP && conn_open(p) && names_walk_start(p, r)) return true;
+    return ask_names_walked(p, body, n, r);
 }
 
 /* A call's answer, with the numbers of the other nodes its reply names. */

@@ -158,11 +158,7 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
         buf_byte(&r->reply, ETF_VERSION);
         buf_put(&r->reply, result, n);
         /* A reply naming other nodes waits for how the node numbers them. */
-        arena *a = may_name_nodes(result, n) ? arena_new() : NULL;
-        term *t = a ? etf_decode_body(a, result, n, NULL) : NULL;
-        bool asked = t && ask_names(p, t, NULL, r);
-        arena_free(a);
-        if (!asked) finish_reply(p, r);
+        if (r->reply.oom || !ask_names_in(p, r)) finish_reply(p, r);
         break;
     }
     case P_GETPID: case P_SELF: {

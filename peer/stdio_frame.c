@@ -13,12 +13,27 @@ static uint8_t nibble(uint8_t b) { return (b >> 2) & 15; }
  * field, then the end of its CRC. */
 static size_t frame_boundary(const stdio_decoder *d) { return d->frame.len < 4 ? 4 : (size_t)d->size + 8; }
 
+/* The payload's CRC, brought up to what has arrived: a frame's CRC is
+ * taken as its bytes come in, not all at once at its end (a 64 MiB frame's
+ * would hold the loop for tens of milliseconds). */
+static void crc_payload(stdio_decoder *d)
+{
+    if (d->frame.len <= 4) return;
+    size_t have = d->frame.len - 4 < d->size ? d->frame.len - 4 : d->size;
+    if (have > d->crc_done) {
+        d->crc = (uint32_t)crc32(d->crc, d->frame.p + 4 + d->crc_done, (uInt)(have - d->crc_done));
+        d->crc_done = have;
+    }
+}
+
 /* Acts on a frame that just reached its boundary. */
 static stdio_status frame_step(stdio_decoder *d, const stdio_sink *sink)
 {
     const uint8_t *p = d->frame.p;
     if (d->frame.len == 4) {
         d->size = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        d->crc = (uint32_t)crc32(0, NULL, 0);
+        d->crc_done = 0;
         if (d->size <= (d->max_frame ? d->max_frame : STDIO_MAX_FRAME)) return STDIO_OK;
         if (!sink->oversized) return STDIO_TOO_LARGE;
         d->skipping = true;
@@ -29,7 +44,8 @@ static stdio_status frame_step(stdio_decoder *d, const stdio_sink *sink)
     }
     const uint8_t *etf = p + 4, *c = etf + d->size;
     uint32_t crc = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];
-    if (crc32(0, etf, d->size) != crc) return STDIO_CRC;
+    crc_payload(d);
+    if (d->crc != crc) return STDIO_CRC;
     d->frame.len = 0;
     return sink->frame(sink->ud, etf, d->size) ? STDIO_OK : STDIO_STOPPED;
 }
@@ -113,6 +129,7 @@ static stdio_status decode_run(stdio_decoder *d, const uint8_t *in, size_t n, co
             for (size_t i = 0; i < take; i++) w[i] = (uint8_t)(nibble(in[2 * i]) << 4 | nibble(in[2 * i + 1]));
             d->frame.len += take;
             in += 2 * take, n -= 2 * take;
+            crc_payload(d);
         }
         if (d->frame.oom) return STDIO_TOO_LARGE;
         if (d->frame.len == boundary) {

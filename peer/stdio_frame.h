@@ -23,7 +23,8 @@ typedef struct {
     bool skipping;      /* in a frame over the limit */
     uint32_t size;      /* payload size once the first 4 bytes are in */
     uint32_t seen;      /* of a skipped frame: payload and CRC bytes so far */
-    uint32_t crc;       /* of a skipped frame: CRC of its payload so far */
+    uint32_t crc;       /* CRC of the payload so far (of the frame assembled, or skipped) */
+    size_t crc_done;    /* of the frame assembled: payload bytes in crc */
     uint8_t tail[4];    /* of a skipped frame: its CRC as sent */
     uint32_t max_frame; /* 0: STDIO_MAX_FRAME (tests set less) */
 } stdio_decoder;

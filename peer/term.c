@@ -143,6 +143,21 @@ term *term_big_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg)
 term *term_big_from_decimal(arena *a, const char *digits, size_t n, bool neg, unsigned base)
 {
     if (base < 2 || base > 36) return NULL;
+    /* Most integers fit in 64 bits: no GMP for them. */
+    if (n <= 12) {
+        uint64_t v = 0;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            char c = digits[i];
+            if (c == '_') continue;
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'z' ? c - 'a' + 10 : c >= 'A' && c <= 'Z' ? c - 'A' + 10 : 99;
+            if (d >= (int)base) return NULL;
+            v = v * base + (unsigned)d;     /* 36^12 < 2^63 */
+            k++;
+        }
+        if (!k) return NULL;
+        return term_int(a, neg ? -(int64_t)v : (int64_t)v);
+    }
     char *s = malloc(n + 1);
     if (!s) return NULL;
     size_t k = 0;

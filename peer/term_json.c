@@ -258,7 +258,7 @@ static term *conv_number(jconv *c, const cJSON *j, const char *path)
     }
     bool neg = s[0] == '-';
     size_t n = strlen(s + neg);
-    if (n > 100000) return jerr(c, path, "integer too long%s", NULL);
+    if (n > TERM_MAX_DIGITS) return jerr(c, path, "integer too long (100000 digits at most)%s", NULL);
     return term_big_from_decimal(c->a, s + neg, n, neg, 10);
 }
 
@@ -310,7 +310,7 @@ static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON
         bool neg = len && d[0] == '-';
         size_t digits = strspn(d + neg, "0123456789");
         if (!digits || neg + digits != len) return jerr(c, sub, "must be a string of decimal digits, as \"-123\"%s", NULL);
-        if (digits > 100000) return jerr(c, sub, "integer too long%s", NULL);
+        if (digits > TERM_MAX_DIGITS) return jerr(c, sub, "integer too long (100000 digits at most)%s", NULL);
         return term_big_from_decimal(c->a, d + neg, digits, neg, 10);
     }
     if (!strcmp(key, "$float")) {

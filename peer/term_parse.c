@@ -175,7 +175,7 @@ static term *parse_number(parser *ps, bool neg)
         const char *ds = ps->p;
         while (ps->p < ps->end && (hexval(*ps->p) >= 0 || (*ps->p >= 'a' && *ps->p <= 'z') || (*ps->p >= 'A' && *ps->p <= 'Z') || *ps->p == '_')) ps->p++;
         if (ps->p == ds) return perr(ps, "digits expected after '#'");
-        if ((size_t)(ps->p - ds) > 100000) return perr(ps, "integer too long");
+        if ((size_t)(ps->p - ds) > TERM_MAX_DIGITS) return perr(ps, "integer too long (100000 digits at most)");
         term *t = term_big_from_decimal(ps->a, ds, (size_t)(ps->p - ds), neg, (unsigned)base);
         return t ? t : perr(ps, "digit out of range for the base");
     }
@@ -199,7 +199,7 @@ static term *parse_number(parser *ps, bool neg)
         term *t = term_float(ps->a, neg ? -d : d);
         return t ? t : perr(ps, "out of memory");
     }
-    if (ndig > 100000) return perr(ps, "integer too long");
+    if (ndig > TERM_MAX_DIGITS) return perr(ps, "integer too long (100000 digits at most)");
     term *t = term_big_from_decimal(ps->a, start, ndig, neg, 10);
     return t ? t : perr(ps, "out of memory");
 }

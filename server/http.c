@@ -94,6 +94,45 @@ static enum MHD_Result queue(http_req *h, unsigned status, struct MHD_Response *
     return r;
 }
 
+/* A body over HTTP_SEND_WHOLE goes out a block at a time: libmicrohttpd
+ * hands a whole buffer to one send(), which on loopback, with a client
+ * reading as fast, copies tens of megabytes in one turn of the loop. From a
+ * callback it sends what its write buffer holds per run. */
+#define HTTP_SEND_WHOLE (256u << 10)
+
+typedef struct { void *p; size_t n; } body_block;
+
+static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    body_block *b = cls;
+    if (pos >= b->n) return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t k = b->n - (size_t)pos < max ? b->n - (size_t)pos : max;
+    memcpy(out, (char *)b->p + pos, k);
+    return (ssize_t)k;
+}
+
+static void body_free(void *cls)
+{
+    body_block *b = cls;
+    free(b->p);
+    free(b);
+}
+
+/* A response that takes p (malloc'd, n bytes), or NULL (p freed). */
+static struct MHD_Response *body_response(void *p, size_t n)
+{
+    if (n <= HTTP_SEND_WHOLE) {
+        struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(n, p, free);
+        if (!r) free(p);
+        return r;
+    }
+    body_block *b = malloc(sizeof *b);
+    struct MHD_Response *r = b ? MHD_create_response_from_callback(n, 64 << 10, body_reader, b, body_free) : NULL;
+    if (!r) { free(b); free(p); return NULL; }
+    *b = (body_block){ p, n };
+    return r;
+}
+
 enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const void *p, size_t n,
                            const char *const *headers)
 {
@@ -110,9 +149,9 @@ enum MHD_Result http_buf(http_req *h, unsigned status, const char *type, buf *b,
         buf_free(b);
         return http_problem(h, 500, "internal", "out of memory", NULL);
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(b->len, b->p, free);
-    if (!resp) { buf_free(b); return MHD_NO; }
+    struct MHD_Response *resp = body_response(b->p, b->len);
     *b = (buf){0};
+    if (!resp) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
     return queue(h, status, resp);
@@ -123,10 +162,8 @@ static enum MHD_Result json_typed(http_req *h, unsigned status, cJSON *body, con
     char *s = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
     if (!s) return MHD_NO;
-    size_t n = strlen(s);
-    s[n] = 0;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE);
-    if (!resp) { free(s); return MHD_NO; }
+    struct MHD_Response *resp = body_response(s, strlen(s));
+    if (!resp) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
     return queue(h, status, resp);
@@ -196,22 +233,30 @@ const char *http_query(http_req *h, const char *key)
     return MHD_lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-cJSON *http_body_json(http_req *h, enum MHD_Result *answered)
+cJSON *http_parse_body(const buf *body, char *detail, size_t n)
 {
-    size_t len = h->body.len, i = 0;
-    while (i < len && strchr(" \t\r\n", h->body.p[i])) i++;
+    size_t len = body->len, i = 0;
+    while (i < len && strchr(" \t\r\n", body->p[i])) i++;
     if (i == len) return cJSON_CreateObject();
     json_error e;
-    cJSON *j = json_parse((const char *)h->body.p, len, &e);
+    cJSON *j = json_parse((const char *)body->p, len, &e);
     if (!j) {
-        *answered = http_problemf(h, 400, "invalid_json", "the request body: %s (at byte %zu)", e.msg, e.pos);
+        snprintf(detail, n, "the request body: %s (at byte %zu)", e.msg, e.pos);
         return NULL;
     }
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
-        *answered = http_problem(h, 400, "invalid_json", "the request body must be a JSON object", NULL);
+        snprintf(detail, n, "the request body must be a JSON object");
         return NULL;
     }
+    return j;
+}
+
+cJSON *http_body_json(http_req *h, enum MHD_Result *answered)
+{
+    char detail[400];
+    cJSON *j = http_parse_body(&h->body, detail, sizeof detail);
+    if (!j) *answered = http_problem(h, 400, "invalid_json", detail, NULL);
     return j;
 }
 
@@ -340,6 +385,38 @@ static enum MHD_Result run_then(http_req *h, http_then then)
             return MHD_YES;
         }
     }
+    return then(h);
+}
+
+static void run_work(loop_work *w)
+{
+    http_req *h = (http_req *)((char *)w - offsetof(http_req, work));
+    h->work_fn(h);
+}
+
+static void worked(loop_work *w)
+{
+    http_req *h = (http_req *)((char *)w - offsetof(http_req, work));
+    h->then = h->work_then;
+    h->answered = true;
+    http_resume(h->srv, h->conn);
+}
+
+enum MHD_Result http_work(http_req *h, void (*work)(http_req *h), http_then then)
+{
+    if (h->body.len > HTTP_OFF_LOOP_BYTES) {
+        h->work_fn = work;
+        h->work_then = then;
+        h->work.work = run_work;
+        h->work.done = worked;
+        if (loop_queue_work(h->srv->l, &h->work)) {
+            h->then = NULL;
+            h->answered = false;
+            MHD_suspend_connection(h->conn);
+            return MHD_YES;
+        }
+    }
+    work(h);
     return then(h);
 }
 

@@ -51,6 +51,7 @@ struct http_req {
     bool off_loop;              /* `then` runs on the helper now: responses are kept, not queued */
     loop_work work;
     http_then work_then;
+    void (*work_fn)(http_req *h);
     enum MHD_Result work_rc;
     struct MHD_Response *kept;  /* the response `then` made there, queued back on the loop */
     unsigned kept_status;
@@ -142,6 +143,17 @@ enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then);
 enum MHD_Result http_submit_all(http_req *h, pm_req **rs, size_t n, http_then then);
 
 const char *http_query(http_req *h, const char *key);
+
+/* work(h), then then(h): for work that grows with the request (turning a
+ * large body into terms). With a body over HTTP_OFF_LOOP_BYTES, work runs
+ * on the loop's helper thread while the connection is suspended: it reads
+ * and writes h->body and h->state and touches nothing else; then runs on
+ * the loop afterwards. */
+enum MHD_Result http_work(http_req *h, void (*work)(http_req *h), http_then then);
+
+/* The body as JSON, touching nothing else (http_work may run it off the
+ * loop); NULL and why in detail (400 invalid_json) on failure. */
+cJSON *http_parse_body(const buf *body, char *detail, size_t n);
 
 /* The next `then` of h (http_submit, http_submit_all) only turns the
  * answer into a response: when the replies hold more than

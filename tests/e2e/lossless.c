@@ -410,6 +410,23 @@ Test(lossless, identifiers_of_other_nodes_print_as_erl_prints_them, .timeout = 9
     kill(c, SIGKILL);
     child_wait(c, 5000);
     unlink(out);
+
+    /* In a reply of 1.4 MB (walked for identifiers off the loop), on a
+     * peer that has not named that node yet: the same form. */
+    snprintf(opts, sizeof opts, "{\"name\":\"%s\"}", unique_name("third"));
+    char *third = start_peer(d, opts);
+    snprintf(path, sizeof path, "/peers/%s/eval", third);
+    snprintf(body, sizeof body, "{\"expr\":\"{rpc:call('%s', erlang, whereis, [init]), lists:duplicate(700000, 1)}.\"}", bnode);
+    r = http(d, "POST", path, body);
+    cr_assert_eq(r->status, 200, "%.300s", r->body);
+    const char *big = jstr(r, "result");
+    cr_assert(big && strlen(big) > 1400000, "the whole list came back");
+    char *pid = strndup(big + 1, strcspn(big + 1, ","));
+    cr_expect(pid[0] == '<' && strncmp(pid, "<0.", 3) && pid[1] >= '1' && pid[1] <= '9' && !strcmp(pid + strcspn(pid, "."), ".0.0>"),
+              "init of the other node, numbered: %s", pid);
+    free(pid);
+    resp_free(r);
+    free(third);
     free(value);
     free(a);
     free(b);
