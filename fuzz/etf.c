@@ -13,11 +13,35 @@
 #include "term_json.h"
 #include "term_text.h"
 
+/* Identifiers outside funs, as etf_walk_ids finds them. */
+static size_t count_ids(const term *t)
+{
+    switch (t->type) {
+    case TERM_PID: case TERM_PORT: case TERM_REF: return 1;
+    case TERM_TUPLE: { size_t n = 0; for (size_t i = 0; i < t->tuple.n; i++) n += count_ids(t->tuple.items[i]); return n; }
+    case TERM_LIST: { size_t n = count_ids(t->list.tail); for (size_t i = 0; i < t->list.n; i++) n += count_ids(t->list.items[i]); return n; }
+    case TERM_MAP: { size_t n = 0; for (size_t i = 0; i < 2 * t->map.n; i++) n += count_ids(t->map.kv[i]); return n; }
+    default: return 0;
+    }
+}
+
+static bool counted(void *ud, const uint8_t *id, size_t len)
+{
+    (void)id, (void)len;
+    ++*(size_t *)ud;
+    return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     arena *a = arena_new();
     etf_error e = {0};
+    /* The walk reads any bytes without harm; on a term the decoder takes
+     * (uncompressed), it finds every identifier. */
+    size_t walked = 0;
+    bool walk_ok = size > 1 && data[0] == ETF_VERSION && etf_walk_ids(data + 1, size - 1, counted, &walked);
     term *t = etf_decode(a, data, size, &e);
+    if (t && data[1] != 80 /* compressed */ && (!walk_ok || walked != count_ids(t))) abort();
     if (t) {
         buf b1 = {0}, b2 = {0}, text = {0};
         etf_encode(&b1, t);
