@@ -34,6 +34,41 @@ Test(errors, bad_json_is_400)
     expect_problem(http(d, "POST", "/peers", "[1]"), 400, "invalid_json", "must be a JSON object");
 }
 
+/* JSON is read strictly, and the error says which rule and where. */
+Test(errors, strings_must_be_utf8_and_keys_given_once)
+{
+    char *id = start_peer(d, "{}");
+    char path[128];
+    snprintf(path, sizeof path, "/peers/%s/call", id);
+    expect_problem(http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"atom_to_list\",\"args\":[\"ok\",\"\xff\xfe\"]}"),
+                   400, "invalid_json", "args[1]: a string that is not UTF-8");
+    expect_problem(http(d, "POST", path, "{\"module\":\"erlang\",\"module\":\"lists\",\"function\":\"reverse\",\"args\":[[]]}"),
+                   400, "invalid_json", "the key \"module\" is given twice");
+    expect_problem(http(d, "POST", "/peers", "{\"name\":\"a\",\"labels\":{\"x\":\"1\",\"x\":\"2\"}}"), 400, "invalid_json",
+                   "labels: the key \"x\" is given twice");
+    /* The same rules for a body read off the loop (over 32 KiB). */
+    size_t n = 40000;
+    char *big = malloc(n + 200);
+    int k = sprintf(big, "{\"module\":\"erlang\",\"function\":\"length\",\"args\":[[");
+    for (size_t i = 0; i < n / 4; i++) k += sprintf(big + k, "%s1", i ? "," : "");
+    sprintf(big + k, "],\"\xc0\x80\"]}");
+    expect_problem(http(d, "POST", path, big), 400, "invalid_json", "args[1]: a string that is not UTF-8");
+    sprintf(big + k, "]],\"args\":[]}");
+    expect_problem(http(d, "POST", path, big), 400, "invalid_json", "the key \"args\" is given twice");
+    sprintf(big + k, "]]}");
+    resp *r = http(d, "POST", path, big);
+    cr_expect_eq(r->status, 200, "%.200s", r->body);
+    resp_free(r);
+    free(big);
+    /* Unicode as UTF-8 and as escapes both reach the node. */
+    r = http(d, "POST", path, "{\"module\":\"erlang\",\"function\":\"byte_size\",\"args\":[\"\xc3\xa9\\u00e9\\ud83d\\ude00\"]}");
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(jstr(r, "result"), "8");
+    resp_free(r);
+    delete_peer(d, id);
+    free(id);
+}
+
 Test(errors, unknown_peer_is_404)
 {
     expect_problem(http(d, "GET", "/peers/nosuchpeer", NULL), 404, "not_found", "nosuchpeer");

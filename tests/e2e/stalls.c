@@ -3,7 +3,8 @@
  * it: while the heaviest requests peerd knows are served (the largest
  * results, integers and terms both ways, batches, multicalls, floods of
  * console and messages, selectors over many peers), GET /healthz is sent
- * every 10 ms and none of them may wait longer than STALL_BOUND_MS.
+ * every 10 ms: the loop is never busy longer than STALL_BOUND_MS at once,
+ * and no probe waits longer than PROBE_BOUND_MS.
  */
 #include "harness.h"
 
@@ -17,9 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* What a loaded 2-core machine holds to: the node, the helper thread, the
- * clients and the probe share the CPUs. */
+/* The loop's longest turn (peerd's own figure) stays under STALL_BOUND_MS;
+ * a probe, which also waits for a CPU on a loaded 2-core machine (the
+ * nodes, the helper thread, the clients, and the suite running another
+ * test beside this one), under PROBE_BOUND_MS. */
 #define STALL_BOUND_MS 100
+#define PROBE_BOUND_MS 250
 
 /* Under AddressSanitizer peerd's work costs several times as much: the
  * requests are a tenth the size and the bound three times as long there
@@ -27,9 +31,11 @@
 #if defined(__SANITIZE_ADDRESS__)
 #define SCALE 10
 #define BOUND_MS (3 * STALL_BOUND_MS)
+#define PROBE_MS (3 * PROBE_BOUND_MS)
 #else
 #define SCALE 1
 #define BOUND_MS STALL_BOUND_MS
+#define PROBE_MS PROBE_BOUND_MS
 #endif
 
 typedef struct {
@@ -195,7 +201,7 @@ Test(stalls, no_request_holds_the_loop, .timeout = 300)
     cr_log_info("stalls: %d probes, worst %.1f ms; longest turn %.1f ms", pr.probes, pr.worst_ms, longest);
     cr_expect_gt(pr.probes, 100, "the probe ran all along: %d", pr.probes);
     cr_expect_eq(pr.failed, 0, "every probe was answered 200");
-    cr_expect_lt(pr.worst_ms, BOUND_MS, "a probe waited %.1f ms", pr.worst_ms);
+    cr_expect_lt(pr.worst_ms, PROBE_MS, "a probe waited %.1f ms", pr.worst_ms);
     cr_expect_lt(longest, BOUND_MS, "the loop was busy %.1f ms at once", longest);
 
     delete_peer(d, p);

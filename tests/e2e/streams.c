@@ -458,3 +458,53 @@ Test(streams, a_follower_behind_the_ring_is_told_what_it_missed, .timeout = 90)
     free(id);
     peerd_stop(d);
 }
+
+/* A message over 32 KiB comes as its external term format only ($etf),
+ * which goes back to the node as the same term; one over 16 MiB comes as
+ * its size; the small one after both comes as usual, in order. */
+Test(streams, large_messages_come_as_etf_and_huge_ones_as_their_size, .timeout = 90)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    node_eval(d, id, "user ! {message, inbox, {big, lists:seq(1, 20000)}}, "
+                     "user ! {message, inbox, binary:copy(<<\"z\">>, 17000000)}, user ! {message, inbox, small}", true);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/messages", id);
+    resp *r = NULL;
+    for (int i = 0; i < 100; i++) {
+        resp_free(r);
+        r = http(d, "GET", path, NULL);
+        if (r->body && strstr(r->body, "\"result\":\"small\"")) break;
+        usleep(100000);
+    }
+    cr_assert(r->body && strstr(r->body, "\"result\":\"small\""), "%.300s", r->body);
+    char *nl1 = strchr(r->body, '\n'), *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
+    cr_assert(nl2, "three lines");
+    *nl1 = *nl2 = 0;
+    cJSON *big = cJSON_Parse(r->body), *huge = cJSON_Parse(nl1 + 1);
+    cr_assert(big && huge);
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(big, "result")), "no text for a large message");
+    cJSON *etf = cJSON_GetObjectItem(cJSON_GetObjectItem(big, "value"), "$etf");
+    cr_assert(cJSON_IsString(etf), "the value is {\"$etf\": ...}");
+    cr_expect_eq(cJSON_GetObjectItem(huge, "dropped_bytes")->valuedouble, 17000005.0);
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(huge, "value")));
+    /* The $etf goes back to the node as the term it was. */
+    size_t blen = strlen(etf->valuestring) + 200;
+    char *body = malloc(blen);
+    snprintf(body, blen, "{\"module\":\"erlang\",\"function\":\"phash2\",\"args\":[{\"$etf\":\"%s\"}]}", etf->valuestring);
+    snprintf(path, sizeof path, "/peers/%s/call", id);
+    resp *a = http(d, "POST", path, body);
+    snprintf(path, sizeof path, "/peers/%s/eval", id);
+    resp *b = http(d, "POST", path, "{\"expr\":\"erlang:phash2({big, lists:seq(1, 20000)}).\"}");
+    cr_expect_eq(a->status, 200, "%.200s", a->body);
+    cr_expect_str_eq(jstr(a, "result"), jstr(b, "result"), "the same term");
+    resp_free(a);
+    resp_free(b);
+    free(body);
+    cJSON_Delete(big);
+    cJSON_Delete(huge);
+    resp_free(r);
+    delete_peer(d, id);
+    free(id);
+    peerd_stop(d);
+}
