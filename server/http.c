@@ -340,7 +340,28 @@ static size_t answer_bytes(const http_req *h)
     return n;
 }
 
-/* On the helper thread. */
+static void back_on_loop(loop_work *w)
+{
+    http_req *h = (http_req *)((char *)w - offsetof(http_req, work));
+    h->then = h->work_next;
+    h->answered = true;
+    http_resume(h->srv, h->conn);
+}
+
+/* Runs job on the helper thread while h's connection is suspended; next(h)
+ * runs on the loop afterwards. False if there is no helper to run it. */
+static bool off_loop(http_req *h, void (*job)(loop_work *w), http_then next)
+{
+    h->work_next = next;
+    h->work = (loop_work){ .work = job, .done = back_on_loop };
+    if (!loop_queue_work(h->srv->l, &h->work)) return false;
+    h->then = NULL;
+    h->answered = false;
+    MHD_suspend_connection(h->conn);
+    return true;
+}
+
+/* On the helper: a converting `then`, its response kept. */
 static void convert(loop_work *w)
 {
     http_req *h = (http_req *)((char *)w - offsetof(http_req, work));
@@ -360,14 +381,6 @@ static enum MHD_Result queue_kept(http_req *h)
     return queue(h, h->kept_status, resp);
 }
 
-static void converted(loop_work *w)
-{
-    http_req *h = (http_req *)((char *)w - offsetof(http_req, work));
-    h->then = queue_kept;
-    h->answered = true;
-    http_resume(h->srv, h->conn);
-}
-
 /* Runs `then` for an answer that has come in: here, or on the helper when
  * it only converts a large answer (the connection stays suspended). */
 static enum MHD_Result run_then(http_req *h, http_then then)
@@ -376,46 +389,22 @@ static enum MHD_Result run_then(http_req *h, http_then then)
     h->then_converts = false;
     if (converts && answer_bytes(h) > HTTP_OFF_LOOP_BYTES) {
         h->work_then = then;
-        h->work.work = convert;
-        h->work.done = converted;
-        if (loop_queue_work(h->srv->l, &h->work)) {
-            h->then = NULL;
-            h->answered = false;
-            MHD_suspend_connection(h->conn);
-            return MHD_YES;
-        }
+        if (off_loop(h, convert, queue_kept)) return MHD_YES;
     }
     return then(h);
 }
 
+/* On the helper: http_work's work. */
 static void run_work(loop_work *w)
 {
     http_req *h = (http_req *)((char *)w - offsetof(http_req, work));
     h->work_fn(h);
 }
 
-static void worked(loop_work *w)
-{
-    http_req *h = (http_req *)((char *)w - offsetof(http_req, work));
-    h->then = h->work_then;
-    h->answered = true;
-    http_resume(h->srv, h->conn);
-}
-
 enum MHD_Result http_work(http_req *h, void (*work)(http_req *h), http_then then)
 {
-    if (h->body.len > HTTP_OFF_LOOP_BYTES) {
-        h->work_fn = work;
-        h->work_then = then;
-        h->work.work = run_work;
-        h->work.done = worked;
-        if (loop_queue_work(h->srv->l, &h->work)) {
-            h->then = NULL;
-            h->answered = false;
-            MHD_suspend_connection(h->conn);
-            return MHD_YES;
-        }
-    }
+    h->work_fn = work;
+    if (h->body.len > HTTP_OFF_LOOP_BYTES && off_loop(h, run_work, then)) return MHD_YES;
     work(h);
     return then(h);
 }

@@ -50,8 +50,9 @@ struct http_req {
     bool then_converts;         /* the next `then` only turns the answer into a response */
     bool off_loop;              /* `then` runs on the helper now: responses are kept, not queued */
     loop_work work;
-    http_then work_then;
-    void (*work_fn)(http_req *h);
+    http_then work_then;        /* the converting `then` run there */
+    void (*work_fn)(http_req *h);   /* http_work's work */
+    http_then work_next;        /* what runs on the loop afterwards */
     enum MHD_Result work_rc;
     struct MHD_Response *kept;  /* the response `then` made there, queued back on the loop */
     unsigned kept_status;
