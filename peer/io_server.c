@@ -195,19 +195,130 @@ static void io_step(peer *p, io_cont *io)
     io_cont_free(io);
 }
 
+/* The node's formatted text back: written, and the io_request goes on. */
+static void io_formatted(peer *p, io_cont *io, bool ok)
+{
+    io->last = ok ? term_atomz(io->a, "ok") : mk_tuple(io->a, 2, term_atomz(io->a, "error"), term_atomz(io->a, "put_chars"));
+    io->i++;
+    io_step(p, io);
+}
+
+/* ---- a large formatted text, made UTF-8 on the loop's helper ---- */
+
+/* Text over this many bytes of ETF is decoded off the loop. */
+#define IO_TEXT_ON_LOOP (256u << 10)
+
+typedef struct {
+    loop_work w;
+    pm *m;
+    char *peer;                 /* found again by id and incarnation */
+    uint64_t incarnation;
+    io_cont *io;
+    uint8_t *etf;               /* the chars, as the node sent them */
+    size_t n;
+    buf text;
+    bool ok;
+} io_text;
+
+static void io_text_work(loop_work *w)
+{
+    io_text *t = (io_text *)w;
+    arena *a = arena_new();
+    term *chars = a ? etf_decode_body(a, t->etf, t->n, NULL) : NULL;
+    t->ok = chars && chardata_utf8(chars, true, &t->text, 0) && !t->text.oom;
+    arena_free(a);
+}
+
+static void io_text_done(loop_work *w)
+{
+    io_text *t = (io_text *)w;
+    peer *p = find_peer(t->m, t->peer);
+    if (p && p->incarnation == t->incarnation) {
+        if (t->ok) console_write(p, t->text.p, t->text.len);
+        io_formatted(p, t->io, t->ok);
+    } else {
+        io_cont_free(t->io);
+    }
+    buf_free(&t->text);
+    free(t->etf);
+    free(t->peer);
+    free(t);
+}
+
+static bool io_text_start(peer *p, io_cont *io, const uint8_t *result, size_t n)
+{
+    io_text *t = calloc(1, sizeof *t);
+    if (!t || !(t->peer = strdup(p->id)) || !(t->etf = malloc(n))) goto fail;
+    memcpy(t->etf, result, n);
+    t->n = n;
+    t->m = p->m;
+    t->incarnation = p->incarnation;
+    t->io = io;
+    t->w = (loop_work){ .work = io_text_work, .done = io_text_done };
+    if (loop_queue_work(p->m->l, &t->w)) return true;
+fail:
+    if (t) { free(t->etf); free(t->peer); free(t); }
+    return false;
+}
+
 void io_resume(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n)
 {
     io_cont *io = c->io;
     c->io = NULL;
-    term *r = NULL;
-    if (!strcmp(klass, "ok")) {
+    bool ok = !strcmp(klass, "ok");
+    if (ok && n > IO_TEXT_ON_LOOP && io_text_start(p, io, result, n)) return;
+    if (ok) {
         etf_error e = {0};
         term *chars = etf_decode_body(io->a, result, n, &e);
-        if (chars && put_chars_text(p, NULL, chars)) r = term_atomz(io->a, "ok");
+        ok = chars && put_chars_text(p, NULL, chars);
     }
-    io->last = r ? r : mk_tuple(io->a, 2, term_atomz(io->a, "error"), term_atomz(io->a, "put_chars"));
-    io->i++;
-    io_step(p, io);
+    io_formatted(p, io, ok);
+}
+
+/* {io_request, From, ReplyAs, {put_chars, Enc, io_lib, format, A}} of over
+ * IO_TEXT_ON_LOOP bytes: From and ReplyAs decoded, A handed to the node to
+ * format as the bytes it came in (never decoded here), its text made
+ * UTF-8 off the loop when it comes back. */
+bool handle_large_format(peer *p, const uint8_t *etf, size_t n)
+{
+    /* 131, SMALL_TUPLE_EXT 4, the atom io_request */
+    if (n < IO_TEXT_ON_LOOP || etf[0] != 131 || etf[1] != 104 || etf[2] != 4) return false;
+    arena *a = arena_new();
+    size_t off = 3, used;
+    term *tag = a ? etf_decode_prefix(a, etf + off, n - off, &used, NULL) : NULL;
+    term *from = NULL, *reply_as = NULL;
+    if (tag && term_is_atom(tag, "io_request") && (off += used, from = etf_decode_prefix(a, etf + off, n - off, &used, NULL)) &&
+        (off += used, reply_as = etf_decode_prefix(a, etf + off, n - off, &used, NULL))) {
+        off += used;
+        /* {put_chars, Enc, io_lib, format, A}: five elements, four atoms. */
+        if (n - off > 2 && etf[off] == 104 && etf[off + 1] == 5) {
+            off += 2;
+            const char *want[4] = { "put_chars", NULL, "io_lib", "format" };
+            for (int i = 0; i < 4 && from; i++) {
+                term *t = etf_decode_prefix(a, etf + off, n - off, &used, NULL);
+                if (!t || t->type != TERM_ATOM || (want[i] && !term_is_atom(t, want[i]))) from = NULL;
+                else off += used;
+            }
+        } else {
+            from = NULL;
+        }
+    }
+    io_cont *io = from ? calloc(1, sizeof *io) : NULL;
+    pending *c = io ? pending_new(p, P_IO) : NULL;
+    if (!c) { free(io); arena_free(a); return false; }
+    io->a = a;
+    io->from = from;
+    io->reply_as = reply_as;
+    io->reqs = &io->last;       /* one request, done once the node answers */
+    io->n = 1;
+    c->io = io;
+    buf mfa = {0};
+    etf_encode_atom(&mfa, "io_lib", 6);
+    etf_encode_atom(&mfa, "format", 6);
+    buf_put(&mfa, etf + off, n - off);
+    send_call(p, c, mfa.p, mfa.len);
+    buf_free(&mfa);
+    return true;
 }
 
 void handle_io_request(peer *p, arena *a, term *msg)

@@ -278,6 +278,7 @@ void send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const
 pending *pending_new(peer *p, enum pending_kind kind);
 pending *pending_take(peer *p, uint64_t seq);
 void io_cont_free(io_cont *io);
+bool handle_large_format(peer *p, const uint8_t *etf, size_t n);
 void pending_free(pending *c);
 void send_call(peer *p, pending *c, const uint8_t *mfa, size_t n);
 void fail_pending(peer *p, const char *why);

@@ -260,7 +260,7 @@ static bool large_message_in_place(peer *p, const uint8_t *etf, size_t n)
 /* One control message from the node. Returns false if the peer is gone. */
 bool handle_message(peer *p, const uint8_t *etf, size_t n)
 {
-    if (read_in_place(p, etf, n) || large_message_in_place(p, etf, n)) return true;
+    if (read_in_place(p, etf, n) || large_message_in_place(p, etf, n) || handle_large_format(p, etf, n)) return true;
     arena *a = arena_new();
     etf_error e = {0};
     term *t = a ? etf_decode(a, etf, n, &e) : NULL;

@@ -184,6 +184,13 @@ Test(stalls, no_request_holds_the_loop, .timeout = 300)
         free(lines);
     }
 
+    /* io:format of large terms on the node (formatted there, its text made
+     * UTF-8 off the loop), a line after it in order. */
+    snprintf(code, sizeof code, "io:format(\"~p~n~w~n\", [lists:seq(1, %d), lists:duplicate(%d, {a, <<\"b\">>})]), "
+             "io:format(\"formatted~n\")", 300000 / SCALE, 100000 / SCALE);
+    node_eval(d, p, code, true);
+    cr_expect(file_has("/tmp/peerd-stalls-console.out", "{a,<<98>>}]\nformatted\n", 30000), "the formatted text, then the next line");
+
     /* A large message to peerd, and selectors over the group. */
     snprintf(code, sizeof code, "user ! {message, inbox, lists:seq(1, %d)}", 1500000 / SCALE);
     node_eval(d, p, code, true);
