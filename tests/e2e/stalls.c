@@ -189,14 +189,17 @@ Test(stalls, no_request_holds_the_loop, .timeout = 300)
     snprintf(code, sizeof code, "io:format(\"~p~n~w~n\", [lists:seq(1, %d), lists:duplicate(%d, {a, <<\"b\">>})]), "
              "io:format(\"formatted~n\")", 300000 / SCALE, 100000 / SCALE);
     node_eval(d, p, code, true);
-    cr_expect(file_has("/tmp/peerd-stalls-console.out", "{a,<<98>>}]\nformatted\n", 30000), "the formatted text, then the next line");
+    snprintf(url, sizeof url, "/peers/%s/console", p);
+    r = http_until(d, "GET", url, NULL, has_text, "{a,<<98>>}]\nformatted\n", 60000);
+    cr_expect(r->body && strstr(r->body, "{a,<<98>>}]\nformatted\n"), "the formatted text, then the next line");
+    resp_free(r);
 
     /* A large message to peerd, and selectors over the group. */
     snprintf(code, sizeof code, "user ! {message, inbox, lists:seq(1, %d)}", 1500000 / SCALE);
     node_eval(d, p, code, true);
     for (int i = 0; i < 20; i++) expect_status(http(d, "GET", "/peers?selector=role%3Dmember,stall", NULL), 200, "selector");
 
-    cr_expect(file_has("/tmp/peerd-stalls-console.out", "flood flood", 30000), "the flood reached its follower");
+    cr_expect(file_has("/tmp/peerd-stalls-console.out", "flood flood", 60000), "the flood reached its follower");
     cr_expect(file_has("/tmp/peerd-stalls-messages.out", "\"to\":\"inbox\"", 30000), "the message reached its follower");
     expect_status(http(d, "DELETE", "/peers?selector=stall%3Dyes", NULL), 200, "group delete");
 
