@@ -1,7 +1,9 @@
 /*
  * conn_dist.c — Erlang distribution as the control connection: peerd is a
  * hidden node (dist.h) and the peer connects back to it, as to OTP's origin
- * (../shared/PROTOCOL.md, "Distribution as the control connection").
+ * (README: "Distribution as the control connection"; the handshake and the
+ * data phase are OTP's distribution protocol, its ERTS "Distribution
+ * Protocol" documentation).
  *
  * The manager speaks the control protocol of the other connections ({call,
  * Seq, M, F, A}, {cast, M, F, A}, {message, To, Msg}, {io_reply, From,

@@ -3,7 +3,8 @@
  * connection (conn_dist.c). One per name kind (short, long) per peerd:
  * published in epmd under a name unique to the process, listening on the
  * address its host part resolves to, accepting the nodes that peerd starts
- * and running the distribution handshake (../shared/PROTOCOL.md) on the
+ * and running the distribution handshake (OTP's distribution protocol, ERTS
+ * documentation "Distribution Protocol") on the
  * loop. A node whose handshake names a node that is expected (its alive
  * name, before '@') and proves the expected cookie is handed to the waiter
  * with its socket; any other connection is closed.

@@ -1,5 +1,6 @@
 /*
- * term_json.h — the JSON <-> Erlang term mapping of API.md ("Terms in JSON").
+ * term_json.h — the JSON <-> Erlang term mapping that openapi/openapi.yaml
+ * describes ("Terms in JSON" in its introduction; TermJson).
  *
  * JSON numbers must keep every digit, so request bodies are parsed with
  * json_parse(), which is cJSON plus the literal text of each number kept in
