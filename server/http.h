@@ -1,6 +1,7 @@
 /*
- * http.h — HTTP plumbing over libmicrohttpd: one http_req per request,
- * JSON and problem+json responses, and the hand-off to the peer manager.
+ * http.h — HTTP plumbing over libmicrohttpd: one http_req per request
+ * (http.c), JSON and problem+json responses (respond.c), and the hand-off
+ * to the peer manager and the loop's helper (park.c).
  *
  * libmicrohttpd runs on peerd's one loop (loop.h), in external mode. A
  * handler either answers at once or calls http_submit(): that suspends the

@@ -1,0 +1,211 @@
+/*
+ * respond.c — answers: bodies (a block at a time when large), JSON and
+ * problem+json, and the figures they count for /metrics. An answer made on
+ * the loop's helper (park.c) is kept there and queued back on the loop.
+ */
+#include "http.h"
+#include "http_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- figures for /metrics ---- */
+
+const double http_call_bucket_s[HTTP_CALL_BUCKETS] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5 };
+static const char *const outcome_names[CALL_OUTCOMES] = { "ok", "exception", "timeout", "noconnection", "error" };
+
+void http_count_status(http_server *s, unsigned status)
+{
+    if (status < 600) s->fig.status[status]++;
+}
+
+static void count_call(http_server *s, call_outcome outcome, double seconds)
+{
+    http_figures *f = &s->fig;
+    f->calls[outcome]++;
+    f->call_total++;
+    for (int i = 0; i < HTTP_CALL_BUCKETS; i++)
+        if (seconds <= http_call_bucket_s[i]) f->call_bucket[i]++;
+    f->call_sum += seconds;
+}
+
+void http_count_call(http_req *h, call_outcome outcome, double seconds)
+{
+    if (h->off_loop) {
+        h->call_counted = true;
+        h->call_outcome = outcome;
+        h->call_seconds = seconds;
+    } else {
+        count_call(h->srv, outcome, seconds);
+    }
+}
+
+void http_metrics_text(const http_server *s, buf *b)
+{
+    const http_figures *f = &s->fig;
+    buf_str(b, "# HELP peerd_calls_total Calls relayed, by outcome.\n# TYPE peerd_calls_total counter\n");
+    for (int i = 0; i < CALL_OUTCOMES; i++)
+        buf_printf(b, "peerd_calls_total{outcome=\"%s\"} %llu\n", outcome_names[i], (unsigned long long)f->calls[i]);
+    buf_str(b, "# HELP peerd_call_seconds Time from a call's arrival to its answer.\n# TYPE peerd_call_seconds histogram\n");
+    for (int i = 0; i < HTTP_CALL_BUCKETS; i++)
+        buf_printf(b, "peerd_call_seconds_bucket{le=\"%g\"} %llu\n", http_call_bucket_s[i], (unsigned long long)f->call_bucket[i]);
+    buf_printf(b, "peerd_call_seconds_bucket{le=\"+Inf\"} %llu\npeerd_call_seconds_sum %.6f\npeerd_call_seconds_count %llu\n",
+               (unsigned long long)f->call_total, f->call_sum, (unsigned long long)f->call_total);
+    buf_printf(b, "# HELP peerd_open_streams Following responses open now.\n# TYPE peerd_open_streams gauge\n"
+                  "peerd_open_streams %d\n", s->streams);
+    buf_str(b, "# HELP peerd_http_requests_total HTTP responses, by status.\n# TYPE peerd_http_requests_total counter\n");
+    for (unsigned i = 100; i < 600; i++)
+        if (f->status[i]) buf_printf(b, "peerd_http_requests_total{status=\"%u\"} %llu\n", i, (unsigned long long)f->status[i]);
+}
+
+enum MHD_Result http_queue(http_req *h, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp) return MHD_NO;
+    if (h->off_loop) {          /* on the helper: the loop queues it */
+        if (h->kept) MHD_destroy_response(h->kept);
+        h->kept = resp;
+        h->kept_status = status;
+        return MHD_YES;
+    }
+    http_count_status(h->srv, status);
+    enum MHD_Result r = MHD_queue_response(h->conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+/* A body over HTTP_SEND_WHOLE goes out a block at a time: libmicrohttpd
+ * hands a whole buffer to one send(), which on loopback, with a client
+ * reading as fast, copies tens of megabytes in one turn of the loop. From a
+ * callback it sends what its write buffer holds per run. */
+#define HTTP_SEND_WHOLE (256u << 10)
+
+typedef struct { void *p; size_t n; } body_block;
+
+static ssize_t body_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    body_block *b = cls;
+    if (pos >= b->n) return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t k = b->n - (size_t)pos < max ? b->n - (size_t)pos : max;
+    memcpy(out, (char *)b->p + pos, k);
+    return (ssize_t)k;
+}
+
+static void body_free(void *cls)
+{
+    body_block *b = cls;
+    free(b->p);
+    free(b);
+}
+
+/* A response that takes p (malloc'd, n bytes), or NULL (p freed). */
+static struct MHD_Response *body_response(void *p, size_t n)
+{
+    if (n <= HTTP_SEND_WHOLE) {
+        struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(n, p, free);
+        if (!r) free(p);
+        return r;
+    }
+    body_block *b = malloc(sizeof *b);
+    struct MHD_Response *r = b ? MHD_create_response_from_callback(n, 64 << 10, body_reader, b, body_free) : NULL;
+    if (!r) { free(b); free(p); return NULL; }
+    *b = (body_block){ p, n };
+    return r;
+}
+
+enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const void *p, size_t n,
+                           const char *const *headers)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, (void *)p, MHD_RESPMEM_MUST_COPY);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    return http_queue(h, status, resp);
+}
+
+enum MHD_Result http_buf(http_req *h, unsigned status, const char *type, buf *b, const char *const *headers)
+{
+    if (b->oom) {
+        buf_free(b);
+        return http_problem(h, 500, "internal", "out of memory", NULL);
+    }
+    struct MHD_Response *resp = body_response(b->p, b->len);
+    *b = (buf){0};
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    return http_queue(h, status, resp);
+}
+
+static enum MHD_Result json_typed(http_req *h, unsigned status, cJSON *body, const char *type, const char *const *headers)
+{
+    char *s = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!s) return MHD_NO;
+    struct MHD_Response *resp = body_response(s, strlen(s));
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    return http_queue(h, status, resp);
+}
+
+enum MHD_Result http_json(http_req *h, unsigned status, cJSON *body)
+{
+    return json_typed(h, status, body, "application/json; charset=utf-8", NULL);
+}
+
+static const char *status_title(unsigned status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Content Too Large";
+    case 422: return "Unprocessable Content";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    }
+    return "Error";
+}
+
+enum MHD_Result http_problem_with(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra,
+                                  const char *const *headers)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "about:blank");
+    cJSON_AddStringToObject(o, "title", status_title(status));
+    cJSON_AddNumberToObject(o, "status", status);
+    cJSON_AddStringToObject(o, "detail", detail ? detail : status_title(status));
+    cJSON_AddStringToObject(o, "error", code);
+    if (extra) {
+        for (cJSON *e = extra->child, *n; e; e = n) {
+            n = e->next;
+            cJSON_AddItemToObject(o, e->string, cJSON_DetachItemViaPointer(extra, e));
+        }
+        cJSON_Delete(extra);
+    }
+    return json_typed(h, status, o, "application/problem+json", headers);
+}
+
+enum MHD_Result http_problem(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra)
+{
+    return http_problem_with(h, status, code, detail, extra, NULL);
+}
+
+enum MHD_Result http_problemf(http_req *h, unsigned status, const char *code, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return http_problem(h, status, code, detail, NULL);
+}
+
