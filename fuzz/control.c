@@ -53,6 +53,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         buf_free(&b);
     }
+    /* Read in place, the parts are what the decoder makes of the whole
+     * (when the whole decodes: the bytes handed on are not checked here). */
+    control_format cf;
+    if (control_read_format(data, size, &cf) && t) {
+        const term *req = t->type == TERM_TUPLE && t->tuple.n == 4 ? t->tuple.items[3] : NULL;
+        size_t used = 0;
+        term *from = etf_decode_prefix(a, cf.heads, cf.heads_len, &used, NULL);
+        term *as = from ? etf_decode_body(a, cf.heads + used, cf.heads_len - used, NULL) : NULL;
+        term *args = etf_decode_body(a, cf.args, cf.args_len, NULL);
+        if (!req || req->type != TERM_TUPLE || req->tuple.n != 5 || !term_is_atom(req->tuple.items[3], "format") || !as || !args ||
+            !same_term(from, t->tuple.items[1]) || !same_term(as, t->tuple.items[2]) || !same_term(args, req->tuple.items[4]))
+            abort();
+    }
+    control_message cm;
+    if (control_read_message(data, size, &cm) && t) {
+        term *to = etf_decode_body(a, cm.to, cm.to_len, NULL), *msg = etf_decode_body(a, cm.msg, cm.msg_len, NULL);
+        if (t->type != TERM_TUPLE || t->tuple.n != 3 || !to || !msg || !same_term(to, t->tuple.items[1]) ||
+            !same_term(msg, t->tuple.items[2]))
+            abort();
+    }
     arena_free(a);
     return 0;
 }

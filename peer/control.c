@@ -1,5 +1,5 @@
 /*
- * control.c — reading {reply, ...} and {io_request, ..., {put_chars, ...}}
+ * control.c — reading {reply, ...}, {io_request, ...} and {message, ...}
  * in place (see control.h). Every read is bounded by the message's end.
  */
 #include "control.h"
@@ -58,25 +58,60 @@ bool control_read_reply(const uint8_t *etf, size_t n, control_reply *out)
     return true;
 }
 
-bool control_read_put_chars(const uint8_t *etf, size_t n, control_put_chars *out)
+/* From and ReplyAs at q (any terms: the decoder measures them); returns
+ * what follows them, or NULL. */
+static const uint8_t *read_heads(const uint8_t *q, const uint8_t *end, size_t *len)
 {
-    const uint8_t *end = etf + n, *q = tagged_tuple(etf, n, 4, "io_request");
-    if (!q) return false;
-    /* From and ReplyAs may be any term: the decoder measures them. */
     arena *a = arena_new();
     size_t from_len = 0, as_len = 0;
     bool heads = a && etf_decode_prefix(a, q, (size_t)(end - q), &from_len, NULL) &&
                  etf_decode_prefix(a, q + from_len, (size_t)(end - q) - from_len, &as_len, NULL);
     arena_free(a);
-    if (!heads) return false;
+    *len = from_len + as_len;
+    return heads ? q + *len : NULL;
+}
+
+bool control_read_put_chars(const uint8_t *etf, size_t n, control_put_chars *out)
+{
+    const uint8_t *end = etf + n, *q = tagged_tuple(etf, n, 4, "io_request");
+    if (!q) return false;
     out->heads = q;
-    out->heads_len = from_len + as_len;
-    q += out->heads_len;
+    if (!(q = read_heads(q, end, &out->heads_len))) return false;
     if (end - q < 2 || q[0] != SMALL_TUPLE || q[1] != 3 || !(q = match_atom(q + 2, end, "put_chars")) ||
         !(q = match_atom(q, end, "unicode")) || end - q < 5 || q[0] != BINARY || rd32(q + 1) != (size_t)(end - q) - 5)
         return false;
     out->chars = q + 5;
     out->chars_len = (size_t)(end - q) - 5;
+    return true;
+}
+
+bool control_read_format(const uint8_t *etf, size_t n, control_format *out)
+{
+    const uint8_t *end = etf + n, *q = tagged_tuple(etf, n, 4, "io_request"), *enc;
+    size_t len;
+    if (!q) return false;
+    out->heads = q;
+    if (!(q = read_heads(q, end, &out->heads_len))) return false;
+    if (end - q < 2 || q[0] != SMALL_TUPLE || q[1] != 5 || !(q = match_atom(q + 2, end, "put_chars")) ||
+        !(q = read_atom(q, end, &enc, &len)) || !(q = match_atom(q, end, "io_lib")) || !(q = match_atom(q, end, "format")))
+        return false;
+    out->args = q;
+    out->args_len = (size_t)(end - q);
+    return out->args_len > 0;
+}
+
+bool control_read_message(const uint8_t *etf, size_t n, control_message *out)
+{
+    const uint8_t *end = etf + n, *q = tagged_tuple(etf, n, 3, "message");
+    arena *a = q ? arena_new() : NULL;
+    size_t to_len = 0;
+    bool ok = a && etf_decode_prefix(a, q, (size_t)(end - q), &to_len, NULL) && to_len < (size_t)(end - q);
+    arena_free(a);
+    if (!ok) return false;
+    out->to = q;
+    out->to_len = to_len;
+    out->msg = q + to_len;
+    out->msg_len = (size_t)(end - q) - to_len;
     return true;
 }
 

@@ -4,6 +4,7 @@
  * the console ring. Flow control holds io_replies while a console follower
  * lags (a terminal makes a writer wait the same way).
  */
+#include "control.h"
 #include "manager_int.h"
 #include "io_format.h"
 #include "utf8.h"
@@ -281,29 +282,13 @@ void io_resume(peer *p, pending *c, const char *klass, const uint8_t *result, si
  * UTF-8 off the loop when it comes back. */
 bool handle_large_format(peer *p, const uint8_t *etf, size_t n)
 {
-    /* 131, SMALL_TUPLE_EXT 4, the atom io_request */
-    if (n < IO_TEXT_ON_LOOP || etf[0] != 131 || etf[1] != 104 || etf[2] != 4) return false;
+    control_format cf;
+    if (n < IO_TEXT_ON_LOOP || !control_read_format(etf, n, &cf)) return false;
     arena *a = arena_new();
-    size_t off = 3, used;
-    term *tag = a ? etf_decode_prefix(a, etf + off, n - off, &used, NULL) : NULL;
-    term *from = NULL, *reply_as = NULL;
-    if (tag && term_is_atom(tag, "io_request") && (off += used, from = etf_decode_prefix(a, etf + off, n - off, &used, NULL)) &&
-        (off += used, reply_as = etf_decode_prefix(a, etf + off, n - off, &used, NULL))) {
-        off += used;
-        /* {put_chars, Enc, io_lib, format, A}: five elements, four atoms. */
-        if (n - off > 2 && etf[off] == 104 && etf[off + 1] == 5) {
-            off += 2;
-            const char *want[4] = { "put_chars", NULL, "io_lib", "format" };
-            for (int i = 0; i < 4 && from; i++) {
-                term *t = etf_decode_prefix(a, etf + off, n - off, &used, NULL);
-                if (!t || t->type != TERM_ATOM || (want[i] && !term_is_atom(t, want[i]))) from = NULL;
-                else off += used;
-            }
-        } else {
-            from = NULL;
-        }
-    }
-    io_cont *io = from ? calloc(1, sizeof *io) : NULL;
+    size_t used = 0;
+    term *from = a ? etf_decode_prefix(a, cf.heads, cf.heads_len, &used, NULL) : NULL;
+    term *reply_as = from ? etf_decode_body(a, cf.heads + used, cf.heads_len - used, NULL) : NULL;
+    io_cont *io = reply_as ? calloc(1, sizeof *io) : NULL;
     pending *c = io ? pending_new(p, P_IO) : NULL;
     if (!c) { free(io); arena_free(a); return false; }
     io->a = a;
@@ -315,7 +300,7 @@ bool handle_large_format(peer *p, const uint8_t *etf, size_t n)
     buf mfa = {0};
     etf_encode_atom(&mfa, "io_lib", 6);
     etf_encode_atom(&mfa, "format", 6);
-    buf_put(&mfa, etf + off, n - off);
+    buf_put(&mfa, cf.args, cf.args_len);
     send_call(p, c, mfa.p, mfa.len);
     buf_free(&mfa);
     return true;

@@ -240,21 +240,14 @@ static bool read_in_place(peer *p, const uint8_t *etf, size_t n)
  * would change). */
 static bool large_message_in_place(peer *p, const uint8_t *etf, size_t n)
 {
-    if (p->held || n < 3 + PM_MESSAGE_CONVERT_MAX || etf[0] != ETF_VERSION || etf[1] != 104 /* SMALL_TUPLE_EXT */ ||
-        etf[2] != 3)
+    control_message cm;
+    if (p->held || n < 3 + PM_MESSAGE_CONVERT_MAX || !control_read_message(etf, n, &cm) || cm.msg_len <= PM_MESSAGE_CONVERT_MAX)
         return false;
     arena *a = arena_new();
-    size_t off = 3, used;
-    term *tag = a ? etf_decode_prefix(a, etf + off, n - off, &used, NULL) : NULL;
-    term *to = NULL;
-    if (tag && term_is_atom(tag, "message")) {
-        off += used;
-        if ((to = etf_decode_prefix(a, etf + off, n - off, &used, NULL))) off += used;
-    }
-    bool large = to && n - off > PM_MESSAGE_CONVERT_MAX;
-    if (large) store_message_bytes(p, to, etf + off, n - off);
+    term *to = a ? etf_decode_body(a, cm.to, cm.to_len, NULL) : NULL;
+    if (to) store_message_bytes(p, to, cm.msg, cm.msg_len);
     arena_free(a);
-    return large;
+    return to != NULL;
 }
 
 /* One control message from the node. Returns false if the peer is gone. */
