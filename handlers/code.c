@@ -209,10 +209,10 @@ enum MHD_Result code_load_group(http_req *h)
 {
     const char *sel = http_query(h, "selector");
     enum MHD_Result answered;
-    if (!sel) return http_problem(h, 400, "invalid_selector", "selector: PUT /modules/{module} loads on the peers a selector picks", NULL);
+    if (!sel) return http_problem(h, 400, "invalid_selector", "selector: PUT /modules/{module} loads on the peers a selector picks (selector=* picks every peer)", NULL);
     load_state *s = load_begin(h, h->seg[1], &answered);
     if (!s) return answered;
-    if (!group_selector(h, sel, strlen(sel), &s->g.sel, &answered)) return answered;
+    if (!group_by_selector(h, &s->g, sel, &answered)) return answered;
     return group_resolve(h, &s->g, group_purge);
 }
 

@@ -41,6 +41,12 @@ bool group_selector(http_req *h, const char *text, size_t n, selector **out, enu
     return true;
 }
 
+bool group_by_selector(http_req *h, group *g, const char *text, enum MHD_Result *answered)
+{
+    g->sel_text = text;
+    return group_selector(h, text, strlen(text), &g->sel, answered);
+}
+
 bool group_from_body(http_req *h, const cJSON *body, group *g, enum MHD_Result *answered)
 {
     const cJSON *sel = cJSON_GetObjectItemCaseSensitive(body, "selector");
@@ -54,11 +60,11 @@ bool group_from_body(http_req *h, const cJSON *body, group *g, enum MHD_Result *
             *answered = http_problem(h, 400, "invalid_selector", "selector: must be a string such as \"job=1234,role=db\"", NULL);
             return false;
         }
-        return group_selector(h, sel->valuestring, strlen(sel->valuestring), &g->sel, answered);
+        return group_by_selector(h, g, sel->valuestring, answered);
     }
     int n = cJSON_GetArraySize(ids);
-    if (!cJSON_IsArray(ids) || n > 10000) {
-        *answered = http_problem(h, 400, "invalid_arg", "peers: must be an array of at most 10000 peer ids", NULL);
+    if (!cJSON_IsArray(ids) || n < 1 || n > 10000) {
+        *answered = http_problem(h, 400, "invalid_arg", "peers: must be an array of 1 to 10000 peer ids", NULL);
         return false;
     }
     g->ids = calloc((size_t)n + 1, sizeof *g->ids);
@@ -80,6 +86,8 @@ static enum MHD_Result listed(http_req *h)
     h->pm = NULL;
     g->list = r;
     if (r->status != PM_OK) return http_pm_error(h, r);
+    if (g->sel_text && !r->ninfo)
+        return http_problemf(h, 404, "no_match", "selector \"%.200s\" picks no peer", g->sel_text);
     size_t n = g->ids ? g->nids : r->ninfo;
     g->member = calloc(n + 1, sizeof *g->member);
     if (!g->member) return MHD_NO;
@@ -194,11 +202,11 @@ enum MHD_Result groups_delete(http_req *h)
     const char *sel = http_query(h, "selector");
     if (!sel)
         return http_problem(h, 400, "invalid_selector",
-                            "selector: DELETE /peers stops the peers a selector picks (selector= with nothing after it picks every peer)", NULL);
+                            "selector: DELETE /peers stops the peers a selector picks (selector=* picks every peer)", NULL);
     group *g = group_attach(h);
     enum MHD_Result answered;
     if (!g) return MHD_NO;
-    if (!group_selector(h, sel, strlen(sel), &g->sel, &answered)) return answered;
+    if (!group_by_selector(h, g, sel, &answered)) return answered;
     return group_resolve(h, g, stop_members);
 }
 

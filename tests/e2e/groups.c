@@ -64,6 +64,18 @@ Test(groups, labels_select_multicall_and_delete_a_group_of_20, .timeout = 240)
     r = http(d, "GET", "/peers?selector=job", NULL);
     cr_assert_eq(count_of(r, "peers"), 21, "%s", r->body);
     resp_free(r);
+    r = http(d, "GET", "/peers?selector=job%20in%20(99,%201234)", NULL);   /* sets, as Kubernetes has */
+    cr_assert_eq(count_of(r, "peers"), 21, "%s", r->body);
+    resp_free(r);
+    r = http(d, "GET", "/peers?selector=role%20notin%20(db),job%20in%20(1234)", NULL);
+    cr_assert_eq(count_of(r, "peers"), 10, "%s", r->body);
+    resp_free(r);
+    r = http(d, "GET", "/peers?selector=role%20notin%20(db)", NULL);       /* absent is none of them */
+    cr_assert_eq(count_of(r, "peers"), 12, "%s", r->body);
+    resp_free(r);
+    r = http(d, "GET", "/peers?selector=*", NULL);
+    cr_assert_eq(count_of(r, "peers"), 22, "%s", r->body);
+    resp_free(r);
 
     /* Every node answers, each with its own os pid. */
     r = http(d, "POST", "/calls", "{\"selector\":\"job=1234\",\"module\":\"os\",\"function\":\"getpid\"}");
@@ -119,9 +131,10 @@ Test(groups, labels_select_multicall_and_delete_a_group_of_20, .timeout = 240)
     r = http(d, "GET", "/peers", NULL);
     cr_assert_eq(count_of(r, "peers"), 2, "%s", r->body);
     resp_free(r);
-    r = http(d, "DELETE", "/peers?selector=job=1234", NULL);
-    cr_assert_eq(r->status, 200, "%s", r->body);
-    cr_assert_eq(count_of(r, "peers"), 0, "%s", r->body);
+    r = http(d, "DELETE", "/peers?selector=job=1234", NULL);    /* nothing left to stop: said so */
+    cr_assert_eq(r->status, 404, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "error"), "no_match", "%s", r->body);
+    cr_assert_str_eq(jstr(r, "detail"), "selector \"job=1234\" picks no peer", "%s", r->body);
     resp_free(r);
     delete_peer(d, other);
     delete_peer(d, bare);
@@ -143,6 +156,9 @@ Test(groups, bad_labels_and_selectors, .timeout = 60)
         { "DELETE", "/peers", NULL, "invalid_selector", "selector" },
         { "POST", "/calls", "{\"module\":\"erlang\",\"function\":\"node\"}", "invalid_arg", "peers" },
         { "POST", "/calls", "{\"selector\":\"a\",\"peers\":[],\"module\":\"erlang\",\"function\":\"node\"}", "invalid_arg", "one of them" },
+        { "POST", "/calls", "{\"peers\":[],\"module\":\"erlang\",\"function\":\"node\"}", "invalid_arg", "peers: must be an array of 1 to" },
+        { "GET", "/peers?selector=job%20in%20(a,b", NULL, "invalid_selector", "a '(' without its ')'" },
+        { "GET", "/peers?selector=job%20in%20a,b", NULL, "invalid_selector", "\"job in a\": a set is written key in (v1,v2)" },
         { "POST", "/calls", "{\"peers\":[1],\"module\":\"erlang\",\"function\":\"node\"}", "invalid_arg", "peers[0]" },
         { "POST", "/calls", "{\"selector\":\"a\",\"module\":\"erlang\"}", "invalid_arg", "function" },
         { "POST", "/calls", "{\"selector\":\"a\",\"module\":\"erlang\",\"function\":\"node\",\"to\":1}", "invalid_arg", "unknown field: to" },
@@ -155,6 +171,63 @@ Test(groups, bad_labels_and_selectors, .timeout = 60)
         cr_assert(strstr(jstr(r, "detail"), cases[i].says), "%s", r->body);
         resp_free(r);
     }
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+/* An empty selector (an unset variable in a script) acts on nothing, on
+ * every operation; "*" is how every peer is asked for; a selector that
+ * picks nothing is 404 no_match where it would act. */
+Test(groups, empty_selectors_refused_and_unmatched_ones_said, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *a = start_peer(d, "{\"labels\":{\"job\":\"a\"}}"), *b = start_peer(d, "{\"labels\":{\"job\":\"b\"}}");
+    static const struct { const char *method, *path, *body; } empty[] = {
+        { "DELETE", "/peers?selector=", NULL },
+        { "DELETE", "/peers?selector=%20%20", NULL },
+        { "GET", "/peers?selector=", NULL },
+        { "PUT", "/modules/m?selector=", "x" },
+        { "POST", "/calls", "{\"selector\":\"\",\"module\":\"erlang\",\"function\":\"halt\"}" },
+        { "POST", "/casts", "{\"selector\":\" \",\"module\":\"erlang\",\"function\":\"halt\"}" },
+    };
+    for (size_t i = 0; i < sizeof empty / sizeof *empty; i++) {
+        resp *r = http(d, empty[i].method, empty[i].path, empty[i].body);
+        cr_assert_eq(r->status, 400, "%s %s: %ld %s", empty[i].method, empty[i].path, r->status, r->body);
+        cr_assert_str_eq(jstr(r, "error"), "invalid_selector", "%s", r->body);
+        cr_assert(strstr(jstr(r, "detail"), "empty, which would pick every peer; give \"*\""), "%s", r->body);
+        resp_free(r);
+    }
+    resp *r = http(d, "GET", "/peers?selector=job", NULL);
+    cr_assert_eq(count_of(r, "peers"), 2, "both still there: %s", r->body);
+    for (int i = 0; i < 2; i++) cr_assert_str_eq(field(item(r, "peers", i), "state"), "running", "%s", r->body);
+    resp_free(r);
+
+    static const struct { const char *method, *path, *body; } none[] = {
+        { "DELETE", "/peers?selector=job=c", NULL },
+        { "PUT", "/modules/m?selector=job%20in%20(c,d)", "x" },
+        { "POST", "/calls", "{\"selector\":\"job=a,job=b\",\"module\":\"erlang\",\"function\":\"node\"}" },
+        { "POST", "/casts", "{\"selector\":\"jbo\",\"module\":\"erlang\",\"function\":\"node\"}" },
+    };
+    for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+        r = http(d, none[i].method, none[i].path, none[i].body);
+        cr_assert_eq(r->status, 404, "%s %s: %ld %s", none[i].method, none[i].path, r->status, r->body);
+        cr_assert_str_eq(jstr(r, "error"), "no_match", "%s", r->body);
+        cr_assert(strstr(jstr(r, "detail"), "picks no peer"), "%s", r->body);
+        resp_free(r);
+    }
+    r = http(d, "GET", "/peers?selector=job=c", NULL);      /* a list that finds nothing is a list */
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_eq(count_of(r, "peers"), 0, "%s", r->body);
+    resp_free(r);
+
+    r = http(d, "POST", "/calls", "{\"selector\":\"*\",\"module\":\"erlang\",\"function\":\"node\"}");
+    cr_assert_eq(count_of(r, "results"), 2, "%s", r->body);
+    resp_free(r);
+    r = http(d, "DELETE", "/peers?selector=*", NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_eq(count_of(r, "peers"), 2, "%s", r->body);
+    resp_free(r);
+    free(a);
+    free(b);
     cr_assert_eq(peerd_stop(d), 0);
 }
 

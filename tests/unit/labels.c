@@ -25,8 +25,8 @@ static void refused(const char *text, const char *says)
 Test(labels, selectors_as_kubernetes_reads_them)
 {
     char *l[] = { "job=1234", "role=db", "empty=", NULL };
-    cr_assert(sel("", l));
-    cr_assert(sel("  ", l));
+    cr_assert(sel("*", l));
+    cr_assert(sel(" * ", l));
     cr_assert(sel("job=1234", l));
     cr_assert(sel("job==1234", l));
     cr_assert(sel(" job = 1234 , role=db", l));
@@ -42,8 +42,16 @@ Test(labels, selectors_as_kubernetes_reads_them)
     cr_assert(sel("empty=", l));
     cr_assert(sel("empty", l));
     cr_assert(!sel("job=", l));
+    cr_assert(sel("job in (1,1234)", l));
+    cr_assert(sel("job in ( 99 , 1234 ),role=db", l));
+    cr_assert(!sel("job in (1,2)", l));
+    cr_assert(!sel("other in (1,2)", l));
+    cr_assert(sel("job notin (1,2)", l));
+    cr_assert(!sel("job notin (1,1234)", l));
+    cr_assert(sel("other notin (1)", l));  /* absent is none of them */
+    cr_assert(sel("role in (web,db),job notin (7),!other", l));
     char *none[] = { NULL };
-    cr_assert(sel("", none));
+    cr_assert(sel("*", none));
     cr_assert(!sel("job", none));
     cr_assert(sel("job!=1", none));
 }
@@ -56,6 +64,23 @@ Test(labels, bad_selectors_name_the_requirement)
     refused("=x", "label key");
     refused("job=a,=b", "\"=b\"");
     refused("j!ob=1", "label key");
+    refused("", "empty, which would pick every peer; give \"*\"");
+    refused("  ", "empty");
+    refused("*,job=1", "\"*\" picks every peer, and stands alone");
+    refused("job in (a,b", "\"job in (a,b\": a '(' without its ')'");
+    refused("job in a,b)", "\"job in a\": a set is written key in (v1,v2)");
+    refused("job in", "a set is written");
+    refused("a,b)", "\"b)\": a ')' without its '('");
+    refused("job in ()", "at least one value");
+    refused("job within (a)", "key in (v1,v2)");
+    refused("job in (a) x", "')' must end");
+    refused("job in ((a))", "do not nest");
+    refused("job in (a,<b>)", "label value");
+    refused("job in (a,b),=c", "\"=c\"");
+    char huge[SELECTOR_MAX + 2];
+    memset(huge, 'a', sizeof huge - 1);
+    huge[sizeof huge - 1] = 0;
+    refused(huge, "longer than 4096 bytes");
     char many[64 * 3 + 8] = "";
     for (int i = 0; i < 65; i++) strcat(many, i ? ",a" : "a");
     refused(many, "more than 64");
