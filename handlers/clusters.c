@@ -102,15 +102,16 @@ static enum MHD_Result asked(http_req *h)
         cJSON_AddItemToObject(e, "connected", c ? c : cJSON_CreateNull());
         cJSON_AddItemToArray(members, e);
     }
-    /* A full mesh: every running member sees every other running member. */
+    /* A full mesh: every member running, and each one's nodes() naming
+     * every other's node. A member booting, down or stopping, or one whose
+     * nodes() did not answer, is not meshed. */
     bool full = true;
-    for (cJSON *a = members->child; a; a = a->next) {
-        if (strcmp(cJSON_GetObjectItemCaseSensitive(a, "state")->valuestring, "running")) continue;
+    for (cJSON *a = members->child; a && full; a = a->next) {
         const cJSON *seen = cJSON_GetObjectItemCaseSensitive(a, "connected");
+        full = !strcmp(cJSON_GetObjectItemCaseSensitive(a, "state")->valuestring, "running") && cJSON_IsArray(seen);
         for (cJSON *b = members->child; b && full; b = b->next) {
             const cJSON *node = cJSON_GetObjectItemCaseSensitive(b, "node");
-            if (a == b || strcmp(cJSON_GetObjectItemCaseSensitive(b, "state")->valuestring, "running")) continue;
-            full = cJSON_IsArray(seen) && cJSON_IsString(node) && names(seen, node->valuestring);
+            full = a == b || (cJSON_IsString(node) && names(seen, node->valuestring));
         }
     }
     cJSON_AddBoolToObject(o, "full_mesh", full);

@@ -299,8 +299,12 @@ Test(groups, cluster_made_split_and_joined, .timeout = 180)
         cr_assert_str_eq(jstr(r, "cluster"), c, "%s", r->body);
         resp_free(r);
     }
-    for (int i = 0; i < 3; i++) resp_free(wait_state(d, id[i], "running", 30000));
+    /* Booting members are not a mesh yet. */
     char *body;
+    cr_assert(!full_mesh(d, c, &body), "%s", body);
+    cr_assert(strstr(body, "\"state\":\"booting\""), "%s", body);
+    free(body);
+    for (int i = 0; i < 3; i++) resp_free(wait_state(d, id[i], "running", 30000));
     cr_assert(full_mesh(d, c, &body), "%s", body);
     free(body);
     /* The cookie is the cluster's, never the command line's. */
@@ -343,6 +347,17 @@ Test(groups, cluster_made_split_and_joined, .timeout = 180)
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m3, "connected")), 3, "%s", body);
     cJSON_Delete(j);
     free(body);
+
+    /* A member whose node went down (kept, peer_down "continue") is not meshed. */
+    snprintf(opts, sizeof opts, "{\"cluster\":\"%s\",\"peer_down\":\"continue\"}", c);
+    char *gone = start_peer(d, opts);
+    peer_cast(d, gone, "erlang", "halt", "[]");
+    resp_free(wait_state(d, gone, "down", 10000));
+    cr_assert(!full_mesh(d, c, &body), "%s", body);
+    cr_assert(strstr(body, "\"state\":\"down\""), "%s", body);
+    free(body);
+    delete_peer(d, gone);
+    free(gone);
 
     /* Another cookie does not fit the cluster. */
     snprintf(opts, sizeof opts, "{\"cluster\":\"%s\",\"cookie\":\"other\"}", c);
