@@ -3,6 +3,7 @@
  */
 #include "common.h"
 #include "handlers.h"
+#include "notify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,21 @@ static void loop_metrics(buf *b, const loop_stats *st)
                (double)st->longest_us / 1e6);
 }
 
+static void webhook_metrics(buf *b, const notifier *n)
+{
+    notify_figures f;
+    notifier_figures(n, &f);
+    buf_printf(b, "# HELP peerd_webhook_deliveries_total Events posted to a notify_url, by outcome (failed: given up on).\n"
+                  "# TYPE peerd_webhook_deliveries_total counter\n"
+                  "peerd_webhook_deliveries_total{outcome=\"delivered\"} %llu\n"
+                  "peerd_webhook_deliveries_total{outcome=\"failed\"} %llu\n",
+               (unsigned long long)f.delivered, (unsigned long long)f.failed);
+    buf_printf(b, "# HELP peerd_webhook_retries_total Posts tried again after a failure.\n"
+                  "# TYPE peerd_webhook_retries_total counter\npeerd_webhook_retries_total %llu\n", (unsigned long long)f.retries);
+    buf_printf(b, "# HELP peerd_webhook_queued Events waiting for their notify_url, or in flight.\n"
+                  "# TYPE peerd_webhook_queued gauge\npeerd_webhook_queued %zu\n", f.queued);
+}
+
 /* GET /metrics — Prometheus text: the manager's figures, then the HTTP side's. */
 enum MHD_Result meta_metrics(http_req *h)
 {
@@ -107,6 +123,7 @@ enum MHD_Result meta_metrics(http_req *h)
     buf b = {0};
     manager_metrics(&b, &f);
     loop_metrics(&b, loop_get_stats(h->srv->l));
+    if (h->srv->hooks) webhook_metrics(&b, h->srv->hooks);
     http_metrics_text(h->srv, &b);
     enum MHD_Result res = b.oom ? http_problem(h, 500, "internal", "out of memory", NULL)
                                 : http_bytes(h, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len, NULL);

@@ -4,25 +4,40 @@
  */
 #include "manager_int.h"
 
-/* Records an event, feeds followers of /events, and the peer's notify_url. */
-void emit_event(pm *m, const peer *p, const char *type, const char *reason)
+/* Records a copy of `like` (its seq and time are made here) and feeds
+ * followers of /events; NULL out of memory. */
+static const pm_event *record(pm *m, const pm_event *like)
 {
-    const char *labels = p->opt->labels_json ? p->opt->labels_json : "{}";
-    size_t lid = strlen(p->id) + 1, lnode = p->node ? strlen(p->node) + 1 : 0, lreason = reason ? strlen(reason) + 1 : 0;
-    size_t llabels = strlen(labels) + 1;
+    const char *labels = like->labels_json ? like->labels_json : "{}";
+    size_t lid = strlen(like->peer) + 1, lnode = like->node ? strlen(like->node) + 1 : 0;
+    size_t lreason = like->reason ? strlen(like->reason) + 1 : 0, llabels = strlen(labels) + 1;
     char *mem = malloc(lid + lnode + lreason + llabels);
-    if (!mem) return;
+    if (!mem) return NULL;
     event_slot *slot = &m->events[(m->event_seq + 1) % MAX_EVENTS];
     free(slot->mem);
     slot->mem = mem;
     pm_event *e = &slot->e;
-    *e = (pm_event){ .seq = ++m->event_seq, .time = wall_ms(), .type = type, .incarnation = p->incarnation };
-    e->peer = memcpy(mem, p->id, lid);
-    if (lnode) e->node = memcpy(mem + lid, p->node, lnode);
-    if (lreason) e->reason = memcpy(mem + lid + lnode, reason, lreason);
+    *e = (pm_event){ .seq = ++m->event_seq, .time = wall_ms(), .type = like->type, .incarnation = like->incarnation };
+    e->peer = memcpy(mem, like->peer, lid);
+    if (lnode) e->node = memcpy(mem + lid, like->node, lnode);
+    if (lreason) e->reason = memcpy(mem + lid + lnode, like->reason, lreason);
     e->labels_json = memcpy(mem + lid + lnode + lreason, labels, llabels);
-    if (p->opt->notify_url && m->cfg.notify) m->cfg.notify(p->opt->notify_url, e, m->instance, m->cfg.notify_ud);
     for (follower *f = m->event_followers; f; f = f->next) fill(f);
+    return e;
+}
+
+/* Records an event, feeds followers of /events, and the peer's notify_url. */
+void emit_event(pm *m, const peer *p, const char *type, const char *reason)
+{
+    pm_event like = { .type = type, .peer = p->id, .node = p->node, .reason = reason,
+                      .incarnation = p->incarnation, .labels_json = p->opt->labels_json };
+    const pm_event *e = record(m, &like);
+    if (e && p->opt->notify_url && m->cfg.notify) m->cfg.notify(p->opt->notify_url, e, m->instance, m->cfg.notify_ud);
+}
+
+void pm_record_event(pm *m, const pm_event *e)
+{
+    record(m, e);
 }
 
 void free_events(pm *m)

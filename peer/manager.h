@@ -37,7 +37,8 @@ typedef struct pm pm;
 typedef struct pm_event {
     uint64_t seq;
     int64_t time;               /* epoch ms */
-    const char *type;           /* created, booted, boot_failed, down, crashed, stopped, removed, lease_expired */
+    const char *type;           /* created, booted, boot_failed, down, crashed, stopped, removed, lease_expired,
+                                 * webhook_failed (pm_record_event) */
     const char *peer, *node, *reason;   /* node and reason may be NULL */
     uint64_t incarnation;
     const char *labels_json;    /* the peer's labels as a JSON object */
@@ -246,6 +247,10 @@ void pm_free(pm *m);
 /* This peerd's instance id: random, fixed for the life of the process.
  * Stream ids are "%016llx-%llu" of it (events) or of a peer's incarnation. */
 uint64_t pm_instance(const pm *m);
+/* Records an event that is not the manager's own (a webhook given up on:
+ * type, peer, node, reason, incarnation and labels as given; seq and time
+ * made here) for followers of /events; it goes to no notify_url. */
+void pm_record_event(pm *m, const pm_event *e);
 
 void pm_get_figures(const pm *m, pm_figures *out);
 

@@ -87,6 +87,7 @@ typedef struct {
 
 struct http_server {
     pm *pm;
+    const struct notifier *hooks;       /* the webhooks, for their figures; may be NULL */
     enum MHD_Result (*dispatch)(http_req *h);   /* the route table (router.h) */
     size_t (*body_limit)(const http_req *h);    /* the largest body h's route takes */
     loop *l;

@@ -127,12 +127,15 @@ static bool is_loopback(int fd)
 
 char *resolve_program(const char *prog);
 
-/* Binds HOST:PORT; prints the address it got. */
+/* Binds HOST:PORT; prints the address it got. Says why once if it cannot. */
 static int listen_on(const char *spec, char *shown, size_t shown_len)
 {
     char host[256];
     const char *colon = strrchr(spec, ':');
-    if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host) return -1;
+    if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host) {
+        fprintf(stderr, "peerd: cannot listen on %s: not HOST:PORT\n", spec);
+        return -1;
+    }
     memcpy(host, spec, (size_t)(colon - spec));
     host[colon - spec] = 0;
     char *h = host;
@@ -140,19 +143,22 @@ static int listen_on(const char *spec, char *shown, size_t shown_len)
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
     int e = getaddrinfo(h, colon + 1, &hints, &res);
     if (e) { fprintf(stderr, "peerd: cannot resolve %s: %s\n", spec, gai_strerror(e)); return -1; }
-    int fd = -1;
+    int fd = -1, why = 0;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         int one = 1;
         if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (fd >= 0 && (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)) {
-            fprintf(stderr, "peerd: cannot listen on %s: %s\n", spec, strerror(errno));
-            close(fd);
+        if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+            if (!why) why = errno;      /* the first address's reason */
+            if (fd >= 0) close(fd);
             fd = -1;
         }
     }
     freeaddrinfo(res);
-    if (fd < 0) return -1;
+    if (fd < 0) {
+        fprintf(stderr, "peerd: cannot listen on %s: %s\n", spec, strerror(why));
+        return -1;
+    }
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &len);
@@ -314,7 +320,7 @@ int main(int argc, char **argv)
 
     char shown[200];
     int fd = listen_on(listen_spec, shown, sizeof shown);
-    if (fd < 0) { fprintf(stderr, "peerd: cannot listen on %s\n", listen_spec); return 1; }
+    if (fd < 0) return 1;       /* listen_on said why */
     /* Anyone who reaches peerd can run code on its nodes. */
     if (!is_loopback(fd) && !token && !insecure) {
         fprintf(stderr, "peerd: refusing to listen on %s without a token (--token-file or PEERD_TOKEN), "
@@ -330,7 +336,8 @@ int main(int argc, char **argv)
     cfg.notify_ud = hooks;
     pm *m = pm_new(l, &cfg);
     if (!m) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
-    http_server srv = { .pm = m, .dispatch = router_dispatch, .body_limit = router_body_limit, .token = token, .allow_exec = allow, .max_streams = max_streams,
+    notifier_report_to(hooks, m);
+    http_server srv = { .pm = m, .hooks = hooks, .dispatch = router_dispatch, .body_limit = router_body_limit, .token = token, .allow_exec = allow, .max_streams = max_streams,
                         .request_timeout_s = request_timeout, .idle_timeout_s = idle_timeout,
                         .max_conns_per_ip = conns_per_ip,
                         .tls_cert = cert, .tls_key = key };

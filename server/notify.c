@@ -3,9 +3,14 @@
  * loop: curl says which sockets to watch and when to call it back, the loop
  * watches them (loop_watch) and keeps its timer; no thread of its own.
  *
- * A delivery is tried up to NOTIFY_TRIES times (2xx counts as delivered),
- * waiting 250 ms, 500 ms, 1 s... between tries. Deliveries to one URL may
- * overlap; each event carries its id and seq so a receiver can order them.
+ * Each destination (a notify_url) has a queue and at most one POST in
+ * flight, so a receiver gets its events one at a time, in the order they
+ * happened. A POST answered 2xx is delivered; a 4xx other than 408 and 429
+ * is the receiver refusing that event, which is not tried again; anything
+ * else (no connection, a timeout, 5xx, 408, 429) is tried again after
+ * 250 ms, 500 ms, 1 s, 2 s and 4 s, the events behind it waiting. An event
+ * given up on is counted, logged, and recorded in the event log as
+ * webhook_failed (which is not itself posted), and the queue moves on.
  */
 #include "notify.h"
 #include "frame.h"
@@ -20,100 +25,185 @@
 #define NOTIFY_TRIES 6
 #define NOTIFY_TIMEOUT_MS 5000L
 #define NOTIFY_STOP_MS 1000
+#define NOTIFY_QUEUE_MAX 10000  /* events waiting per destination */
 
-typedef struct delivery {
-    struct delivery *next;      /* every delivery, in flight or waiting to retry */
+/* One event waiting for its destination, with what its failure would record. */
+typedef struct event_out {
+    struct event_out *next;
+    char *json;
+    char *peer, *node, *labels_json;
+    uint64_t incarnation;
+    const char *type;           /* a static string (pm_event.type) */
+} event_out;
+
+typedef struct dest {
+    struct dest *next;
     notifier *n;
-    char *url, *json;
-    int tries;
-    CURL *easy;
+    char *url;
+    event_out *head, **tail;
+    size_t queued;
+    int tries;                  /* of the head */
+    CURL *easy;                 /* the head in flight */
     struct curl_slist *headers;
     tmr retry;
-} delivery;
+} dest;
 
 /* A socket curl asked the loop to watch. */
 typedef struct { loop_watch w; notifier *n; } watched;
 
 struct notifier {
     loop *l;
+    pm *m;
     CURLM *multi;
     tmr curl_timer, stop_timer;
-    delivery *all;
+    dest *dests;
     int running;
     bool stopping;
     void (*stopped)(void *ud);
     void *stopped_ud;
+    notify_figures fig;
 };
 
 static size_t discard(char *p, size_t size, size_t n, void *ud) { (void)p; (void)ud; return size * n; }
 
-static void delivery_free(delivery *d)
+static void event_out_free(event_out *e)
+{
+    free(e->json);
+    free(e->peer);
+    free(e->node);
+    free(e->labels_json);
+    free(e);
+}
+
+static void transfer_end(dest *d)
+{
+    if (d->easy) {
+        curl_multi_remove_handle(d->n->multi, d->easy);
+        curl_easy_cleanup(d->easy);
+        d->easy = NULL;
+    }
+    curl_slist_free_all(d->headers);
+    d->headers = NULL;
+}
+
+static void dest_free(dest *d)
 {
     notifier *n = d->n;
-    for (delivery **dp = &n->all; *dp; dp = &(*dp)->next)
+    for (dest **dp = &n->dests; *dp; dp = &(*dp)->next)
         if (*dp == d) { *dp = d->next; break; }
     loop_timer_clear(n->l, &d->retry);
-    if (d->easy) { curl_multi_remove_handle(n->multi, d->easy); curl_easy_cleanup(d->easy); }
-    curl_slist_free_all(d->headers);
+    transfer_end(d);
+    while (d->head) {
+        event_out *e = d->head;
+        d->head = e->next;
+        event_out_free(e);
+    }
+    n->fig.queued -= d->queued;
     free(d->url);
-    free(d->json);
     free(d);
 }
 
-static void launch(delivery *d)
+static void launch(dest *d);
+
+/* The head is done with, delivered or not; the next one goes. */
+static void pop(dest *d)
+{
+    event_out *e = d->head;
+    d->head = e->next;
+    if (!d->head) d->tail = &d->head;
+    d->queued--;
+    d->n->fig.queued--;
+    d->tries = 0;
+    event_out_free(e);
+    if (d->head) launch(d);     /* stopping too: what the second allows */
+    else dest_free(d);
+}
+
+static void give_up(dest *d, const char *why)
+{
+    notifier *n = d->n;
+    event_out *e = d->head;
+    n->fig.failed++;
+    char reason[600];
+    snprintf(reason, sizeof reason, "%s event to %.300s: %s", e->type, d->url, why);
+    fprintf(stderr, "peerd: webhook: %s; given up\n", reason);
+    if (n->m) {
+        pm_event about = { .type = "webhook_failed", .peer = e->peer, .node = e->node, .reason = reason,
+                           .incarnation = e->incarnation, .labels_json = e->labels_json };
+        pm_record_event(n->m, &about);
+    }
+    pop(d);
+}
+
+static void launch(dest *d)
 {
     notifier *n = d->n;
     d->easy = curl_easy_init();
     d->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    if (!d->easy || !d->headers) { delivery_free(d); return; }
-    curl_easy_setopt(d->easy, CURLOPT_URL, d->url);
-    curl_easy_setopt(d->easy, CURLOPT_POSTFIELDS, d->json);
+    if (!d->easy || !d->headers || curl_easy_setopt(d->easy, CURLOPT_URL, d->url) != CURLE_OK) {
+        transfer_end(d);
+        give_up(d, "out of memory");
+        return;
+    }
+    curl_easy_setopt(d->easy, CURLOPT_POSTFIELDS, d->head->json);
     curl_easy_setopt(d->easy, CURLOPT_HTTPHEADER, d->headers);
     curl_easy_setopt(d->easy, CURLOPT_TIMEOUT_MS, NOTIFY_TIMEOUT_MS);
     curl_easy_setopt(d->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(d->easy, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(d->easy, CURLOPT_PRIVATE, d);
-    if (curl_multi_add_handle(n->multi, d->easy) != CURLM_OK) delivery_free(d);
+    if (curl_multi_add_handle(n->multi, d->easy) != CURLM_OK) {
+        transfer_end(d);
+        give_up(d, "curl cannot take the transfer");
+    }
 }
 
 static void retry_due(void *owner, tmr *t) { (void)t; launch(owner); }
 
 static void maybe_stopped(notifier *n)
 {
-    if (!n->stopping || n->all || !n->stopped) return;
+    if (!n->stopping || n->dests || !n->stopped) return;
     void (*done)(void *) = n->stopped;
     n->stopped = NULL;
     loop_timer_clear(n->l, &n->stop_timer);
     done(n->stopped_ud);
 }
 
-/* Finished transfers: delivered, given up, or due again after a backoff. */
+/* A transfer's end: delivered, refused, or due again after a backoff. */
+static void finished(dest *d, CURLcode res, long code)
+{
+    notifier *n = d->n;
+    transfer_end(d);
+    if (res == CURLE_OK && code >= 200 && code < 300) {
+        n->fig.delivered++;
+        pop(d);
+        return;
+    }
+    char why[200];
+    if (res != CURLE_OK) snprintf(why, sizeof why, "%s", curl_easy_strerror(res));
+    else snprintf(why, sizeof why, "answered HTTP %ld", code);
+    bool refused = res == CURLE_OK && code >= 400 && code < 500 && code != 408 && code != 429;
+    if (refused || ++d->tries >= NOTIFY_TRIES || n->stopping) {
+        if (!refused && !n->stopping) snprintf(why + strlen(why), sizeof why - strlen(why), " (tried %d times)", d->tries);
+        give_up(d, why);
+        return;
+    }
+    n->fig.retries++;
+    if (!loop_timer(n->l, &d->retry, (uint64_t)(250LL << (d->tries - 1)), retry_due, d))
+        give_up(d, "no timer for the retry");
+}
+
 static void collect(notifier *n)
 {
     CURLMsg *msg;
     int left;
     while ((msg = curl_multi_info_read(n->multi, &left))) {
         if (msg->msg != CURLMSG_DONE) continue;
-        delivery *d;
+        dest *d;
         long code = 0;
         CURLcode res = msg->data.result;   /* msg dies with its handle */
-        CURL *easy = msg->easy_handle;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&d);
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-        curl_multi_remove_handle(n->multi, easy);
-        curl_easy_cleanup(easy);
-        d->easy = NULL;
-        curl_slist_free_all(d->headers);
-        d->headers = NULL;
-        bool ok = res == CURLE_OK && code >= 200 && code < 300;
-        if (ok || ++d->tries >= NOTIFY_TRIES || n->stopping) {
-            if (!ok)
-                fprintf(stderr, "peerd: webhook %s failed (%s, HTTP %ld)%s\n", d->url, curl_easy_strerror(res), code,
-                        n->stopping ? "" : "; giving up");
-            delivery_free(d);
-        } else {
-            loop_timer(n->l, &d->retry, (uint64_t)(250LL << (d->tries - 1)), retry_due, d);
-        }
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&d);
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+        finished(d, res, code);
     }
     maybe_stopped(n);
 }
@@ -183,29 +273,69 @@ notifier *notifier_start(loop *l)
     return n;
 }
 
+void notifier_report_to(notifier *n, pm *m) { n->m = m; }
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    if (!s) return NULL;
+    char *c = strdup(s);
+    if (!c) *oom = true;
+    return c;
+}
+
 void notifier_post(const char *url, const pm_event *e, uint64_t instance, void *ud)
 {
     notifier *n = ud;
-    buf json = {0};
-    frame_event_json(&json, instance, e);
-    delivery *d = calloc(1, sizeof *d);
-    if (!d || !buf_cstr(&json) || !(d->url = strdup(url))) {
-        free(d);
-        buf_free(&json);
+    dest *d = n->dests;
+    while (d && strcmp(d->url, url)) d = d->next;
+    if (d && d->queued >= NOTIFY_QUEUE_MAX) {
+        n->fig.failed++;
+        fprintf(stderr, "peerd: webhook: %s event to %.300s: %d events already wait there; dropped\n", e->type, url, NOTIFY_QUEUE_MAX);
         return;
     }
-    d->json = (char *)json.p;
-    d->n = n;
-    d->next = n->all;
-    n->all = d;
-    launch(d);
+    buf json = {0};
+    frame_event_json(&json, instance, e);
+    event_out *o = calloc(1, sizeof *o);
+    bool oom = !o || !buf_cstr(&json);
+    if (o) {
+        o->json = (char *)json.p;
+        o->peer = dup_or_null(e->peer, &oom);
+        o->node = dup_or_null(e->node, &oom);
+        o->labels_json = dup_or_null(e->labels_json, &oom);
+        o->incarnation = e->incarnation;
+        o->type = e->type;
+    } else {
+        buf_free(&json);
+    }
+    if (!oom && !d) {
+        if (!(d = calloc(1, sizeof *d)) || !(d->url = strdup(url))) { free(d); d = NULL; oom = true; }
+        else {
+            d->n = n;
+            d->tail = &d->head;
+            d->next = n->dests;
+            n->dests = d;
+        }
+    }
+    if (oom) {
+        if (o) event_out_free(o);
+        n->fig.failed++;
+        fprintf(stderr, "peerd: webhook: %s event to %.300s: out of memory; dropped\n", e->type, url);
+        return;
+    }
+    *d->tail = o;
+    d->tail = &o->next;
+    d->queued++;
+    n->fig.queued++;
+    if (d->head == o) launch(d);
 }
+
+void notifier_figures(const notifier *n, notify_figures *out) { *out = n->fig; }
 
 static void stop_deadline(void *owner, tmr *t)
 {
     (void)t;
     notifier *n = owner;
-    while (n->all) delivery_free(n->all);
+    while (n->dests) dest_free(n->dests);
     maybe_stopped(n);
 }
 
@@ -214,19 +344,21 @@ void notifier_quit(notifier *n, void (*done)(void *ud), void *ud)
     n->stopping = true;
     n->stopped = done;
     n->stopped_ud = ud;
-    /* Retries not yet due are dropped; what is in flight gets a second. */
-    for (delivery *d = n->all, *next; d; d = next) {
+    /* A destination waiting to retry is dropped; one with a POST in flight
+     * gets up to a second for it. */
+    for (dest *d = n->dests, *next; d; d = next) {
         next = d->next;
-        if (!d->easy) delivery_free(d);
+        if (!d->easy) dest_free(d);
     }
-    if (n->all) loop_timer(n->l, &n->stop_timer, NOTIFY_STOP_MS, stop_deadline, n);
+    if (n->dests && !loop_timer(n->l, &n->stop_timer, NOTIFY_STOP_MS, stop_deadline, n))
+        while (n->dests) dest_free(n->dests);
     maybe_stopped(n);
 }
 
 void notifier_free(notifier *n)
 {
     if (!n) return;
-    while (n->all) delivery_free(n->all);
+    while (n->dests) dest_free(n->dests);
     loop_timer_clear(n->l, &n->curl_timer);
     loop_timer_clear(n->l, &n->stop_timer);
     curl_multi_cleanup(n->multi);

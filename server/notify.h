@@ -1,7 +1,7 @@
 /*
  * notify.h — webhooks: POST each event of a peer started with notify_url to
- * that URL, from the loop, with libcurl's multi socket interface, retrying
- * with backoff.
+ * that URL, from the loop, with libcurl's multi socket interface: one at a
+ * time per URL, in order, retrying with backoff.
  */
 #ifndef PEERD_NOTIFY_H
 #define PEERD_NOTIFY_H
@@ -11,7 +11,15 @@
 
 typedef struct notifier notifier;
 
+typedef struct {
+    uint64_t delivered, failed, retries;
+    size_t queued;              /* waiting or in flight now */
+} notify_figures;
+
 notifier *notifier_start(loop *l);
+/* Where events given up on are recorded (webhook_failed). */
+void notifier_report_to(notifier *n, pm *m);
+void notifier_figures(const notifier *n, notify_figures *out);
 /* Starts delivering the event's JSON to url; on the loop, never blocks
  * (pm_config.notify). */
 void notifier_post(const char *url, const pm_event *e, uint64_t instance, void *notifier);

@@ -1,12 +1,11 @@
 /*
- * streams.c — issue #3: console and messages followed live (chunked, SSE),
- * the event feed, /wait, async starts, peer_down, linking, leases, webhooks,
+ * streams.c — console and messages followed live (chunked, SSE),
+ * the event feed, /wait, async starts, peer_down, linking, leases,
  * and fan-out to 100 followers — against real nodes, with real curl where a
  * user would use it.
  */
 #include <criterion/criterion.h>
 #include <curl/curl.h>
-#include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -355,70 +354,6 @@ Test(streams, one_hundred_followers_of_a_chatty_node_get_every_byte, .timeout = 
     free(want);
     free(id);
     peerd_stop(d);
-}
-
-/* ---- webhooks ---- */
-
-typedef struct { pthread_mutex_t lock; char log[65536]; size_t len; } hook_log;
-
-static enum MHD_Result hook(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                            const char *version, const char *upload, size_t *upload_size, void **con_cls)
-{
-    (void)url; (void)method; (void)version;
-    hook_log *h = cls;
-    if (!*con_cls) { *con_cls = (void *)1; return MHD_YES; }
-    if (*upload_size) {
-        pthread_mutex_lock(&h->lock);
-        if (h->len + *upload_size + 1 < sizeof h->log) {
-            memcpy(h->log + h->len, upload, *upload_size);
-            h->len += *upload_size;
-            h->log[h->len++] = '\n';
-            h->log[h->len] = 0;
-        }
-        pthread_mutex_unlock(&h->lock);
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result r = MHD_queue_response(c, 204, resp);
-    MHD_destroy_response(resp);
-    return r;
-}
-
-Test(streams, notify_url_receives_every_event_of_its_peer, .timeout = 60)
-{
-    static hook_log h = { PTHREAD_MUTEX_INITIALIZER, "", 0 };
-    struct MHD_Daemon *md = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, hook, &h,
-                                             MHD_OPTION_SOCK_ADDR, NULL, MHD_OPTION_END);
-    cr_assert(md);
-    int port = MHD_get_daemon_info(md, MHD_DAEMON_INFO_BIND_PORT)->port;
-    peerd *d = peerd_start(NULL);
-    char opts[256];
-    snprintf(opts, sizeof opts, "{\"notify_url\":\"http://127.0.0.1:%d/hook\",\"labels\":{\"job\":\"hooked\"}}", port);
-    char *id = start_peer(d, opts);
-    start_peer(d, "{}");   /* another peer's events do not go there */
-    delete_peer(d, id);
-    bool all = false;
-    for (int i = 0; i < 250 && !all; i++) {
-        pthread_mutex_lock(&h.lock);
-        all = strstr(h.log, "\"type\":\"removed\"") != NULL;
-        pthread_mutex_unlock(&h.lock);
-        if (!all) usleep(20000);
-    }
-    cr_expect(all, "the webhook got the removal: %s", h.log);
-    const char *types[] = { "created", "booted", "stopped", "removed" };
-    for (int i = 0; i < 4; i++) {
-        char want[320];
-        snprintf(want, sizeof want, "\"type\":\"%s\",\"peer\":\"%s\"", types[i], id);
-        cr_expect(strstr(h.log, want), "%s in %s", want, h.log);
-    }
-    cr_expect(strstr(h.log, "\"labels\":{\"job\":\"hooked\"}"), "the webhook's events carry the labels: %s", h.log);
-    int lines = 0;
-    for (const char *p = h.log; *p; p++) lines += *p == '\n';
-    cr_expect_eq(lines, 4, "only this peer's events: %s", h.log);
-    free(id);
-    peerd_stop(d);
-    MHD_stop_daemon(md);
 }
 
 /* A follower slower than the node falls behind a small ring: it is told how
