@@ -149,6 +149,50 @@ static enum MHD_Result one_loaded(http_req *h)
     return http_problem(h, 422, "load_failed", d, NULL);
 }
 
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* What is wrong with code as module's .beam, or NULL: the checks the node
+ * would answer with a bare badfile, made here so that the answer says
+ * which. A compressed .beam (gzip) goes to the node as it is. */
+static const char *beam_problem(const uint8_t *p, size_t n, const char *module, char *why, size_t len)
+{
+    if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b) return NULL;
+    if (n < 12 || memcmp(p, "FOR1", 4) || memcmp(p + 8, "BEAM", 4)) {
+        snprintf(why, len, "the body is not a .beam file (one begins with FOR1, its size, BEAM)");
+        return why;
+    }
+    uint64_t whole = (uint64_t)be32(p + 4) + 8;
+    if (whole != n) {
+        snprintf(why, len, "the .beam is %s: its header says %llu bytes, the body has %zu", whole > n ? "cut short" : "followed by more",
+                 (unsigned long long)whole, n);
+        return why;
+    }
+    /* The atom table's first atom is the module's name. */
+    for (size_t at = 12; at + 8 <= n;) {
+        uint32_t size = be32(p + at + 4);
+        const uint8_t *c = p + at + 8;
+        if (size > n - at - 8) break;
+        if ((!memcmp(p + at, "AtU8", 4) || !memcmp(p + at, "Atom", 4)) && size >= 5) {
+            int32_t count = (int32_t)be32(c);
+            size_t name_len, skip = 1;
+            if (count > 0) name_len = c[4];
+            else if (!(c[4] & 0x08)) name_len = c[4] >> 4;       /* OTP 26's compact lengths */
+            else if (!(c[4] & 0x10) && size >= 6) { name_len = (size_t)(c[4] & 0xe0) << 3 | c[5]; skip = 2; }
+            else return NULL;
+            if (4 + skip + name_len > size) break;
+            const char *name = (const char *)c + 4 + skip;
+            if (name_len != strlen(module) || memcmp(name, module, name_len)) {
+                snprintf(why, len, "the .beam is module %.*s, not %s (the path names the module it loads)", (int)name_len, name, module);
+                return why;
+            }
+            return NULL;
+        }
+        at += 8 + (((size_t)size + 3) & ~(size_t)3);
+    }
+    snprintf(why, len, "the .beam has no atom table that names its module");
+    return why;
+}
+
 static load_state *load_begin(http_req *h, const char *seg, enum MHD_Result *answered)
 {
     load_state *s = calloc(1, sizeof *s);
@@ -156,20 +200,31 @@ static load_state *load_begin(http_req *h, const char *seg, enum MHD_Result *ans
     h->state = s;
     h->free_state = load_free;
     if (!module_name(h, seg, s->module, sizeof s->module, answered)) return NULL;
+    return s;
+}
+
+/* The body, checked as the module's .beam. */
+static bool load_body(http_req *h, load_state *s, enum MHD_Result *answered)
+{
     if (!h->body.len) {
         *answered = http_problem(h, 400, "invalid_arg", "the body must be the module's code (a .beam file, as erlc writes it)", NULL);
-        return NULL;
+        return false;
+    }
+    char why[400];
+    if (beam_problem(h->body.p, h->body.len, s->module, why, sizeof why)) {
+        *answered = http_problem(h, 400, "invalid_arg", why, NULL);
+        return false;
     }
     s->code = h->body.p;
     s->len = h->body.len;
-    return s;
+    return true;
 }
 
 enum MHD_Result code_load(http_req *h)
 {
     enum MHD_Result answered;
     load_state *s = load_begin(h, h->seg[3], &answered);
-    if (!s) return answered;
+    if (!s || !load_body(h, s, &answered)) return answered;
     pm_req *r = load_req(s, h->seg[1]);
     return r ? http_submit(h, r, one_loaded) : MHD_NO;
 }
@@ -211,55 +266,69 @@ enum MHD_Result code_load_group(http_req *h)
     enum MHD_Result answered;
     if (!sel) return http_problem(h, 400, "invalid_selector", "selector: PUT /modules/{module} loads on the peers a selector picks (selector=* picks every peer)", NULL);
     load_state *s = load_begin(h, h->seg[1], &answered);
-    if (!s) return answered;
-    if (!group_by_selector(h, &s->g, sel, &answered)) return answered;
+    if (!s || !group_by_selector(h, &s->g, sel, &answered) || !load_body(h, s, &answered)) return answered;
     return group_resolve(h, &s->g, group_purge);
 }
 
 /* ---- eval ---- */
 
-/* The expressions the node evaluates, with S bound to the text (UTF-8):
- *   case erl_scan:string(unicode:characters_to_list(S), 1) of
- *       {ok, T, _} ->
+/* The expression the node evaluates, with S bound to the text (UTF-8),
+ * scanned from line 1, column 1 so that positions are the user's own:
+ *   case erl_scan:string(unicode:characters_to_list(S), {1, 1}) of
+ *       {ok, T0, End} ->
+ *           Added = T0 =:= [] orelse element(1, lists:last(T0)) =/= dot,
+ *           T = case Added of true -> T0 ++ [{dot, End}]; false -> T0 end,
  *           case erl_parse:parse_exprs(T) of
  *               {ok, E} -> {value, V, B} = erl_eval:exprs(E, erl_eval:new_bindings()), {value, V, B};
+ *               {error, {End, _, _}} when Added ->
+ *                   {parse_error, End, <<"the expressions end before they are complete">>};
  *               {error, {L, M, D}} -> {parse_error, L, unicode:characters_to_binary(M:format_error(D))}
  *           end;
  *       {error, {L, M, D}, _} -> {parse_error, L, unicode:characters_to_binary(M:format_error(D))}
- *   end.
- * as erl_parse:parse_exprs gives it (erl 25). */
-static const char eval_forms[] =
-    "[{'case',1,{call,1,{remote,1,{atom,1,erl_scan},{atom,1,string}},[{call,1,{remote,1,{atom,1,unicode},"
-    "{atom,1,characters_to_list}},[{var,1,'S'}]},{integer,1,1}]},[{clause,1,[{tuple,1,[{atom,1,ok},{var,1,'T'},"
-    "{var,1,'_'}]}],[],[{'case',1,{call,1,{remote,1,{atom,1,erl_parse},{atom,1,parse_exprs}},[{var,1,'T'}]},"
-    "[{clause,1,[{tuple,1,[{atom,1,ok},{var,1,'E'}]}],[],[{match,1,{tuple,1,[{atom,1,value},{var,1,'V'},"
-    "{var,1,'B'}]},{call,1,{remote,1,{atom,1,erl_eval},{atom,1,exprs}},[{var,1,'E'},{call,1,{remote,1,"
-    "{atom,1,erl_eval},{atom,1,new_bindings}},[]}]}},{tuple,1,[{atom,1,value},{var,1,'V'},{var,1,'B'}]}]},"
-    "{clause,1,[{tuple,1,[{atom,1,error},{tuple,1,[{var,1,'L'},{var,1,'M'},{var,1,'D'}]}]}],[],[{tuple,1,"
-    "[{atom,1,parse_error},{var,1,'L'},{call,1,{remote,1,{atom,1,unicode},{atom,1,characters_to_binary}},"
-    "[{call,1,{remote,1,{var,1,'M'},{atom,1,format_error}},[{var,1,'D'}]}]}]}]}]}]},{clause,1,[{tuple,1,"
-    "[{atom,1,error},{tuple,1,[{var,1,'L'},{var,1,'M'},{var,1,'D'}]},{var,1,'_'}]}],[],[{tuple,1,"
-    "[{atom,1,parse_error},{var,1,'L'},{call,1,{remote,1,{atom,1,unicode},{atom,1,characters_to_binary}},"
-    "[{call,1,{remote,1,{var,1,'M'},{atom,1,format_error}},[{var,1,'D'}]}]}]}]}]}]";
+ *   end
+ * as erl_parse:parse_exprs gives it (erl 25). The full stop the shell
+ * wants is added as a token where the text ends, never as text. */
+static const char eval_form[] =
+    "{'case',1,{call,1,{remote,1,{atom,1,erl_scan},{atom,1,string}},[{call,1,{remote,1,{atom,1,unicode},{atom"
+    ",1,characters_to_list}},[{var,1,'S'}]},{tuple,1,[{integer,1,1},{integer,1,1}]}]},[{clause,1,[{tuple,1,[{"
+    "atom,1,ok},{var,1,'T0'},{var,1,'End'}]}],[],[{match,1,{var,1,'Added'},{op,1,'orelse',{op,1,'=:=',{var,1,"
+    "'T0'},{nil,1}},{op,1,'=/=',{call,1,{atom,1,element},[{integer,1,1},{call,1,{remote,1,{atom,1,lists},{ato"
+    "m,1,last}},[{var,1,'T0'}]}]},{atom,1,dot}}}},{match,1,{var,1,'T'},{'case',1,{var,1,'Added'},[{clause,1,["
+    "{atom,1,true}],[],[{op,1,'++',{var,1,'T0'},{cons,1,{tuple,1,[{atom,1,dot},{var,1,'End'}]},{nil,1}}}]},{c"
+    "lause,1,[{atom,1,false}],[],[{var,1,'T0'}]}]}},{'case',1,{call,1,{remote,1,{atom,1,erl_parse},{atom,1,pa"
+    "rse_exprs}},[{var,1,'T'}]},[{clause,1,[{tuple,1,[{atom,1,ok},{var,1,'E'}]}],[],[{match,1,{tuple,1,[{atom"
+    ",1,value},{var,1,'V'},{var,1,'B'}]},{call,1,{remote,1,{atom,1,erl_eval},{atom,1,exprs}},[{var,1,'E'},{ca"
+    "ll,1,{remote,1,{atom,1,erl_eval},{atom,1,new_bindings}},[]}]}},{tuple,1,[{atom,1,value},{var,1,'V'},{var"
+    ",1,'B'}]}]},{clause,1,[{tuple,1,[{atom,1,error},{tuple,1,[{var,1,'End'},{var,1,'_'},{var,1,'_'}]}]}],[[{"
+    "var,1,'Added'}]],[{tuple,1,[{atom,1,parse_error},{var,1,'End'},{bin,1,[{bin_element,1,{string,1,\"the exp"
+    "ressions end before they are complete\"},default,default}]}]}]},{clause,1,[{tuple,1,[{atom,1,error},{tupl"
+    "e,1,[{var,1,'L'},{var,1,'M'},{var,1,'D'}]}]}],[],[{tuple,1,[{atom,1,parse_error},{var,1,'L'},{call,1,{re"
+    "mote,1,{atom,1,unicode},{atom,1,characters_to_binary}},[{call,1,{remote,1,{var,1,'M'},{atom,1,format_err"
+    "or}},[{var,1,'D'}]}]}]}]}]}]},{clause,1,[{tuple,1,[{atom,1,error},{tuple,1,[{var,1,'L'},{var,1,'M'},{var"
+    ",1,'D'}]},{var,1,'_'}]}],[],[{tuple,1,[{atom,1,parse_error},{var,1,'L'},{call,1,{remote,1,{atom,1,unicod"
+    "e},{atom,1,characters_to_binary}},[{call,1,{remote,1,{var,1,'M'},{atom,1,format_error}},[{var,1,'D'}]}]}"
+    "]}]}]}";
 
-/* erl_eval:exprs(Forms, [{'S', Text}]) as a call's payload. */
+/* erl_eval:expr(Form, [{'S', Text}], none, none, value) as a call's
+ * payload: the value alone comes back, not the wrapper's own bindings
+ * (which would carry the text, its tokens and its forms). */
 static bool eval_payload(buf *out, const char *text, size_t n)
 {
-    static buf forms;           /* encoded once */
-    if (!forms.len) {
+    static buf form;            /* encoded once */
+    if (!form.len) {
         arena *a = arena_new();
         term_text_error te;
         term_ctx none = {0};
-        term *t = a ? term_parse(a, eval_forms, sizeof eval_forms - 1, &none, &te) : NULL;
-        if (t) etf_encode_body(&forms, t);
+        term *t = a ? term_parse(a, eval_form, sizeof eval_form - 1, &none, &te) : NULL;
+        if (t) etf_encode_body(&form, t);
         arena_free(a);
-        if (!t || forms.oom) { buf_free(&forms); return false; }
+        if (!t || form.oom) { buf_free(&form); return false; }
     }
     etf_encode_atom(out, "erl_eval", 8);
-    etf_encode_atom(out, "exprs", 5);
+    etf_encode_atom(out, "expr", 4);
     buf_byte(out, 108);
-    buf_u32(out, 2);
-    buf_put(out, forms.p, forms.len);
+    buf_u32(out, 5);
+    buf_put(out, form.p, form.len);
     buf_byte(out, 108);                 /* [{'S', <<Text>>}] */
     buf_u32(out, 1);
     buf_byte(out, 104);
@@ -269,8 +338,24 @@ static bool eval_payload(buf *out, const char *text, size_t n)
     buf_u32(out, (uint32_t)n);
     buf_put(out, text, n);
     buf_byte(out, 106);
+    etf_encode_atom(out, "none", 4);
+    etf_encode_atom(out, "none", 4);
+    etf_encode_atom(out, "value", 5);
     buf_byte(out, 106);
     return !out->oom;
+}
+
+/* "line L, column C" for erl_scan's {L, C}; the term as text otherwise. */
+static void location_of(buf *b, const term *loc, const term_names *names)
+{
+    b->len = 0;
+    if (loc->type == TERM_TUPLE && loc->tuple.n == 2 && loc->tuple.items[0]->type == TERM_INT && loc->tuple.items[1]->type == TERM_INT)
+        buf_printf(b, "line %lld, column %lld", (long long)loc->tuple.items[0]->i, (long long)loc->tuple.items[1]->i);
+    else if (loc->type == TERM_INT)
+        buf_printf(b, "line %lld", (long long)loc->i);
+    else
+        term_print_names(b, loc, names);
+    buf_cstr(b);
 }
 
 static void text_of(buf *b, const term *t, const term_names *names)
@@ -297,10 +382,15 @@ static enum MHD_Result evaluated(http_req *h)
     }
     arena *a = arena_new();
     etf_error ee = {0};
-    term *t = a ? etf_decode(a, r->reply.p, r->reply.len, &ee) : NULL;
-    /* {value, Result, WrapperBindings}; Result {value, V, B} or {parse_error, L, Msg}. */
-    term *res = t && t->type == TERM_TUPLE && t->tuple.n == 3 ? t->tuple.items[1] : NULL;
-    if (!res || res->type != TERM_TUPLE || res->tuple.n != 3) {
+    /* {value, V, Bindings} or {parse_error, Location, Message}. */
+    term *res = a ? etf_decode(a, r->reply.p, r->reply.len, &ee) : NULL;
+    if (!res) {
+        arena_free(a);
+        if (!a) return MHD_NO;
+        return http_problemf(h, 502, "bad_reply", "the node's reply could not be decoded: %s at byte %zu (the value is "
+                             "the second element of {value, V, Bindings})", ee.msg ? ee.msg : "?", ee.pos);
+    }
+    if (res->type != TERM_TUPLE || res->tuple.n != 3) {
         arena_free(a);
         return http_problem(h, 502, "bad_reply", "the node's answer to the evaluation was not {value, V, Bindings}", NULL);
     }
@@ -309,7 +399,7 @@ static enum MHD_Result evaluated(http_req *h)
     enum MHD_Result out;
     if (term_is_atom(res->tuple.items[0], "parse_error")) {
         term *loc = res->tuple.items[1], *msg = res->tuple.items[2];
-        text_of(&text, loc, names);
+        location_of(&text, loc, names);
         char d[900];
         snprintf(d, sizeof d, "expr: %s: %.*s", text.p ? (char *)text.p : "?",
                  msg->type == TERM_BINARY ? (int)(msg->bin.len > 700 ? 700 : msg->bin.len) : 1,
@@ -365,18 +455,9 @@ enum MHD_Result code_eval(http_req *h)
         else bad = "timeout_ms: must be milliseconds (0..4294967295) or \"infinity\"";
     }
     if (bad) { cJSON_Delete(body); return http_problem(h, 400, "invalid_arg", bad, NULL); }
-    /* As at the shell, the expressions end with a full stop; one is added
-     * when the text does not end with one. */
-    size_t n = json_strlen(expr), end = n;
-    while (end && (expr->valuestring[end - 1] == ' ' || expr->valuestring[end - 1] == '\n' ||
-                   expr->valuestring[end - 1] == '\t' || expr->valuestring[end - 1] == '\r')) end--;
-    buf text = {0};
-    buf_put(&text, expr->valuestring, n);
-    if (!end || expr->valuestring[end - 1] != '.') buf_str(&text, "\n.");
-    cJSON_Delete(body);
     pm_req *r = pm_req_new(PM_CALL, h->seg[1]);
-    bool ok = r && !text.oom && eval_payload(&r->payload, (const char *)text.p, text.len);
-    buf_free(&text);
+    bool ok = r && eval_payload(&r->payload, expr->valuestring, json_strlen(expr));
+    cJSON_Delete(body);
     if (!ok) { pm_req_free(r); return http_problem(h, 500, "internal", "out of memory", NULL); }
     r->timeout_ms = timeout;
     http_then_converts(h);

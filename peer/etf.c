@@ -126,7 +126,7 @@ static term *decode_fun(cur *c, const uint8_t *tag)
 
 static term *decode(cur *c)
 {
-    if (++c->depth > ETF_MAX_DEPTH) return fail(c, "term nested too deeply");
+    if (++c->depth > ETF_MAX_DEPTH) return fail(c, "term nested deeper than " TERM_STR(ETF_MAX_DEPTH) " levels");
     if (!need(c, 1)) return fail(c, "truncated term");
     const uint8_t *tag = c->p;
     uint8_t type = rd8(c);

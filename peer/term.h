@@ -67,6 +67,9 @@ term *term_map(arena *a, size_t n);
 /* Integers given as text are taken up to this many digits (more than any
  * request needs; the conversion stays well under a millisecond). */
 #define TERM_MAX_DIGITS 100000
+/* A number macro as a string literal, for messages that name a limit. */
+#define TERM_STR_(x) #x
+#define TERM_STR(x) TERM_STR_(x)
 term *term_big_from_decimal(arena *a, const char *digits, size_t n, bool neg, unsigned base);
 /* An integer from a little-endian magnitude: INT when it fits int64, else BIG. */
 term *term_big_from_mag(arena *a, const uint8_t *mag, size_t n, bool neg);

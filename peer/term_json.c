@@ -404,7 +404,7 @@ static term *conv_special(jconv *c, const cJSON *j, const char *key, const cJSON
 
 static term *conv(jconv *c, const cJSON *j, const char *path)
 {
-    if (++c->depth > JSON_MAX_DEPTH) return jerr(c, path, "nested too deeply%s", NULL);
+    if (++c->depth > JSON_MAX_DEPTH) return jerr(c, path, "nested deeper than " TERM_STR(JSON_MAX_DEPTH) " levels%s", NULL);
     term *t = NULL;
     if (cJSON_IsNumber(j)) t = conv_number(c, j, path);
     else if (cJSON_IsString(j)) t = conv_string(c, j, path);

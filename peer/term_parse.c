@@ -536,7 +536,7 @@ static term *parse_term_inner(parser *ps)
 
 static term *parse_term(parser *ps)
 {
-    if (++ps->depth > TERM_TEXT_MAX_DEPTH) return perr(ps, "term nested too deeply");
+    if (++ps->depth > TERM_TEXT_MAX_DEPTH) return perr(ps, "term nested deeper than " TERM_STR(TERM_TEXT_MAX_DEPTH) " levels");
     term *t = parse_term_inner(ps);
     ps->depth--;
     if (!t) return NULL;

@@ -87,30 +87,38 @@ static bool token_matches(const char *given, const char *token)
     return diff == 0;
 }
 
-static bool authorized(http_req *h)
+/* NULL if h may go on, or why not (the 401's detail). */
+static const char *unauthorized_why(http_req *h)
 {
     const char *token = h->srv->token;
-    if (!token) return true;
+    if (!token) return NULL;
     bool get = !strcmp(h->method, "GET") || !strcmp(h->method, "HEAD");
     /* Liveness, and the dashboard page itself (it asks for the token) and its icon. */
     if (get && ((h->nseg == 1 && (!strcmp(h->seg[0], "healthz") || !strcmp(h->seg[0], "favicon.ico"))) || h->nseg == 0))
-        return true;
+        return NULL;
     const char *auth = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (auth) return !strncasecmp(auth, "Bearer ", 7) && token_matches(auth + 7, token);
+    if (auth) {
+        if (strncasecmp(auth, "Bearer ", 7)) return "Authorization: only the Bearer scheme is taken (Authorization: Bearer TOKEN)";
+        return token_matches(auth + 7, token) ? NULL : "Authorization: the token is not this peerd's";
+    }
     /* EventSource cannot send headers: the GET streams (/events, a peer's
      * console and messages) may carry ?access_token=; nothing else may, as
      * a token in a URL lands in logs. */
     bool stream = get && ((h->nseg == 1 && !strcmp(h->seg[0], "events")) ||
                           (h->nseg == 3 && !strcmp(h->seg[0], "peers") &&
                            (!strcmp(h->seg[2], "console") || !strcmp(h->seg[2], "messages"))));
-    const char *q = stream ? MHD_lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND, "access_token") : NULL;
-    return q && token_matches(q, token);
+    const char *q = MHD_lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND, "access_token");
+    if (!q) return "this peerd needs Authorization: Bearer TOKEN";
+    if (!stream)
+        return "access_token: only the GET streams (/events, a peer's console and messages) take the token in the URL; "
+               "send Authorization: Bearer TOKEN";
+    return token_matches(q, token) ? NULL : "access_token: the token is not this peerd's";
 }
 
-static enum MHD_Result unauthorized(http_req *h)
+static enum MHD_Result unauthorized(http_req *h, const char *why)
 {
     const char *headers[] = { "WWW-Authenticate", "Bearer realm=\"peerd\"", NULL };
-    return http_problem_with(h, 401, "unauthorized", "this peerd needs Authorization: Bearer TOKEN", NULL, headers);
+    return http_problem_with(h, 401, "unauthorized", why, NULL, headers);
 }
 
 /* ---- connections: deadlines, %00, per-client limits ---- */
@@ -212,7 +220,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return http_problem(h, 400, "invalid_arg", "the path or query holds %00 (a NUL character), which no peer id, name or value can carry", NULL);
         }
         /* Refused before a byte of the body is read. */
-        if (!authorized(h)) { set_deadline(s, hc, false); return unauthorized(h); }
+        const char *why = unauthorized_why(h);
+        if (why) { set_deadline(s, hc, false); return unauthorized(h, why); }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
         if (length > h->max_body) {

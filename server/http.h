@@ -44,6 +44,7 @@ struct http_req {
     size_t nmany, left;         /* how many, and how many still unanswered */
     http_then then;
     bool answered;
+    bool path_checked;          /* the peer the path names was looked for (http_problem) */
     bool inline_answer;         /* the manager is answering within http_submit */
     void *state;                /* a handler's own data, freed with free_state */
     void (*free_state)(void *);

@@ -4,6 +4,7 @@
  * the loop's helper (park.c) is kept there and queued back on the loop.
  */
 #include "http.h"
+#include "answer.h"
 #include "http_int.h"
 
 #include <stdarg.h>
@@ -175,9 +176,37 @@ static const char *status_title(unsigned status)
     return "Error";
 }
 
+static void answered_here(pm_req *r) { (void)r; }
+
+/* Path before body: a problem with what a request carries (400, 413, 415),
+ * on a path naming a peer that is not here, is that peer's 404 (or its
+ * 410, removed) instead, as a user reads the request from the left. The
+ * check costs only requests already refused. */
+static bool path_first(http_req *h, unsigned status, enum MHD_Result *answered)
+{
+    if (h->off_loop || h->path_checked || (status != 400 && status != 413 && status != 415) || h->nseg < 2 ||
+        strcmp(h->seg[0], "peers"))
+        return false;
+    h->path_checked = true;
+    pm_peer_info view;
+    if (pm_peer_view(h->srv->pm, h->seg[1], &view)) return false;
+    pm_req *r = pm_req_new(PM_GET, h->seg[1]);
+    if (!r) return false;
+    r->done = answered_here;
+    bool missing = pm_answer_now(h->srv->pm, r) && r->status != PM_OK;
+    if (missing) *answered = http_pm_error(h, r);
+    pm_req_free(r);
+    return missing;
+}
+
 enum MHD_Result http_problem_with(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra,
                                   const char *const *headers)
 {
+    enum MHD_Result answered;
+    if (path_first(h, status, &answered)) {
+        cJSON_Delete(extra);
+        return answered;
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "type", "about:blank");
     cJSON_AddStringToObject(o, "title", status_title(status));

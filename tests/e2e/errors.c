@@ -76,6 +76,32 @@ Test(errors, unknown_peer_is_404)
     expect_problem(http(d, "DELETE", "/peers/nosuchpeer", NULL), 404, "not_found", NULL);
 }
 
+/* The first check that fails in the order a user reads the request: the
+ * path's peer before what the body or query holds. */
+Test(errors, the_path_is_judged_before_the_body)
+{
+    static const struct { const char *method, *path, *body, *ctype; } wrong_body[] = {
+        { "POST", "/peers/%s/calls", "", "application/x-ndjson" },
+        { "POST", "/peers/%s/call", "{not json", "application/json" },
+        { "POST", "/peers/%s/call", "{\"module\":1}", "application/json" },
+        { "POST", "/peers/%s/send", "{}", "application/json" },
+        { "POST", "/peers/%s/eval", "{\"expr\":\"\"}", "application/json" },
+        { "PUT", "/peers/%s/modules/m", "", "application/octet-stream" },
+        { "GET", "/peers/%s/wait?state=nonsense", NULL, NULL },
+    };
+    char *gone = start_peer(d, "{}");
+    delete_peer(d, gone);
+    for (int removed = 0; removed < 2; removed++)
+        for (size_t i = 0; i < sizeof wrong_body / sizeof *wrong_body; i++) {
+            char path[200];
+            snprintf(path, sizeof path, wrong_body[i].path, removed ? gone : "nosuchpeer");
+            const char *b = wrong_body[i].body;
+            resp *r = http_body(d, wrong_body[i].method, path, b, b ? strlen(b) : 0, wrong_body[i].ctype, NULL);
+            expect_problem(r, removed ? 410 : 404, removed ? "gone" : "not_found", NULL);
+        }
+    free(gone);
+}
+
 Test(errors, unknown_path_is_404_and_wrong_method_405)
 {
     expect_problem(http(d, "GET", "/nothing/here", NULL), 404, "not_found", "/nothing/here");

@@ -424,15 +424,41 @@ Test(groups, modules_compiled_loaded_and_called, .timeout = 120)
     r = call(d, a, "peerd_under_test", "v", "[]");
     cr_assert_str_eq(jstr(r, "result"), "{version,2}", "%s", r->body);
     resp_free(r);
-    /* The wrong module's code, and no code at all. */
+    /* What the node would answer with a bare badfile, said exactly. */
     snprintf(path, sizeof path, "/peers/%s/modules/other_name", a);
-    r = http_body(d, "PUT", path, v1, n1, "application/octet-stream", NULL);
+    char shown[160];
+    snprintf(shown, sizeof shown, "the .beam is cut short: its header says %zu bytes, the body has %zu", n1, n1 - 10);
+    const struct { const void *code; size_t len; const char *detail; } bad[] = {
+        { v1, n1, "the .beam is module peerd_under_test, not other_name (the path names the module it loads)" },
+        { v1, n1 - 10, shown },
+        { "not a beam at all", 17, "the body is not a .beam file (one begins with FOR1, its size, BEAM)" },
+        { "", 0, "the body must be the module's code (a .beam file, as erlc writes it)" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        r = http_body(d, "PUT", path, bad[i].code, bad[i].len, "application/octet-stream", NULL);
+        cr_assert_eq(r->status, 400, "%s", r->body);
+        cr_assert_str_eq(jstr(r, "error"), "invalid_arg", "%s", r->body);
+        cr_assert_str_eq(jstr(r, "detail"), bad[i].detail, "%s", r->body);
+        resp_free(r);
+    }
+    /* What only the node can judge: its answer, named. */
+    size_t n3;
+    char *v3 = compile("peerd_on_load", "-module(peerd_on_load).\n-on_load(init/0).\ninit() -> nope.\n", &n3);
+    snprintf(path, sizeof path, "/peers/%s/modules/peerd_on_load", a);
+    r = http_body(d, "PUT", path, v3, n3, "application/octet-stream", NULL);
     cr_assert_eq(r->status, 422, "%s", r->body);
     cr_assert_str_eq(jstr(r, "error"), "load_failed", "%s", r->body);
+    cr_assert(strstr(jstr(r, "detail"), "on_load_failure"), "%s", r->body);
+    resp_free(r);
+    memset(v3 + n3 / 2, 0xff, n3 - n3 / 2);         /* the right name, broken chunks */
+    r = http_body(d, "PUT", path, v3, n3, "application/octet-stream", NULL);
+    cr_assert_eq(r->status, 422, "%s", r->body);
     cr_assert(strstr(jstr(r, "detail"), "badfile"), "%s", r->body);
     resp_free(r);
-    r = http_body(d, "PUT", path, "", 0, "application/octet-stream", NULL);
-    cr_assert_eq(r->status, 400, "%s", r->body);
+    free(v3);
+    /* Path before body: a peer that is not here is the answer. */
+    r = http_body(d, "PUT", "/peers/nobody/modules/m", "", 0, "application/octet-stream", NULL);
+    cr_assert_eq(r->status, 404, "%s", r->body);
     resp_free(r);
     /* A group gets it at once. */
     r = http_body(d, "PUT", "/modules/peerd_under_test?selector=code=yes", v1, n1, "application/octet-stream", NULL);
@@ -468,14 +494,29 @@ Test(groups, eval, .timeout = 60)
     cr_assert_eq(r->status, 200, "%s", r->body);
     cr_assert_str_eq(jstr(r, "result"), "\"H\u00c9LLO\"", "%s", r->body);
     resp_free(r);
-    r = http(d, "POST", path, "{\"expr\":\"X = ,\"}");
-    cr_assert_eq(r->status, 400, "%s", r->body);
-    cr_assert_str_eq(jstr(r, "error"), "invalid_expr", "%s", r->body);
-    cr_assert(strstr(jstr(r, "detail"), "syntax error before"), "%s", r->body);
-    resp_free(r);
-    r = http(d, "POST", path, "{\"expr\":\"\\\"open\"}");
-    cr_assert_eq(r->status, 400, "%s", r->body);
-    cr_assert_str_eq(jstr(r, "error"), "invalid_expr", "%s", r->body);
+    /* Errors point at the user's own text, as they wrote it. */
+    static const struct { const char *expr, *detail; } bad[] = {
+        { "X = ,", "expr: line 1, column 5: syntax error before: ','" },
+        { "\\\"open", "expr: line 1, column 1: unterminated string starting with \"open\"" },
+        { "1 +", "expr: line 1, column 4: the expressions end before they are complete" },
+        { "1,\\n  2 +", "expr: line 2, column 6: the expressions end before they are complete" },
+        { "1 + .", "expr: line 1, column 5: syntax error before: '.'" },
+        { "   ", "expr: line 1, column 4: the expressions end before they are complete" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"expr\":\"%s\"}", bad[i].expr);
+        r = http(d, "POST", path, body);
+        cr_assert_eq(r->status, 400, "%s", r->body);
+        cr_assert_str_eq(jstr(r, "error"), "invalid_expr", "%s", r->body);
+        cr_assert_str_eq(jstr(r, "detail"), bad[i].detail, "%s", r->body);
+        resp_free(r);
+    }
+    /* A value nested past the decoder's limit names it, as /call does. */
+    r = http(d, "POST", path, "{\"expr\":\"lists:foldl(fun(_, A) -> [A] end, [], lists:seq(1, 1000))\"}");
+    cr_assert_eq(r->status, 502, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "error"), "bad_reply", "%s", r->body);
+    cr_assert(strstr(jstr(r, "detail"), "nested deeper than 1000"), "%s", r->body);
     resp_free(r);
     r = http(d, "POST", path, "{\"expr\":\"1 / 0.\"}");
     cr_assert_eq(r->status, 422, "%s", r->body);

@@ -48,6 +48,8 @@ Test(security, a_token_guards_every_endpoint_but_healthz, .timeout = 60)
             cr_expect_eq(r->status, 401, "%s %s with %s: %ld %s", e->method, e->path, attempt ? "a wrong token" : "no token", r->status, r->body);
             cr_expect_str_eq(r->ctype, "application/problem+json");
             cr_expect_str_eq(jstr(r, "error"), "unauthorized");
+            cr_expect_str_eq(jstr(r, "detail"), attempt ? "Authorization: the token is not this peerd's"
+                                                        : "this peerd needs Authorization: Bearer TOKEN", "%s", r->body);
             resp_free(r);
         }
         snprintf(d->token, sizeof d->token, "s3cret-token");
@@ -66,9 +68,21 @@ Test(security, a_token_guards_every_endpoint_but_healthz, .timeout = 60)
     r = http(d, "GET", "/events?follow=0&access_token=s3cret-token", NULL);
     cr_expect_eq(r->status, 200, "a stream may carry the token as access_token");
     resp_free(r);
-    r = http(d, "GET", "/events?follow=0&access_token=wrong", NULL);
-    cr_expect_eq(r->status, 401);
-    resp_free(r);
+    /* Each 401 says why. */
+    static const struct { const char *path, *auth, *detail; } why[] = {
+        { "/events?follow=0&access_token=wrong", NULL, "access_token: the token is not this peerd's" },
+        { "/peers?access_token=s3cret-token", NULL,
+          "access_token: only the GET streams (/events, a peer's console and messages) take the token in the URL; "
+          "send Authorization: Bearer TOKEN" },
+        { "/peers", "Authorization: Basic czNjcmV0LXRva2Vu", "Authorization: only the Bearer scheme is taken (Authorization: Bearer TOKEN)" },
+    };
+    for (size_t i = 0; i < sizeof why / sizeof *why; i++) {
+        const char *headers[] = { why[i].auth, NULL };
+        r = http_with(d, "GET", why[i].path, NULL, why[i].auth ? headers : NULL);
+        cr_expect_eq(r->status, 401, "%s: %s", why[i].path, r->body);
+        cr_expect_str_eq(jstr(r, "detail"), why[i].detail, "%s", r->body);
+        resp_free(r);
+    }
     unlink(path);
     peerd_stop(d);
 }
@@ -123,6 +137,19 @@ Test(security, non_loopback_without_a_token_is_refused, .timeout = 60)
     cr_expect_eq(peerd_refused(bad_tls, err, sizeof err), 2, "%s", err);
     const char *bad_exec[] = { "--allow-exec", "/no/such/program", NULL };
     cr_expect_eq(peerd_refused(bad_exec, err, sizeof err), 2, "%s", err);
+    /* A port taken: said once, with the reason. */
+    peerd *first = peerd_start(NULL);
+    char spec[64];
+    snprintf(spec, sizeof spec, "127.0.0.1:%s", strrchr(first->base, ':') + 1);
+    const char *taken[] = { "--listen", spec, NULL };
+    cr_expect_eq(peerd_refused(taken, err, sizeof err), 1, "%s", err);
+    char want[128];
+    snprintf(want, sizeof want, "peerd: cannot listen on %s: Address already in use\n", spec);
+    cr_expect_str_eq(err, want);
+    peerd_stop(first);
+    const char *not_spec[] = { "--listen", "8080", NULL };
+    cr_expect_eq(peerd_refused(not_spec, err, sizeof err), 1, "%s", err);
+    cr_expect_str_eq(err, "peerd: cannot listen on 8080: not HOST:PORT\n");
     const char *insecure[] = { "--listen", "0.0.0.0:0", "--insecure", NULL };
     peerd *d = peerd_start(insecure);   /* serves, and answers on loopback */
     resp *r = http(d, "GET", "/healthz", NULL);
@@ -175,8 +202,10 @@ Test(security, malformed_requests_get_problems_and_peerd_serves_on, .timeout = 1
 {
     peerd *d = peerd_start(NULL);
     char *id = start_peer(d, "{}");
-    char call_path[256], send_path[256], console_path[512];
+    char call_path[256], send_path[256], console_path[512], since_path[256], wait_path[256];
     snprintf(call_path, sizeof call_path, "/peers/%s/call", id);
+    snprintf(since_path, sizeof since_path, "/peers/%s/console?since=-1", id);
+    snprintf(wait_path, sizeof wait_path, "/peers/%s/wait?state=sideways", id);
     snprintf(send_path, sizeof send_path, "/peers/%s/send", id);
     char *deep = malloc(4000);
     memset(deep, '[', 1500);
@@ -225,8 +254,9 @@ Test(security, malformed_requests_get_problems_and_peerd_serves_on, .timeout = 1
         { "POST", call_path, "{\"module\":\"m\",\"function\":\"f\",\"args\":[{\"a\":1,\"a\":2}]}", 400 },
         { "POST", send_path, "{\"to\":\"<1.2.3>\",\"message\":1}", 400 },
         { "POST", send_path, "{\"to\":\"x\",\"message\":1,\"message_text\":\"1\"}", 400 },
-        { "GET", "/peers/x/console?since=-1", NULL, 400 },
-        { "GET", "/peers/x/wait?state=sideways", NULL, 400 },
+        { "GET", since_path, NULL, 400 },
+        { "GET", wait_path, NULL, 400 },
+        { "GET", "/peers/x/wait?state=sideways", NULL, 404 },     /* the path first */
         { "GET", "/random-name?prefix=a%20b", NULL, 400 },
         { "GET", "/events?since=abc", NULL, 400 },
         { "PATCH", "/peers", "{}", 405 },

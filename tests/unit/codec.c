@@ -48,7 +48,7 @@ Test(etf, limits_depth)
     p[0] = 131;
     for (size_t i = 0; i < depth; i++) { p[1 + 2 * i] = 104; p[2 + 2 * i] = 1; }
     p[1 + 2 * depth] = 106;
-    cr_expect_str_eq(decode_error(p, 2 + 2 * depth, NULL), "term nested too deeply");
+    cr_expect_str_eq(decode_error(p, 2 + 2 * depth, NULL), "term nested deeper than 1000 levels");
     free(p);
 }
 
@@ -124,7 +124,7 @@ Test(term_text, limits_depth)
     memset(s, '[', depth);
     memset(s + depth, ']', depth);
     s[2 * depth] = 0;
-    cr_expect_str_eq(parse_error(s, NULL), "term nested too deeply");
+    cr_expect_str_eq(parse_error(s, NULL), "term nested deeper than 1000 levels");
     free(s);
 }
 
