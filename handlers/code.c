@@ -257,6 +257,9 @@ static enum MHD_Result group_loaded(http_req *h)
 static enum MHD_Result group_purge(http_req *h)
 {
     load_state *s = h->state;
+    enum MHD_Result answered;
+    /* The path and the peers it picks judged, now the body. */
+    if (!load_body(h, s, &answered)) return answered;
     return group_fan_out(h, &s->g, make_load, group_loaded);
 }
 
@@ -266,7 +269,7 @@ enum MHD_Result code_load_group(http_req *h)
     enum MHD_Result answered;
     if (!sel) return http_problem(h, 400, "invalid_selector", "selector: PUT /modules/{module} loads on the peers a selector picks (selector=* picks every peer)", NULL);
     load_state *s = load_begin(h, h->seg[1], &answered);
-    if (!s || !group_by_selector(h, &s->g, sel, &answered) || !load_body(h, s, &answered)) return answered;
+    if (!s || !group_by_selector(h, &s->g, sel, &answered)) return answered;
     return group_resolve(h, &s->g, group_purge);
 }
 

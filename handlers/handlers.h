@@ -27,6 +27,7 @@ enum MHD_Result calls_call(http_req *h);
 enum MHD_Result calls_cast(http_req *h);
 enum MHD_Result calls_send(http_req *h);
 enum MHD_Result peers_wait(http_req *h);
+enum MHD_Result peers_crash_dump(http_req *h);
 enum MHD_Result peers_lease(http_req *h);
 /* groups.c */
 enum MHD_Result groups_delete(http_req *h);

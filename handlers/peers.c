@@ -9,9 +9,12 @@
 #include "start_options.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static enum MHD_Result peer_answer(http_req *h, unsigned status, const pm_peer_info *i)
 {
@@ -112,6 +115,29 @@ enum MHD_Result peers_delete(http_req *h)
 {
     pm_req *r = pm_req_new(PM_STOP, h->seg[1]);
     return r ? http_submit(h, r, one_peer) : MHD_NO;
+}
+
+/* GET /peers/{id}/crash_dump — the erl_crash.dump its node left, kept with
+ * the peer and its tombstone. */
+static enum MHD_Result dump_found(http_req *h)
+{
+    pm_req *r = h->pm;
+    if (r->status != PM_OK && (r->status != PM_ERR_GONE || !r->ninfo)) return http_pm_error(h, r);
+    const pm_peer_info *i = &r->info[0];
+    int fd = i->crash_dump ? open(i->crash_dump, O_RDONLY | O_CLOEXEC) : -1;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        if (fd >= 0) close(fd);
+        return http_problemf(h, 404, "no_crash_dump", "peer %s: its node left no crash dump%s", i->id,
+                             strcmp(i->state, "down") ? " (it is running)" : "");
+    }
+    return http_file(h, 200, "text/plain; charset=utf-8", fd, (uint64_t)st.st_size);
+}
+
+enum MHD_Result peers_crash_dump(http_req *h)
+{
+    pm_req *r = pm_req_new(PM_GET, h->seg[1]);
+    return r ? http_submit(h, r, dump_found) : MHD_NO;
 }
 
 /* GET /peers/{id}/wait?state=running|down&timeout_ms=N — answers as soon as

@@ -80,14 +80,17 @@ static conn *create(conn_host *h, const pm_start_opts *o, const conn_events *ev,
     t->c.raw = true;
     t->sock_fd = -1;
     t->w_listen.fd = t->w_sock.fd = -1;
+    /* A local node (no exec) reaches peerd on loopback, and only there;
+     * one that exec runs may be anywhere: every address, unless ip says. */
+    const char *ip = o->tcp_ip ? o->tcp_ip : !o->exec ? "127.0.0.1" : NULL;
     int port = 0;
-    if ((t->listen_fd = tcp_listen(o->tcp_ip, o->tcp_port, &port, err)) < 0) { free(t); return NULL; }
-    char *ips = origin_ips(o->tcp_ip), portstr[16];
+    if ((t->listen_fd = tcp_listen(ip, o->tcp_port, &port, err)) < 0) { free(t); return NULL; }
+    char *ips = origin_ips(ip), portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
     bool ok = ips && (!o->detached || (conn_push_arg(args, nargs, "-detached") && conn_push_arg(args, nargs, "-peer_detached"))) &&
               conn_push_arg(args, nargs, "-user") && conn_push_arg(args, nargs, "peer") && conn_push_arg(args, nargs, "-origin") &&
               conn_push_arg(args, nargs, ips) && conn_push_arg(args, nargs, portstr) &&
-              asprintf(&t->c.text, "tcp:%s:%d", o->tcp_ip ? o->tcp_ip : "0.0.0.0", port) >= 0;
+              asprintf(&t->c.text, "tcp:%s:%d", ip ? ip : "0.0.0.0", port) >= 0;
     free(ips);
     if (!ok) {
         close(t->listen_fd);

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,22 +40,55 @@
 static void lease_expired(void *owner, tmr *t);
 static void spawn_peer(peer *p, pm_req *r, char **conn_args);
 
+static bool env_sets(char *const *env, const char *var)
+{
+    size_t key = strcspn(var, "=") + 1;
+    for (char *const *e = env; e && *e; e++)
+        if (!strncmp(*e, var, key)) return true;
+    return false;
+}
+
 /* The peer's env, then what its connection adds (a distribution node's
- * HOME with its cookie) unless the peer's env sets the same variable.
- * The strings stay theirs; NULL if out of memory. */
-static char **node_env(char *const *peer_env, char *const *conn_env)
+ * HOME with its cookie) and `also` (its crash dump's place), unless the
+ * peer's env sets the same variable. The strings stay theirs; NULL if out
+ * of memory. */
+static char **node_env(char *const *peer_env, char *const *conn_env, char *also)
 {
     size_t n = strv_len(peer_env), k = strv_len(conn_env), used = 0;
-    char **v = calloc(n + k + 1, sizeof *v);
+    char **v = calloc(n + k + 2, sizeof *v);
     if (!v) return NULL;
     for (size_t i = 0; i < n; i++) v[used++] = peer_env[i];
-    for (size_t i = 0; i < k; i++) {
-        size_t key = strcspn(conn_env[i], "=") + 1;
-        bool set = false;
-        for (size_t j = 0; j < n && !set; j++) set = !strncmp(peer_env[j], conn_env[i], key);
-        if (!set) v[used++] = conn_env[i];
-    }
+    for (size_t i = 0; i < k; i++)
+        if (!env_sets(peer_env, conn_env[i])) v[used++] = conn_env[i];
+    if (also && !env_sets(peer_env, also)) v[used++] = also;
     return v;
+}
+
+/* Every node writes its crash dump (erl_crash.dump) to a file of its own
+ * in peerd's dump directory, not into the working directory where nodes
+ * would overwrite each other's: the peer, then its tombstone, keep it
+ * (GET /peers/{id}/crash_dump). NULL: no directory (the node's default). */
+static char *dump_path_for(peer *p)
+{
+    pm *m = p->m;
+    if (!m->dump_dir) {
+        char tmpl[] = "/tmp/peerd-dumps-XXXXXX";
+        if (!mkdtemp(tmpl)) {
+            logf_(m, "cannot make a directory for crash dumps (%s): nodes write theirs where they run", strerror(errno));
+            return NULL;
+        }
+        m->dump_dir = xstrdup(tmpl);
+        if (!m->dump_dir) { rmdir(tmpl); return NULL; }
+    }
+    return xasprintf("%s/%s-%016llx.dump", m->dump_dir, p->id, (unsigned long long)p->incarnation);
+}
+
+/* The node is gone: did it leave a crash dump? */
+void note_crash_dump(peer *p)
+{
+    struct stat st;
+    if (p->dump_path && p->dump_bytes < 0 && stat(p->dump_path, &st) == 0 && S_ISREG(st.st_mode))
+        p->dump_bytes = (int64_t)st.st_size;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -122,6 +156,8 @@ static void peer_free(peer *p)
     release_followers(p, false);
     while (p->waiters) waiter_answer(p->waiters, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
     if (p->start_req) finish(p->start_req, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
+    if (p->dump_path && !p->dump_kept) unlink(p->dump_path);
+    free(p->dump_path);
     free(p->id); free(p->node); free(p->down_reason);
     pm_start_opts_free(p->opt);
     strv_free(p->argv);
@@ -149,7 +185,10 @@ void remove_peer(peer *p, bool tomb)
     if (p->removed) return;
     p->removed = true;
     p->m->npeers--;
-    if (tomb) add_tombstone(p->m, p);
+    if (tomb) {
+        note_crash_dump(p);
+        p->dump_kept = add_tombstone(p->m, p);     /* the file is the tombstone's now */
+    }
     timer_clear(p->m, &p->lease_timer);
     wake_waiters(p);
     release_followers(p, p->opt->peer_down == PM_DOWN_CRASH && !p->stopping);
@@ -162,6 +201,7 @@ void set_down(peer *p, const char *reason)
     if (p->state == ST_DOWN) return;
     p->state = ST_DOWN;
     p->down_at = wall_ms();
+    note_crash_dump(p);
     p->lease_expires_at = 0;        /* a peer that is down holds no lease */
     timer_clear(p->m, &p->lease_timer);
     free(p->down_reason);
@@ -304,6 +344,7 @@ static void on_child_exit(pm *m, pid_t pid, int status)
         if (pid == p->child) {
             p->child = 0;
             p->exit_status = code;
+            if (pid == p->os_pid) note_crash_dump(p);
             char reason[32];
             snprintf(reason, sizeof reason, "{exit_status,%d}", code);
             /* Take the last output before judging, so none of it is lost. */
@@ -358,6 +399,7 @@ void do_start(pm *m, pm_req *r)
     p->opt = o;
     p->incarnation = mix64(m->instance + ++m->incarnations);
     p->exit_status = -1;
+    p->dump_bytes = -1;
     p->created_at = wall_ms();
     p->boot_started = now_ms();
     console_ring_init(&p->console, m->cfg.console_buffer);
@@ -397,9 +439,13 @@ static void spawn_peer(peer *p, pm_req *r, char **conn_args)
     if (!argv) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); remove_peer(p, false); return; }
 
     int in_fd = -1, out_fd = -1;
-    char **env = node_env(o->env, p->conn->env);
+    char *dump_var = NULL;
+    if (!env_sets(o->env, "ERL_CRASH_DUMP=") && (p->dump_path = dump_path_for(p)))
+        dump_var = xasprintf("ERL_CRASH_DUMP=%s", p->dump_path);
+    char **env = node_env(o->env, p->conn->env, dump_var);
     int e = env ? spawn_node(argv, env, ops->wants_stdin ? &in_fd : NULL, &out_fd, &p->child) : ENOMEM;
     free(env);
+    free(dump_var);
     if (e) {
         logf_(m, "peer %s: cannot start %s: %s", p->id, argv[0], strerror(e));
         r->exit_status = -1;

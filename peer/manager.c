@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <dirent.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -50,6 +51,7 @@ void pm_peer_info_free(pm_peer_info *i)
     free(i->labels_json); free(i->cluster);
     strv_free(i->argv);
     free(i->console_tail);
+    free(i->crash_dump);
 }
 
 pm_req *pm_req_new(pm_op op, const char *id)
@@ -122,6 +124,8 @@ static void fill_info(const peer *p, pm_peer_info *i)
     i->lease_expires_at = p->lease_expires_at;
     i->console_bytes = p->console.end;
     i->incarnation = p->incarnation;
+    i->crash_dump = p->dump_bytes >= 0 ? p->dump_path : NULL;
+    i->crash_dump_bytes = p->dump_bytes;
 }
 
 void snapshot(const peer *p, pm_peer_info *i)
@@ -149,6 +153,7 @@ void copy_info(pm_peer_info *dst, const pm_peer_info *src)
     dst->labels_json = xstrdup(src->labels_json);
     dst->cluster = xstrdup(src->cluster);
     dst->argv = strv_dup(src->argv);
+    dst->crash_dump = xstrdup(src->crash_dump);
     dst->console_tail = NULL;
     if (src->console_tail && (dst->console_tail = malloc(src->console_tail_len + 1)))
         memcpy(dst->console_tail, src->console_tail, src->console_tail_len + 1);
@@ -380,8 +385,18 @@ void pm_free(pm *m)
     while (m->tombs) {
         tombstone *t = m->tombs;
         m->tombs = t->next;
+        if (t->info.crash_dump) unlink(t->info.crash_dump);
         pm_peer_info_free(&t->info);
         free(t);
+    }
+    if (m->dump_dir) {
+        /* What is left there (a node that outlived its peer) goes too. */
+        DIR *d = opendir(m->dump_dir);
+        for (struct dirent *e; d && (e = readdir(d));)
+            if (e->d_name[0] != '.') unlinkat(dirfd(d), e->d_name, 0);
+        if (d) closedir(d);
+        rmdir(m->dump_dir);
+        free(m->dump_dir);
     }
     free_events(m);
     clusters_free(m);

@@ -169,6 +169,8 @@ typedef struct {
     char *console_tail;         /* tombstones: the last TOMB_TAIL bytes of the console */
     size_t console_tail_len;
     uint64_t console_tail_at;   /* offset of console_tail's first byte */
+    char *crash_dump;           /* the node's erl_crash.dump once it exited, or NULL */
+    int64_t crash_dump_bytes;   /* its size; -1: none */
 } pm_peer_info;
 
 void pm_peer_info_free(pm_peer_info *i);

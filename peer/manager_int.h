@@ -115,6 +115,9 @@ struct peer {
     pid_t child, os_pid;
     bool node_ours;             /* os_pid is a process we can wait for and kill */
     int exit_status;            /* of the child, -1 while unknown */
+    char *dump_path;            /* where its node writes a crash dump (ERL_CRASH_DUMP); NULL: not peerd's to say */
+    int64_t dump_bytes;         /* the dump's size once the node is gone; -1: none */
+    bool dump_kept;             /* its tombstone owns the file now */
     conn *conn;                 /* the control connection (conn.h) */
     uint64_t seq;
     pending *calls[CALL_BUCKETS];
@@ -180,6 +183,7 @@ struct pm {
     uint64_t incarnations;      /* peers started so far */
     int npeers;                 /* live (not removed) peers */
     tombstone *tombs;           /* newest first */
+    char *dump_dir;             /* the nodes' crash dumps (made at the first start); NULL: none yet */
     size_t ntombs, tomb_bytes;
     tmr tomb_timer;             /* the oldest's expiry */
     cluster *clusters;          /* clusters.c */
@@ -335,7 +339,9 @@ bool cluster_admit(pm *m, pm_start_opts *o, pm_req *r);
 void clusters_free(pm *m);
 
 /* tombstones.c */
-void add_tombstone(pm *m, const peer *p);
+/* True if the tombstone holds the peer's crash dump file (it unlinks it). */
+bool add_tombstone(pm *m, const peer *p);
+void note_crash_dump(peer *p);
 void not_found(pm *m, pm_req *r);
 
 #endif

@@ -8,10 +8,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -85,4 +88,67 @@ fail_pipes:
     }
     free(env);
     return err;
+}
+
+/* The pids whose parent is this process, from /proc. */
+static size_t children(pid_t *out, size_t max)
+{
+    pid_t self = getpid();
+    size_t n = 0;
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d && (e = readdir(d)) && n < max;) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char path[300], stat[512];
+        snprintf(path, sizeof path, "/proc/%.20s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t len = read(fd, stat, sizeof stat - 1);
+        close(fd);
+        if (len <= 0) continue;
+        stat[len] = 0;
+        /* pid (comm) state ppid: comm may hold anything but ends at the last ')'. */
+        const char *rp = strrchr(stat, ')');
+        int ppid;
+        char state;
+        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self && state != 'Z')
+            out[n++] = (pid_t)atoi(e->d_name);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+static void reap_all(void)
+{
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+}
+
+int spawn_stop_children(int grace_ms, bool quiet)
+{
+    pid_t pids[256];
+    int stopped = 0;
+    reap_all();
+    for (int round = 0, ms = 0; ; round++) {
+        size_t n = children(pids, sizeof pids / sizeof *pids);
+        if (!n) break;
+        bool late = ms >= grace_ms;
+        for (size_t i = 0; i < n; i++) {
+            if (round == 0 && !quiet) {
+                char path[64], comm[64] = "?";
+                snprintf(path, sizeof path, "/proc/%d/comm", (int)pids[i]);
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                ssize_t len = fd >= 0 ? read(fd, comm, sizeof comm - 1) : -1;
+                if (fd >= 0) close(fd);
+                if (len > 0) comm[len - (comm[len - 1] == '\n')] = 0;
+                fprintf(stderr, "peerd: stopping %s (pid %d), left behind by a node\n", comm, (int)pids[i]);
+            }
+            kill(pids[i], late ? SIGKILL : SIGTERM);
+        }
+        if (round == 0) stopped = (int)n;
+        if (ms >= 2 * grace_ms) break;
+        usleep(20000);
+        ms += 20;
+        reap_all();
+    }
+    reap_all();
+    return stopped;
 }

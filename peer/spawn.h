@@ -14,4 +14,12 @@
  * and close-on-exec. */
 int spawn_node(char *const argv[], char *const env_extra[], int *in_fd, int *out_fd, pid_t *pid);
 
+/* Stops every process still a child of this one: what the nodes left
+ * behind and peerd adopted as their subreaper (an `epmd -daemon` a node
+ * started, a program it ran in the background). SIGTERM, then SIGKILL
+ * after grace_ms, and reaped. Blocks up to about twice grace_ms: for the
+ * end of the process, once the loop is done. Names each one on stderr
+ * unless quiet; returns how many there were. */
+int spawn_stop_children(int grace_ms, bool quiet);
+
 #endif

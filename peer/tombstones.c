@@ -14,6 +14,7 @@ static void drop_tomb(pm *m, tombstone **tp)
     *tp = t->next;
     m->ntombs--;
     m->tomb_bytes -= t->bytes;
+    if (t->info.crash_dump) unlink(t->info.crash_dump);
     pm_peer_info_free(&t->info);
     free(t);
 }
@@ -57,12 +58,12 @@ static void sweep(void *owner, tmr *timer)
     arm_sweep(m);
 }
 
-void add_tombstone(pm *m, const peer *p)
+bool add_tombstone(pm *m, const peer *p)
 {
     for (tombstone **tp = &m->tombs; *tp; tp = &(*tp)->next)
         if (p->id && !strcmp((*tp)->info.id, p->id)) { drop_tomb(m, tp); break; }
     tombstone *t = calloc(1, sizeof *t);
-    if (!t) return;
+    if (!t) return false;
     snapshot(p, &t->info);
     /* The end of the console (from a character's start) outlives the node,
      * so that a crash report stays readable. */
@@ -85,8 +86,10 @@ void add_tombstone(pm *m, const peer *p)
     m->tombs = t;
     m->ntombs++;
     m->tomb_bytes += t->bytes;
+    bool holds_dump = t->info.crash_dump != NULL;     /* prune may drop t itself */
     prune(m, now);
     arm_sweep(m);
+    return holds_dump;
 }
 
 static const tombstone *find_tomb(pm *m, const char *id)

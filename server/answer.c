@@ -168,6 +168,9 @@ void peer_info_write(buf *out, const pm_peer_info *i)
     buf_hex(out, i->incarnation, 16);
     buf_byte(out, '"');
     put_time(out, "lease_expires_at", i->lease_expires_at);
+    put_key(out, "crash_dump_bytes");
+    if (i->crash_dump) buf_dec(out, (uint64_t)i->crash_dump_bytes);
+    else buf_str(out, "null");
     buf_byte(out, '}');
 }
 

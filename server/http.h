@@ -126,6 +126,8 @@ void http_resume(http_server *s, struct MHD_Connection *c);
 
 /* Responses (all return what MHD_queue_response returned). */
 enum MHD_Result http_json(http_req *h, unsigned status, cJSON *body);   /* takes body */
+/* The file open on fd (taken), size bytes of it. */
+enum MHD_Result http_file(http_req *h, unsigned status, const char *type, int fd, uint64_t size);
 enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const void *p, size_t n,
                            const char *const *headers);                 /* NULL-terminated name, value pairs */
 /* b's bytes as the body, handed over (no copy; b is emptied); 500 if b ran out of memory. */

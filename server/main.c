@@ -13,6 +13,7 @@
 #include "loop.h"
 #include "manager.h"
 #include "notify.h"
+#include "spawn.h"
 #include "router.h"
 
 #include <curl/curl.h>
@@ -356,6 +357,9 @@ int main(int argc, char **argv)
     loop_unwatch(l, &w_stop);
     close(sfd);
     pm_free(m);
+    /* What the nodes left running (peerd adopted it as their subreaper)
+     * does not outlive peerd. */
+    spawn_stop_children(1000, cfg.quiet);
     notifier_free(hooks);
     curl_global_cleanup();
     loop_free(l);

@@ -36,6 +36,7 @@ static const route routes[] = {
     { "GET", { "peers", "*", "console" }, 3, console_get, 0 },
     { "GET", { "peers", "*", "messages" }, 3, messages_get, 0 },
     { "GET", { "peers", "*", "wait" }, 3, peers_wait, 0 },
+    { "GET", { "peers", "*", "crash_dump" }, 3, peers_crash_dump, 0 },
     { "PUT", { "peers", "*", "lease" }, 3, peers_lease, 0 },
     { "GET", { "events" }, 1, events_get, 0 },
     { "POST", { "peers", "*", "calls" }, 3, batch_calls, HTTP_MAX_UPLOAD },

@@ -162,6 +162,91 @@ Test(peerd, sigkill_leaves_no_node_behind, .timeout = 60)
     for (int i = 0; i < 4; i++) cr_expect(process_gone(pids[i], 10000), "node %d (%s) outlived peerd's SIGKILL", (int)pids[i], opts[i]);
 }
 
+/* What a node starts and leaves running (peerd adopts it as the nodes'
+ * subreaper) is stopped with peerd. */
+Test(peerd, what_nodes_leave_running_does_not_outlive_it, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    resp *r = call(d, id, "os", "cmd", "\"[\\\"sh -c 'sleep 31415 >/dev/null 2>&1 \\u0026 echo $!'\\\"]\"");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    pid_t orphan = (pid_t)atoi(jstr(r, "result") + 1);      /* "\"PID\\n\"" */
+    resp_free(r);
+    cr_assert_gt(orphan, 1);
+    cr_assert_eq(kill(orphan, 0), 0, "the background program runs");
+    cr_assert_eq(peerd_stop(d), 0);
+    cr_expect(process_gone(orphan, 5000), "pid %d outlived peerd", (int)orphan);
+    free(id);
+}
+
+/* A crashing node's erl_crash.dump is its own, kept with its peer (and its
+ * tombstone), and never lands in peerd's working directory. */
+Test(peerd, crash_dumps_are_each_peers_own, .timeout = 60)
+{
+    unlink("erl_crash.dump");
+    peerd *d = peerd_start(NULL);
+    char *a = start_peer(d, "{}"), *b = start_peer(d, "{\"peer_down\":\"continue\"}"), *c = start_peer(d, "{}");
+    peer_cast(d, a, "erlang", "halt", "\"[\\\"boom a\\\"]\"");     /* term text: a string */
+    peer_cast(d, b, "erlang", "halt", "\"[\\\"boom b\\\"]\"");
+    resp_free(wait_state(d, b, "down", 10000));
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", a);
+    resp *r = http_until(d, "GET", path, NULL, has_status, &(long){ 410 }, 10000);
+    cr_assert_eq(r->status, 410, "%s", r->body);
+    const cJSON *gone = cJSON_GetObjectItemCaseSensitive(r->json, "peer");
+    double a_bytes = cJSON_GetObjectItemCaseSensitive(gone, "crash_dump_bytes")->valuedouble;
+    cr_assert_gt(a_bytes, 1000, "%s", r->body);
+    resp_free(r);
+    const char *ids[] = { a, b };
+    const char *slogans[] = { "Slogan: boom a\n", "Slogan: boom b\n" };
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/peers/%s/crash_dump", ids[i]);
+        r = http(d, "GET", path, NULL);
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        cr_assert(strstr(r->ctype, "text/plain"), "%s", r->ctype);
+        cr_assert(!strncmp(r->body, "=erl_crash_dump:", 16), "%.100s", r->body);
+        cr_assert(strstr(r->body, slogans[i]), "%.300s", r->body);
+        if (i == 0) cr_assert_eq((double)strlen(r->body), a_bytes);
+        resp_free(r);
+    }
+    snprintf(path, sizeof path, "/peers/%s", b);
+    r = http(d, "GET", path, NULL);
+    cr_assert_gt(jnum(r, "crash_dump_bytes"), 1000, "%s", r->body);
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s/crash_dump", c);
+    r = http(d, "GET", path, NULL);
+    cr_assert_eq(r->status, 404, "%s", r->body);
+    cr_assert_str_eq(jstr(r, "error"), "no_crash_dump", "%s", r->body);
+    cr_assert(strstr(jstr(r, "detail"), "(it is running)"), "%s", r->body);
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s", c);
+    r = http(d, "GET", path, NULL);
+    cr_assert(strstr(r->body, "\"crash_dump_bytes\":null"), "%s", r->body);
+    resp_free(r);
+    cr_assert_neq(access("erl_crash.dump", F_OK), 0, "a dump landed in the working directory");
+    delete_peer(d, b);
+    delete_peer(d, c);
+    free(a); free(b); free(c);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+/* A local node's TCP control connection is offered on loopback only. */
+Test(peerd, a_local_tcp_peer_listens_on_loopback, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    resp *r = http(d, "POST", "/peers", "{\"connection\":0,\"wait_boot\":false}");
+    cr_assert_eq(r->status, 202, "%s", r->body);
+    const cJSON *ip = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->json, "connection"), "ip");
+    cr_assert(cJSON_IsString(ip) && !strcmp(ip->valuestring, "127.0.0.1"), "%s", r->body);
+    cr_assert(strstr(r->body, "\"-origin\",\"127.0.0.1\""), "%s", r->body);
+    char *id = strdup(jstr(r, "id"));
+    resp_free(r);
+    resp_free(wait_state(d, id, "running", 30000));
+    delete_peer(d, id);
+    free(id);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
 Test(meta, healthz_random_name_openapi_list, .timeout = 60)
 {
     peerd *d = peerd_start(NULL);

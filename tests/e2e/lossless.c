@@ -261,9 +261,12 @@ Test(lossless, a_node_that_dies_after_boot_keeps_its_console, .timeout = 60)
 Test(lossless, query_numbers_and_flags_out_of_range_are_refused, .timeout = 30)
 {
     peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}"), console[200], messages[200];
+    snprintf(console, sizeof console, "/peers/%s/console?follow=2", id);
+    snprintf(messages, sizeof messages, "/peers/%s/messages?link=maybe", id);
     const char *bad[] = { "/events?since=18446744073709551616", "/events?follow=on", "/events?since=abc-1",
                           "/events?since=0123456789abcdef-", "/events?since=0123456789ABCDEF-1", "/events?since=+1",
-                          "/peers/x/console?follow=2", "/peers/x/messages?link=maybe", NULL };
+                          console, messages, NULL };
     for (int i = 0; bad[i]; i++) {
         resp *r = http(d, "GET", bad[i], NULL);
         cr_expect_eq(r->status, 400, "%s: %ld %s", bad[i], r->status, r->body);
@@ -276,6 +279,7 @@ Test(lossless, query_numbers_and_flags_out_of_range_are_refused, .timeout = 30)
     r = http(d, "GET", "/events?since=18446744073709551615&follow=0", NULL);
     cr_expect_eq(r->status, 200, "the largest number is a number: %s", r->body);
     resp_free(r);
+    free(id);
     peerd_stop(d);
 }
 
