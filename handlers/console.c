@@ -2,7 +2,7 @@
  * console.c — /peers/{id}/console and /peers/{id}/messages: what the node
  * printed (raw output and relayed I/O, in order) and what its processes sent
  * to the origin; as a snapshot, or followed live (?follow=1) as chunked text,
- * NDJSON or SSE (Accept: text/event-stream), optionally linked (?link=1) so
+ * NDJSON, or SSE (Accept: text/event-stream, for snapshots too), optionally linked (?link=1) so
  * that the peer stops when the client goes away. A position (?since= or
  * Last-Event-ID) is a number or an id of the peer's incarnation.
  */
@@ -24,7 +24,8 @@ static enum MHD_Result console_answered(http_req *h)
     snprintf(end, sizeof end, "%llu", (unsigned long long)r->range_end);
     snprintf(inc, sizeof inc, "%016llx", (unsigned long long)r->incarnation);
     const char *headers[] = { "X-Console-Start", start, "X-Console-End", end, "X-Peer-Incarnation", inc, NULL };
-    return http_bytes(h, 200, "text/plain; charset=utf-8", r->reply.p ? (char *)r->reply.p : "", r->reply.len, headers);
+    return http_bytes(h, 200, r->framer == &frame_sse ? "text/event-stream" : "text/plain; charset=utf-8",
+                      r->reply.p ? (char *)r->reply.p : "", r->reply.len, headers);
 }
 
 /* The query every console and messages request shares. */
@@ -68,9 +69,10 @@ enum MHD_Result console_get(http_req *h)
     enum MHD_Result answered;
     if (!read_query(h, &q, &answered)) return answered;
     if (q.follow) return follow(h, PM_FOLLOW_CONSOLE, &q, "text/plain; charset=utf-8");
+    /* A snapshot is framed as the stream would be: SSE if asked for. */
     pm_req *r = pm_req_new(PM_CONSOLE, h->seg[1]);
     if (!r) return MHD_NO;
-    r->framer = &frame_text;
+    r->framer = http_wants_sse(h) ? &frame_sse : &frame_text;
     set_since(r, &q);
     return http_submit(h, r, console_answered);
 }
@@ -82,7 +84,8 @@ static enum MHD_Result messages_answered(http_req *h)
     char inc[24];
     snprintf(inc, sizeof inc, "%016llx", (unsigned long long)r->incarnation);
     const char *headers[] = { "X-Peer-Incarnation", inc, NULL };
-    return http_bytes(h, 200, "application/x-ndjson", r->reply.p ? (char *)r->reply.p : "", r->reply.len, headers);
+    return http_bytes(h, 200, r->framer == &frame_sse ? "text/event-stream" : "application/x-ndjson",
+                      r->reply.p ? (char *)r->reply.p : "", r->reply.len, headers);
 }
 
 enum MHD_Result messages_get(http_req *h)
@@ -93,7 +96,7 @@ enum MHD_Result messages_get(http_req *h)
     if (q.follow) return follow(h, PM_FOLLOW_MESSAGES, &q, "application/x-ndjson");
     pm_req *r = pm_req_new(PM_MESSAGES, h->seg[1]);
     if (!r) return MHD_NO;
-    r->framer = &frame_text;
+    r->framer = http_wants_sse(h) ? &frame_sse : &frame_text;
     set_since(r, &q);
     const char *to = http_query(h, "to");
     if (to && !(r->to = strdup(to))) { pm_req_free(r); return MHD_NO; }

@@ -57,6 +57,45 @@ Test(lossless, sse_data_is_split_at_cr_lf_and_crlf, .timeout = 60)
     peerd_stop(d);
 }
 
+/* A snapshot (no follow) is framed as the stream is: SSE when the client
+ * asks for it, reset marker included, as /events?follow=0 does. */
+Test(lossless, snapshots_honour_accept_as_streams_do, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    put_chars(d, id, "\"hello\\n\"");
+    peer_cast(d, id, "erlang", "send", "\"[user, {message, inbox, done}]\"");
+    char *inc = incarnation_of(d, id), path[256], want[512];
+    snprintf(path, sizeof path, "/peers/%s/messages", id);
+    resp *r = get_sse(d, path, NULL);
+    for (int i = 0; i < 100 && !r->body[0]; i++) {
+        resp_free(r);
+        usleep(50000);
+        r = get_sse(d, path, NULL);
+    }
+    cr_assert_str_eq(r->ctype, "text/event-stream", "%s", r->body);
+    snprintf(want, sizeof want, "event: message\nid: %s-1\ndata: {\"id\":\"%s-1\",\"seq\":1,\"to\":\"inbox\",\"result\":\"done\",\"value\":{\"$atom\":\"done\"}}\n\n", inc, inc);
+    cr_assert_str_eq(r->body, want);
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s/console", id);
+    r = get_sse(d, path, NULL);
+    cr_assert_str_eq(r->ctype, "text/event-stream", "%s", r->body);
+    cr_assert(strstr(r->body, "data: hello\n"), "%s", r->body);
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s/console?since=0123456789abcdef-3", id);      /* another incarnation's */
+    r = get_sse(d, path, NULL);
+    snprintf(want, sizeof want, "event: reset\nid: %s-0\n", inc);
+    cr_assert(!strncmp(r->body, want, strlen(want)), "%s", r->body);
+    resp_free(r);
+    r = http(d, "GET", path, NULL);                                  /* and plain without it */
+    cr_assert_str_eq(r->ctype, "text/plain; charset=utf-8");
+    cr_assert(!strstr(r->body, "event: "), "%s", r->body);
+    resp_free(r);
+    free(inc);
+    free(id);
+    peerd_stop(d);
+}
+
 /* 220 KB through a 64 KB ring, then a position long overwritten: the
  * stream starts with a missed marker counting what is gone, in each form. */
 Test(lossless, a_position_no_longer_kept_is_reported_missed, .timeout = 90)
