@@ -34,7 +34,8 @@ function started(child, pattern, what) {
 }
 
 // NDJSON bodies, which Prism reads as one string, are checked a line at a
-// time against the schema the document gives each line (x-ndjson-line).
+// time against the schema the document gives each line (the items of the
+// string's contentSchema).
 const doc = yaml.load(readFileSync(path.join(root, "openapi/openapi.yaml"), "utf8"));
 const ajv = new Ajv({ strict: false, allErrors: true });
 addFormats(ajv);
@@ -73,11 +74,11 @@ function sseEvents(dataSchema) {
   };
 }
 
-async function direct(name, url, accept, extra) {
+async function direct(name, url, accept, extra, method = "GET", want = 200) {
   try {
-    const r = await fetch(url, { headers: { accept } });
+    const r = await fetch(url, { method, headers: { accept } });
     const text = await r.text();
-    if (r.status !== 200) throw new Error(`status ${r.status}: ${text.slice(0, 300)}`);
+    if (r.status !== want) throw new Error(`status ${r.status}: ${text.slice(0, 300)}`);
     extra({ status: r.status, text });
     passed++;
     console.log(`[PASS] ${name}`);
@@ -212,7 +213,8 @@ try {
   await check("send", "POST", "/peers/contract1/send", { to: "init", message: { "$atom": "hello" } }, 202);
   await check("console", "GET", "/peers/contract1/console", undefined, 200);
   await check("console, bad since", "GET", "/peers/contract1/console?since=x", undefined, "invalid request");
-  await check("console, since out of range", "GET", "/peers/contract1/console?since=99999999999999999999", undefined, 400);
+  await check("console, since out of range", "GET", "/peers/contract1/console?since=99999999999999999999", undefined, "invalid request");
+  await direct("console, since out of range, at peerd", `${peerdBase}/peers/contract1/console?since=99999999999999999999`, "text/plain", () => {}, "GET", 400);
   await check("console, bad follow flag", "GET", "/peers/contract1/console?follow=maybe", undefined, "invalid request");
   await check("messages", "GET", "/peers/contract1/messages", undefined, 200);
   await check("wait running", "GET", "/peers/contract1/wait?state=running", undefined, 200);
@@ -223,6 +225,14 @@ try {
   await check("messages, reset", "GET", "/peers/contract1/messages?since=0000000000000001-5", undefined, 200, ndjsonLines("MessageLine"));
   await direct("events as SSE", `${peerdBase}/events?follow=0`, "text/event-stream", sseEvents("Event"));
   await direct("events as SSE, after a reset", `${peerdBase}/events?follow=0&since=0000000000000001-3`, "text/event-stream", sseEvents("Event"));
+  await check("events, since past 2^64-1", "GET", "/events?follow=0&since=18446744073709551616", undefined, "invalid request");
+  await check("events, since 2^64-1", "GET", "/events?follow=0&since=18446744073709551615", undefined, 200);
+  await direct("console snapshot as SSE", `${peerdBase}/peers/contract1/console`, "text/event-stream", (r) => {
+    if (!/^id: [0-9a-f]{16}-[0-9]+\ndata: /.test(r.text)) throw new Error(r.text);
+  });
+  await direct("messages snapshot as SSE, after a reset", `${peerdBase}/peers/contract1/messages?since=0000000000000001-5`, "text/event-stream",
+               sseEvents("Message"));
+  await check("crash dump of a running node", "GET", "/peers/contract1/crash_dump", undefined, 404);
   await check("stop", "DELETE", "/peers/contract1", undefined, 200);
   await check("get, removed", "GET", "/peers/contract1", undefined, 410);
   await check("call, removed", "POST", "/peers/contract1/call", { module: "erlang", function: "node", args: [] }, 410);
@@ -233,6 +243,13 @@ try {
   await check("start, async", "POST", "/peers", { name: "contract4", wait_boot: false }, 202);
   await check("wait down, timeout", "GET", "/peers/contract4/wait?state=down&timeout_ms=100", undefined, 504);
   await check("stop 4", "DELETE", "/peers/contract4", undefined, 200);
+  await check("start 5", "POST", "/peers", { name: "contract5", peer_down: "continue" }, 201);
+  await check("halt 5", "POST", "/peers/contract5/cast", { module: "erlang", function: "halt", args: "[\"contract\"]" }, 202);
+  await check("wait down 5", "GET", "/peers/contract5/wait?state=down&timeout_ms=10000", undefined, 200,
+              (r) => { if (!(r.json.crash_dump_bytes > 0)) throw new Error(r.text); });
+  await check("crash dump", "GET", "/peers/contract5/crash_dump", undefined, 200,
+              (r) => { if (!r.text.includes("Slogan: contract")) throw new Error(r.text.slice(0, 200)); });
+  await check("stop 5", "DELETE", "/peers/contract5", undefined, 200);
 
   // Many nodes at once (groups, multicall, clusters, batches, modules, eval).
   const erl = mkdtempSync(path.join(os.tmpdir(), "peerd-contract-erlc-"));
@@ -240,15 +257,24 @@ try {
   const erlc = spawnSync("erlc", ["-o", erl, path.join(erl, "contract_mod.erl")], { encoding: "utf8" });
   if (erlc.status !== 0) throw new Error(`erlc: ${erlc.stderr}`);
   const beam = readFileSync(path.join(erl, "contract_mod.beam"));
+  writeFileSync(path.join(erl, "contract_onload.erl"), "-module(contract_onload).\n-on_load(init/0).\ninit() -> nope.\n");
+  if (spawnSync("erlc", ["-o", erl, path.join(erl, "contract_onload.erl")]).status !== 0) throw new Error("erlc contract_onload");
+  const onLoad = readFileSync(path.join(erl, "contract_onload.beam"));
   await check("start, labels and cluster", "POST", "/peers", { name: "contractg1", labels: { job: "c" }, cluster: "cc" }, 201);
   await check("start, bad labels", "POST", "/peers", { labels: { job: "a b" } }, "invalid request");
   await check("start, another cookie for the cluster", "POST", "/peers", { cluster: "cc", cookie: "other" }, 409);
   await check("list by selector", "GET", "/peers?selector=job%3Dc", undefined, 200,
               (r) => { if (r.json.peers.length !== 1) throw new Error(r.text); });
   await check("list, bad selector", "GET", "/peers?selector=a%20b", undefined, 400);
+  await check("list, empty selector", "GET", "/peers?selector=", undefined, 400);
+  await check("list by a set", "GET", "/peers?selector=job%20in%20(c,d)", undefined, 200,
+              (r) => { if (r.json.peers.length !== 1) throw new Error(r.text); });
   await check("multicall", "POST", "/calls", { selector: "job=c", module: "erlang", function: "node" }, 200);
   await check("multicall by ids", "POST", "/calls", { peers: ["contractg1", "nosuch"], module: "erlang", function: "error", args: ["x"] }, 200);
   await check("multicall, bad body", "POST", "/calls", { selector: "job=c", module: 1, function: "node" }, "invalid request");
+  await check("multicall, both peers and selector", "POST", "/calls", { selector: "job=c", peers: ["contractg1"], module: "erlang", function: "node" }, "invalid request");
+  await check("multicall, a selector that picks none", "POST", "/calls", { selector: "job=none", module: "erlang", function: "node" }, 404);
+  await check("multicast, a selector that picks none", "POST", "/casts", { selector: "job=none", module: "erlang", function: "node" }, 404);
   await check("multicast", "POST", "/casts", { peers: ["contractg1"], module: "erlang", function: "node" }, 200);
   await check("eval", "POST", "/peers/contractg1/eval", { expr: "X = 20, X + 1." }, 200);
   await check("eval, syntax error", "POST", "/peers/contractg1/eval", { expr: "X = ." }, 400);
@@ -258,15 +284,21 @@ try {
               ndjsonLines("BatchAnswer"), "application/x-ndjson");
   await check("batch, no such peer", "POST", "/peers/nosuch/calls", '{"module":"erlang","function":"node"}\n', 404, undefined, "application/x-ndjson");
   await directPut("module", `${peerdBase}/peers/contractg1/modules/contract_mod`, beam, 200, "ModuleLoaded");
-  await directPut("module, refused", `${peerdBase}/peers/contractg1/modules/other_mod`, beam, 422, "Problem");
+  await directPut("module, another module's code", `${peerdBase}/peers/contractg1/modules/other_mod`, beam, 400, "Problem");
+  await directPut("module, cut short", `${peerdBase}/peers/contractg1/modules/contract_mod`, beam.subarray(0, beam.length - 4), 400, "Problem");
+  await directPut("module, refused by the node", `${peerdBase}/peers/contractg1/modules/contract_onload`, onLoad, 422, "Problem");
+  await directPut("module on a group, none picked", `${peerdBase}/modules/contract_mod?selector=job%3Dnone`, beam, 404, "Problem");
   await directPut("module on a group", `${peerdBase}/modules/contract_mod?selector=job%3Dc`, beam, 200, "GroupResults");
   await check("call the module", "POST", "/peers/contractg1/call", { module: "contract_mod", function: "v" }, 200,
               (r) => { if (r.json.result !== "1") throw new Error(r.text); });
-  await check("module, not code, through the proxy", "PUT", "/peers/contractg1/modules/contract_mod", "not a beam", 422, undefined, "application/octet-stream");
+  await check("module, not code, through the proxy", "PUT", "/peers/contractg1/modules/contract_mod", "not a beam", 400, undefined, "application/octet-stream");
   await check("clusters", "GET", "/clusters", undefined, 200);
   await check("cluster", "GET", "/clusters/cc", undefined, 200);
   await check("cluster, none", "GET", "/clusters/nosuch", undefined, 404);
   await check("stop a group, no selector", "DELETE", "/peers", undefined, "invalid request");
+  await check("stop a group, empty selector", "DELETE", "/peers?selector=", undefined, "invalid request");
+  await direct("stop a group, empty selector, at peerd", `${peerdBase}/peers?selector=`, "application/json", () => {}, "DELETE", 400);
+  await check("stop a group, none picked", "DELETE", "/peers?selector=job%3Dnone", undefined, 404);
   await check("stop a group", "DELETE", "/peers?selector=job%3Dc", undefined, 200,
               (r) => { if (r.json.peers.length !== 1 || r.json.peers[0].state !== "down") throw new Error(r.text); });
 } finally {
