@@ -34,6 +34,29 @@ Test(errors, bad_json_is_400)
     expect_problem(http(d, "POST", "/peers", "[1]"), 400, "invalid_json", "must be a JSON object");
 }
 
+/* A body nested past the limit says so, where: 511 arrays in args are 513
+ * levels with the body's object and args' own array. */
+Test(errors, nesting_past_the_limit_names_it_and_where)
+{
+    char *id = start_peer(d, "{}"), path[200], body[1400];
+    snprintf(path, sizeof path, "/peers/%s/call", id);
+    for (int n = 510; n <= 511; n++) {
+        int len = snprintf(body, sizeof body, "{\"module\":\"erlang\",\"function\":\"length\",\"args\":[");
+        for (int i = 0; i < n; i++) body[len++] = '[';
+        for (int i = 0; i < n; i++) body[len++] = ']';
+        snprintf(body + len, sizeof body - (size_t)len, "]}");
+        resp *r = http(d, "POST", path, body);
+        if (n == 510) {
+            cr_expect_eq(r->status, 200, "%s", r->body);
+            resp_free(r);
+        } else {
+            expect_problem(r, 400, "invalid_json", "the request body: arrays and objects nested deeper than 512 (at byte 557)");
+        }
+    }
+    delete_peer(d, id);
+    free(id);
+}
+
 /* JSON is read strictly, and the error says which rule and where. */
 Test(errors, strings_must_be_utf8_and_keys_given_once)
 {
