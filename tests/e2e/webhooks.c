@@ -114,6 +114,18 @@ static double metric(peerd *d, const char *name)
     return v;
 }
 
+/* The receiver logs a body before it answers, and peerd counts the answer:
+ * a figure is waited for. */
+static double metric_until(peerd *d, const char *name, double want, int ms)
+{
+    double v = metric(d, name);
+    for (int waited = 0; v != want && waited < ms; waited += 20) {
+        usleep(20000);
+        v = metric(d, name);
+    }
+    return v;
+}
+
 Test(webhooks, every_event_of_its_peer_and_no_other, .timeout = 60)
 {
     static receiver h;
@@ -133,7 +145,7 @@ Test(webhooks, every_event_of_its_peer_and_no_other, .timeout = 60)
     snprintf(want, sizeof want, "\"peer\":\"%s\"", id);
     cr_assert(strstr(h.log, want), "%s", h.log);
     cr_assert(strstr(h.log, "\"labels\":{\"job\":\"hooked\"}"), "the webhook's events carry the labels: %s", h.log);
-    cr_assert_eq(metric(d, "peerd_webhook_deliveries_total{outcome=\"delivered\"} "), 4);
+    cr_assert_eq(metric_until(d, "peerd_webhook_deliveries_total{outcome=\"delivered\"} ", 4, 3000), 4);
     cr_assert_eq(metric(d, "peerd_webhook_queued "), 0);
     free(id);
     free(other);
@@ -163,6 +175,7 @@ Test(webhooks, in_order_one_at_a_time_through_retries, .timeout = 60)
     cr_assert_str_eq(types, "created,booted,stopped,removed");
     cr_assert_eq(h.most, 1, "%d POSTs at once", h.most);
     cr_assert_eq(h.posts, 7, "4 events and 3 failures: %d POSTs", h.posts);
+    cr_assert_eq(metric_until(d, "peerd_webhook_deliveries_total{outcome=\"delivered\"} ", 4, 3000), 4);
     cr_assert_eq(metric(d, "peerd_webhook_retries_total "), 3);
     cr_assert_eq(metric(d, "peerd_webhook_deliveries_total{outcome=\"failed\"} "), 0);
     free(id);
@@ -189,6 +202,7 @@ Test(webhooks, refused_and_given_up_events_are_logged_and_counted, .timeout = 90
     types_in(&h, types, sizeof types);
     cr_assert_str_eq(types, "booted,removed");
     cr_assert_eq(h.posts, 6 + 1 + 1 + 1, "%d POSTs", h.posts);
+    cr_assert_eq(metric_until(d, "peerd_webhook_deliveries_total{outcome=\"delivered\"} ", 2, 3000), 2);
     cr_assert_eq(metric(d, "peerd_webhook_deliveries_total{outcome=\"failed\"} "), 2);
     cr_assert_eq(metric(d, "peerd_webhook_retries_total "), 5);
 
