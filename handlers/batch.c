@@ -173,6 +173,7 @@ static bool next_call(batch *b)
             cJSON_Delete(j);
             return true;
         }
+        r->wait_unreachable = call_wait_unreachable(j);
         cJSON_Delete(j);
         s->req = r;
         r->ud = s;

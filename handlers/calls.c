@@ -132,6 +132,11 @@ static term *value_field(arena *a, const cJSON *body, const char *key, const cha
 /* Fields of a group call's body that say where it goes, not what. */
 static bool target_field(const char *k) { return !strcmp(k, "peers") || !strcmp(k, "selector"); }
 
+bool call_wait_unreachable(const cJSON *body)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "wait_unreachable"));
+}
+
 bool call_payload(pm_op op, const cJSON *body, const term_ctx *ctx, bool group, buf *out, int64_t *timeout,
                   bool *by_name, map_error *e, bool *needs_ctx)
 {
@@ -139,9 +144,15 @@ bool call_payload(pm_op op, const cJSON *body, const term_ctx *ctx, bool group, 
     if (!a) return fail(e, "internal", "out of memory");
     bool ok = false;
     char err[600];
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(body, "wait_unreachable");
+    if (w && !cJSON_IsBool(w)) {
+        fail(e, "invalid_arg", "wait_unreachable: must be true or false");
+        goto out;
+    }
     if (op == PM_SEND) {
         for (const cJSON *f = body->child; f; f = f->next)
-            if (strcmp(f->string, "to") && strcmp(f->string, "message") && strcmp(f->string, "message_text")) {
+            if (strcmp(f->string, "to") && strcmp(f->string, "message") && strcmp(f->string, "message_text") &&
+                strcmp(f->string, "wait_unreachable")) {
                 snprintf(err, sizeof err, "unknown field: %s", f->string);
                 fail(e, "invalid_arg", err);
                 goto out;
@@ -184,6 +195,7 @@ bool call_payload(pm_op op, const cJSON *body, const term_ctx *ctx, bool group, 
     }
     for (const cJSON *f = body->child; f; f = f->next)
         if (strcmp(f->string, "module") && strcmp(f->string, "function") && strcmp(f->string, "args") &&
+            strcmp(f->string, "wait_unreachable") &&
             (op != PM_CALL || strcmp(f->string, "timeout_ms")) && (!group || !target_field(f->string))) {
             snprintf(err, sizeof err, "unknown field: %s", f->string);
             fail(e, "invalid_arg", err);
@@ -380,6 +392,7 @@ static enum MHD_Result prepared(http_req *h)
     if (!r) return MHD_NO;
     r->payload = s->payload;
     r->timeout_ms = s->timeout_ms;
+    r->wait_unreachable = call_wait_unreachable(s->body);
     s->payload = (buf){0};
     if (s->by_name) r->op = PM_CALL;
     s->started = now_s();

@@ -238,6 +238,7 @@ static pm_req *make_call(http_req *h, const group_peer *m)
     pm_req *r = pm_req_new(s->op, m->id);
     if (!r) return NULL;
     r->timeout_ms = s->timeout_ms;
+    r->wait_unreachable = call_wait_unreachable(s->body);
     buf_put(&r->payload, s->payload.p, s->payload.len);
     if (r->payload.oom) { pm_req_free(r); return NULL; }
     return r;

@@ -21,6 +21,8 @@ typedef struct { unsigned status; char code[32]; char detail[600]; } map_error;
  * as a call of erlang:send/3). */
 bool call_payload(pm_op op, const cJSON *body, const term_ctx *ctx, bool group, buf *out, int64_t *timeout,
                   bool *by_name, map_error *e, bool *needs_ctx);
+/* The body asks to go to an unreachable peer anyway ("wait_unreachable": true). */
+bool call_wait_unreachable(const cJSON *body);
 /* An answered call or cast as one outcome object (openapi.yaml: Outcome). */
 cJSON *call_outcome_json(const pm_req *r);
 enum MHD_Result calls_call(http_req *h);

@@ -80,6 +80,10 @@ static void manager_metrics(buf *b, const pm_figures *f)
                   "peerd_console_bytes_total %llu\n", (unsigned long long)f->console_bytes);
     buf_printf(b, "# HELP peerd_events_total Lifecycle events recorded.\n# TYPE peerd_events_total counter\n"
                   "peerd_events_total %llu\n", (unsigned long long)f->events);
+    buf_printf(b, "# HELP peerd_peers_unreachable Running peers not heard from within their heartbeat.\n"
+                  "# TYPE peerd_peers_unreachable gauge\npeerd_peers_unreachable %d\n", f->unreachable);
+    buf_printf(b, "# HELP peerd_unreachable_total Times a peer became unreachable.\n"
+                  "# TYPE peerd_unreachable_total counter\npeerd_unreachable_total %llu\n", (unsigned long long)f->unreachable_total);
     buf_printf(b, "# HELP peerd_tombstones Removed peers still answered with 410.\n# TYPE peerd_tombstones gauge\n"
                   "peerd_tombstones %zu\n", f->tombstones);
     buf_printf(b, "# HELP peerd_tombstone_bytes Memory the tombstones hold, their console tails included.\n"

@@ -12,7 +12,8 @@
 
 static const char *const known[] = {
     "name", "longnames", "host", "peer_down", "connection", "cookie", "exec", "detached", "args",
-    "post_process_args", "env", "wait_boot", "shutdown", "lease_ms", "notify_url", "labels", "cluster", NULL
+    "post_process_args", "env", "wait_boot", "shutdown", "lease_ms", "notify_url", "labels", "cluster", "heartbeat_ms",
+    "unreachable_ms", NULL
 };
 
 static bool bad(start_options_error *e, const char *code, const char *fmt, const char *field)
@@ -218,6 +219,20 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
         if (!json_int(j, &o->lease_ms) || o->lease_ms < 1 || o->lease_ms > 4294967295LL)
             return bad(e, "invalid_arg", "lease_ms: must be a positive number of milliseconds%s", "");
         cJSON_AddNumberToObject(norm, "lease_ms", (double)o->lease_ms);
+    }
+    /* Liveness (peer/liveness.c): -1 takes peerd's --heartbeat and --unreachable. */
+    o->heartbeat_ms = o->unreachable_ms = -1;
+    if ((j = cJSON_GetObjectItemCaseSensitive(body, "heartbeat_ms")) && !cJSON_IsNull(j)) {
+        if (!json_int(j, &o->heartbeat_ms) || (o->heartbeat_ms != 0 && (o->heartbeat_ms < 100 || o->heartbeat_ms > 3600000)))
+            return bad(e, "invalid_arg", "heartbeat_ms: must be 0 (none) or 100 to 3600000 milliseconds%s", "");
+        cJSON_AddNumberToObject(norm, "heartbeat_ms", (double)o->heartbeat_ms);
+    }
+    if ((j = cJSON_GetObjectItemCaseSensitive(body, "unreachable_ms")) && !cJSON_IsNull(j)) {
+        if (!json_int(j, &o->unreachable_ms) || o->unreachable_ms < 200 || o->unreachable_ms > 86400000)
+            return bad(e, "invalid_arg", "unreachable_ms: must be 200 to 86400000 milliseconds%s", "");
+        if (o->heartbeat_ms > 0 && o->unreachable_ms <= o->heartbeat_ms)
+            return bad(e, "invalid_arg", "unreachable_ms: must be longer than heartbeat_ms%s", "");
+        cJSON_AddNumberToObject(norm, "unreachable_ms", (double)o->unreachable_ms);
     }
     if ((j = cJSON_GetObjectItemCaseSensitive(body, "cookie")) && !cJSON_IsNull(j)) {
         /* A secret: kept, never echoed in the options. */

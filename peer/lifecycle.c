@@ -149,6 +149,7 @@ static void peer_free(peer *p)
     timer_clear(m, &p->stop_timer);
     timer_clear(m, &p->lease_timer);
     timer_clear(m, &p->held_timer);
+    liveness_stop(p);
     buf_free(&p->held_io);
     if (p->conn) p->conn->ops->free(p->conn);
     p->conn = NULL;
@@ -201,6 +202,7 @@ void set_down(peer *p, const char *reason)
     if (p->state == ST_DOWN) return;
     p->state = ST_DOWN;
     p->down_at = wall_ms();
+    liveness_stop(p);
     note_crash_dump(p);
     p->lease_expires_at = 0;        /* a peer that is down holds no lease */
     timer_clear(p->m, &p->lease_timer);
@@ -239,6 +241,7 @@ void boot_succeeded(peer *p)
         return;
     }
     emit_event(p->m, p, "booted", NULL);
+    liveness_start(p);
     wake_waiters(p);
 }
 
@@ -297,7 +300,11 @@ static void boot_timeout(void *owner, tmr *t)
 }
 
 /* What the control connection delivers (conn.h). */
-static void conn_console(void *owner, const uint8_t *d, size_t n) { console_write(owner, d, n); }
+static void conn_console(void *owner, const uint8_t *d, size_t n)
+{
+    liveness_heard(owner);
+    console_write(owner, d, n);
+}
 
 static bool conn_message(void *owner, const uint8_t *etf, size_t n) { return handle_message(owner, etf, n); }
 
@@ -314,6 +321,12 @@ static void conn_lost_event(void *owner, const char *reason, bool kill)
         logf_(p->m, "peer %s: broken control stream %s; killing it", p->id, reason);
         kill_processes(p);
     }
+    conn_lost(p, reason);
+}
+
+void declare_down(peer *p, const char *reason)
+{
+    kill_processes(p);
     conn_lost(p, reason);
 }
 
@@ -397,6 +410,10 @@ void do_start(pm *m, pm_req *r)
     p->m = m;
     p->id = id;
     p->opt = o;
+    /* Liveness as the start says, else as peerd was told (liveness.c). */
+    if (o->heartbeat_ms < 0) o->heartbeat_ms = m->cfg.heartbeat_ms;
+    if (o->unreachable_ms < 0) o->unreachable_ms = m->cfg.unreachable_ms;
+    if (o->unreachable_ms <= o->heartbeat_ms) o->unreachable_ms = 2 * o->heartbeat_ms;
     p->incarnation = mix64(m->instance + ++m->incarnations);
     p->exit_status = -1;
     p->dump_bytes = -1;

@@ -124,6 +124,9 @@ static void fill_info(const peer *p, pm_peer_info *i)
     i->lease_expires_at = p->lease_expires_at;
     i->console_bytes = p->console.end;
     i->incarnation = p->incarnation;
+    i->unreachable_since = p->unreachable_since;
+    i->heartbeat_ms = p->opt->heartbeat_ms;
+    i->unreachable_ms = p->opt->unreachable_ms;
     i->crash_dump = p->dump_bytes >= 0 ? p->dump_path : NULL;
     i->crash_dump_bytes = p->dump_bytes;
 }
@@ -199,6 +202,8 @@ void pm_get_figures(const pm *m, pm_figures *out)
     out->boot_ms_sum = m->boot_ms_sum;
     out->boot_bucket_ms = boot_bucket_ms;
     memcpy(out->boot_buckets, m->boot_buckets, sizeof out->boot_buckets);
+    out->unreachable = m->unreachable;
+    out->unreachable_total = m->unreachable_total;
     out->tombstones = m->ntombs;
     out->tombstone_bytes = m->tomb_bytes;
 }

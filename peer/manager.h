@@ -87,6 +87,8 @@ typedef struct {
     const int *boot_bucket_ms;  /* PM_BOOT_BUCKETS upper bounds, ms */
     uint64_t boot_buckets[PM_BOOT_BUCKETS];   /* cumulative counts */
     size_t tombstones, tombstone_bytes;         /* removed peers remembered, and what they hold */
+    int unreachable;                            /* running peers not heard from now */
+    uint64_t unreachable_total;                 /* times a peer became unreachable */
 } pm_figures;
 
 typedef struct {
@@ -96,6 +98,8 @@ typedef struct {
     bool quiet;                 /* no log lines */
     const char *cookie;         /* distribution peers' cookie unless a start gives one (not NULL) */
     const char *dist_address;   /* IPv4 address of peerd's long-name node; NULL: the host's */
+    int64_t heartbeat_ms;       /* peers' default heartbeat (0: none) */
+    int64_t unreachable_ms;     /* and how long unheard before down */
     /* Called on the loop for every event of a peer started with notify_url:
      * must only queue what it needs (the event is the caller's to copy),
      * never block. */
@@ -128,6 +132,8 @@ typedef struct {
     enum pm_shutdown shutdown;
     int64_t shutdown_ms;        /* ms or PM_INFINITY */
     int64_t lease_ms;           /* 0: no lease */
+    int64_t heartbeat_ms;       /* a beat every so often (liveness.c); 0: none; -1: the configured default */
+    int64_t unreachable_ms;     /* declared down after so long unheard; -1: the configured default */
     char *notify_url;           /* NULL: none */
     char *cookie;               /* distribution: the node's cookie; NULL: peerd's */
     char **labels;              /* "key=value" (labels.h); NULL: none */
@@ -169,6 +175,8 @@ typedef struct {
     char *console_tail;         /* tombstones: the last TOMB_TAIL bytes of the console */
     size_t console_tail_len;
     uint64_t console_tail_at;   /* offset of console_tail's first byte */
+    int64_t unreachable_since;  /* epoch ms since when it has not been heard from; 0: it is */
+    int64_t heartbeat_ms, unreachable_ms;
     char *crash_dump;           /* the node's erl_crash.dump once it exited, or NULL */
     int64_t crash_dump_bytes;   /* its size; -1: none */
 } pm_peer_info;
@@ -197,6 +205,7 @@ struct pm_req {
     selector *sel;              /* LIST: only the peers it selects (owned); NULL: all */
     char *cluster;              /* LIST: only the members of this cluster */
     bool want_down;             /* WAIT: for "down" (else "running") */
+    bool wait_unreachable;      /* CALL, CAST, SEND: go to an unreachable peer anyway, and wait */
     int64_t lease_ms;           /* LEASE: new lease length, 0 = keep */
     enum pm_follow_kind follow; /* FOLLOW */
     const pm_framer *framer;    /* FOLLOW, CONSOLE, MESSAGES: how the answer is written */

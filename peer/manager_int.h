@@ -78,7 +78,7 @@ typedef struct {
     size_t n, i;
 } io_cont;
 
-enum pending_kind { P_CLIENT, P_GETPID, P_SELF, P_JOIN, P_IO, P_NAMES };
+enum pending_kind { P_CLIENT, P_GETPID, P_SELF, P_JOIN, P_IO, P_NAMES, P_WATCHDOG, P_BEAT };
 typedef struct pending pending;
 struct pending {
     pending *next;
@@ -118,6 +118,10 @@ struct peer {
     char *dump_path;            /* where its node writes a crash dump (ERL_CRASH_DUMP); NULL: not peerd's to say */
     int64_t dump_bytes;         /* the dump's size once the node is gone; -1: none */
     bool dump_kept;             /* its tombstone owns the file now */
+    uint64_t heard_at;          /* monotonic ms: the node's last word (liveness.c) */
+    int64_t unreachable_since;  /* epoch ms since when it is unheard; 0: it is heard */
+    bool beat_out;              /* a heartbeat went and nothing came back since */
+    tmr beat_timer;
     conn *conn;                 /* the control connection (conn.h) */
     uint64_t seq;
     pending *calls[CALL_BUCKETS];
@@ -184,6 +188,8 @@ struct pm {
     int npeers;                 /* live (not removed) peers */
     tombstone *tombs;           /* newest first */
     char *dump_dir;             /* the nodes' crash dumps (made at the first start); NULL: none yet */
+    int unreachable;            /* running peers unheard now */
+    uint64_t unreachable_total;
     size_t ntombs, tomb_bytes;
     tmr tomb_timer;             /* the oldest's expiry */
     cluster *clusters;          /* clusters.c */
@@ -342,6 +348,18 @@ void clusters_free(pm *m);
 /* True if the tombstone holds the peer's crash dump file (it unlinks it). */
 bool add_tombstone(pm *m, const peer *p);
 void note_crash_dump(peer *p);
+/* The node is not heard from: close, kill what is ours, down with reason. */
+void declare_down(peer *p, const char *reason);
+/* An internal call (M, F, Args as ETF bodies) whose reply goes by kind. */
+bool send_internal(peer *p, enum pending_kind kind, const uint8_t *mfa, size_t n);
+
+/* liveness.c: heartbeats, unreachable, the node's watchdog. */
+int liveness_boot(peer *p);
+void liveness_watchdog_answered(peer *p, const char *klass);
+void liveness_start(peer *p);
+void liveness_heard(peer *p);
+void liveness_stop(peer *p);
+bool liveness_refuses(peer *p, pm_req *r);
 void not_found(pm *m, pm_req *r);
 
 #endif

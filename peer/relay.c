@@ -95,6 +95,14 @@ void send_call(peer *p, pending *c, const uint8_t *mfa, size_t n)
     send_tagged(p, "call", 5, &c->seq, mfa, n);
 }
 
+bool send_internal(peer *p, enum pending_kind kind, const uint8_t *mfa, size_t n)
+{
+    pending *c = pending_new(p, kind);
+    if (!c) return false;
+    send_call(p, c, mfa, n);
+    return true;
+}
+
 /* Encodes M, F, [Args...] bodies for an internal call. */
 /* M:F() on the node, or M:F(Atom) when atom is given. */
 static bool internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun, const char *atom)
@@ -206,6 +214,12 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
         if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
         break;
     }
+    case P_WATCHDOG:
+        liveness_watchdog_answered(p, klass);
+        if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
+        break;
+    case P_BEAT:
+        break;                  /* that it came is all (liveness_heard) */
     case P_IO:
         io_resume(p, c, klass, result, n);
         break;
@@ -253,6 +267,7 @@ static bool large_message_in_place(peer *p, const uint8_t *etf, size_t n)
 /* One control message from the node. Returns false if the peer is gone. */
 bool handle_message(peer *p, const uint8_t *etf, size_t n)
 {
+    liveness_heard(p);
     if (read_in_place(p, etf, n) || large_message_in_place(p, etf, n) || handle_large_format(p, etf, n)) return true;
     arena *a = arena_new();
     etf_error e = {0};
@@ -276,6 +291,7 @@ bool handle_message(peer *p, const uint8_t *etf, size_t n)
             internal_call(p, P_GETPID, "os", "getpid", NULL);
             internal_call(p, P_SELF, "erlang", "self", NULL);
             p->boot_calls += join_cluster(p);
+            p->boot_calls += liveness_boot(p);
         }
     } else if (term_is_atom(tag, "io_request") && ar == 4) {
         handle_io_request(p, a, t);
@@ -343,6 +359,7 @@ void do_relay(pm *m, peer *p, pm_req *r)
         finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : state_names[p->state]));
         return;
     }
+    if (liveness_refuses(p, r)) return;
     switch (r->op) {
     case PM_CALL: {
         pending *c = pending_new(p, P_CLIENT);

@@ -168,6 +168,11 @@ void peer_info_write(buf *out, const pm_peer_info *i)
     buf_hex(out, i->incarnation, 16);
     buf_byte(out, '"');
     put_time(out, "lease_expires_at", i->lease_expires_at);
+    put_time(out, "unreachable_since", i->unreachable_since);
+    put_key(out, "heartbeat_ms");
+    buf_dec(out, (uint64_t)(i->heartbeat_ms > 0 ? i->heartbeat_ms : 0));
+    put_key(out, "unreachable_ms");
+    buf_dec(out, (uint64_t)(i->unreachable_ms > 0 ? i->unreachable_ms : 0));
     put_key(out, "crash_dump_bytes");
     if (i->crash_dump) buf_dec(out, (uint64_t)i->crash_dump_bytes);
     else buf_str(out, "null");

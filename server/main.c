@@ -57,6 +57,11 @@ static void usage(FILE *f)
           "                         part, for distribution nodes on other hosts\n"
           "  --tombstone-ttl S      how long a removed peer answers 410 rather than 404\n"
           "                         (default 900 seconds)\n"
+          "  --heartbeat S          a heartbeat to each running peer every S seconds;\n"
+          "                         unanswered for as long, the peer is unreachable\n"
+          "                         (default 5; 0: none; 0.1 at least; a start's heartbeat_ms wins)\n"
+          "  --unreachable S        unheard for S seconds, a peer is declared down, and its\n"
+          "                         node halts by itself (default 60; a start's unreachable_ms wins)\n"
           "  --quiet                no log lines on stderr\n"
           "  --help, --version\n", f);
 }
@@ -193,7 +198,7 @@ static void on_stop_signal(loop_watch *w, uint32_t ev)
 int main(int argc, char **argv)
 {
     const char *listen_spec = "127.0.0.1:8080";
-    pm_config cfg = { .console_buffer = 1 << 20, .max_peers = 256 };
+    pm_config cfg = { .console_buffer = 1 << 20, .max_peers = 256, .heartbeat_ms = 5000, .unreachable_ms = 60000 };
     const char *token_file = NULL, *cert_file = NULL, *key_file = NULL, *cookie_file = NULL;
     bool insecure = false;
     char **allow = NULL;
@@ -218,6 +223,8 @@ int main(int argc, char **argv)
         { "idle-timeout", required_argument, NULL, 'D' },
         { "max-conns-per-client", required_argument, NULL, 'P' },
         { "tombstone-ttl", required_argument, NULL, 'G' },
+        { "heartbeat", required_argument, NULL, 'H' },
+        { "unreachable", required_argument, NULL, 'U' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
@@ -250,6 +257,18 @@ int main(int argc, char **argv)
             unsigned ttl;
             if (!parse_count(optarg, 1, 86400, &ttl)) { fputs("peerd: --tombstone-ttl must be 1..86400 seconds\n", stderr); return 2; }
             cfg.tombstone_ms = (uint64_t)ttl * 1000;
+            break;
+        }
+        case 'H': case 'U': {
+            char *end;
+            errno = 0;
+            double s = strtod(optarg, &end);
+            bool hb = c == 'H';
+            if (errno || end == optarg || *end || !(hb ? s == 0 || (s >= 0.1 && s <= 3600) : s >= 0.2 && s <= 86400)) {
+                fprintf(stderr, "peerd: --%s must be %s seconds\n", hb ? "heartbeat" : "unreachable", hb ? "0, or 0.1 to 3600" : "0.2 to 86400");
+                return 2;
+            }
+            *(hb ? &cfg.heartbeat_ms : &cfg.unreachable_ms) = (int64_t)(s * 1000 + 0.5);
             break;
         }
         case 'P': if (!parse_count(optarg, 1, 10000, &conns_per_ip)) { fputs("peerd: --max-conns-per-client must be 1..10000\n", stderr); return 2; } break;
