@@ -9,6 +9,7 @@
  * is netem on it.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,6 +63,9 @@ static void hosts_up(hosts *h, int n)
     if (geteuid() != 0 || sh("command -v ip tc unshare >/dev/null") != 0 || access("/usr/sbin/sshd", X_OK))
         cr_skip_test("needs root, iproute2, unshare and sshd for hosts in network namespaces");
     memset(h, 0, sizeof *h);
+    /* What a crashed run left (its fini did not run) goes first. */
+    sh("for ns in $(ip netns list | awk '/^peerd-h[0-9]+-/{print $1}'); do p=${ns##*-}; "
+       "[ -d /proc/$p ] || { ip netns pids $ns | xargs -r kill -9; ip netns del $ns; rm -rf /etc/netns/$ns; }; done 2>/dev/null");
     h->n = n;
     h->net = getpid() % 200 + 20;
     snprintf(h->dir, sizeof h->dir, "/tmp/peerd-hosts-XXXXXX");
@@ -332,34 +336,71 @@ Test(hosts, a_partition_loses_nothing_and_leaves_no_rogue_node, .timeout = 180, 
     for (int c = 0; c < 3; c++) free(id[c]);
 }
 
-/* 20 % loss, 100 ms delay and reordering on the link: calls answer right,
- * the console arrives whole and in order, a batch of 10,000 calls completes
- * in order, and nothing that is only slow is declared down. */
+/* netem's impairments on host i's traffic with peerd, both ways: its
+ * kernel may have no sch_netem, so iptables queues those packets to
+ * tests/hosts/impair (NFQUEUE), which drops and delays them. Returns the
+ * helper's pid. */
+static pid_t impair(const hosts *h, int i, int loss, int delay_ms, int jitter_ms)
+{
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s", PEERD_BIN);
+    char *slash = strrchr(bin, '/');
+    snprintf(slash + 1, sizeof bin - (size_t)(slash + 1 - bin), "tests/impair");
+    if (access(bin, X_OK)) cr_skip_test("tests/impair is not built (libnetfilter-queue-dev is not installed)");
+    pid_t pid = fork();
+    if (pid == 0) {
+        char l[16], d[16], j[16];
+        snprintf(l, sizeof l, "%d", loss);
+        snprintf(d, sizeof d, "%d", delay_ms);
+        snprintf(j, sizeof j, "%d", jitter_ms);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        execlp("ip", "ip", "netns", "exec", h->ns[i], bin, "7", l, d, j, (char *)NULL);
+        _exit(127);
+    }
+    usleep(200000);
+    cr_assert_eq(sh("ip netns exec %s iptables -A INPUT -s %s -j NFQUEUE --queue-num 7 --queue-bypass && "
+                    "ip netns exec %s iptables -A OUTPUT -d %s -j NFQUEUE --queue-num 7 --queue-bypass",
+                    h->ns[i], h->gateway, h->ns[i], h->gateway), 0);
+    return pid;
+}
+
+/* 20 % loss, 100 ms of delay and reordering on the round trip (10 % and
+ * 50 ± 25 ms each way): calls answer right, the console arrives whole and
+ * in order, a batch of 10,000 calls completes in order, and nothing that is
+ * only slow is declared down. (The plain build's run only: it is about the
+ * network, and takes a minute.) */
 Test(hosts, an_impaired_link_is_slow_not_down, .timeout = 300, .fini = take_down)
 {
     hosts_up(&H, 1);
     hosts h = H;
     const char *args[] = { "--heartbeat", "2", "--unreachable", "20", NULL };
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("the impaired link is checked by the plain build's suite");
+#endif
     peerd *d = peerd_start(args);
     char opts[1400];
     node_opts(&h, 0, 1, "slow", NULL, opts, sizeof opts);
     char *id = start_peer(d, opts);
-    cr_assert_eq(sh("tc qdisc add dev %s root netem delay 100ms 20ms loss 20%% reorder 25%% 50%% && "
-                    "ip netns exec %s tc qdisc add dev eth0 root netem delay 100ms 20ms loss 20%% reorder 25%% 50%%",
-                    h.host_if[0], h.ns[0]), 0);
+    pid_t impairer = impair(&h, 0, 10, 50, 25);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/call", id);
     for (int i = 1; i <= 20; i++) {
-        char args_json[32], want[32];
-        snprintf(args_json, sizeof args_json, "[%d]", -i);
+        char body_json[160], want[32];
+        snprintf(body_json, sizeof body_json, "{\"module\":\"erlang\",\"function\":\"abs\",\"args\":[%d],\"timeout_ms\":60000}", -i);
         snprintf(want, sizeof want, "%d", i);
-        resp *r = call(d, id, "erlang", "abs", args_json);
+        resp *r = http(d, "POST", path, body_json);
         cr_assert_eq(r->status, 200, "%s", r->body);
         cr_assert_str_eq(jstr(r, "result"), want);
         resp_free(r);
     }
-    resp *r = node_eval(d, id, "[io:format(user, \"row ~b~n\", [N]) || N <- lists:seq(1, 2000)], ok", false);
+    snprintf(path, sizeof path, "/peers/%s/eval", id);
+    /* 50 writes, then one of 2000 lines (each write waits for its reply). */
+    resp *r = http(d, "POST", path, "{\"expr\":\"[io:format(user, \\\"row ~b~n\\\", [N]) || N <- lists:seq(1, 50)], "
+                                    "io:put_chars(user, [io_lib:format(\\\"row ~b~n\\\", [N]) || N <- lists:seq(51, 2000)]).\","
+                                    "\"timeout_ms\":100000}");
     cr_assert_eq(r->status, 200, "%s", r->body);
     resp_free(r);
-    char path[256];
     snprintf(path, sizeof path, "/peers/%s/console", id);
     r = http_until(d, "GET", path, NULL, has_text, "row 2000\n", 60000);
     const char *at = r->body;
@@ -372,9 +413,10 @@ Test(hosts, an_impaired_link_is_slow_not_down, .timeout = 300, .fini = take_down
     }
     resp_free(r);
     enum { N = 10000 };
-    size_t cap = (size_t)N * 64, len = 0;
+    size_t cap = (size_t)N * 96, len = 0;
     char *body = malloc(cap);
-    for (int i = 1; i <= N; i++) len += (size_t)snprintf(body + len, cap - len, "{\"module\":\"erlang\",\"function\":\"abs\",\"args\":[%d]}\n", -i);
+    for (int i = 1; i <= N; i++)
+        len += (size_t)snprintf(body + len, cap - len, "{\"module\":\"erlang\",\"function\":\"abs\",\"args\":[%d],\"timeout_ms\":120000}\n", -i);
     snprintf(path, sizeof path, "/peers/%s/calls", id);
     double t0 = now_s();
     r = http_body(d, "POST", path, body, len, "application/x-ndjson", NULL);
@@ -384,10 +426,12 @@ Test(hosts, an_impaired_link_is_slow_not_down, .timeout = 300, .fini = take_down
         *nl = 0;
         cJSON *o = cJSON_Parse(p);
         cr_assert(o, "%s", p);
-        cr_assert_eq((int)cJSON_GetObjectItemCaseSensitive(o, "line")->valuedouble, n + 1, "%s", p);
+        const cJSON *line = cJSON_GetObjectItemCaseSensitive(o, "line");
+        cr_assert(cJSON_IsNumber(line) && (int)line->valuedouble == n + 1, "line %d: %s", n + 1, p);
         char want[32];
         snprintf(want, sizeof want, "%d", n + 1);
-        cr_assert_str_eq(field(o, "result"), want, "%s", p);
+        const char *res = field(o, "result");
+        cr_assert(res && !strcmp(res, want), "line %d: %s", n + 1, p);
         cJSON_Delete(o);
     }
     cr_assert_eq(n, N);
@@ -401,7 +445,9 @@ Test(hosts, an_impaired_link_is_slow_not_down, .timeout = 300, .fini = take_down
     r = http(d, "GET", path, NULL);
     cr_assert_str_eq(jstr(r, "state"), "running", "%s", r->body);
     resp_free(r);
-    sh("tc qdisc del dev %s root 2>/dev/null", h.host_if[0]);
+    sh("ip netns exec %s iptables -F", h.ns[0]);
+    kill(impairer, SIGTERM);
+    child_wait(impairer, 3000);
     delete_peer(d, id);
     free(id);
     cr_assert_eq(peerd_stop(d), 0);
