@@ -278,8 +278,10 @@ Test(hosts, a_partition_loses_nothing_and_leaves_no_rogue_node, .timeout = 180, 
         id[c] = start_peer(d, opts);
         nodes[c] = os_pid(d, id[c]);
     }
-    /* A chatty process on the TCP node: numbered lines, 50 ms apart. */
-    resp *r = node_eval(d, id[1], "spawn(fun() -> [begin io:format(user, \"tick ~b~n\", [N]), timer:sleep(50) end || N <- lists:seq(1, 120)] end), ok", false);
+    /* A chatty process on the TCP node: numbered lines and messages to
+     * the origin, 50 ms apart. */
+    resp *r = node_eval(d, id[1], "spawn(fun() -> [begin io:format(user, \"tick ~b~n\", [N]), user ! {message, inbox, N}, "
+                                  "timer:sleep(50) end || N <- lists:seq(1, 120)] end), ok", false);
     cr_assert_eq(r->status, 200, "%s", r->body);
     resp_free(r);
     usleep(300000);
@@ -313,6 +315,17 @@ Test(hosts, a_partition_loses_nothing_and_leaves_no_rogue_node, .timeout = 180, 
         snprintf(want, sizeof want, "tick %d\n", n);
         const char *next = strstr(at, want);
         cr_assert(next, "tick %d missing or out of order: %s", n, r->body);
+        at = next + strlen(want);
+    }
+    resp_free(r);
+    snprintf(path, sizeof path, "/peers/%s/messages?to=inbox", id[1]);
+    r = http_until(d, "GET", path, NULL, has_text, "\"seq\":120,", 15000);
+    at = r->body;
+    for (int n = 1; n <= 120; n++) {
+        char want[64];
+        snprintf(want, sizeof want, "\"seq\":%d,\"to\":\"inbox\",\"result\":\"%d\"", n, n);
+        const char *next = strstr(at, want);
+        cr_assert(next, "message %d missing or out of order: %.300s", n, at);
         at = next + strlen(want);
     }
     resp_free(r);
