@@ -20,7 +20,7 @@
 #include "control.h"
 #include "dist.h"
 #include "etf.h"
-#include "spawn.h"
+#include "proc.h"
 
 static void blocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK); }
 
@@ -227,7 +227,7 @@ static void dist_start_node(node_link *n)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     n->wfd = n->rfd = fd;
 
-    /* The handshake, as peer/dist.c runs it. */
+    /* The handshake, as peer/conn/dist.c runs it. */
     size_t len_m;
     uint8_t *m = hs_read(fd, &len_m);
     const uint8_t *nm;

@@ -1,6 +1,6 @@
 /*
  * control.c — libFuzzer target: the control messages read in place
- * (peer/control.c) against the full ETF decoder. Whatever is read in place
+ * (peer/term/control.c) against the full ETF decoder. Whatever is read in place
  * must be what etf_decode makes of the same bytes.
  */
 #include <stdlib.h>

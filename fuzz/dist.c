@@ -1,6 +1,6 @@
 /*
  * dist.c — libFuzzer target: what a node sends over distribution, as peerd
- * reads it (peer/dist.h): the handshake's send_name and challenge_reply,
+ * reads it (peer/conn/dist.h): the handshake's send_name and challenge_reply,
  * and the data phase — {packet, 4} split, 'p' + control message + message,
  * each message decoded as conn_dist.c decodes it.
  */

@@ -220,7 +220,7 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
             return bad(e, "invalid_arg", "lease_ms: must be a positive number of milliseconds%s", "");
         cJSON_AddNumberToObject(norm, "lease_ms", (double)o->lease_ms);
     }
-    /* Liveness (peer/liveness.c): -1 takes peerd's --heartbeat and --unreachable. */
+    /* Liveness (peer/manager/liveness.c): -1 takes peerd's --heartbeat and --unreachable. */
     o->heartbeat_ms = o->unreachable_ms = -1;
     if ((j = cJSON_GetObjectItemCaseSensitive(body, "heartbeat_ms")) && !cJSON_IsNull(j)) {
         if (!json_int(j, &o->heartbeat_ms) || (o->heartbeat_ms != 0 && (o->heartbeat_ms < 100 || o->heartbeat_ms > 3600000)))

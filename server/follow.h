@@ -1,6 +1,6 @@
 /*
  * follow.h — streaming responses (chunked text, NDJSON or SSE) fed by the
- * peer manager through a stream (peer/stream.h). The response parks its
+ * peer manager through a stream (peer/runtime/stream.h). The response parks its
  * connection (MHD suspend) when there is nothing to send, and the loop
  * resumes it when there is.
  */

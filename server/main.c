@@ -2,8 +2,8 @@
  * main.c — peerd: an HTTP service that starts, controls and stops Erlang
  * peer nodes, as OTP's peer module does from an Erlang origin.
  *
- * One thread serves everything on one loop (peer/loop.h): the peer manager
- * (peer/manager.c), HTTP (server/http.c, libmicrohttpd in external mode) and
+ * One thread serves everything on one loop (peer/runtime/loop.h): the peer manager
+ * (peer/manager/), HTTP (server/http.c, libmicrohttpd in external mode) and
  * the webhooks (server/notify.c, libcurl's multi socket interface) and the
  * stop signals (a signalfd). SIGINT/SIGTERM stop every peer, let the
  * streams drain, close every connection, give webhooks in flight a second,
@@ -13,7 +13,7 @@
 #include "loop.h"
 #include "manager.h"
 #include "notify.h"
-#include "spawn.h"
+#include "proc.h"
 #include "router.h"
 
 #include <curl/curl.h>

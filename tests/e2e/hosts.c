@@ -27,7 +27,7 @@ typedef struct {
     char dir[64];               /* keys, configs, and home/ with the cookie */
     char cookie[40];            /* in home/.erlang.cookie, as a host's own user would have it */
     char bridge[16], gateway[32];   /* peerd's side: the bridge and its address */
-    char ns[MAX_HOSTS][32], name[MAX_HOSTS][8], ip[MAX_HOSTS][32], host_if[MAX_HOSTS][16];
+    char ns[MAX_HOSTS][32], name[MAX_HOSTS][16], ip[MAX_HOSTS][32], host_if[MAX_HOSTS][24];   /* host_if: 15 chars at most */
     pid_t sshd[MAX_HOSTS];
 } hosts;
 

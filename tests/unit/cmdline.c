@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "buf.h"
 #include "cmdline.h"
 
 static void expect_argv(const pm_start_opts *o, char *const *conn_args, const char *want)

@@ -1,5 +1,5 @@
 /*
- * json.c — the JSON <-> term mapping (peer/term_json.h), both ways, and that a
+ * json.c — the JSON <-> term mapping (peer/term/term_json.h), both ways, and that a
  * `value` sent back reproduces the same term.
  */
 #include <criterion/criterion.h>

@@ -1,5 +1,5 @@
 /*
- * labels.c — label syntax and equality selectors (peer/labels.c).
+ * labels.c — label syntax and selectors (peer/term/labels.c).
  */
 #include <criterion/criterion.h>
 #include <string.h>

@@ -35,14 +35,6 @@ void logf_(pm *m, const char *fmt, ...)
     fprintf(stderr, "peerd: %s\n", line);
 }
 
-void pm_start_opts_free(pm_start_opts *o)
-{
-    if (!o) return;
-    free(o->name); free(o->host); free(o->tcp_ip); free(o->options_json); free(o->notify_url); free(o->cookie);
-    free(o->labels_json); free(o->cluster); strv_free(o->labels);
-    strv_free(o->exec); strv_free(o->args); strv_free(o->post_process_args); strv_free(o->env);
-    free(o);
-}
 
 void pm_peer_info_free(pm_peer_info *i)
 {

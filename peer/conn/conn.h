@@ -19,7 +19,7 @@
 
 #include "buf.h"
 #include "loop.h"
-#include "manager.h"
+#include "start_opts.h"
 #include "tcp_frame.h"
 
 typedef struct conn conn;

@@ -12,7 +12,7 @@
 #ifndef PEERD_CMDLINE_H
 #define PEERD_CMDLINE_H
 
-#include "manager.h"
+#include "start_opts.h"
 
 /* A NULL-terminated, malloc'd argv; NULL if out of memory. conn_args are
  * what the control connection asks for (-user peer, -origin IPS PORT...). */

@@ -26,7 +26,7 @@
  */
 #include "manager_int.h"
 #include "cmdline.h"
-#include "spawn.h"
+#include "proc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -2,6 +2,7 @@
  * cmdline.c — see cmdline.h.
  */
 #include "cmdline.h"
+#include "buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>

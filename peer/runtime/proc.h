@@ -1,8 +1,8 @@
 /*
- * spawn.h — starting the node's program with its standard streams piped.
+ * proc.h — processes: starting the node's program with its standard streams piped, and stopping what is left.
  */
-#ifndef PEERD_SPAWN_H
-#define PEERD_SPAWN_H
+#ifndef PEERD_PROC_H
+#define PEERD_PROC_H
 
 #include <stdbool.h>
 #include <sys/types.h>

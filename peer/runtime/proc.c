@@ -1,10 +1,10 @@
 /*
- * spawn.c — posix_spawnp with piped stdio.
+ * proc.c — posix_spawnp with piped stdio, and the children left at the end (proc.h).
  *
  * posix_spawnp reports exec failures (a missing program) as its return value
  * in glibc, which makes "exec" errors exact without a fork-and-report dance.
  */
-#include "spawn.h"
+#include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
