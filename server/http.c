@@ -283,12 +283,20 @@ static void on_mhd_ready(loop_watch *w, uint32_t ev)
 
 #define HTTP_RUNS_PER_TURN 3
 
+static void sweep_tick(void *owner, tmr *t);
+static void stop_tick(void *owner, tmr *t);
+
 static int turn_end(void *ud)
 {
     http_server *s = ud;
+    if (s->stop_retry) {
+        s->stop_retry = false;
+        stop_tick(s, &s->stop_timer);
+    }
     s->hook_turn = loop_turn(s->l);
     if (!s->daemon) return -1;
     uint64_t now = loop_now();
+    if (!s->sweep_armed && now - s->swept_at >= 1000) sweep_tick(s, &s->sweep_timer);
     MHD_UNSIGNED_LONG_LONG to = 1;
     /* libmicrohttpd finishes a sent response over a run or two more, each
      * saying "timeout 0": those runs are taken here (HTTP_RUNS_PER_TURN at
@@ -301,9 +309,12 @@ static int turn_end(void *ud)
         if (MHD_get_timeout(s->daemon, &to) != MHD_YES) { s->run_at = 0; return -1; }
         s->run_at = now + to;
     }
-    if (MHD_get_timeout(s->daemon, &to) != MHD_YES) { s->run_at = 0; return -1; }
+    if (MHD_get_timeout(s->daemon, &to) != MHD_YES) { s->run_at = 0; return s->stop_retry ? 10 : s->sweep_armed ? -1 : 1000; }
     if (to > 86400000) to = 86400000;
     s->run_at = now + to;
+    /* What runs from here without its timer needs the loop to turn. */
+    if (!s->sweep_armed && to > 1000) to = 1000;
+    if (s->stop_retry && to > 10) to = 10;
     return (int)to;
 }
 
@@ -312,7 +323,10 @@ static void sweep_tick(void *owner, tmr *t)
     (void)t;
     http_server *s = owner;
     http_sweep(s);
-    loop_timer(s->l, &s->sweep_timer, 1000, sweep_tick, s);
+    /* Without its timer the sweep runs from the end of a turn instead
+     * (turn_end), a second apart, until the timer can be armed again. */
+    s->sweep_armed = loop_timer(s->l, &s->sweep_timer, 1000, sweep_tick, s);
+    s->swept_at = loop_now();
 }
 
 int http_start(http_server *s, loop *l, int listen_fd)
@@ -347,7 +361,7 @@ int http_start(http_server *s, loop *l, int listen_fd)
     if (!s->daemon) return -1;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     if (!di || loop_watch_fd(l, &s->w_mhd, di->epoll_fd, EPOLLIN, on_mhd_ready, s) < 0 ||
-        loop_on_turn_end_first(l, turn_end, s) < 0 || !loop_timer(l, &s->sweep_timer, 1000, sweep_tick, s)) {
+        loop_on_turn_end_first(l, turn_end, s) < 0 || !(s->sweep_armed = loop_timer(l, &s->sweep_timer, 1000, sweep_tick, s))) {
         MHD_stop_daemon(s->daemon);
         s->daemon = NULL;
         return -1;
@@ -365,7 +379,8 @@ static void stop_tick(void *owner, tmr *t)
     /* Answers being converted on the helper come back (their work is
      * bounded); then the streams get up to two seconds. */
     if (loop_work_pending(s->l) || (s->streams > 0 && loop_now() < s->stop_by)) {
-        loop_timer(s->l, &s->stop_timer, 10, stop_tick, s);
+        /* No timer to wait with: the end of the next turn asks again. */
+        s->stop_retry = !loop_timer(s->l, &s->stop_timer, 10, stop_tick, s);
         return;
     }
     loop_timer_clear(s->l, &s->sweep_timer);
@@ -383,5 +398,5 @@ void http_quit(http_server *s, void (*done)(void *ud), void *ud)
     MHD_socket listener = MHD_quiesce_daemon(s->daemon);
     if (listener != MHD_INVALID_SOCKET) close(listener);
     s->stop_by = loop_now() + 2000;
-    loop_timer(s->l, &s->stop_timer, 0, stop_tick, s);
+    s->stop_retry = !loop_timer(s->l, &s->stop_timer, 0, stop_tick, s);
 }

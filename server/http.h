@@ -99,6 +99,9 @@ struct http_server {
     uint64_t run_at;                    /* when libmicrohttpd wants to run again (its timeout); 0: never */
     tmr sweep_timer, stop_timer;
     uint64_t stop_by;
+    bool sweep_armed;                   /* the deadline sweep's timer is armed */
+    bool stop_retry;                    /* the stop could not arm its timer: go on at the turn's end */
+    uint64_t swept_at;                  /* when it last ran (loop_now) */
     void (*stopped)(void *ud);
     void *stopped_ud;
     unsigned request_timeout_s;         /* headers, then body, each within this */

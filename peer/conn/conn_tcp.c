@@ -149,7 +149,16 @@ static void on_listen(loop_watch *w, uint32_t ev)
     conn *c = w->ud;
     tcp_conn *t = w->ud;
     int fd = accept4(t->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+        /* Out of descriptors or memory the listener stays readable, and the
+         * loop would spin on it: the node cannot be taken, say so. */
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            char why[64];
+            snprintf(why, sizeof why, "{accept,%s}", errno == EMFILE ? "emfile" : errno == ENFILE ? "enfile" : "enomem");
+            conn_lose(c, why);
+        }
+        return;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);

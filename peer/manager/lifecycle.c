@@ -521,11 +521,17 @@ void do_lease(pm *m, peer *p, pm_req *r)
         finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : "down"));
         return;
     }
-    if (r->lease_ms && r->lease_ms != p->opt->lease_ms) {
+    int64_t lease = r->lease_ms ? r->lease_ms : p->opt->lease_ms;
+    if (!lease) {
+        finish(r, PM_ERR_NO_LEASE, xasprintf("peer %s has no lease to renew: give lease_ms to start one", p->id));
+        return;
+    }
+    /* Everything that can fail first; the peer changes only once it can't. */
+    char *text = NULL;
+    if (lease != p->opt->lease_ms) {
         /* The options say the lease the peer has now. */
         cJSON *o = cJSON_Parse(p->opt->options_json);
-        cJSON *v = cJSON_CreateNumber((double)r->lease_ms);
-        char *text = NULL;
+        cJSON *v = cJSON_CreateNumber((double)lease);
         if (o && v) {
             if (cJSON_GetObjectItemCaseSensitive(o, "lease_ms")) cJSON_ReplaceItemInObjectCaseSensitive(o, "lease_ms", v);
             else cJSON_AddItemToObject(o, "lease_ms", v);
@@ -535,17 +541,16 @@ void do_lease(pm *m, peer *p, pm_req *r)
         cJSON_Delete(v);
         cJSON_Delete(o);
         if (!text) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); return; }
-        free(p->opt->options_json);
-        p->opt->options_json = text;
-        p->opt->lease_ms = r->lease_ms;
     }
-    if (!p->opt->lease_ms) {
-        finish(r, PM_ERR_NO_LEASE, xasprintf("peer %s has no lease to renew: give lease_ms to start one", p->id));
-        return;
-    }
-    if (!timer_set(m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p)) {
+    if (!timer_set(m, &p->lease_timer, (uint64_t)lease, lease_expired, p)) {
+        free(text);
         finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the lease"));
         return;
+    }
+    if (text) {
+        free(p->opt->options_json);
+        p->opt->options_json = text;
+        p->opt->lease_ms = lease;
     }
     p->lease_expires_at = wall_ms() + p->opt->lease_ms;
     answer_with_info(r, p, PM_OK, NULL);

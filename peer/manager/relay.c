@@ -287,11 +287,16 @@ bool handle_message(peer *p, const uint8_t *etf, size_t n)
         p->node = buf_cstr(&nb) ? strdup((char *)nb.p) : NULL;
         buf_free(&nb);
         if (p->state == ST_BOOTING && !p->boot_calls) {
-            p->boot_calls = 2;
-            internal_call(p, P_GETPID, "os", "getpid", NULL);
-            internal_call(p, P_SELF, "erlang", "self", NULL);
-            p->boot_calls += join_cluster(p);
-            p->boot_calls += liveness_boot(p);
+            /* Only the calls that went are waited for; one of the two the
+             * peer needs that could not go fails the boot. */
+            int sent = internal_call(p, P_GETPID, "os", "getpid", NULL) + internal_call(p, P_SELF, "erlang", "self", NULL);
+            p->boot_calls = sent + join_cluster(p) + liveness_boot(p);
+            if (sent < 2) {
+                logf_(p->m, "peer %s: out of memory for its boot calls", p->id);
+                declare_down(p, "{boot_calls,enomem}");
+                arena_free(a);
+                return false;
+            }
         }
     } else if (term_is_atom(tag, "io_request") && ar == 4) {
         handle_io_request(p, a, t);
