@@ -1,6 +1,7 @@
 /*
- * bare_mhd.c — the yardstick for HTTP overhead: libmicrohttpd in the same
- * configuration as peerd (thread pool, poll, suspend/resume allowed),
+ * bare_mhd.c — a yardstick for HTTP overhead: libmicrohttpd answering on
+ * its own threads (a pool of THREADS, poll, suspend/resume allowed; not
+ * peerd's one loop in external mode),
  * answering every request (its body read and dropped) with a fixed JSON body
  * the size of a peer object.
  *   bare_mhd PORT THREADS     PORT 0: any free port; prints the one it took

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "etf.h"
 #include "node_link.h"
 
 #define SLOTS 4096              /* calls in flight, by seq % SLOTS */
@@ -84,8 +85,8 @@ static bool on_message(void *ud, const uint8_t *etf, size_t len)
         inflight[rep.seq % SLOTS] = NULL;
         const uint8_t *a = rep.result;
         size_t n = 0, off = 0;
-        if (rep.result_len >= 2 && (a[0] == 119 || a[0] == 115)) n = a[1], off = 2;                     /* SMALL_ATOM(_UTF8)_EXT */
-        else if (rep.result_len >= 3 && (a[0] == 118 || a[0] == 100)) n = (size_t)a[1] << 8 | a[2], off = 3; /* ATOM(_UTF8)_EXT */
+        if (rep.result_len >= 2 && (a[0] == SMALL_ATOM_UTF8_EXT || a[0] == SMALL_ATOM_EXT)) n = a[1], off = 2;
+        else if (rep.result_len >= 3 && (a[0] == ATOM_UTF8_EXT || a[0] == ATOM_EXT)) n = (size_t)a[1] << 8 | a[2], off = 3;
         if (off + n > rep.result_len || n >= sizeof k->result) n = 0;
         memcpy(k->result, a + off, n);
         k->result[n] = 0;

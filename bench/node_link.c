@@ -73,13 +73,13 @@ void node_link_call(const node_link *n, buf *out, uint64_t seq)
     if (n->dist) { dist_call(n, out, seq); return; }
     buf call = {0};
     buf_byte(&call, ETF_VERSION);
-    buf_byte(&call, 104);
+    buf_byte(&call, SMALL_TUPLE_EXT);
     buf_byte(&call, 5);
     etf_encode_atom(&call, "call", 4);
     etf_encode_int(&call, (int64_t)seq);
     etf_encode_atom(&call, "erlang", 6);
     etf_encode_atom(&call, "node", 4);
-    buf_byte(&call, 106);
+    buf_byte(&call, NIL_EXT);
     if (n->tcp) tcp_encode(out, call.p, call.len);
     else stdio_encode(out, call.p, call.len);
     buf_free(&call);
@@ -130,8 +130,8 @@ static uint8_t *hs_read(int fd, size_t *n)
 
 static void pid_body(buf *b, const char *node, uint32_t id, uint32_t creation)
 {
-    buf_byte(b, 88);
-    buf_byte(b, 119);
+    buf_byte(b, NEW_PID_EXT);
+    buf_byte(b, SMALL_ATOM_UTF8_EXT);
     buf_byte(b, (uint8_t)strlen(node));
     buf_str(b, node);
     buf_u32(b, id);
@@ -273,24 +273,24 @@ static void dist_call(const node_link *n, buf *out, uint64_t seq)
     buf p = {0};
     buf_byte(&p, 112);
     buf_byte(&p, ETF_VERSION);
-    buf_byte(&p, 104); buf_byte(&p, 4);
-    buf_byte(&p, 97); buf_byte(&p, 6);
+    buf_byte(&p, SMALL_TUPLE_EXT); buf_byte(&p, 4);
+    buf_byte(&p, SMALL_INTEGER_EXT); buf_byte(&p, 6);
     buf_put(&p, n->pid_origin.p, n->pid_origin.len);
     etf_encode_atom(&p, "", 0);
     etf_encode_atom(&p, "rex", 3);
     buf_byte(&p, ETF_VERSION);
-    buf_byte(&p, 104); buf_byte(&p, 2);
+    buf_byte(&p, SMALL_TUPLE_EXT); buf_byte(&p, 2);
     buf_put(&p, n->pid_reply.p, n->pid_reply.len);
-    buf_byte(&p, 104); buf_byte(&p, 5);
+    buf_byte(&p, SMALL_TUPLE_EXT); buf_byte(&p, 5);
     etf_encode_atom(&p, "call", 4);
     etf_encode_atom(&p, "erpc", 4);
     etf_encode_atom(&p, "execute_call", 12);
-    buf_byte(&p, 108); buf_u32(&p, 4);
+    buf_byte(&p, LIST_EXT); buf_u32(&p, 4);
     etf_encode_int(&p, (int64_t)seq);
     etf_encode_atom(&p, "erlang", 6);
     etf_encode_atom(&p, "node", 4);
-    buf_byte(&p, 106);
-    buf_byte(&p, 106);
+    buf_byte(&p, NIL_EXT);
+    buf_byte(&p, NIL_EXT);
     buf_put(&p, n->pid_gl.p, n->pid_gl.len);
     buf_u32(out, (uint32_t)p.len);
     buf_put(out, p.p, p.len);
@@ -315,11 +315,11 @@ static bool dist_packet(void *ud, const uint8_t *p, size_t len)
         if (m->tuple.n == 3 && term_is_atom(m->tuple.items[0], "$gen_call")) {
             const term *from = m->tuple.items[1]->tuple.items[0], *tag = m->tuple.items[1]->tuple.items[1];
             buf c = {0}, r = {0};
-            buf_byte(&c, 104); buf_byte(&c, 3);
-            buf_byte(&c, 97); buf_byte(&c, 2);
+            buf_byte(&c, SMALL_TUPLE_EXT); buf_byte(&c, 3);
+            buf_byte(&c, SMALL_INTEGER_EXT); buf_byte(&c, 2);
             etf_encode_atom(&c, "", 0);
             etf_encode_body(&c, from);
-            buf_byte(&r, 104); buf_byte(&r, 2);
+            buf_byte(&r, SMALL_TUPLE_EXT); buf_byte(&r, 2);
             etf_encode_body(&r, tag);
             buf_put(&r, n->pid_gl.p, n->pid_gl.len);
             dist_send(n, &c, &r);
@@ -335,7 +335,7 @@ static bool dist_packet(void *ud, const uint8_t *p, size_t len)
             if (e->type == TERM_TUPLE && e->tuple.n == 3) {
                 buf r = {0};
                 buf_byte(&r, ETF_VERSION);
-                buf_byte(&r, 104); buf_byte(&r, 4);
+                buf_byte(&r, SMALL_TUPLE_EXT); buf_byte(&r, 4);
                 etf_encode_atom(&r, "reply", 5);
                 etf_encode_body(&r, e->tuple.items[0]);
                 etf_encode_atom(&r, "ok", 2);

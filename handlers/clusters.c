@@ -56,7 +56,7 @@ static pm_req *make_nodes(http_req *h, const group_peer *m)
     r->timeout_ms = 5000;
     etf_encode_atom(&r->payload, "erlang", 6);
     etf_encode_atom(&r->payload, "nodes", 5);
-    buf_byte(&r->payload, 106);
+    buf_byte(&r->payload, NIL_EXT);
     if (r->payload.oom) { pm_req_free(r); return NULL; }
     return r;
 }

@@ -58,7 +58,7 @@ static bool module_name(http_req *h, const char *seg, char *out, size_t outlen, 
 static void put_string_ext(buf *b, const char *s)
 {
     size_t n = strlen(s);
-    buf_byte(b, 107);
+    buf_byte(b, STRING_EXT);
     buf_u16(b, (uint16_t)n);
     buf_put(b, s, n);
 }
@@ -74,22 +74,22 @@ static pm_req *load_req(const load_state *s, const char *id)
     size_t n = strlen(s->module);
     if (!s->purged) {
         etf_encode_atom(b, "purge", 5);
-        buf_byte(b, 108);
+        buf_byte(b, LIST_EXT);
         buf_u32(b, 1);
         etf_encode_atom(b, s->module, n);
-        buf_byte(b, 106);
+        buf_byte(b, NIL_EXT);
     } else {
         char file[300];
         snprintf(file, sizeof file, "%s.beam", s->module);
         etf_encode_atom(b, "load_binary", 11);
-        buf_byte(b, 108);
+        buf_byte(b, LIST_EXT);
         buf_u32(b, 3);
         etf_encode_atom(b, s->module, n);
         put_string_ext(b, file);
-        buf_byte(b, 109);
+        buf_byte(b, BINARY_EXT);
         buf_u32(b, (uint32_t)s->len);
         buf_put(b, s->code, s->len);
-        buf_byte(b, 106);
+        buf_byte(b, NIL_EXT);
     }
     if (b->oom) { pm_req_free(r); return NULL; }
     return r;
@@ -329,22 +329,22 @@ static bool eval_payload(buf *out, const char *text, size_t n)
     }
     etf_encode_atom(out, "erl_eval", 8);
     etf_encode_atom(out, "expr", 4);
-    buf_byte(out, 108);
+    buf_byte(out, LIST_EXT);
     buf_u32(out, 5);
     buf_put(out, form.p, form.len);
-    buf_byte(out, 108);                 /* [{'S', <<Text>>}] */
+    buf_byte(out, LIST_EXT);                 /* [{'S', <<Text>>}] */
     buf_u32(out, 1);
-    buf_byte(out, 104);
+    buf_byte(out, SMALL_TUPLE_EXT);
     buf_byte(out, 2);
     etf_encode_atom(out, "S", 1);
-    buf_byte(out, 109);
+    buf_byte(out, BINARY_EXT);
     buf_u32(out, (uint32_t)n);
     buf_put(out, text, n);
-    buf_byte(out, 106);
+    buf_byte(out, NIL_EXT);
     etf_encode_atom(out, "none", 4);
     etf_encode_atom(out, "none", 4);
     etf_encode_atom(out, "value", 5);
-    buf_byte(out, 106);
+    buf_byte(out, NIL_EXT);
     return !out->oom;
 }
 

@@ -123,13 +123,6 @@ static enum MHD_Result unauthorized(http_req *h, const char *why)
 
 /* ---- connections: deadlines, %00, per-client limits ---- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static http_conn *conn_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -138,7 +131,7 @@ static http_conn *conn_of(struct MHD_Connection *c)
 
 static void set_deadline(const http_server *s, http_conn *hc, bool on)
 {
-    if (hc) hc->deadline_ms = on ? now_ms() + (int64_t)s->request_timeout_s * 1000 : 0;
+    if (hc) hc->deadline_ms = on ? (int64_t)loop_now() + (int64_t)s->request_timeout_s * 1000 : 0;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -179,7 +172,7 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
 
 void http_sweep(http_server *s)
 {
-    int64_t now = now_ms();
+    int64_t now = (int64_t)loop_now();
     for (http_conn *hc = s->conns; hc; hc = hc->next) {
         if (hc->deadline_ms && hc->deadline_ms < now && hc->fd >= 0) {
             /* libmicrohttpd sees the end of the stream and closes it itself. */

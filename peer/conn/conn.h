@@ -88,7 +88,8 @@ typedef struct {
     /* The program exited: read what its stdout still holds, then close it.
      * False if the peer is gone as a result. */
     bool (*drain)(conn *c);
-    const char *(*describe)(const conn *c);   /* "standard_io", "tcp:IP:PORT", "distribution:NODE" */
+    /* "standard_io", "tcp:IP:PORT", "distribution:NODE"; NULL: c->text */
+    const char *(*describe)(const conn *c);
     void (*free)(conn *c);
 } conn_ops;
 
@@ -113,6 +114,17 @@ struct conn {
 };
 
 extern const conn_ops conn_stdio_ops, conn_tcp_ops, conn_dist_ops;
+
+/* The operations as callers write them (conn_ops says what each does). */
+static inline int conn_attach(conn *c, int in_fd, int out_fd) { return c->ops->attach(c, in_fd, out_fd); }
+static inline void conn_send(conn *c, const uint8_t *etf, size_t n) { c->ops->send(c, etf, n); }
+static inline void conn_flush(conn *c) { c->ops->flush(c); }
+static inline bool conn_is_open(const conn *c) { return c->ops->is_open(c); }
+static inline bool conn_is_waiting(const conn *c) { return c->ops->is_waiting(c); }
+static inline void conn_close(conn *c) { c->ops->close(c); }
+static inline bool conn_drain(conn *c) { return c->ops->drain(c); }
+static inline const char *conn_describe(const conn *c) { return c->ops->describe ? c->ops->describe(c) : c->text; }
+static inline void conn_free(conn *c) { c->ops->free(c); }
 
 /* Reads from one node in one turn of the loop, at most (then the turn ends:
  * followers are filled, HTTP writes, other nodes are read). A turn that read

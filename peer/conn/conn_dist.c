@@ -65,9 +65,9 @@ typedef struct {
 
 static void pid_body(buf *b, const char *node, uint32_t id, uint32_t creation)
 {
-    buf_byte(b, 88);            /* NEW_PID_EXT */
+    buf_byte(b, NEW_PID_EXT);            /* NEW_PID_EXT */
     size_t n = strlen(node);
-    buf_byte(b, 119);           /* SMALL_ATOM_UTF8_EXT */
+    buf_byte(b, SMALL_ATOM_UTF8_EXT);           /* SMALL_ATOM_UTF8_EXT */
     buf_byte(b, (uint8_t)n);
     buf_put(b, node, n);
     buf_u32(b, id);
@@ -75,8 +75,8 @@ static void pid_body(buf *b, const char *node, uint32_t id, uint32_t creation)
     buf_u32(b, creation);
 }
 
-static void tuple(buf *b, size_t n) { buf_byte(b, 104); buf_byte(b, (uint8_t)n); }
-static void small(buf *b, uint8_t v) { buf_byte(b, 97); buf_byte(b, v); }
+static void tuple(buf *b, size_t n) { buf_byte(b, SMALL_TUPLE_EXT); buf_byte(b, (uint8_t)n); }
+static void small(buf *b, uint8_t v) { buf_byte(b, SMALL_INTEGER_EXT); buf_byte(b, v); }
 static void atom(buf *b, const char *s) { etf_encode_atom(b, s, strlen(s)); }
 
 /* Starts a data packet: length to be filled by end_packet, 'p', the control
@@ -129,7 +129,7 @@ typedef struct { const uint8_t *p; size_t n; } span;
 
 static size_t spans_of(arena *a, const uint8_t *etf, size_t n, span *out, size_t max, term **tag)
 {
-    if (n < 3 || etf[0] != ETF_VERSION || etf[1] != 104) return 0;
+    if (n < 3 || etf[0] != ETF_VERSION || etf[1] != SMALL_TUPLE_EXT) return 0;
     size_t arity = etf[2], off = 3;
     for (size_t i = 0; i < arity && i < max; i++) {
         size_t used;
@@ -161,10 +161,10 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
         atom(q, "call");
         atom(q, "erpc");
         atom(q, "execute_call");
-        buf_byte(q, 108);       /* LIST_EXT of 4 */
+        buf_byte(q, LIST_EXT);       /* LIST_EXT of 4 */
         buf_u32(q, 4);
         for (int i = 1; i < 5; i++) buf_put(q, s[i].p, s[i].n);
-        buf_byte(q, 106);
+        buf_byte(q, NIL_EXT);
         buf_put(q, t->pid[PID_GL].p, t->pid[PID_GL].len);
         end_packet(c, at);
     } else if (k == 4 && term_is_atom(tag, "cast")) {
@@ -180,7 +180,7 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
     } else if (k == 3 && term_is_atom(tag, "message")) {
         /* {message, To, Msg}: To a registered name or a pid. */
         uint8_t first = s[1].p[0];
-        bool name = first == 100 || first == 115 || first == 118 || first == 119;
+        bool name = first == ATOM_EXT || first == SMALL_ATOM_EXT || first == ATOM_UTF8_EXT || first == SMALL_ATOM_UTF8_EXT;
         at = name ? send_to_name(t, s[1].p, s[1].n) : send_to_pid(t, s[1].p, s[1].n);
         buf_put(q, s[2].p, s[2].n);
         end_packet(c, at);
@@ -233,7 +233,7 @@ static bool rex_reply(dist_conn *t, const term *m)
         tuple(&b, 2);
         etf_encode_body(&b, r->tuple.items[2]);
         if (error) etf_encode_body(&b, r->tuple.items[3]);
-        else buf_byte(&b, 106);
+        else buf_byte(&b, NIL_EXT);
     }
     bool ok = up(t, &b);
     buf_free(&b);
@@ -245,9 +245,9 @@ static bool rex_reply(dist_conn *t, const term *m)
 static bool tagged(const uint8_t *msg, size_t n, size_t arity, const char *tag)
 {
     size_t len = strlen(tag);
-    if (n < 5 || msg[1] != 104 || msg[2] != arity) return false;
-    if ((msg[3] == 119 || msg[3] == 115) && msg[4] == len) return n >= 5 + len && !memcmp(msg + 5, tag, len);
-    if ((msg[3] == 118 || msg[3] == 100) && n >= 6 && msg[4] == 0 && msg[5] == len) return n >= 6 + len && !memcmp(msg + 6, tag, len);
+    if (n < 5 || msg[1] != SMALL_TUPLE_EXT || msg[2] != arity) return false;
+    if ((msg[3] == SMALL_ATOM_UTF8_EXT || msg[3] == SMALL_ATOM_EXT) && msg[4] == len) return n >= 5 + len && !memcmp(msg + 5, tag, len);
+    if ((msg[3] == ATOM_UTF8_EXT || msg[3] == ATOM_EXT) && n >= 6 && msg[4] == 0 && msg[5] == len) return n >= 6 + len && !memcmp(msg + 6, tag, len);
     return false;
 }
 
@@ -275,7 +275,7 @@ static bool delivered(dist_conn *t, arena *a, const term *to, const uint8_t *msg
         else atom(&t->c.outq, "ok");
         end_packet(&t->c, at);
         buf_free(&pid);
-        t->c.ops->flush(&t->c);
+        conn_flush(&t->c);
         return true;
     }
     if (to->type == TERM_PID && is_ours(t, to, PID_REPLIER) && m->type == TERM_TUPLE && m->tuple.n == 2 && term_is_atom(m->tuple.items[0], "rex"))
@@ -297,7 +297,7 @@ static bool packet(void *ud, const uint8_t *p, size_t n)
     dist_conn *t = ud;
     if (!n) {                   /* a tick: answer it */
         buf_u32(&t->c.outq, 0);
-        t->c.ops->flush(&t->c);
+        conn_flush(&t->c);
         return true;
     }
     arena *a = arena_new();
@@ -320,7 +320,7 @@ static bool packet(void *ud, const uint8_t *p, size_t n)
             etf_encode_body(&t->c.outq, ctl->tuple.items[3]);
             etf_encode_body(&t->c.outq, ctl->tuple.items[2]);
             end_packet(&t->c, at);
-            t->c.ops->flush(&t->c);
+            conn_flush(&t->c);
         }
         /* LINK, MONITOR_P, DEMONITOR_P, EXIT...: peerd's pids never die
          * while the connection lives; nothing to answer. */
@@ -471,8 +471,6 @@ static int attach(conn *c, int in_fd, int out_fd)
 
 static bool is_open(const conn *c) { return ((const dist_conn *)c)->sock_fd >= 0; }
 static bool is_waiting(const conn *c) { return ((const dist_conn *)c)->waiting; }
-static const char *describe(const conn *c) { return c->text; }
-
 static void destroy(conn *c)
 {
     dist_conn *t = (dist_conn *)c;
@@ -488,5 +486,5 @@ static void destroy(conn *c)
 const conn_ops conn_dist_ops = {
     .name = "distribution", .create = create, .wants_stdin = false, .attach = attach, .send = send_msg,
     .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
-    .describe = describe, .free = destroy,
+    .free = destroy,
 };

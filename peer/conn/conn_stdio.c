@@ -92,8 +92,6 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
 static bool is_open(const conn *c) { return ((const stdio_conn *)c)->in_fd >= 0; }
 static bool is_waiting(const conn *c) { (void)c; return false; }
 
-static const char *describe(const conn *c) { return c->text; }
-
 static void destroy(conn *c)
 {
     stdio_conn *s = (stdio_conn *)c;
@@ -105,5 +103,5 @@ static void destroy(conn *c)
 const conn_ops conn_stdio_ops = {
     .name = "standard_io", .create = create, .wants_stdin = true, .attach = attach, .send = send_msg,
     .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
-    .describe = describe, .free = destroy,
+    .free = destroy,
 };

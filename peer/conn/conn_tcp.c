@@ -193,8 +193,6 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
 static bool is_open(const conn *c) { return ((const tcp_conn *)c)->sock_fd >= 0; }
 static bool is_waiting(const conn *c) { return ((const tcp_conn *)c)->listen_fd >= 0; }
 
-static const char *describe(const conn *c) { return c->text; }
-
 static void destroy(conn *c)
 {
     close_control(c);
@@ -205,5 +203,5 @@ static void destroy(conn *c)
 const conn_ops conn_tcp_ops = {
     .name = "tcp", .create = create, .wants_stdin = false, .attach = attach, .send = send_msg,
     .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
-    .describe = describe, .free = destroy,
+    .free = destroy,
 };

@@ -171,10 +171,7 @@ void release_followers(peer *p, bool cut)
 static void follower_client_gone(follower *f)
 {
     if (f->client_fd >= 0) close_fd(f->m, &f->client_fd, &f->w_client);
-    f->s->gone = true;
-    bool parked = f->s->parked;
-    f->s->parked = false;
-    if (parked) f->s->wake(f->s->ud);
+    stream_client_gone(f->s);
     if (f->link && f->p && !f->p->stopping && !f->p->removed) {
         logf_(f->m, "peer %s: its linked client went away; stopping it", f->p->id);
         f->p->stop_reason = "link_closed";

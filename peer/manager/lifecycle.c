@@ -151,7 +151,7 @@ static void peer_free(peer *p)
     timer_clear(m, &p->held_timer);
     liveness_stop(p);
     buf_free(&p->held_io);
-    if (p->conn) p->conn->ops->free(p->conn);
+    if (p->conn) conn_free(p->conn);
     p->conn = NULL;
     fail_pending(p, "peer removed");
     release_followers(p, false);
@@ -219,7 +219,7 @@ void boot_succeeded(peer *p)
     p->state = ST_RUNNING;
     p->booted_at = wall_ms();
     timer_clear(p->m, &p->boot_timer);
-    uint64_t took = now_ms() - p->boot_started;
+    uint64_t took = loop_now() - p->boot_started;
     logf_(p->m, "peer %s running as %s (os pid %d) after %llu ms", p->id, p->node ? p->node : "?",
           (int)p->os_pid, (unsigned long long)took);
     p->m->boot_count++;
@@ -250,7 +250,7 @@ static void conn_lost(peer *p, const char *reason)
 {
     pm *m = p->m;
     /* A distribution node that cannot reach peerd exits without a word. */
-    bool silent = p->opt->conn == PM_CONN_DIST && p->conn && p->conn->ops->is_waiting(p->conn);
+    bool silent = p->opt->conn == PM_CONN_DIST && p->conn && conn_is_waiting(p->conn);
     close_control(p);
     if (p->removed) { maybe_free(p); return; }
     if (p->stopping) { check_stop(p); return; }
@@ -361,7 +361,7 @@ static void on_child_exit(pm *m, pid_t pid, int status)
             char reason[32];
             snprintf(reason, sizeof reason, "{exit_status,%d}", code);
             /* Take the last output before judging, so none of it is lost. */
-            if (p->conn && !p->conn->ops->drain(p->conn)) return;
+            if (p->conn && !conn_drain(p->conn)) return;
             if (pid == p->os_pid) p->node_ours = false;
             bool node_is_child = p->opt->conn == PM_CONN_STDIO || !p->opt->detached;
             if (node_is_child || code != 0) { conn_lost(p, reason); return; }
@@ -418,7 +418,7 @@ void do_start(pm *m, pm_req *r)
     p->exit_status = -1;
     p->dump_bytes = -1;
     p->created_at = wall_ms();
-    p->boot_started = now_ms();
+    p->boot_started = loop_now();
     console_ring_init(&p->console, m->cfg.console_buffer);
 
     /* The connection first (it may listen), then the command line (cmdline.h). */
@@ -484,7 +484,7 @@ static void spawn_peer(peer *p, pm_req *r, char **conn_args)
     m->starts++;
     p->lease_expires_at = o->lease_ms ? wall_ms() + o->lease_ms : 0;
     const char *failed = NULL;
-    if (p->conn->ops->attach(p->conn, in_fd, out_fd) < 0) failed = "cannot watch the node's descriptors";
+    if (conn_attach(p->conn, in_fd, out_fd) < 0) failed = "cannot watch the node's descriptors";
     else if ((o->lease_ms && !timer_set(m, &p->lease_timer, (uint64_t)o->lease_ms, lease_expired, p)) ||
              (o->wait_boot_ms >= 0 && !timer_set(m, &p->boot_timer, (uint64_t)o->wait_boot_ms, boot_timeout, p)))
         failed = "cannot arm the peer's timers";

@@ -65,17 +65,17 @@ int liveness_boot(peer *p)
     buf b = {0};
     etf_encode_atom(&b, "erl_eval", 8);
     etf_encode_atom(&b, "exprs", 5);
-    buf_byte(&b, 108);
+    buf_byte(&b, LIST_EXT);
     buf_u32(&b, 2);
     buf_put(&b, forms.p, forms.len);
-    buf_byte(&b, 108);                  /* [{'Limit', N}] */
+    buf_byte(&b, LIST_EXT);                  /* [{'Limit', N}] */
     buf_u32(&b, 1);
-    buf_byte(&b, 104);
+    buf_byte(&b, SMALL_TUPLE_EXT);
     buf_byte(&b, 2);
     etf_encode_atom(&b, "Limit", 5);
     etf_encode_int(&b, p->opt->unreachable_ms);
-    buf_byte(&b, 106);
-    buf_byte(&b, 106);
+    buf_byte(&b, NIL_EXT);
+    buf_byte(&b, NIL_EXT);
     bool sent = !b.oom && send_internal(p, P_WATCHDOG, b.p, b.len);
     buf_free(&b);
     return sent;
@@ -89,7 +89,7 @@ void liveness_watchdog_answered(peer *p, const char *klass)
 
 void liveness_start(peer *p)
 {
-    p->heard_at = now_ms();
+    p->heard_at = loop_now();
     if (p->opt->heartbeat_ms) arm(p);
 }
 
@@ -105,7 +105,7 @@ static void reachable(peer *p, uint64_t silent)
 
 void liveness_heard(peer *p)
 {
-    uint64_t now = now_ms(), silent = now - p->heard_at;
+    uint64_t now = loop_now(), silent = now - p->heard_at;
     p->heard_at = now;
     p->beat_out = false;
     if (p->unreachable_since) reachable(p, silent);
@@ -123,12 +123,12 @@ void liveness_stop(peer *p)
 static void beat(peer *p)
 {
     static const uint8_t mfa[] = {
-        119, 6, 'e', 'r', 'l', 'a', 'n', 'g',                   /* erlang */
-        119, 4, 's', 'e', 'n', 'd',                             /* send */
-        108, 0, 0, 0, 2,                                        /* [peerd_watchdog, beat] */
-        119, 14, 'p', 'e', 'e', 'r', 'd', '_', 'w', 'a', 't', 'c', 'h', 'd', 'o', 'g',
-        119, 4, 'b', 'e', 'a', 't',
-        106,
+        SMALL_ATOM_UTF8_EXT, 6, 'e', 'r', 'l', 'a', 'n', 'g',
+        SMALL_ATOM_UTF8_EXT, 4, 's', 'e', 'n', 'd',
+        LIST_EXT, 0, 0, 0, 2,                                   /* [peerd_watchdog, beat] */
+        SMALL_ATOM_UTF8_EXT, 14, 'p', 'e', 'e', 'r', 'd', '_', 'w', 'a', 't', 'c', 'h', 'd', 'o', 'g',
+        SMALL_ATOM_UTF8_EXT, 4, 'b', 'e', 'a', 't',
+        NIL_EXT,
     };
     if (send_internal(p, P_BEAT, mfa, sizeof mfa)) p->beat_out = true;
 }
@@ -139,7 +139,7 @@ static void tick(void *owner, tmr *t)
     peer *p = owner;
     pm *m = p->m;
     if (p->state != ST_RUNNING || p->stopping || p->removed || !conn_open(p)) return;
-    uint64_t silent = now_ms() - p->heard_at;
+    uint64_t silent = loop_now() - p->heard_at;
     if (p->unreachable_since && silent >= (uint64_t)p->opt->unreachable_ms) {
         char reason[48];
         snprintf(reason, sizeof reason, "{unreachable,%llu}", (unsigned long long)silent);
@@ -166,6 +166,6 @@ bool liveness_refuses(peer *p, pm_req *r)
     if (!p->unreachable_since || r->wait_unreachable) return false;
     finish(r, PM_ERR_NOCONNECTION,
            xasprintf("peer %s has not been heard from for %llu ms (unreachable); give \"wait_unreachable\": true to wait for it",
-                     p->id, (unsigned long long)(now_ms() - p->heard_at)));
+                     p->id, (unsigned long long)(loop_now() - p->heard_at)));
     return true;
 }

@@ -13,7 +13,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -79,8 +78,8 @@ void pm_req_free(pm_req *r)
 
 char *pm_random_name(const char *prefix)
 {
-    static atomic_uint_fast64_t unique;
-    uint64_t u = atomic_fetch_add(&unique, 1) + 1;
+    static uint64_t unique;     /* on the loop's thread only */
+    uint64_t u = ++unique;
     return xasprintf("%s-%llu-%d", prefix ? prefix : "peer", (unsigned long long)u, (int)getpid());
 }
 
@@ -103,7 +102,7 @@ static void fill_info(const peer *p, pm_peer_info *i)
     i->id = p->id;
     i->node = p->node;
     i->down_reason = p->down_reason;
-    i->connection = p->conn ? (char *)p->conn->ops->describe(p->conn) : NULL;
+    i->connection = p->conn ? (char *)conn_describe(p->conn) : NULL;
     i->options_json = p->opt->options_json;
     i->labels_json = p->opt->labels_json;
     i->cluster = p->opt->cluster;
@@ -349,8 +348,8 @@ pm *pm_new(loop *l, const pm_config *cfg)
     if (!m->cfg.console_buffer) m->cfg.console_buffer = 1 << 20;
     if (!m->cfg.tombstone_ms) m->cfg.tombstone_ms = TOMBSTONE_MS;
     if (m->cfg.max_peers <= 0) m->cfg.max_peers = 256;
-    /* SIGCHLD is blocked (before any thread starts, so in every one) and
-     * read from a signalfd on the loop. */
+    /* SIGCHLD is blocked (the loop's helper thread blocks every signal
+     * itself) and read from a signalfd on the loop. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);

@@ -204,7 +204,11 @@ struct pm_req {
 pm_req *pm_req_new(pm_op op, const char *id);
 void pm_req_free(pm_req *r);
 
-/* A manager on loop l (it watches SIGCHLD there and adds an end-of-turn hook). */
+/* A manager on loop l (it watches SIGCHLD there and adds an end-of-turn
+ * hook). Process-wide, and once per process: it blocks SIGCHLD in the
+ * calling thread (read from a signalfd instead), makes the process a child
+ * subreaper (nodes that detach re-parent to it, to be waited for and
+ * killed), and ignores SIGPIPE (a node's closed pipe is an error return). */
 pm *pm_new(loop *l, const pm_config *cfg);
 /* On the loop's thread; r->done runs at the end of the turn. */
 void pm_submit(pm *m, pm_req *r);
@@ -217,6 +221,9 @@ bool pm_answer_now(pm *m, pm_req *r);
  * /events have had the last events and done(ud) runs (then every request
  * is answered shutting_down). */
 void pm_quit(pm *m, void (*done)(void *ud), void *ud);
+/* Only after pm_quit's done, or before the loop ever ran: it frees what is
+ * left (tombstones, events, followers never unfollowed, crash dumps) and
+ * does not stop nodes. */
 void pm_free(pm *m);
 
 /* This peerd's instance id: random, fixed for the life of the process.

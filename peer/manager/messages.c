@@ -236,11 +236,11 @@ typedef struct {
 /* The node atom's name in an identifier's bytes. */
 static bool id_node(const uint8_t *id, size_t len, const uint8_t **name, size_t *nlen)
 {
-    size_t at = id[0] == 114 || id[0] == 90 ? 3 : 1;   /* NEW_/NEWER_REFERENCE_EXT: after the word count */
+    size_t at = id[0] == NEW_REFERENCE_EXT || id[0] == NEWER_REFERENCE_EXT ? 3 : 1;   /* after the word count */
     if (len < at + 2) return false;
     const uint8_t *q = id + at;
-    if ((q[0] == 100 || q[0] == 118) && len >= at + 3) { *nlen = (size_t)q[1] << 8 | q[2]; *name = q + 3; }
-    else if (q[0] == 115 || q[0] == 119) { *nlen = q[1]; *name = q + 2; }
+    if ((q[0] == ATOM_EXT || q[0] == ATOM_UTF8_EXT) && len >= at + 3) { *nlen = (size_t)q[1] << 8 | q[2]; *name = q + 3; }
+    else if (q[0] == SMALL_ATOM_EXT || q[0] == SMALL_ATOM_UTF8_EXT) { *nlen = q[1]; *name = q + 2; }
     else return false;
     return *name + *nlen <= id + len;
 }

@@ -12,14 +12,14 @@
 
 void flush_out(peer *p)
 {
-    if (p->conn) p->conn->ops->flush(p->conn);
+    if (p->conn) conn_flush(p->conn);
 }
 
 /* Queues one ETF message (version byte included) on the control connection. */
 void send_etf(peer *p, const uint8_t *etf, size_t n)
 {
     if (!conn_open(p)) return;
-    p->conn->ops->send(p->conn, etf, n);
+    conn_send(p->conn, etf, n);
     /* Within a batch of requests, one write per peer carries them all. */
     if (p->m->batching) {
         if (!p->corked) { p->corked = true; p->next_corked = p->m->corked; p->m->corked = p; }
@@ -33,7 +33,7 @@ void send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const
 {
     buf b = {0};
     buf_byte(&b, ETF_VERSION);
-    buf_byte(&b, 104);
+    buf_byte(&b, SMALL_TUPLE_EXT);
     buf_byte(&b, (uint8_t)arity);
     etf_encode_atom(&b, tag, strlen(tag));
     if (seq) etf_encode_int(&b, (int64_t)*seq);
@@ -113,11 +113,11 @@ static bool internal_call(peer *p, enum pending_kind kind, const char *mod, cons
     etf_encode_atom(&b, mod, strlen(mod));
     etf_encode_atom(&b, fun, strlen(fun));
     if (atom) {
-        buf_byte(&b, 108);      /* LIST_EXT of 1 */
+        buf_byte(&b, LIST_EXT);      /* LIST_EXT of 1 */
         buf_u32(&b, 1);
         etf_encode_atom(&b, atom, strlen(atom));
     }
-    buf_byte(&b, 106);
+    buf_byte(&b, NIL_EXT);
     send_call(p, c, b.p, b.len);
     buf_free(&b);
     return true;
@@ -331,7 +331,7 @@ void handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size)
 {
     arena *a = arena_new();
     term *part[3] = { NULL, NULL, NULL };
-    if (a && n > 3 && head[0] == ETF_VERSION && head[1] == 104 /* SMALL_TUPLE_EXT */) {
+    if (a && n > 3 && head[0] == ETF_VERSION && head[1] == SMALL_TUPLE_EXT) {
         size_t off = 3, used;
         for (int i = 0; i < 3 && i < head[2] && off < n; i++, off += used)
             if (!(part[i] = etf_decode_prefix(a, head + off, n - off, &used, NULL))) break;

@@ -19,7 +19,7 @@ void kill_processes(peer *p)
 /* Closes the control connection; the node halts when it sees that. */
 void close_control(peer *p)
 {
-    if (p->conn) p->conn->ops->close(p->conn);
+    if (p->conn) conn_close(p->conn);
 }
 
 static void stop_complete(peer *p)

@@ -42,7 +42,7 @@ static void arm_sweep(pm *m)
     const tombstone *oldest = m->tombs;
     while (oldest && oldest->next) oldest = oldest->next;
     if (!oldest) { timer_clear(m, &m->tomb_timer); return; }
-    uint64_t now = now_ms();
+    uint64_t now = loop_now();
     /* Without the timer they still go, at the next removal. */
     timer_set(m, &m->tomb_timer, oldest->expires > now ? oldest->expires - now : 0, sweep, m);
 }
@@ -51,7 +51,7 @@ static void sweep(void *owner, tmr *timer)
 {
     (void)timer;
     pm *m = owner;
-    prune(m, now_ms());
+    prune(m, loop_now());
     /* What removed peers held (rings, tails) goes back to the system, not
      * only to the allocator's free lists. */
     malloc_trim(0);
@@ -79,7 +79,7 @@ bool add_tombstone(pm *m, const peer *p)
         t->info.console_tail_len = n - skip;
         t->info.console_tail_at = at + skip;
     }
-    uint64_t now = now_ms();
+    uint64_t now = loop_now();
     t->expires = now + m->cfg.tombstone_ms;
     t->bytes = sizeof *t + t->info.console_tail_len;
     t->next = m->tombs;
@@ -94,7 +94,7 @@ bool add_tombstone(pm *m, const peer *p)
 
 static const tombstone *find_tomb(pm *m, const char *id)
 {
-    uint64_t now = now_ms();
+    uint64_t now = loop_now();
     for (tombstone *t = m->tombs; t; t = t->next)
         if (t->expires > now && !strcmp(t->info.id, id)) return t;
     return NULL;

@@ -56,11 +56,12 @@ void stream_append_end(stream *s)
     if (s->data.len > s->begun) wake_reader(s);
 }
 
-void stream_push(stream *s, const void *p, size_t n)
+void stream_client_gone(stream *s)
 {
-    if (!n) return;
-    buf_put(stream_append_begin(s), p, n);
-    stream_append_end(s);
+    s->gone = true;
+    bool parked = s->parked;
+    s->parked = false;
+    if (parked) s->wake(s->ud);
 }
 
 void stream_finish(stream *s, stream_state how)

@@ -2,7 +2,7 @@
  * stream.h — a one-way byte stream from the manager's loop to one HTTP
  * response (console and message followers, the event feed).
  *
- * The manager appends (stream_push) up to a cap and then waits for the
+ * The manager appends (stream_append_begin/end) up to a cap and then waits for the
  * reader to drain; the reader (the response's content callback) takes bytes
  * (stream_take). When the reader finds nothing, it parks (suspends the
  * connection), and the next push or finish wakes it (resumes it). Both sides
@@ -39,12 +39,14 @@ void stream_unref(stream *s);
 
 /* Loop side. Returns how many more bytes fit (0: full). */
 size_t stream_room(stream *s);
-void stream_push(stream *s, const void *p, size_t n);
 /* Appending in place (a framer writes straight into the stream): append to
  * the buffer begin returns, then call end, which wakes the reader. */
 buf *stream_append_begin(stream *s);
 void stream_append_end(stream *s);
 void stream_finish(stream *s, stream_state how);   /* END or CUT, after what was pushed */
+/* The reader's client went away: nothing more is wanted; a parked reader
+ * is woken to see it. */
+void stream_client_gone(stream *s);
 
 /* Reader side: copies up to max bytes. Returns the count; 0 with *st OPEN
  * means it parked; *st END/CUT when everything is taken. *refill is set when

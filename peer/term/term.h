@@ -3,7 +3,7 @@
  *
  * A term tree lives in an arena: every node, string and binary of one tree is
  * allocated from the same arena and freed with it at once. Trees are built by
- * the ETF decoder (etf.c), the term text parser (term_text.c) and the JSON
+ * the ETF decoder (etf.c), the term text parser (term_parse.c) and the JSON
  * mapping (term_json.c), and read by their encoders/printers.
  *
  * Integers that fit in int64 are TERM_INT; larger ones are TERM_BIG with the

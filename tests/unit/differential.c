@@ -47,7 +47,7 @@ static const char *const nodes[] = { "nonode@nohost", "other@host", "", "a" };
 
 static void atom_bytes(buf *b, const char *s, size_t n)
 {
-    buf_byte(b, 119);               /* SMALL_ATOM_UTF8_EXT */
+    buf_byte(b, SMALL_ATOM_UTF8_EXT);               /* SMALL_ATOM_UTF8_EXT */
     buf_byte(b, (uint8_t)n);
     buf_put(b, s, n);
 }
@@ -59,14 +59,14 @@ static void gen_atom(buf *b)
     case 0: { const char *s = bad[pick(5)]; atom_bytes(b, s, strlen(s)); return; }
     case 1: {                       /* 254..256 characters, some of two bytes */
         size_t chars = 254 + pick(3), two = pick(2);
-        buf_byte(b, 118);           /* ATOM_UTF8_EXT */
+        buf_byte(b, ATOM_UTF8_EXT);           /* ATOM_UTF8_EXT */
         buf_u16(b, (uint16_t)(chars * (two ? 2 : 1)));
         for (size_t i = 0; i < chars; i++) buf_put(b, two ? "\xc3\xa9" : "a", two ? 2 : 1);
         return;
     }
     case 2: {                       /* ATOM_EXT, Latin-1 bytes */
         size_t n = pick(4);
-        buf_byte(b, 100); buf_u16(b, (uint16_t)n);
+        buf_byte(b, ATOM_EXT); buf_u16(b, (uint16_t)n);
         for (size_t i = 0; i < n; i++) buf_byte(b, (uint8_t)rnd());
         return;
     }
@@ -94,10 +94,10 @@ static void gen_fun(buf *b, int depth)
     uint32_t nfree = pick(3);
     buf_u32(&inner, nfree);
     atom_bytes(&inner, "m", 1);
-    if (pick(4)) { buf_byte(&inner, 97); buf_byte(&inner, (uint8_t)pick(3)); }
-    else { buf_byte(&inner, 98); buf_u32(&inner, edge32()); }   /* old index */
-    buf_byte(&inner, 98); buf_u32(&inner, edge32());            /* old uniq */
-    buf_byte(&inner, 88); atom_bytes(&inner, "nonode@nohost", 13);
+    if (pick(4)) { buf_byte(&inner, SMALL_INTEGER_EXT); buf_byte(&inner, (uint8_t)pick(3)); }
+    else { buf_byte(&inner, INTEGER_EXT); buf_u32(&inner, edge32()); }   /* old index */
+    buf_byte(&inner, INTEGER_EXT); buf_u32(&inner, edge32());            /* old uniq */
+    buf_byte(&inner, NEW_PID_EXT); atom_bytes(&inner, "nonode@nohost", 13);
     buf_u32(&inner, pick(2) ? 1 : edge32()); buf_u32(&inner, 0); buf_u32(&inner, 0);
     for (uint32_t i = 0; i < nfree; i++) gen(&inner, depth + 1);
     buf_byte(b, 112);
@@ -110,11 +110,11 @@ static void gen(buf *b, int depth)
 {
     unsigned kind = depth > 4 ? pick(8) : pick(19);
     switch (kind) {
-    case 0: buf_byte(b, 97); buf_byte(b, (uint8_t)rnd()); break;
-    case 1: buf_byte(b, 98); buf_u32(b, edge32()); break;
+    case 0: buf_byte(b, SMALL_INTEGER_EXT); buf_byte(b, (uint8_t)rnd()); break;
+    case 1: buf_byte(b, INTEGER_EXT); buf_u32(b, edge32()); break;
     case 2: {                                               /* SMALL_BIG_EXT */
         size_t n = pick(12);
-        buf_byte(b, 110); buf_byte(b, (uint8_t)n); buf_byte(b, (uint8_t)pick(2));
+        buf_byte(b, SMALL_BIG_EXT); buf_byte(b, (uint8_t)n); buf_byte(b, (uint8_t)pick(2));
         for (size_t i = 0; i < n; i++) buf_byte(b, (uint8_t)rnd());
         break;
     }
@@ -125,16 +125,16 @@ static void gen(buf *b, int depth)
         break;
     }
     case 4: gen_atom(b); break;
-    case 5: buf_byte(b, 106); break;
+    case 5: buf_byte(b, NIL_EXT); break;
     case 6: {                                               /* BINARY_EXT / BIT_BINARY_EXT */
         uint32_t n = pick(4);
-        if (pick(2)) { buf_byte(b, 109); buf_u32(b, n); }
-        else { buf_byte(b, 77); buf_u32(b, n); buf_byte(b, (uint8_t)pick(10)); }
+        if (pick(2)) { buf_byte(b, BINARY_EXT); buf_u32(b, n); }
+        else { buf_byte(b, BIT_BINARY_EXT); buf_u32(b, n); buf_byte(b, (uint8_t)pick(10)); }
         for (uint32_t i = 0; i < n; i++) buf_byte(b, (uint8_t)rnd());
         break;
     }
     case 7: {                                               /* NEW_PID_EXT */
-        buf_byte(b, 88); gen_node(b);
+        buf_byte(b, NEW_PID_EXT); gen_node(b);
         buf_u32(b, edge32()); buf_u32(b, edge32()); buf_u32(b, pick(2) ? 0 : edge32());
         break;
     }
@@ -146,34 +146,34 @@ static void gen(buf *b, int depth)
     }
     case 10: {                                              /* NEWER_REFERENCE_EXT */
         uint16_t n = (uint16_t)(1 + pick(5));
-        buf_byte(b, 90); buf_u16(b, n); gen_node(b); buf_u32(b, pick(2) ? 0 : edge32());
+        buf_byte(b, NEWER_REFERENCE_EXT); buf_u16(b, n); gen_node(b); buf_u32(b, pick(2) ? 0 : edge32());
         for (uint16_t i = 0; i < n; i++) buf_u32(b, edge32());
         break;
     }
     case 11: {                                              /* EXPORT_EXT */
         buf_byte(b, 113); atom_bytes(b, "m", 1); gen_atom(b);
         uint32_t ar = pick(300);
-        if (ar < 256) { buf_byte(b, 97); buf_byte(b, (uint8_t)ar); } else { buf_byte(b, 98); buf_u32(b, ar); }
+        if (ar < 256) { buf_byte(b, SMALL_INTEGER_EXT); buf_byte(b, (uint8_t)ar); } else { buf_byte(b, INTEGER_EXT); buf_u32(b, ar); }
         break;
     }
     case 12: gen_fun(b, depth); break;
     case 13: case 14: {                                     /* LIST_EXT */
         uint32_t n = pick(4);
-        buf_byte(b, 108); buf_u32(b, n);
+        buf_byte(b, LIST_EXT); buf_u32(b, n);
         for (uint32_t i = 0; i <= n; i++) gen(b, depth + 1);
         break;
     }
     case 15: case 16: {                                     /* SMALL_TUPLE_EXT */
         uint32_t n = pick(4);
-        buf_byte(b, 104); buf_byte(b, (uint8_t)n);
+        buf_byte(b, SMALL_TUPLE_EXT); buf_byte(b, (uint8_t)n);
         for (uint32_t i = 0; i < n; i++) gen(b, depth + 1);
         break;
     }
     default: {                                              /* MAP_EXT, keys from a few so that some repeat */
         uint32_t n = pick(4);
-        buf_byte(b, 116); buf_u32(b, n);
+        buf_byte(b, MAP_EXT); buf_u32(b, n);
         for (uint32_t i = 0; i < n; i++) {
-            if (pick(2)) { buf_byte(b, 97); buf_byte(b, (uint8_t)pick(3)); }
+            if (pick(2)) { buf_byte(b, SMALL_INTEGER_EXT); buf_byte(b, (uint8_t)pick(3)); }
             else { buf_byte(b, 70); buf_u32(b, pick(2) ? 0x3ff00000u : 0x80000000u); buf_u32(b, 0); } /* 1.0 or -0.0 */
             gen(b, depth + 1);
         }
