@@ -175,8 +175,6 @@ void http_then_converts(http_req *h);
 void http_count_status(http_server *s, unsigned status);
 /* Counts a call of h's for /metrics (from a converting `then` too). */
 void http_count_call(http_req *h, call_outcome outcome, double seconds);
-/* Appends the HTTP side's figures in Prometheus text format. */
-void http_metrics_text(const http_server *s, buf *b);
 /* The body as JSON (an empty body is {}); on failure it has answered 400. */
 cJSON *http_body_json(http_req *h, enum MHD_Result *answered);
 

@@ -16,7 +16,6 @@
 /* ---- figures for /metrics ---- */
 
 const double http_call_bucket_s[HTTP_CALL_BUCKETS] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5 };
-static const char *const outcome_names[CALL_OUTCOMES] = { "ok", "exception", "timeout", "noconnection", "error" };
 
 void http_count_status(http_server *s, unsigned status)
 {
@@ -44,23 +43,6 @@ void http_count_call(http_req *h, call_outcome outcome, double seconds)
     }
 }
 
-void http_metrics_text(const http_server *s, buf *b)
-{
-    const http_figures *f = &s->fig;
-    buf_str(b, "# HELP peerd_calls_total Calls relayed, by outcome.\n# TYPE peerd_calls_total counter\n");
-    for (int i = 0; i < CALL_OUTCOMES; i++)
-        buf_printf(b, "peerd_calls_total{outcome=\"%s\"} %llu\n", outcome_names[i], (unsigned long long)f->calls[i]);
-    buf_str(b, "# HELP peerd_call_seconds Time from a call's arrival to its answer.\n# TYPE peerd_call_seconds histogram\n");
-    for (int i = 0; i < HTTP_CALL_BUCKETS; i++)
-        buf_printf(b, "peerd_call_seconds_bucket{le=\"%g\"} %llu\n", http_call_bucket_s[i], (unsigned long long)f->call_bucket[i]);
-    buf_printf(b, "peerd_call_seconds_bucket{le=\"+Inf\"} %llu\npeerd_call_seconds_sum %.6f\npeerd_call_seconds_count %llu\n",
-               (unsigned long long)f->call_total, f->call_sum, (unsigned long long)f->call_total);
-    buf_printf(b, "# HELP peerd_open_streams Following responses open now.\n# TYPE peerd_open_streams gauge\n"
-                  "peerd_open_streams %d\n", s->streams);
-    buf_str(b, "# HELP peerd_http_requests_total HTTP responses, by status.\n# TYPE peerd_http_requests_total counter\n");
-    for (unsigned i = 100; i < 600; i++)
-        if (f->status[i]) buf_printf(b, "peerd_http_requests_total{status=\"%u\"} %llu\n", i, (unsigned long long)f->status[i]);
-}
 
 enum MHD_Result http_queue(http_req *h, unsigned status, struct MHD_Response *resp)
 {

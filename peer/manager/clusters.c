@@ -23,7 +23,7 @@ static char *random_cookie(void)
     return s;
 }
 
-bool cluster_admit(pm *m, pm_start_opts *o, pm_req *r)
+bool mgr_cluster_admit(pm *m, pm_start_opts *o, pm_req *r)
 {
     cluster *c = m->clusters;
     while (c && strcmp(c->name, o->cluster)) c = c->next;
@@ -31,7 +31,7 @@ bool cluster_admit(pm *m, pm_start_opts *o, pm_req *r)
         if (!(c = calloc(1, sizeof *c)) || !(c->name = strdup(o->cluster)) ||
             !(c->cookie = o->cookie ? strdup(o->cookie) : random_cookie())) {
             if (c) { free(c->name); free(c); }
-            finish(r, PM_ERR_INTERNAL, xasprintf("out of memory"));
+            mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory"));
             return false;
         }
         c->longnames = o->longnames;
@@ -39,14 +39,14 @@ bool cluster_admit(pm *m, pm_start_opts *o, pm_req *r)
         m->clusters = c;
     }
     if (o->cookie && strcmp(o->cookie, c->cookie)) {
-        finish(r, PM_ERR_CONFLICT, xasprintf("cluster %s: its members share a cookie, and this is another", c->name));
+        mgr_finish(r, PM_ERR_CONFLICT, xasprintf("cluster %s: its members share a cookie, and this is another", c->name));
         return false;
     }
     if (o->longnames != c->longnames) {
-        finish(r, PM_ERR_CONFLICT, xasprintf("cluster %s: its members have %s names", c->name, c->longnames ? "long" : "short"));
+        mgr_finish(r, PM_ERR_CONFLICT, xasprintf("cluster %s: its members have %s names", c->name, c->longnames ? "long" : "short"));
         return false;
     }
-    if (!o->cookie && !(o->cookie = strdup(c->cookie))) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); return false; }
+    if (!o->cookie && !(o->cookie = strdup(c->cookie))) { mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); return false; }
     if (o->conn == PM_CONN_DIST) return true;   /* its connection hands the cookie over */
     /* Handed over as a distribution connection does: HOME with the
      * cookie, never on the command line. A HOME in env wins. */
@@ -57,14 +57,14 @@ bool cluster_admit(pm *m, pm_start_opts *o, pm_req *r)
     char **env = home ? realloc(o->env, (n + 2) * sizeof *env) : NULL;
     if (env) o->env = env;
     if (!env || !(env[n] = xasprintf("HOME=%s", home))) {
-        finish(r, PM_ERR_INTERNAL, xasprintf("cannot write the cookie for the node"));
+        mgr_finish(r, PM_ERR_INTERNAL, xasprintf("cannot write the cookie for the node"));
         return false;
     }
     env[n + 1] = NULL;
     return true;
 }
 
-void clusters_free(pm *m)
+void mgr_clusters_free(pm *m)
 {
     while (m->clusters) {
         cluster *c = m->clusters;
@@ -74,3 +74,18 @@ void clusters_free(pm *m)
         free(c);
     }
 }
+
+/* A cluster member, once it has started, connects to every other member
+ * whose node is up (running, or started and still booting: two members
+ * booting at once still meet, as the later one connects to the earlier);
+ * it is running when every connect_node has answered. */
+int mgr_join_cluster(peer *p)
+{
+    int n = 0;
+    for (peer *q = p->m->peers; p->opt->cluster && q; q = q->next)
+        if (q != p && q->opt->cluster && !strcmp(q->opt->cluster, p->opt->cluster) && q->node && !q->removed &&
+            q->state != ST_DOWN && !q->stopping)
+            n += mgr_internal_call(p, P_JOIN, "net_kernel", "connect_node", q->node);
+    return n;
+}
+

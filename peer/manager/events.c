@@ -22,26 +22,26 @@ static const pm_event *record(pm *m, const pm_event *like)
     if (lnode) e->node = memcpy(mem + lid, like->node, lnode);
     if (lreason) e->reason = memcpy(mem + lid + lnode, like->reason, lreason);
     e->labels_json = memcpy(mem + lid + lnode + lreason, labels, llabels);
-    for (follower *f = m->event_followers; f; f = f->next) fill(f);
+    for (follower *f = m->event_followers; f; f = f->next) mgr_fill(f);
     return e;
 }
 
 /* Records an event, feeds followers of /events, and the peer's notify_url. */
-void emit_event(pm *m, const peer *p, const char *type, const char *reason)
+void mgr_emit_event(pm *m, const peer *p, const char *type, const char *reason)
 {
     pm_event like = { .type = type, .peer = p->id, .node = p->node, .reason = reason,
                       .incarnation = p->incarnation, .labels_json = p->opt->labels_json };
     const pm_event *e = record(m, &like);
-    if (!e) logf_(m, "peer %s: out of memory recording its %s event; it is not in the log, nor posted", p->id, type);
+    if (!e) mgr_logf(m, "peer %s: out of memory recording its %s event; it is not in the log, nor posted", p->id, type);
     else if (p->opt->notify_url && m->cfg.notify) m->cfg.notify(p->opt->notify_url, e, m->instance, m->cfg.notify_ud);
 }
 
 void pm_record_event(pm *m, const pm_event *e)
 {
-    if (!record(m, e)) logf_(m, "peer %s: out of memory recording its %s event; it is not in the log", e->peer, e->type);
+    if (!record(m, e)) mgr_logf(m, "peer %s: out of memory recording its %s event; it is not in the log", e->peer, e->type);
 }
 
-void free_events(pm *m)
+void mgr_free_events(pm *m)
 {
     for (size_t i = 0; m->events && i < MAX_EVENTS; i++) free(m->events[i].mem);
     free(m->events);

@@ -21,7 +21,7 @@ static void close_fd(pm *m, int *fd, loop_watch *w)
 /* Output goes into the ring now; followers catch up from it once the
  * loop has handled everything that woke it (fill_followers): the node gets
  * its io_reply first, and many small writes reach a follower as one push. */
-void console_write(peer *p, const void *data, size_t n)
+void mgr_console_write(peer *p, const void *data, size_t n)
 {
     if (!n) return;
     console_ring_write(&p->console, data, n);
@@ -33,15 +33,15 @@ void console_write(peer *p, const void *data, size_t n)
     }
 }
 
-void fill_followers(pm *m)
+void mgr_fill_followers(pm *m)
 {
     for (peer *p = m->fill_due, *n; p; p = n) {
         n = p->next_fill;
         p->fill_due = false;
         if (p->dead) continue;   /* its followers were handed everything when it went */
         for (follower *f = p->followers; f; f = f->next)
-            if (f->kind == PM_FOLLOW_CONSOLE) fill(f);
-        maybe_release_io(p);
+            if (f->kind == PM_FOLLOW_CONSOLE) mgr_fill(f);
+        mgr_maybe_release_io(p);
     }
     m->fill_due = NULL;
 }
@@ -55,13 +55,13 @@ static void push_missed(follower *f, uint64_t missed, uint64_t resume)
 
 /* A reader's `since` is of another incarnation when it says so, or when it
  * is past anything this one has reached. */
-bool since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached)
+bool mgr_since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached)
 {
     return (r->since_tagged && r->since_of != token) || r->since > reached;
 }
 
 /* The follower has seen all there will be: end its response. */
-void finish_follower(follower *f, stream_state how)
+void mgr_finish_follower(follower *f, stream_state how)
 {
     if (f->finished) return;
     f->finished = true;
@@ -101,7 +101,7 @@ static void fill_console(follower *f, bool all)
 static void fill_messages(follower *f, bool all)
 {
     const peer *p = f->p;
-    term_names names = names_of(p);
+    term_names names = mgr_names_of(p);
     if (p->msgs && f->pos < p->msgs->seq) {
         push_missed(f, p->msgs->seq - f->pos, p->msgs->seq - 1);
         f->pos = p->msgs->seq;
@@ -112,13 +112,13 @@ static void fill_messages(follower *f, bool all)
         f->pos = g->seq + 1;
         if (f->to && strcmp(f->to, g->to)) continue;
         pm_message v;
-        message_view(g, &v);
+        mgr_message_view(g, &v);
         f->framer->message(stream_append_begin(f->s), f->token, &v, &names);
         stream_append_end(f->s);
     }
 }
 
-void fill_events(follower *f, bool all)
+void mgr_fill_events(follower *f, bool all)
 {
     pm *m = f->m;
     uint64_t oldest = m->event_seq >= MAX_EVENTS ? m->event_seq - MAX_EVENTS + 1 : 1;
@@ -130,12 +130,12 @@ void fill_events(follower *f, bool all)
     }
 }
 
-void fill(follower *f)
+void mgr_fill(follower *f)
 {
     if (f->finished || f->dead) return;
     if (f->kind == PM_FOLLOW_EVENTS) {
-        fill_events(f, false);
-        if (f->once && f->pos > f->m->event_seq) finish_follower(f, STREAM_END);
+        mgr_fill_events(f, false);
+        if (f->once && f->pos > f->m->event_seq) mgr_finish_follower(f, STREAM_END);
         return;
     }
     if (!f->p) return;
@@ -144,13 +144,13 @@ void fill(follower *f)
     /* Down and all sent: a clean end. */
     bool drained = f->kind == PM_FOLLOW_CONSOLE ? f->pos >= f->p->console.end
                                                  : !f->p->msgs_tail || f->pos > f->p->msgs_tail->seq;
-    if ((peer_done(f->p) || f->once) && drained) finish_follower(f, crash_cuts(f) ? STREAM_CUT : STREAM_END);
+    if ((peer_done(f->p) || f->once) && drained) mgr_finish_follower(f, crash_cuts(f) ? STREAM_CUT : STREAM_END);
 }
 
 /* The peer is going away: hand each follower the rest (past its buffer's
  * cap: the ring goes with the peer) and end it; `cut` ends linked ones
  * without a clean end, as peer_down crash asks. */
-void release_followers(peer *p, bool cut)
+void mgr_release_followers(peer *p, bool cut)
 {
     pm *m = p->m;
     for (follower *f = p->followers, *n; f; f = n) {
@@ -158,7 +158,7 @@ void release_followers(peer *p, bool cut)
         if (!f->finished) {
             if (f->kind == PM_FOLLOW_CONSOLE) fill_console(f, true);
             else fill_messages(f, true);
-            finish_follower(f, (cut && f->link) || crash_cuts(f) ? STREAM_CUT : STREAM_END);
+            mgr_finish_follower(f, (cut && f->link) || crash_cuts(f) ? STREAM_CUT : STREAM_END);
         }
         f->p = NULL;
         f->next = m->detached;
@@ -173,9 +173,9 @@ static void follower_client_gone(follower *f)
     if (f->client_fd >= 0) close_fd(f->m, &f->client_fd, &f->w_client);
     stream_client_gone(f->s);
     if (f->link && f->p && !f->p->stopping && !f->p->removed) {
-        logf_(f->m, "peer %s: its linked client went away; stopping it", f->p->id);
+        mgr_logf(f->m, "peer %s: its linked client went away; stopping it", f->p->id);
         f->p->stop_reason = "link_closed";
-        stop_begin(f->p, NULL);
+        mgr_stop_begin(f->p, NULL);
     }
 }
 
@@ -198,10 +198,10 @@ static void on_client_ready(loop_watch *w, uint32_t ev)
     if (!f->finished) follower_client_gone(f);
 }
 
-void do_follow(pm *m, peer *p, pm_req *r)
+void mgr_do_follow(pm *m, peer *p, pm_req *r)
 {
     follower *f = calloc(1, sizeof *f);
-    if (!f) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+    if (!f) { mgr_finish(r, PM_ERR_INTERNAL, NULL); return; }
     f->m = m;
     f->kind = r->follow;
     f->s = r->stream;
@@ -216,7 +216,7 @@ void do_follow(pm *m, peer *p, pm_req *r)
     r->client_fd = -1;
     f->token = r->incarnation = p ? p->incarnation : m->instance;
     uint64_t reached = f->kind == PM_FOLLOW_CONSOLE ? p->console.end : p ? p->msg_seq : m->event_seq;
-    bool reset = since_elsewhere(r, f->token, reached);
+    bool reset = mgr_since_elsewhere(r, f->token, reached);
     if (reset) {
         f->framer->reset(stream_append_begin(f->s), f->kind, f->token, p ? p->id : NULL);
         stream_append_end(f->s);
@@ -233,22 +233,22 @@ void do_follow(pm *m, peer *p, pm_req *r)
         stream_unref(f->s);
         free(f->to);
         free(f);
-        finish(r, PM_ERR_INTERNAL, xasprintf("cannot watch the client's connection: %s", strerror(err)));
+        mgr_finish(r, PM_ERR_INTERNAL, xasprintf("cannot watch the client's connection: %s", strerror(err)));
         return;
     }
     follower **list = p ? &p->followers : &m->event_followers;
     f->next = *list;
     *list = f;
     r->follower = f;
-    finish(r, PM_OK, NULL);
-    fill(f);
+    mgr_finish(r, PM_OK, NULL);
+    mgr_fill(f);
 }
 
 /* The response is gone; free the follower after this batch of events. */
-void do_unfollow(pm *m, pm_req *r)
+void mgr_do_unfollow(pm *m, pm_req *r)
 {
     follower *f = r->follower;
-    finish(r, PM_OK, NULL);
+    mgr_finish(r, PM_OK, NULL);
     if (!f) return;
     /* A client that leaves a linked stream before its end stops the peer. */
     if (!f->finished) follower_client_gone(f);
@@ -264,10 +264,10 @@ void do_unfollow(pm *m, pm_req *r)
 /* The console from r->since to the ring's end, framed, after a reset or a
  * missed marker when that position is of another incarnation or no longer
  * kept; sets r's range and incarnation. False when out of memory. */
-bool console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_ring *ring, uint64_t token, const char *id)
+bool mgr_console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_ring *ring, uint64_t token, const char *id)
 {
     uint64_t since = r->since;
-    if (since_elsewhere(r, token, ring->end)) {
+    if (mgr_since_elsewhere(r, token, ring->end)) {
         fr->reset(out, PM_FOLLOW_CONSOLE, token, id);
         since = 0;
     }
@@ -288,16 +288,16 @@ bool console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_ring 
 }
 
 /* GET /console of a peer held. */
-void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id)
+void mgr_console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id)
 {
-    finish(r, console_frame(&r->reply, r->framer, r, ring, incarnation, id) ? PM_OK : PM_ERR_INTERNAL, NULL);
+    mgr_finish(r, mgr_console_frame(&r->reply, r->framer, r, ring, incarnation, id) ? PM_OK : PM_ERR_INTERNAL, NULL);
 }
 
 /* The reader drained a starved stream: fill it again. */
-void do_refill(pm_req *r)
+void mgr_do_refill(pm_req *r)
 {
     follower *f = r->follower;
-    finish(r, PM_OK, NULL);
-    if (f && !f->dead) fill(f);
-    if (f && !f->dead && f->p) maybe_release_io(f->p);
+    mgr_finish(r, PM_OK, NULL);
+    if (f && !f->dead) mgr_fill(f);
+    if (f && !f->dead && f->p) mgr_maybe_release_io(f->p);
 }

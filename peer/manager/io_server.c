@@ -32,11 +32,11 @@ static bool followers_lag(peer *p)
 
 static void release_io(peer *p)
 {
-    timer_clear(p->m, &p->held_timer);
+    mgr_timer_clear(p->m, &p->held_timer);
     for (size_t off = 0; off + 4 <= p->held_io.len;) {
         const uint8_t *q = p->held_io.p + off;
         uint32_t n = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
-        send_etf(p, q + 4, n);
+        mgr_send_etf(p, q + 4, n);
         off += 4 + (size_t)n;
     }
     p->held_io.len = 0;
@@ -53,23 +53,23 @@ static void io_hold_expired(void *owner, tmr *t)
 }
 
 /* An io_reply goes now, or after what is held, once no follower lags. */
-void send_io_reply(peer *p, const uint8_t *etf, size_t n)
+void mgr_send_io_reply(peer *p, const uint8_t *etf, size_t n)
 {
-    if (!p->held_io.len && !followers_lag(p)) { send_etf(p, etf, n); return; }
+    if (!p->held_io.len && !followers_lag(p)) { mgr_send_etf(p, etf, n); return; }
     buf_u32(&p->held_io, (uint32_t)n);
     buf_put(&p->held_io, etf, n);
-    if (!p->held_timer.idx && !timer_set(p->m, &p->held_timer, IO_HOLD_MS, io_hold_expired, p))
+    if (!p->held_timer.idx && !mgr_timer_set(p->m, &p->held_timer, IO_HOLD_MS, io_hold_expired, p))
         io_hold_expired(p, &p->held_timer);   /* no hold without its end */
 }
 
 /* Followers were filled: what they held back may go. */
-void maybe_release_io(peer *p)
+void mgr_maybe_release_io(peer *p)
 {
     if (p->held_io.len && !p->dead && !followers_lag(p)) release_io(p);
 }
 
 /* Appends chardata (iolist / unicode chardata) as UTF-8; false if not chardata. */
-bool chardata_utf8(const term *t, bool unicode, buf *out, int depth)
+bool mgr_chardata_utf8(const term *t, bool unicode, buf *out, int depth)
 {
     if (depth > 100) return false;
     uint8_t u[4];
@@ -91,14 +91,14 @@ bool chardata_utf8(const term *t, bool unicode, buf *out, int depth)
         return true;
     case TERM_LIST:
         for (size_t i = 0; i < t->list.n; i++)
-            if (!chardata_utf8(t->list.items[i], unicode, out, depth + 1)) return false;
-        return t->list.tail->type == TERM_NIL || (t->list.tail->type == TERM_BINARY && chardata_utf8(t->list.tail, unicode, out, depth + 1));
+            if (!mgr_chardata_utf8(t->list.items[i], unicode, out, depth + 1)) return false;
+        return t->list.tail->type == TERM_NIL || (t->list.tail->type == TERM_BINARY && mgr_chardata_utf8(t->list.tail, unicode, out, depth + 1));
     default:
         return false;
     }
 }
 
-term *mk_tuple(arena *a, size_t n, ...)
+term *mgr_mk_tuple(arena *a, size_t n, ...)
 {
     term *t = term_tuple(a, n);
     va_list ap;
@@ -108,20 +108,20 @@ term *mk_tuple(arena *a, size_t n, ...)
     return t;
 }
 
-void io_reply(peer *p, io_cont *io, term *reply)
+void mgr_io_reply(peer *p, io_cont *io, term *reply)
 {
-    term *msg = mk_tuple(io->a, 4, term_atomz(io->a, "io_reply"), io->from, io->reply_as, reply);
+    term *msg = mgr_mk_tuple(io->a, 4, term_atomz(io->a, "io_reply"), io->from, io->reply_as, reply);
     buf b = {0};
     if (msg) etf_encode(&b, msg);
-    if (!b.oom && b.len) send_io_reply(p, b.p, b.len);
+    if (!b.oom && b.len) mgr_send_io_reply(p, b.p, b.len);
     buf_free(&b);
 }
 
 static bool put_chars_text(peer *p, const term *enc, const term *chars)
 {
     buf out = {0};
-    bool ok = chardata_utf8(chars, !enc || !term_is_atom(enc, "latin1"), &out, 0);
-    if (ok) console_write(p, out.p, out.len);
+    bool ok = mgr_chardata_utf8(chars, !enc || !term_is_atom(enc, "latin1"), &out, 0);
+    if (ok) mgr_console_write(p, out.p, out.len);
     buf_free(&out);
     return ok;
 }
@@ -134,23 +134,23 @@ static term *io_one(peer *p, io_cont *io, const term *r)
         if (term_is_atom(r, "getopts")) {
             term *l = term_list(a, 2, NULL);
             if (l) {
-                l->list.items[0] = mk_tuple(a, 2, term_atomz(a, "binary"), term_atomz(a, "false"));
-                l->list.items[1] = mk_tuple(a, 2, term_atomz(a, "encoding"), term_atomz(a, "unicode"));
+                l->list.items[0] = mgr_mk_tuple(a, 2, term_atomz(a, "binary"), term_atomz(a, "false"));
+                l->list.items[1] = mgr_mk_tuple(a, 2, term_atomz(a, "encoding"), term_atomz(a, "unicode"));
             }
             return l;
         }
         if (term_is_atom(r, "get_line") || term_is_atom(r, "get_chars")) return term_atomz(a, "eof");
-        return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
+        return mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
     }
     if (r->type != TERM_TUPLE || !r->tuple.n || r->tuple.items[0]->type != TERM_ATOM)
-        return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
+        return mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
     const term *tag = r->tuple.items[0];
     size_t n = r->tuple.n;
     if (term_is_atom(tag, "put_chars")) {
         /* {put_chars, Enc, Chars} | {put_chars, Chars} | {put_chars, Enc, M, F, A} | {put_chars, M, F, A} */
         if (n == 3 || n == 2) {
             bool ok = put_chars_text(p, n == 3 ? r->tuple.items[1] : NULL, r->tuple.items[n - 1]);
-            return ok ? term_atomz(a, "ok") : mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
+            return ok ? term_atomz(a, "ok") : mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
         }
         if (n == 5 || n == 4) {
             /* The origin would apply(M, F, A). io_lib:format's plain cases
@@ -160,16 +160,16 @@ static term *io_one(peer *p, io_cont *io, const term *r)
                 fa->list.tail->type == TERM_NIL) {
                 buf text = {0};
                 bool done = io_format_fast(fa->list.items[0], fa->list.items[1], &text);
-                if (done) console_write(p, text.p, text.len);
+                if (done) mgr_console_write(p, text.p, text.len);
                 buf_free(&text);
                 if (done) return term_atomz(io->a, "ok");
             }
-            pending *c = pending_new(p, P_IO);
-            if (!c) return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
+            pending *c = mgr_pending_new(p, P_IO);
+            if (!c) return mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
             c->io = io;
             buf b = {0};
             for (size_t i = n - 3; i < n; i++) etf_encode_body(&b, r->tuple.items[i]);
-            send_call(p, c, b.p, b.len);
+            mgr_send_call(p, c, b.p, b.len);
             buf_free(&b);
             return NULL;
         }
@@ -178,8 +178,8 @@ static term *io_one(peer *p, io_cont *io, const term *r)
         term_is_atom(tag, "get_password"))
         return term_atomz(a, "eof");
     if (term_is_atom(tag, "setopts")) return term_atomz(a, "ok");
-    if (term_is_atom(tag, "get_geometry")) return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "enotsup"));
-    return mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
+    if (term_is_atom(tag, "get_geometry")) return mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "enotsup"));
+    return mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "request"));
 }
 
 /* Runs the requests of one io_request in order; an MFA put_chars suspends it
@@ -192,14 +192,14 @@ static void io_step(peer *p, io_cont *io)
         io->last = reply;
         io->i++;
     }
-    io_reply(p, io, io->last ? io->last : term_atomz(io->a, "ok"));
-    io_cont_free(io);
+    mgr_io_reply(p, io, io->last ? io->last : term_atomz(io->a, "ok"));
+    mgr_io_cont_free(io);
 }
 
 /* The node's formatted text back: written, and the io_request goes on. */
 static void io_formatted(peer *p, io_cont *io, bool ok)
 {
-    io->last = ok ? term_atomz(io->a, "ok") : mk_tuple(io->a, 2, term_atomz(io->a, "error"), term_atomz(io->a, "put_chars"));
+    io->last = ok ? term_atomz(io->a, "ok") : mgr_mk_tuple(io->a, 2, term_atomz(io->a, "error"), term_atomz(io->a, "put_chars"));
     io->i++;
     io_step(p, io);
 }
@@ -226,19 +226,19 @@ static void io_text_work(loop_work *w)
     io_text *t = (io_text *)w;
     arena *a = arena_new();
     term *chars = a ? etf_decode_body(a, t->etf, t->n, NULL) : NULL;
-    t->ok = chars && chardata_utf8(chars, true, &t->text, 0) && !t->text.oom;
+    t->ok = chars && mgr_chardata_utf8(chars, true, &t->text, 0) && !t->text.oom;
     arena_free(a);
 }
 
 static void io_text_done(loop_work *w)
 {
     io_text *t = (io_text *)w;
-    peer *p = find_peer(t->m, t->peer);
+    peer *p = mgr_find_peer(t->m, t->peer);
     if (p && p->incarnation == t->incarnation) {
-        if (t->ok) console_write(p, t->text.p, t->text.len);
+        if (t->ok) mgr_console_write(p, t->text.p, t->text.len);
         io_formatted(p, t->io, t->ok);
     } else {
-        io_cont_free(t->io);
+        mgr_io_cont_free(t->io);
     }
     buf_free(&t->text);
     free(t->etf);
@@ -262,7 +262,7 @@ fail:
     return false;
 }
 
-void io_resume(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n)
+void mgr_io_resume(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n)
 {
     io_cont *io = c->io;
     c->io = NULL;
@@ -280,7 +280,7 @@ void io_resume(peer *p, pending *c, const char *klass, const uint8_t *result, si
  * IO_TEXT_ON_LOOP bytes: From and ReplyAs decoded, A handed to the node to
  * format as the bytes it came in (never decoded here), its text made
  * UTF-8 off the loop when it comes back. */
-bool handle_large_format(peer *p, const uint8_t *etf, size_t n)
+bool mgr_handle_large_format(peer *p, const uint8_t *etf, size_t n)
 {
     control_format cf;
     if (n < IO_TEXT_ON_LOOP || !control_read_format(etf, n, &cf)) return false;
@@ -289,7 +289,7 @@ bool handle_large_format(peer *p, const uint8_t *etf, size_t n)
     term *from = a ? etf_decode_prefix(a, cf.heads, cf.heads_len, &used, NULL) : NULL;
     term *reply_as = from ? etf_decode_body(a, cf.heads + used, cf.heads_len - used, NULL) : NULL;
     io_cont *io = reply_as ? calloc(1, sizeof *io) : NULL;
-    pending *c = io ? pending_new(p, P_IO) : NULL;
+    pending *c = io ? mgr_pending_new(p, P_IO) : NULL;
     if (!c) { free(io); arena_free(a); return false; }
     io->a = a;
     io->from = from;
@@ -301,12 +301,12 @@ bool handle_large_format(peer *p, const uint8_t *etf, size_t n)
     etf_encode_atom(&mfa, "io_lib", 6);
     etf_encode_atom(&mfa, "format", 6);
     buf_put(&mfa, cf.args, cf.args_len);
-    send_call(p, c, mfa.p, mfa.len);
+    mgr_send_call(p, c, mfa.p, mfa.len);
     buf_free(&mfa);
     return true;
 }
 
-void handle_io_request(peer *p, arena *a, term *msg)
+void mgr_handle_io_request(peer *p, arena *a, term *msg)
 {
     io_cont *io = calloc(1, sizeof *io);
     if (!io) return;

@@ -74,7 +74,7 @@ static char *dump_path_for(peer *p)
     if (!m->dump_dir) {
         char tmpl[] = "/tmp/peerd-dumps-XXXXXX";
         if (!mkdtemp(tmpl)) {
-            logf_(m, "cannot make a directory for crash dumps (%s): nodes write theirs where they run", strerror(errno));
+            mgr_logf(m, "cannot make a directory for crash dumps (%s): nodes write theirs where they run", strerror(errno));
             return NULL;
         }
         m->dump_dir = xstrdup(tmpl);
@@ -84,7 +84,7 @@ static char *dump_path_for(peer *p)
 }
 
 /* The node is gone: did it leave a crash dump? */
-void note_crash_dump(peer *p)
+void mgr_note_crash_dump(peer *p)
 {
     struct stat st;
     if (p->dump_path && p->dump_bytes < 0 && stat(p->dump_path, &st) == 0 && S_ISREG(st.st_mode))
@@ -98,7 +98,7 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-char *console_tail(const peer *p)
+char *mgr_console_tail(const peer *p)
 {
     uint64_t since = p->console.end > TAIL_BYTES ? p->console.end - TAIL_BYTES : 0;
     char *s = malloc(TAIL_BYTES + 1);
@@ -113,9 +113,9 @@ static void waiter_answer(waiter *w, pm_status st, char *detail)
     peer *p = w->p;
     for (waiter **wp = &p->waiters; *wp; wp = &(*wp)->next)
         if (*wp == w) { *wp = w->next; break; }
-    timer_clear(p->m, &w->timer);
-    if (st == PM_OK || st == PM_ERR_NOCONNECTION) answer_with_info(w->req, p, st, detail);
-    else finish(w->req, st, detail);
+    mgr_timer_clear(p->m, &w->timer);
+    if (st == PM_OK || st == PM_ERR_NOCONNECTION) mgr_answer_with_info(w->req, p, st, detail);
+    else mgr_finish(w->req, st, detail);
     free(w);
 }
 
@@ -145,25 +145,25 @@ static void peer_free(peer *p)
     pm *m = p->m;
     for (peer **pp = &m->peers; *pp; pp = &(*pp)->next)
         if (*pp == p) { *pp = p->next; break; }
-    timer_clear(m, &p->boot_timer);
-    timer_clear(m, &p->stop_timer);
-    timer_clear(m, &p->lease_timer);
-    timer_clear(m, &p->held_timer);
+    mgr_timer_clear(m, &p->boot_timer);
+    mgr_timer_clear(m, &p->stop_timer);
+    mgr_timer_clear(m, &p->lease_timer);
+    mgr_timer_clear(m, &p->held_timer);
     liveness_stop(p);
     buf_free(&p->held_io);
     if (p->conn) conn_free(p->conn);
     p->conn = NULL;
-    fail_pending(p, "peer removed");
-    release_followers(p, false);
+    mgr_fail_pending(p, "peer removed");
+    mgr_release_followers(p, false);
     while (p->waiters) waiter_answer(p->waiters, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
-    if (p->start_req) finish(p->start_req, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
+    if (p->start_req) mgr_finish(p->start_req, PM_ERR_NOCONNECTION, xasprintf("peer %s was removed", p->id));
     if (p->dump_path && !p->dump_kept) unlink(p->dump_path);
     free(p->dump_path);
     free(p->id); free(p->node); free(p->down_reason);
     pm_start_opts_free(p->opt);
     strv_free(p->argv);
     console_ring_free(&p->console);
-    for (message *g = p->msgs, *n; g; g = n) { n = g->next; message_free(g); }
+    for (message *g = p->msgs, *n; g; g = n) { n = g->next; mgr_message_free(g); }
     arena_free(p->ident);
     arena_free(p->names_arena);
     free(p->names);
@@ -173,74 +173,74 @@ static void peer_free(peer *p)
     m->graveyard = p;
 }
 
-bool processes_gone(const peer *p) { return !p->child && !(p->node_ours && p->os_pid); }
+bool mgr_processes_gone(const peer *p) { return !p->child && !(p->node_ours && p->os_pid); }
 
 /* A removed peer's struct lives until its processes are reaped. */
 static void maybe_free(peer *p)
 {
-    if (p->removed && processes_gone(p) && !p->stop_waiters) peer_free(p);
+    if (p->removed && mgr_processes_gone(p) && !p->stop_waiters) peer_free(p);
 }
 
-void remove_peer(peer *p, bool tomb)
+void mgr_remove_peer(peer *p, bool tomb)
 {
     if (p->removed) return;
     p->removed = true;
     p->m->npeers--;
     if (tomb) {
-        note_crash_dump(p);
-        p->dump_kept = add_tombstone(p->m, p);     /* the file is the tombstone's now */
+        mgr_note_crash_dump(p);
+        p->dump_kept = mgr_add_tombstone(p->m, p);     /* the file is the tombstone's now */
     }
-    timer_clear(p->m, &p->lease_timer);
+    mgr_timer_clear(p->m, &p->lease_timer);
     wake_waiters(p);
-    release_followers(p, p->opt->peer_down == PM_DOWN_CRASH && !p->stopping);
-    emit_event(p->m, p, "removed", p->down_reason);
+    mgr_release_followers(p, p->opt->peer_down == PM_DOWN_CRASH && !p->stopping);
+    mgr_emit_event(p->m, p, "removed", p->down_reason);
     maybe_free(p);
 }
 
-void set_down(peer *p, const char *reason)
+void mgr_set_down(peer *p, const char *reason)
 {
     if (p->state == ST_DOWN) return;
     p->state = ST_DOWN;
     p->down_at = wall_ms();
     liveness_stop(p);
-    note_crash_dump(p);
+    mgr_note_crash_dump(p);
     p->lease_expires_at = 0;        /* a peer that is down holds no lease */
-    timer_clear(p->m, &p->lease_timer);
+    mgr_timer_clear(p->m, &p->lease_timer);
     free(p->down_reason);
     p->down_reason = xstrdup(reason);
-    timer_clear(p->m, &p->boot_timer);
-    fail_pending(p, "the peer is down");
+    mgr_timer_clear(p->m, &p->boot_timer);
+    mgr_fail_pending(p, "the peer is down");
     wake_waiters(p);
-    for (follower *f = p->followers; f; f = f->next) fill(f);
+    for (follower *f = p->followers; f; f = f->next) mgr_fill(f);
 }
 
-void boot_succeeded(peer *p)
+void mgr_boot_succeeded(peer *p)
 {
     p->state = ST_RUNNING;
     p->booted_at = wall_ms();
-    timer_clear(p->m, &p->boot_timer);
+    mgr_timer_clear(p->m, &p->boot_timer);
     uint64_t took = loop_now() - p->boot_started;
-    logf_(p->m, "peer %s running as %s (os pid %d) after %llu ms", p->id, p->node ? p->node : "?",
+    mgr_logf(p->m, "peer %s running as %s (os pid %d) after %llu ms", p->id, p->node ? p->node : "?",
           (int)p->os_pid, (unsigned long long)took);
     p->m->boot_count++;
     p->m->boot_ms_sum += took;
     for (int i = 0; i < 8; i++) if (took <= (uint64_t)boot_bucket_ms[i]) p->m->boot_buckets[i]++;
     /* A lease runs from the moment the client can act on the peer: the
      * start's answer already says when it ends. */
-    bool lease_armed = !p->opt->lease_ms || timer_set(p->m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p);
+    bool lease_armed = !p->opt->lease_ms || mgr_timer_set(p->m, &p->lease_timer, (uint64_t)p->opt->lease_ms, lease_expired, p);
     if (p->opt->lease_ms) p->lease_expires_at = wall_ms() + p->opt->lease_ms;
     for (pm_req *w = p->boot_waiters, *n; w; w = n) {
         n = w->next;
-        answer_with_info(w, p, PM_OK, NULL);
+        mgr_answer_with_info(w, p, PM_OK, NULL);
     }
     p->boot_waiters = NULL;
     if (!lease_armed) {
         /* A lease that cannot run out must not leave a node behind. */
-        emit_event(p->m, p, "booted", NULL);
+        mgr_emit_event(p->m, p, "booted", NULL);
         lease_expired(p, &p->lease_timer);
         return;
     }
-    emit_event(p->m, p, "booted", NULL);
+    mgr_emit_event(p->m, p, "booted", NULL);
     liveness_start(p);
     wake_waiters(p);
 }
@@ -251,66 +251,66 @@ static void conn_lost(peer *p, const char *reason)
     pm *m = p->m;
     /* A distribution node that cannot reach peerd exits without a word. */
     bool silent = p->opt->conn == PM_CONN_DIST && p->conn && conn_is_waiting(p->conn);
-    close_control(p);
+    mgr_close_control(p);
     if (p->removed) { maybe_free(p); return; }
-    if (p->stopping) { check_stop(p); return; }
+    if (p->stopping) { mgr_check_stop(p); return; }
     if (p->state == ST_BOOTING) {
-        logf_(m, "peer %s failed to boot: %s", p->id, reason);
+        mgr_logf(m, "peer %s failed to boot: %s", p->id, reason);
         bool waited = p->boot_waiters != NULL;
-        set_down(p, reason);
+        mgr_set_down(p, reason);
         for (pm_req *w = p->boot_waiters, *n; w; w = n) {
             n = w->next;
             w->exit_status = p->exit_status;
-            w->console_tail = console_tail(p);
-            answer_with_info(w, p, PM_ERR_BOOT_FAILED,
+            w->console_tail = mgr_console_tail(p);
+            mgr_answer_with_info(w, p, PM_ERR_BOOT_FAILED,
                              silent ? xasprintf("%s: the node exited before connecting back to peerd's node; likely a cookie "
                                                 "that is not peerd's (env HOME with another .erlang.cookie), its name "
                                                 "already in use, or epmd out of its reach", reason)
                                     : xasprintf("%s", reason));
         }
         p->boot_waiters = NULL;
-        emit_event(m, p, "boot_failed", reason);
+        mgr_emit_event(m, p, "boot_failed", reason);
         m->boot_failures++;
-        if (waited) { kill_processes(p); remove_peer(p, false); return; }
+        if (waited) { mgr_kill_processes(p); mgr_remove_peer(p, false); return; }
     } else {
-        set_down(p, reason);
-        logf_(m, "peer %s went down: %s", p->id, reason);
-        emit_event(m, p, p->opt->peer_down == PM_DOWN_CRASH ? "crashed" : "down", reason);
+        mgr_set_down(p, reason);
+        mgr_logf(m, "peer %s went down: %s", p->id, reason);
+        mgr_emit_event(m, p, p->opt->peer_down == PM_DOWN_CRASH ? "crashed" : "down", reason);
     }
-    if (p->opt->peer_down != PM_DOWN_CONTINUE) remove_peer(p, true);
+    if (p->opt->peer_down != PM_DOWN_CONTINUE) mgr_remove_peer(p, true);
 }
 
 static void boot_timeout(void *owner, tmr *t)
 {
     (void)t;
     peer *p = owner;
-    logf_(p->m, "peer %s did not boot within %lld ms; stopping it", p->id, (long long)p->opt->wait_boot_ms);
-    set_down(p, "timeout");
-    emit_event(p->m, p, "boot_failed", "timeout");
+    mgr_logf(p->m, "peer %s did not boot within %lld ms; stopping it", p->id, (long long)p->opt->wait_boot_ms);
+    mgr_set_down(p, "timeout");
+    mgr_emit_event(p->m, p, "boot_failed", "timeout");
     p->m->boot_failures++;
     for (pm_req *w = p->boot_waiters, *n; w; w = n) {
         n = w->next;
-        w->console_tail = console_tail(p);
-        answer_with_info(w, p, PM_ERR_TIMEOUT, xasprintf("the node did not boot within %lld ms", (long long)p->opt->wait_boot_ms));
+        w->console_tail = mgr_console_tail(p);
+        mgr_answer_with_info(w, p, PM_ERR_TIMEOUT, xasprintf("the node did not boot within %lld ms", (long long)p->opt->wait_boot_ms));
     }
     p->boot_waiters = NULL;
-    close_control(p);
-    kill_processes(p);
-    remove_peer(p, false);
+    mgr_close_control(p);
+    mgr_kill_processes(p);
+    mgr_remove_peer(p, false);
 }
 
 /* What the control connection delivers (conn.h). */
 static void conn_console(void *owner, const uint8_t *d, size_t n)
 {
     liveness_heard(owner);
-    console_write(owner, d, n);
+    mgr_console_write(owner, d, n);
 }
 
-static bool conn_message(void *owner, const uint8_t *etf, size_t n) { return handle_message(owner, etf, n); }
+static bool conn_message(void *owner, const uint8_t *etf, size_t n) { return mgr_handle_message(owner, etf, n); }
 
 static bool conn_oversized(void *owner, const uint8_t *head, size_t n, size_t size)
 {
-    handle_oversized(owner, head, n, size);
+    mgr_handle_oversized(owner, head, n, size);
     return true;
 }
 
@@ -318,15 +318,15 @@ static void conn_lost_event(void *owner, const char *reason, bool kill)
 {
     peer *p = owner;
     if (kill) {
-        logf_(p->m, "peer %s: broken control stream %s; killing it", p->id, reason);
-        kill_processes(p);
+        mgr_logf(p->m, "peer %s: broken control stream %s; killing it", p->id, reason);
+        mgr_kill_processes(p);
     }
     conn_lost(p, reason);
 }
 
-void declare_down(peer *p, const char *reason)
+void mgr_declare_down(peer *p, const char *reason)
 {
-    kill_processes(p);
+    mgr_kill_processes(p);
     conn_lost(p, reason);
 }
 
@@ -341,8 +341,8 @@ static void conn_ready(void *owner, char **args, size_t nargs, char *err)
     if (!r || p->stopping || p->removed) { strv_free(args); free(err); return; }
     if (err) {
         strv_free(args);
-        finish(r, PM_ERR_LISTEN, err);
-        remove_peer(p, false);
+        mgr_finish(r, PM_ERR_LISTEN, err);
+        mgr_remove_peer(p, false);
         return;
     }
     spawn_peer(p, r, args);
@@ -357,7 +357,7 @@ static void on_child_exit(pm *m, pid_t pid, int status)
         if (pid == p->child) {
             p->child = 0;
             p->exit_status = code;
-            if (pid == p->os_pid) note_crash_dump(p);
+            if (pid == p->os_pid) mgr_note_crash_dump(p);
             char reason[32];
             snprintf(reason, sizeof reason, "{exit_status,%d}", code);
             /* Take the last output before judging, so none of it is lost. */
@@ -366,19 +366,19 @@ static void on_child_exit(pm *m, pid_t pid, int status)
             bool node_is_child = p->opt->conn == PM_CONN_STDIO || !p->opt->detached;
             if (node_is_child || code != 0) { conn_lost(p, reason); return; }
             /* The -detached launcher is done; the node lives on. */
-            if (p->removed) maybe_free(p); else check_stop(p);
+            if (p->removed) maybe_free(p); else mgr_check_stop(p);
             return;
         }
         if (p->node_ours && pid == p->os_pid) {
             p->node_ours = false;
             if (conn_open(p)) { conn_lost(p, "tcp_closed"); return; }
-            if (p->removed) maybe_free(p); else check_stop(p);
+            if (p->removed) maybe_free(p); else mgr_check_stop(p);
             return;
         }
     }
 }
 
-void reap(pm *m)
+void mgr_reap(pm *m)
 {
     struct signalfd_siginfo si;
     while (read(m->sfd, &si, sizeof si) == sizeof si) {}
@@ -390,23 +390,23 @@ void reap(pm *m)
     }
 }
 
-void do_start(pm *m, pm_req *r)
+void mgr_do_start(pm *m, pm_req *r)
 {
     pm_start_opts *o = r->start;
     r->start = NULL;
-    if (m->shutting_down) { pm_start_opts_free(o); finish(r, PM_ERR_SHUTTING_DOWN, NULL); return; }
+    if (m->shutting_down) { pm_start_opts_free(o); mgr_finish(r, PM_ERR_SHUTTING_DOWN, NULL); return; }
     char *id = o->name ? strdup(o->name) : pm_random_name("peer");
-    if (o->name && find_peer(m, id)) {
-        finish(r, PM_ERR_EXISTS, xasprintf("a peer named %s already exists", id));
+    if (o->name && mgr_find_peer(m, id)) {
+        mgr_finish(r, PM_ERR_EXISTS, xasprintf("a peer named %s already exists", id));
         free(id); pm_start_opts_free(o); return;
     }
     if (m->npeers >= m->cfg.max_peers) {
-        finish(r, PM_ERR_TOO_MANY, xasprintf("peerd holds %d peers already (--max-peers)", m->npeers));
+        mgr_finish(r, PM_ERR_TOO_MANY, xasprintf("peerd holds %d peers already (--max-peers)", m->npeers));
         free(id); pm_start_opts_free(o); return;
     }
-    if (o->cluster && !cluster_admit(m, o, r)) { free(id); pm_start_opts_free(o); return; }
+    if (o->cluster && !mgr_cluster_admit(m, o, r)) { free(id); pm_start_opts_free(o); return; }
     peer *p = calloc(1, sizeof *p);
-    if (!p) { free(id); pm_start_opts_free(o); finish(r, PM_ERR_INTERNAL, NULL); return; }
+    if (!p) { free(id); pm_start_opts_free(o); mgr_finish(r, PM_ERR_INTERNAL, NULL); return; }
     p->m = m;
     p->id = id;
     p->opt = o;
@@ -426,7 +426,7 @@ void do_start(pm *m, pm_req *r)
     size_t nconn = 0;
     const conn_ops *ops = o->conn == PM_CONN_TCP ? &conn_tcp_ops : o->conn == PM_CONN_DIST ? &conn_dist_ops : &conn_stdio_ops;
     if (!(p->conn = ops->create(&m->host, o, &peer_conn_events, p, &conn_args, &nconn, &err))) {
-        finish(r, PM_ERR_LISTEN, err);
+        mgr_finish(r, PM_ERR_LISTEN, err);
         peer_free(p);
         strv_free(conn_args);
         return;
@@ -453,7 +453,7 @@ static void spawn_peer(peer *p, pm_req *r, char **conn_args)
     char **argv = cmdline_build(o, conn_args);
     strv_free(conn_args);
     p->argv = argv;
-    if (!argv) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); remove_peer(p, false); return; }
+    if (!argv) { mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); mgr_remove_peer(p, false); return; }
 
     int in_fd = -1, out_fd = -1;
     char *dump_var = NULL;
@@ -464,41 +464,41 @@ static void spawn_peer(peer *p, pm_req *r, char **conn_args)
     free(env);
     free(dump_var);
     if (e) {
-        logf_(m, "peer %s: cannot start %s: %s", p->id, argv[0], strerror(e));
+        mgr_logf(m, "peer %s: cannot start %s: %s", p->id, argv[0], strerror(e));
         r->exit_status = -1;
-        finish(r, PM_ERR_SPAWN, xasprintf("cannot execute %s: %s", argv[0], strerror(e)));
-        close_control(p);
+        mgr_finish(r, PM_ERR_SPAWN, xasprintf("cannot execute %s: %s", argv[0], strerror(e)));
+        mgr_close_control(p);
         /* As any start that fails: created, boot_failed, and a tombstone
          * that answers for the id (410) with the reason. */
         char *reason = xasprintf("{spawn_failed,\"%s\"}", strerror(e));
-        emit_event(m, p, "created", NULL);
-        set_down(p, reason ? reason : "spawn_failed");
-        emit_event(m, p, "boot_failed", p->down_reason);
+        mgr_emit_event(m, p, "created", NULL);
+        mgr_set_down(p, reason ? reason : "spawn_failed");
+        mgr_emit_event(m, p, "boot_failed", p->down_reason);
         free(reason);
         m->boot_failures++;
-        remove_peer(p, true);
+        mgr_remove_peer(p, true);
         return;
     }
-    logf_(m, "peer %s starting: %s (pid %d)", p->id, argv[0], (int)p->child);
-    emit_event(m, p, "created", NULL);
+    mgr_logf(m, "peer %s starting: %s (pid %d)", p->id, argv[0], (int)p->child);
+    mgr_emit_event(m, p, "created", NULL);
     m->starts++;
     p->lease_expires_at = o->lease_ms ? wall_ms() + o->lease_ms : 0;
     const char *failed = NULL;
     if (conn_attach(p->conn, in_fd, out_fd) < 0) failed = "cannot watch the node's descriptors";
-    else if ((o->lease_ms && !timer_set(m, &p->lease_timer, (uint64_t)o->lease_ms, lease_expired, p)) ||
-             (o->wait_boot_ms >= 0 && !timer_set(m, &p->boot_timer, (uint64_t)o->wait_boot_ms, boot_timeout, p)))
+    else if ((o->lease_ms && !mgr_timer_set(m, &p->lease_timer, (uint64_t)o->lease_ms, lease_expired, p)) ||
+             (o->wait_boot_ms >= 0 && !mgr_timer_set(m, &p->boot_timer, (uint64_t)o->wait_boot_ms, boot_timeout, p)))
         failed = "cannot arm the peer's timers";
     if (failed) {
         int err = errno;
-        finish(r, PM_ERR_INTERNAL, xasprintf("%s: %s", failed, strerror(err)));
-        kill_processes(p);
-        close_control(p);
-        set_down(p, "{watch_failed}");
-        remove_peer(p, true);
+        mgr_finish(r, PM_ERR_INTERNAL, xasprintf("%s: %s", failed, strerror(err)));
+        mgr_kill_processes(p);
+        mgr_close_control(p);
+        mgr_set_down(p, "{watch_failed}");
+        mgr_remove_peer(p, true);
         return;
     }
     if (o->wait_boot_ms == PM_NO_WAIT) {
-        answer_with_info(r, p, PM_OK, NULL);
+        mgr_answer_with_info(r, p, PM_OK, NULL);
         return;
     }
     r->next = NULL;
@@ -509,21 +509,21 @@ static void lease_expired(void *owner, tmr *t)
 {
     (void)t;
     peer *p = owner;
-    logf_(p->m, "peer %s: lease of %lld ms expired; stopping it", p->id, (long long)p->opt->lease_ms);
-    emit_event(p->m, p, "lease_expired", "lease_expired");
+    mgr_logf(p->m, "peer %s: lease of %lld ms expired; stopping it", p->id, (long long)p->opt->lease_ms);
+    mgr_emit_event(p->m, p, "lease_expired", "lease_expired");
     p->stop_reason = "lease_expired";
-    stop_begin(p, NULL);
+    mgr_stop_begin(p, NULL);
 }
 
-void do_lease(pm *m, peer *p, pm_req *r)
+void mgr_do_lease(pm *m, peer *p, pm_req *r)
 {
     if (p->stopping || p->state == ST_DOWN) {
-        finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : "down"));
+        mgr_finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : "down"));
         return;
     }
     int64_t lease = r->lease_ms ? r->lease_ms : p->opt->lease_ms;
     if (!lease) {
-        finish(r, PM_ERR_NO_LEASE, xasprintf("peer %s has no lease to renew: give lease_ms to start one", p->id));
+        mgr_finish(r, PM_ERR_NO_LEASE, xasprintf("peer %s has no lease to renew: give lease_ms to start one", p->id));
         return;
     }
     /* Everything that can fail first; the peer changes only once it can't. */
@@ -540,11 +540,11 @@ void do_lease(pm *m, peer *p, pm_req *r)
         }
         cJSON_Delete(v);
         cJSON_Delete(o);
-        if (!text) { finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); return; }
+        if (!text) { mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); return; }
     }
-    if (!timer_set(m, &p->lease_timer, (uint64_t)lease, lease_expired, p)) {
+    if (!mgr_timer_set(m, &p->lease_timer, (uint64_t)lease, lease_expired, p)) {
         free(text);
-        finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the lease"));
+        mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the lease"));
         return;
     }
     if (text) {
@@ -553,25 +553,25 @@ void do_lease(pm *m, peer *p, pm_req *r)
         p->opt->lease_ms = lease;
     }
     p->lease_expires_at = wall_ms() + p->opt->lease_ms;
-    answer_with_info(r, p, PM_OK, NULL);
+    mgr_answer_with_info(r, p, PM_OK, NULL);
 }
 
-void do_wait(pm *m, peer *p, pm_req *r)
+void mgr_do_wait(pm *m, peer *p, pm_req *r)
 {
     if (p->state == ST_DOWN || (p->state == ST_RUNNING && !r->want_down)) {
         if (p->state == ST_DOWN && !r->want_down)
-            answer_with_info(r, p, PM_ERR_NOCONNECTION, xasprintf("peer %s is down", p->id));
+            mgr_answer_with_info(r, p, PM_ERR_NOCONNECTION, xasprintf("peer %s is down", p->id));
         else
-            answer_with_info(r, p, PM_OK, NULL);
+            mgr_answer_with_info(r, p, PM_OK, NULL);
         return;
     }
     waiter *w = calloc(1, sizeof *w);
-    if (!w) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+    if (!w) { mgr_finish(r, PM_ERR_INTERNAL, NULL); return; }
     w->req = r;
     w->p = p;
-    if (r->timeout_ms != PM_INFINITY && !timer_set(m, &w->timer, (uint64_t)r->timeout_ms, wait_timeout, w)) {
+    if (r->timeout_ms != PM_INFINITY && !mgr_timer_set(m, &w->timer, (uint64_t)r->timeout_ms, wait_timeout, w)) {
         free(w);
-        finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the wait's timeout"));
+        mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the wait's timeout"));
         return;
     }
     w->next = p->waiters;

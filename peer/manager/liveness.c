@@ -43,8 +43,8 @@ static void tick(void *owner, tmr *t);
 
 static void arm(peer *p)
 {
-    if (!timer_set(p->m, &p->beat_timer, (uint64_t)p->opt->heartbeat_ms, tick, p))
-        logf_(p->m, "peer %s: no timer for its heartbeat; it is not watched", p->id);
+    if (!mgr_timer_set(p->m, &p->beat_timer, (uint64_t)p->opt->heartbeat_ms, tick, p))
+        mgr_logf(p->m, "peer %s: no timer for its heartbeat; it is not watched", p->id);
 }
 
 /* erl_eval:exprs(Watchdog, [{'Limit', unreachable_ms}]): one boot call.
@@ -76,7 +76,7 @@ int liveness_boot(peer *p)
     etf_encode_int(&b, p->opt->unreachable_ms);
     buf_byte(&b, NIL_EXT);
     buf_byte(&b, NIL_EXT);
-    bool sent = !b.oom && send_internal(p, P_WATCHDOG, b.p, b.len);
+    bool sent = !b.oom && mgr_send_internal(p, P_WATCHDOG, b.p, b.len);
     buf_free(&b);
     return sent;
 }
@@ -84,7 +84,7 @@ int liveness_boot(peer *p)
 void liveness_watchdog_answered(peer *p, const char *klass)
 {
     if (strcmp(klass, "ok"))
-        logf_(p->m, "peer %s: its watchdog did not start (%s); it will not halt by itself if peerd goes silent", p->id, klass);
+        mgr_logf(p->m, "peer %s: its watchdog did not start (%s); it will not halt by itself if peerd goes silent", p->id, klass);
 }
 
 void liveness_start(peer *p)
@@ -99,8 +99,8 @@ static void reachable(peer *p, uint64_t silent)
     p->m->unreachable--;
     char why[64];
     snprintf(why, sizeof why, "heard again after %llu ms", (unsigned long long)silent);
-    logf_(p->m, "peer %s: %s", p->id, why);
-    emit_event(p->m, p, "reachable", why);
+    mgr_logf(p->m, "peer %s: %s", p->id, why);
+    mgr_emit_event(p->m, p, "reachable", why);
 }
 
 void liveness_heard(peer *p)
@@ -113,7 +113,7 @@ void liveness_heard(peer *p)
 
 void liveness_stop(peer *p)
 {
-    timer_clear(p->m, &p->beat_timer);
+    mgr_timer_clear(p->m, &p->beat_timer);
     if (p->unreachable_since) {
         p->unreachable_since = 0;
         p->m->unreachable--;
@@ -130,7 +130,7 @@ static void beat(peer *p)
         SMALL_ATOM_UTF8_EXT, 4, 'b', 'e', 'a', 't',
         NIL_EXT,
     };
-    if (send_internal(p, P_BEAT, mfa, sizeof mfa)) p->beat_out = true;
+    if (mgr_send_internal(p, P_BEAT, mfa, sizeof mfa)) p->beat_out = true;
 }
 
 static void tick(void *owner, tmr *t)
@@ -143,9 +143,9 @@ static void tick(void *owner, tmr *t)
     if (p->unreachable_since && silent >= (uint64_t)p->opt->unreachable_ms) {
         char reason[48];
         snprintf(reason, sizeof reason, "{unreachable,%llu}", (unsigned long long)silent);
-        logf_(m, "peer %s: not heard from for %llu ms (unreachable_ms %lld); declaring it down", p->id,
+        mgr_logf(m, "peer %s: not heard from for %llu ms (unreachable_ms %lld); declaring it down", p->id,
               (unsigned long long)silent, (long long)p->opt->unreachable_ms);
-        declare_down(p, reason);
+        mgr_declare_down(p, reason);
         return;
     }
     if (!p->unreachable_since && p->beat_out && silent >= (uint64_t)p->opt->heartbeat_ms) {
@@ -154,8 +154,8 @@ static void tick(void *owner, tmr *t)
         m->unreachable_total++;
         char why[64];
         snprintf(why, sizeof why, "not heard from for %llu ms", (unsigned long long)silent);
-        logf_(m, "peer %s: unreachable, %s", p->id, why);
-        emit_event(m, p, "unreachable", why);
+        mgr_logf(m, "peer %s: unreachable, %s", p->id, why);
+        mgr_emit_event(m, p, "unreachable", why);
     }
     beat(p);
     arm(p);
@@ -164,7 +164,7 @@ static void tick(void *owner, tmr *t)
 bool liveness_refuses(peer *p, pm_req *r)
 {
     if (!p->unreachable_since || r->wait_unreachable) return false;
-    finish(r, PM_ERR_NOCONNECTION,
+    mgr_finish(r, PM_ERR_NOCONNECTION,
            xasprintf("peer %s has not been heard from for %llu ms (unreachable); give \"wait_unreachable\": true to wait for it",
                      p->id, (unsigned long long)(loop_now() - p->heard_at)));
     return true;

@@ -23,18 +23,6 @@
 const int boot_bucket_ms[8] = { 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
 const char *const state_names[] = { "booting", "running", "down" };
 
-void logf_(pm *m, const char *fmt, ...)
-{
-    if (m->cfg.quiet) return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "peerd: %s\n", line);
-}
-
-
 void pm_peer_info_free(pm_peer_info *i)
 {
     if (!i) return;
@@ -83,103 +71,6 @@ char *pm_random_name(const char *prefix)
     return xasprintf("%s-%llu-%d", prefix ? prefix : "peer", (unsigned long long)u, (int)getpid());
 }
 
-void finish(pm_req *r, pm_status st, char *detail)
-{
-    if (r->op == PM_FOLLOW && st != PM_OK) {
-        /* The manager took these over; it gives them up on failure. */
-        if (r->client_fd >= 0) { close(r->client_fd); r->client_fd = -1; }
-        if (r->stream) { stream_unref(r->stream); r->stream = NULL; }
-    }
-    r->status = st;
-    if (detail) { free(r->detail); r->detail = detail; }
-    r->done(r);
-}
-
-/* The peer as it is now, its strings the peer's own (view) or copies. */
-static void fill_info(const peer *p, pm_peer_info *i)
-{
-    memset(i, 0, sizeof *i);
-    i->id = p->id;
-    i->node = p->node;
-    i->down_reason = p->down_reason;
-    i->connection = p->conn ? (char *)conn_describe(p->conn) : NULL;
-    i->options_json = p->opt->options_json;
-    i->labels_json = p->opt->labels_json;
-    i->cluster = p->opt->cluster;
-    i->state = state_names[p->state];
-    i->os_pid = p->os_pid;
-    i->argv = p->argv;
-    i->created_at = p->created_at;
-    i->booted_at = p->booted_at;
-    i->down_at = p->down_at;
-    i->lease_expires_at = p->lease_expires_at;
-    i->console_bytes = p->console.end;
-    i->incarnation = p->incarnation;
-    i->unreachable_since = p->unreachable_since;
-    i->heartbeat_ms = p->opt->heartbeat_ms;
-    i->unreachable_ms = p->opt->unreachable_ms;
-    i->crash_dump = p->dump_bytes >= 0 ? p->dump_path : NULL;
-    i->crash_dump_bytes = p->dump_bytes;
-}
-
-void snapshot(const peer *p, pm_peer_info *i)
-{
-    pm_peer_info view;
-    fill_info(p, &view);
-    copy_info(i, &view);
-}
-
-bool pm_peer_view(pm *m, const char *id, pm_peer_info *view)
-{
-    peer *p = m->stopped ? NULL : find_peer(m, id);
-    if (p) fill_info(p, view);
-    return p != NULL;
-}
-
-void copy_info(pm_peer_info *dst, const pm_peer_info *src)
-{
-    *dst = *src;
-    dst->id = xstrdup(src->id);
-    dst->node = xstrdup(src->node);
-    dst->down_reason = xstrdup(src->down_reason);
-    dst->connection = xstrdup(src->connection);
-    dst->options_json = xstrdup(src->options_json);
-    dst->labels_json = xstrdup(src->labels_json);
-    dst->cluster = xstrdup(src->cluster);
-    dst->argv = strv_dup(src->argv);
-    dst->crash_dump = xstrdup(src->crash_dump);
-    dst->console_tail = NULL;
-    if (src->console_tail && (dst->console_tail = malloc(src->console_tail_len + 1)))
-        memcpy(dst->console_tail, src->console_tail, src->console_tail_len + 1);
-    else
-        dst->console_tail_len = 0;
-}
-
-void answer_with_info(pm_req *r, const peer *p, pm_status st, char *detail)
-{
-    r->info = calloc(1, sizeof *r->info);
-    if (r->info) { snapshot(p, r->info); r->ninfo = 1; }
-    finish(r, st, detail);
-}
-
-/* False (logged) when out of memory: the caller fails what needed it, so
- * that nothing waits for a timer that will never fire. */
-bool timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *owner)
-{
-    if (loop_timer(m->l, t, ms, fire, owner)) return true;
-    logf_(m, "out of memory arming a timer of %llu ms", (unsigned long long)ms);
-    return false;
-}
-
-void timer_clear(pm *m, tmr *t) { loop_timer_clear(m->l, t); }
-
-peer *find_peer(pm *m, const char *id)
-{
-    for (peer *p = m->peers; p; p = p->next)
-        if (!p->removed && !strcmp(p->id, id)) return p;
-    return NULL;
-}
-
 void pm_get_figures(const pm *m, pm_figures *out)
 {
     memset(out, 0, sizeof *out);
@@ -203,58 +94,58 @@ void pm_get_figures(const pm *m, pm_figures *out)
 static void do_list(pm *m, pm_req *r)
 {
     r->info = calloc((size_t)m->npeers + 1, sizeof *r->info);
-    if (!r->info) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+    if (!r->info) { mgr_finish(r, PM_ERR_INTERNAL, NULL); return; }
     /* Newest first in the list; reverse for creation order. */
     size_t n = 0;
     for (peer *p = m->peers; p; p = p->next)
         if (!p->removed && (!r->sel || selector_match(r->sel, p->opt->labels)) &&
             (!r->cluster || (p->opt->cluster && !strcmp(p->opt->cluster, r->cluster))))
-            snapshot(p, &r->info[n++]);
+            mgr_snapshot(p, &r->info[n++]);
     for (size_t i = 0; i < n / 2; i++) {
         pm_peer_info t = r->info[i];
         r->info[i] = r->info[n - 1 - i];
         r->info[n - 1 - i] = t;
     }
     r->ninfo = n;
-    finish(r, PM_OK, NULL);
+    mgr_finish(r, PM_OK, NULL);
 }
 
 /* The node atom and creation of the peer's pids (term text needs them). */
 static void do_identity(peer *p, pm_req *r)
 {
-    if (!p->node_atom) { finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s has not booted yet", p->id)); return; }
+    if (!p->node_atom) { mgr_finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s has not booted yet", p->id)); return; }
     r->identity_arena = arena_new();
     r->identity.node = r->identity_arena ? term_atom(r->identity_arena, p->node_atom->atom.s, p->node_atom->atom.len) : NULL;
     r->identity.creation = p->creation;
-    finish(r, r->identity.node ? PM_OK : PM_ERR_INTERNAL, NULL);
+    mgr_finish(r, r->identity.node ? PM_OK : PM_ERR_INTERNAL, NULL);
 }
 
 static void handle_req(pm *m, pm_req *r)
 {
     r->next = NULL;
     if (m->shutting_down && r->op != PM_LIST && r->op != PM_GET && r->op != PM_UNFOLLOW && r->op != PM_REFILL) {
-        finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
+        mgr_finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
         return;
     }
-    if (r->op == PM_START) { do_start(m, r); return; }
-    if (r->op == PM_UNFOLLOW) { do_unfollow(m, r); return; }
-    if (r->op == PM_REFILL) { do_refill(r); return; }
-    if (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_EVENTS) { do_follow(m, NULL, r); return; }
+    if (r->op == PM_START) { mgr_do_start(m, r); return; }
+    if (r->op == PM_UNFOLLOW) { mgr_do_unfollow(m, r); return; }
+    if (r->op == PM_REFILL) { mgr_do_refill(r); return; }
+    if (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_EVENTS) { mgr_do_follow(m, NULL, r); return; }
     if (r->op == PM_LIST) { do_list(m, r); return; }
-    peer *p = find_peer(m, r->id);
-    if (!p) { not_found(m, r); return; }
+    peer *p = mgr_find_peer(m, r->id);
+    if (!p) { mgr_not_found(m, r); return; }
     switch (r->op) {
-    case PM_GET: answer_with_info(r, p, PM_OK, NULL); break;
-    case PM_STOP: stop_begin(p, r); break;
-    case PM_CALL: case PM_CAST: case PM_SEND: do_relay(m, p, r); break;
-    case PM_CONSOLE: console_snapshot(r, &p->console, p->incarnation, p->id); break;
-    case PM_MESSAGES: do_messages(p, r); break;
-    case PM_WAIT: do_wait(m, p, r); break;
-    case PM_LEASE: do_lease(m, p, r); break;
-    case PM_FOLLOW: do_follow(m, p, r); break;
+    case PM_GET: mgr_answer_with_info(r, p, PM_OK, NULL); break;
+    case PM_STOP: mgr_stop_begin(p, r); break;
+    case PM_CALL: case PM_CAST: case PM_SEND: mgr_do_relay(m, p, r); break;
+    case PM_CONSOLE: mgr_console_snapshot(r, &p->console, p->incarnation, p->id); break;
+    case PM_MESSAGES: mgr_do_messages(p, r); break;
+    case PM_WAIT: mgr_do_wait(m, p, r); break;
+    case PM_LEASE: mgr_do_lease(m, p, r); break;
+    case PM_FOLLOW: mgr_do_follow(m, p, r); break;
     case PM_IDENTITY: do_identity(p, r); break;
     default:
-        finish(r, PM_ERR_INTERNAL, NULL);
+        mgr_finish(r, PM_ERR_INTERNAL, NULL);
     }
 }
 
@@ -263,7 +154,7 @@ void pm_submit(pm *m, pm_req *r)
 {
     r->next = NULL;
     if (m->stopped) {
-        finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
+        mgr_finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
         return;
     }
     if (m->qtail) m->qtail->next = r; else m->qhead = r;
@@ -276,7 +167,7 @@ bool pm_answer_now(pm *m, pm_req *r)
     switch (r->op) {
     case PM_GET: case PM_LIST: case PM_CONSOLE: case PM_MESSAGES: case PM_IDENTITY:
         r->next = NULL;
-        if (m->stopped) finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
+        if (m->stopped) mgr_finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
         else handle_req(m, r);
         return true;
     default:
@@ -298,7 +189,7 @@ static void drain_queue(pm *m)
     for (peer *p = m->corked, *n; p; p = n) {
         n = p->next_corked;
         p->corked = false;
-        if (!p->dead) flush_out(p);
+        if (!p->dead) mgr_flush_out(p);
     }
     m->corked = NULL;
 }
@@ -310,7 +201,7 @@ static int turn_end(void *ud)
     pm *m = ud;
     m->hook_turn = loop_turn(m->l);
     while (m->qhead) drain_queue(m);
-    fill_followers(m);
+    mgr_fill_followers(m);
     for (peer *p = m->graveyard, *next; p; p = next) {
         next = p->next;
         free(p);
@@ -324,14 +215,14 @@ static int turn_end(void *ud)
     if (m->shutting_down && !m->peers && !m->stopped) {
         /* Followers of /events get the shutdown's last events, then the end. */
         for (follower *f = m->event_followers; f; f = f->next)
-            if (!f->finished && !f->dead) { fill_events(f, true); finish_follower(f, STREAM_END); }
+            if (!f->finished && !f->dead) { mgr_fill_events(f, true); mgr_finish_follower(f, STREAM_END); }
         m->stopped = true;
         if (m->quit_done) m->quit_done(m->quit_ud);
     }
     return -1;
 }
 
-static void on_signal_ready(loop_watch *w, uint32_t ev) { (void)ev; reap(w->ud); }
+static void on_signal_ready(loop_watch *w, uint32_t ev) { (void)ev; mgr_reap(w->ud); }
 
 pm *pm_new(loop *l, const pm_config *cfg)
 {
@@ -370,14 +261,14 @@ void pm_quit(pm *m, void (*done)(void *ud), void *ud)
 {
     m->quit_done = done;
     m->quit_ud = ud;
-    if (!m->shutting_down) begin_shutdown(m);
+    if (!m->shutting_down) mgr_begin_shutdown(m);
     loop_wake(m->l);
 }
 
 void pm_free(pm *m)
 {
     if (!m) return;
-    timer_clear(m, &m->tomb_timer);
+    mgr_timer_clear(m, &m->tomb_timer);
     while (m->tombs) {
         tombstone *t = m->tombs;
         m->tombs = t->next;
@@ -394,8 +285,8 @@ void pm_free(pm *m)
         rmdir(m->dump_dir);
         free(m->dump_dir);
     }
-    free_events(m);
-    clusters_free(m);
+    mgr_free_events(m);
+    mgr_clusters_free(m);
     /* Followers whose responses never came back to unfollow (shutdown). */
     follower *lists[] = { m->event_followers, m->detached };
     for (int k = 0; k < 2; k++)

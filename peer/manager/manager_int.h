@@ -1,19 +1,22 @@
 /*
  * manager_int.h — what the manager's files share: the peer, its followers,
  * pending calls and waiters, the manager itself, and the functions one
- * concern calls in another. Nothing outside peer/manager*.c and the files
- * listed below includes it; the manager's interface is manager.h.
+ * concern calls in another, each named mgr_. Nothing outside peer/manager/
+ * includes it; the manager's interface is manager.h.
  *
  *   manager.c     requests in, the end-of-turn batch, pm_new/pm_quit/pm_free
+ *   common.c      what every file uses: answers, a peer's info, timers, the log
  *   lifecycle.c   start, boot, down, removal, reaping; leases and waits
  *   shutdown.c    stopping a peer as its `shutdown` option says
  *   relay.c       the control connection's traffic: calls, casts, replies
+ *   pending.c     the calls in flight, by sequence number
  *   io_server.c   the node's group leader: io_requests, and their flow control
  *   messages.c    the message log, and how the node numbers other nodes
  *   followers.c   streams of console, messages and events; console snapshots
  *   events.c      the event log
  *   tombstones.c  what is kept of removed peers
- *   clusters.c    cluster members' cookie and names
+ *   clusters.c    cluster members' cookie, names, and meeting at boot
+ *   liveness.c    heartbeats, unreachable peers, the node's watchdog
  */
 #ifndef PEERD_MANAGER_INT_H
 #define PEERD_MANAGER_INT_H
@@ -242,109 +245,116 @@ static inline char **strv_dup(char *const *v)
 
 static inline bool conn_open(const peer *p) { return p->conn && p->conn->ops->is_open(p->conn); }
 
-static inline bool conn_waiting(const peer *p) { return p->conn && p->conn->ops->is_waiting(p->conn); }
+static inline bool conn_waiting(const peer *p) { return p->conn && conn_is_waiting(p->conn); }
 
 /* ---- across concerns ---- */
 
-/* manager.c */
-void logf_(pm *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void finish(pm_req *r, pm_status st, char *detail);
-void snapshot(const peer *p, pm_peer_info *i);
-void copy_info(pm_peer_info *dst, const pm_peer_info *src);
-void answer_with_info(pm_req *r, const peer *p, pm_status st, char *detail);
-bool timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *owner);
-void timer_clear(pm *m, tmr *t);
-peer *find_peer(pm *m, const char *id);
+/* common.c */
+void mgr_logf(pm *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mgr_finish(pm_req *r, pm_status st, char *detail);
+void mgr_snapshot(const peer *p, pm_peer_info *i);
+void mgr_copy_info(pm_peer_info *dst, const pm_peer_info *src);
+void mgr_answer_with_info(pm_req *r, const peer *p, pm_status st, char *detail);
+bool mgr_timer_set(pm *m, tmr *t, uint64_t ms, void (*fire)(void *, tmr *), void *owner);
+void mgr_timer_clear(pm *m, tmr *t);
+peer *mgr_find_peer(pm *m, const char *id);
 
 /* lifecycle.c */
-char *console_tail(const peer *p);
-bool processes_gone(const peer *p);
-void remove_peer(peer *p, bool tomb);
-void set_down(peer *p, const char *reason);
-void boot_succeeded(peer *p);
-void reap(pm *m);
-void do_start(pm *m, pm_req *r);
-void do_lease(pm *m, peer *p, pm_req *r);
-void do_wait(pm *m, peer *p, pm_req *r);
+char *mgr_console_tail(const peer *p);
+bool mgr_processes_gone(const peer *p);
+void mgr_remove_peer(peer *p, bool tomb);
+void mgr_set_down(peer *p, const char *reason);
+void mgr_boot_succeeded(peer *p);
+void mgr_reap(pm *m);
+void mgr_do_start(pm *m, pm_req *r);
+void mgr_do_lease(pm *m, peer *p, pm_req *r);
+void mgr_do_wait(pm *m, peer *p, pm_req *r);
 
 /* shutdown.c */
-void kill_processes(peer *p);
-void close_control(peer *p);
-bool check_stop(peer *p);
-void stop_begin(peer *p, pm_req *waiter);
-void begin_shutdown(pm *m);
+void mgr_kill_processes(peer *p);
+void mgr_close_control(peer *p);
+bool mgr_check_stop(peer *p);
+void mgr_stop_begin(peer *p, pm_req *waiter);
+void mgr_begin_shutdown(pm *m);
+
+/* pending.c */
+pending *mgr_pending_new(peer *p, enum pending_kind kind);
+pending *mgr_pending_take(peer *p, uint64_t seq);
+void mgr_pending_free(pending *c);
+void mgr_io_cont_free(io_cont *io);
+void mgr_fail_pending(peer *p, const char *why);
 
 /* relay.c */
-void flush_out(peer *p);
-void send_etf(peer *p, const uint8_t *etf, size_t n);
-void send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n);
-pending *pending_new(peer *p, enum pending_kind kind);
-pending *pending_take(peer *p, uint64_t seq);
-void io_cont_free(io_cont *io);
-bool handle_large_format(peer *p, const uint8_t *etf, size_t n);
-void pending_free(pending *c);
-void send_call(peer *p, pending *c, const uint8_t *mfa, size_t n);
-void fail_pending(peer *p, const char *why);
-bool handle_message(peer *p, const uint8_t *etf, size_t n);
-void handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size);
-void do_relay(pm *m, peer *p, pm_req *r);
+void mgr_flush_out(peer *p);
+void mgr_send_etf(peer *p, const uint8_t *etf, size_t n);
+void mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n);
+void mgr_send_call(peer *p, pending *c, const uint8_t *mfa, size_t n);
+bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n);
+void mgr_handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size);
+void mgr_do_relay(pm *m, peer *p, pm_req *r);
 
 /* io_server.c */
-void send_io_reply(peer *p, const uint8_t *etf, size_t n);
-void maybe_release_io(peer *p);
-bool chardata_utf8(const term *t, bool unicode, buf *out, int depth);
-term *mk_tuple(arena *a, size_t n, ...);
-void io_reply(peer *p, io_cont *io, term *reply);
-void io_resume(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
-void handle_io_request(peer *p, arena *a, term *msg);
+void mgr_send_io_reply(peer *p, const uint8_t *etf, size_t n);
+void mgr_maybe_release_io(peer *p);
+bool mgr_chardata_utf8(const term *t, bool unicode, buf *out, int depth);
+term *mgr_mk_tuple(arena *a, size_t n, ...);
+void mgr_io_reply(peer *p, io_cont *io, term *reply);
+void mgr_io_resume(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
+void mgr_handle_io_request(peer *p, arena *a, term *msg);
+bool mgr_handle_large_format(peer *p, const uint8_t *etf, size_t n);
 
 /* messages.c */
-void store_message(peer *p, const term *to, const term *content);
-void store_message_bytes(peer *p, const term *to, const uint8_t *content, size_t len);
-bool may_name_nodes(const uint8_t *d, size_t n);
-bool ask_names(peer *p, const term *a, const term *b, pm_req *req);
-bool ask_names_in(peer *p, pm_req *r);
-void finish_reply(peer *p, pm_req *r);
-void release_held(peer *p, bool all);
-bool hold_message(peer *p, arena *a, term *to, term *content);
-void names_answered(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
-void do_messages(peer *p, pm_req *r);
-void message_view(const message *g, pm_message *v);
-void message_free(message *g);
-term_names names_of(const peer *p);
+void mgr_store_message(peer *p, const term *to, const term *content);
+void mgr_store_message_bytes(peer *p, const term *to, const uint8_t *content, size_t len);
+bool mgr_may_name_nodes(const uint8_t *d, size_t n);
+bool mgr_ask_names(peer *p, const term *a, const term *b, pm_req *req);
+bool mgr_ask_names_in(peer *p, pm_req *r);
+void mgr_finish_reply(peer *p, pm_req *r);
+void mgr_release_held(peer *p, bool all);
+bool mgr_hold_message(peer *p, arena *a, term *to, term *content);
+void mgr_names_answered(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
+void mgr_do_messages(peer *p, pm_req *r);
+void mgr_message_view(const message *g, pm_message *v);
+void mgr_message_free(message *g);
+term_names mgr_names_of(const peer *p);
 
 /* followers.c */
-void console_write(peer *p, const void *data, size_t n);
-void fill_followers(pm *m);
-bool console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_ring *ring, uint64_t token, const char *id);
-bool since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached);
-void finish_follower(follower *f, stream_state how);
-void fill_events(follower *f, bool all);
-void fill(follower *f);
-void do_refill(pm_req *r);
-void release_followers(peer *p, bool cut);
-void do_follow(pm *m, peer *p, pm_req *r);
-void do_unfollow(pm *m, pm_req *r);
-void console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id);
+void mgr_console_write(peer *p, const void *data, size_t n);
+void mgr_fill_followers(pm *m);
+bool mgr_console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_ring *ring, uint64_t token, const char *id);
+bool mgr_since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached);
+void mgr_finish_follower(follower *f, stream_state how);
+void mgr_fill_events(follower *f, bool all);
+void mgr_fill(follower *f);
+void mgr_do_refill(pm_req *r);
+void mgr_release_followers(peer *p, bool cut);
+void mgr_do_follow(pm *m, peer *p, pm_req *r);
+void mgr_do_unfollow(pm *m, pm_req *r);
+void mgr_console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id);
 
 /* events.c */
-void emit_event(pm *m, const peer *p, const char *type, const char *reason);
-void free_events(pm *m);
+void mgr_emit_event(pm *m, const peer *p, const char *type, const char *reason);
+void mgr_free_events(pm *m);
 
 /* clusters.c */
 /* Gives a cluster member its cluster's cookie (made by the first member);
  * false, r answered, if it cannot be a member. */
-bool cluster_admit(pm *m, pm_start_opts *o, pm_req *r);
-void clusters_free(pm *m);
+bool mgr_cluster_admit(pm *m, pm_start_opts *o, pm_req *r);
+void mgr_clusters_free(pm *m);
 
 /* tombstones.c */
 /* True if the tombstone holds the peer's crash dump file (it unlinks it). */
-bool add_tombstone(pm *m, const peer *p);
-void note_crash_dump(peer *p);
+bool mgr_add_tombstone(pm *m, const peer *p);
+void mgr_note_crash_dump(peer *p);
 /* The node is not heard from: close, kill what is ours, down with reason. */
-void declare_down(peer *p, const char *reason);
+void mgr_declare_down(peer *p, const char *reason);
 /* An internal call (M, F, Args as ETF bodies) whose reply goes by kind. */
-bool send_internal(peer *p, enum pending_kind kind, const uint8_t *mfa, size_t n);
+bool mgr_send_internal(peer *p, enum pending_kind kind, const uint8_t *mfa, size_t n);
+/* M:F() on the node, or M:F(Atom) when atom is given, as an internal call. */
+bool mgr_internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun, const char *atom);
+/* clusters.c: a starting member connects to every other member that is up;
+ * returns how many connect_node calls went. */
+int mgr_join_cluster(peer *p);
 
 /* liveness.c: heartbeats, unreachable, the node's watchdog. */
 int liveness_boot(peer *p);
@@ -353,6 +363,6 @@ void liveness_start(peer *p);
 void liveness_heard(peer *p);
 void liveness_stop(peer *p);
 bool liveness_refuses(peer *p, pm_req *r);
-void not_found(pm *m, pm_req *r);
+void mgr_not_found(pm *m, pm_req *r);
 
 #endif

@@ -7,16 +7,16 @@
 #include "manager_int.h"
 #include "term_json.h"
 
-term_names names_of(const peer *p) { return (term_names){ p->node_atom, p->names, p->nnames }; }
+term_names mgr_names_of(const peer *p) { return (term_names){ p->node_atom, p->names, p->nnames }; }
 
-void message_free(message *g)
+void mgr_message_free(message *g)
 {
     free(g->to);
     free(g->etf);
     free(g);
 }
 
-void message_view(const message *g, pm_message *v)
+void mgr_message_view(const message *g, pm_message *v)
 {
     *v = (pm_message){ g->seq, g->to, g->etf, g->len };
 }
@@ -40,23 +40,23 @@ static void log_message(peer *p, char *to, uint8_t *etf, size_t len)
         p->msgs = old->next;
         p->nmsgs--;
         p->msg_bytes -= old->etf ? old->len : 0;
-        message_free(old);
+        mgr_message_free(old);
     }
     for (follower *f = p->followers; f; f = f->next)
-        if (f->kind == PM_FOLLOW_MESSAGES) fill(f);
+        if (f->kind == PM_FOLLOW_MESSAGES) mgr_fill(f);
 }
 
 static char *to_text(const peer *p, const term *to)
 {
     buf text = {0};
-    term_names names = names_of(p);
+    term_names names = mgr_names_of(p);
     if (to->type == TERM_ATOM) buf_put(&text, to->atom.s, to->atom.len);
     else term_print_names(&text, to, &names);
     return buf_cstr(&text) ? (char *)text.p : (buf_free(&text), NULL);
 }
 
 /* Logs a message (`to` as text, the message as ETF) and feeds followers. */
-void store_message(peer *p, const term *to, const term *content)
+void mgr_store_message(peer *p, const term *to, const term *content)
 {
     buf etf = {0};
     char *text = to_text(p, to);
@@ -67,13 +67,13 @@ void store_message(peer *p, const term *to, const term *content)
 
 /* A message over PM_MESSAGE_CONVERT_MAX, kept as the bytes it came in
  * (never decoded on the loop); over PM_MESSAGE_MAX, only its size. */
-void store_message_bytes(peer *p, const term *to, const uint8_t *content, size_t len)
+void mgr_store_message_bytes(peer *p, const term *to, const uint8_t *content, size_t len)
 {
     char *text = to_text(p, to);
     uint8_t *etf = NULL;
     if (!text) return;
     if (len > PM_MESSAGE_MAX) {
-        logf_(p->m, "peer %s: a message of %zu bytes to %s (over %u) was dropped", p->id, len, text, PM_MESSAGE_MAX);
+        mgr_logf(p->m, "peer %s: a message of %zu bytes to %s (over %u) was dropped", p->id, len, text, PM_MESSAGE_MAX);
     } else if (!(etf = malloc(len))) {
         free(text);
         return;
@@ -85,7 +85,7 @@ void store_message_bytes(peer *p, const term *to, const uint8_t *content, size_t
 
 /* The tags of pids, ports and references in ETF: a reply without one of
  * these bytes names no node, and is not decoded here. */
-bool may_name_nodes(const uint8_t *d, size_t n)
+bool mgr_may_name_nodes(const uint8_t *d, size_t n)
 {
     static const bool tag[256] = { [88] = 1, [89] = 1, [90] = 1, [101] = 1, [102] = 1, [103] = 1, [114] = 1, [120] = 1 };
     for (size_t i = 0; i < n; i++) if (tag[d[i]]) return true;
@@ -148,7 +148,7 @@ static void add_name(peer *p, const term *node, uint32_t number)
 static bool ask_for(peer *p, const term *const *ids, size_t n, pm_req *req)
 {
     if (!n || !conn_open(p)) return false;
-    pending *c = pending_new(p, P_NAMES);
+    pending *c = mgr_pending_new(p, P_NAMES);
     arena *na = c ? arena_new() : NULL;
     term *list = na ? term_list(na, n, NULL) : NULL, *fmt = na ? term_list(na, 2, NULL) : NULL;
     term *args = na ? term_list(na, 2, NULL) : NULL;
@@ -158,7 +158,7 @@ static bool ask_for(peer *p, const term *const *ids, size_t n, pm_req *req)
         ok = (c->asked[i] = term_atom(na, node_of(ids[i])->atom.s, node_of(ids[i])->atom.len)) != NULL;
     }
     if (!ok) {
-        if (c) { pending_take(p, c->seq); pending_free(c); }
+        if (c) { mgr_pending_take(p, c->seq); mgr_pending_free(c); }
         arena_free(na);
         return false;
     }
@@ -174,7 +174,7 @@ static bool ask_for(peer *p, const term *const *ids, size_t n, pm_req *req)
     etf_encode_atom(&mfa, "io_lib", 6);
     etf_encode_atom(&mfa, "format", 6);
     etf_encode_body(&mfa, args);
-    send_call(p, c, mfa.p, mfa.len);
+    mgr_send_call(p, c, mfa.p, mfa.len);
     buf_free(&mfa);
     return true;
 }
@@ -182,7 +182,7 @@ static bool ask_for(peer *p, const term *const *ids, size_t n, pm_req *req)
 /* Asks the node how it prints identifiers of the nodes in a and b that it
  * has not told yet, one identifier per node. False when there is nothing
  * to ask. */
-bool ask_names(peer *p, const term *a, const term *b, pm_req *req)
+bool mgr_ask_names(peer *p, const term *a, const term *b, pm_req *req)
 {
     const term *ids[16];
     size_t n = 0;
@@ -279,9 +279,9 @@ static void names_walk_done(loop_work *lw)
 {
     names_walk *w = (names_walk *)lw;
     pm_req *r = w->r;
-    peer *p = find_peer(w->m, w->peer);
+    peer *p = mgr_find_peer(w->m, w->peer);
     if (!p || p->incarnation != w->incarnation) {
-        finish(r, PM_OK, NULL);   /* the reply came; its names cannot */
+        mgr_finish(r, PM_OK, NULL);   /* the reply came; its names cannot */
         names_walk_free(w);
         return;
     }
@@ -292,7 +292,7 @@ static void names_walk_done(loop_work *lw)
         term *t = etf_decode_prefix(a, w->body + w->off[i], w->len[i], &used, NULL);
         if (t && !node_known(p, node_of(t))) ids[n++] = t;   /* told meanwhile? */
     }
-    if (!ask_for(p, ids, n, r)) finish_reply(p, r);
+    if (!ask_for(p, ids, n, r)) mgr_finish_reply(p, r);
     arena_free(a);
     names_walk_free(w);
 }
@@ -319,19 +319,19 @@ fail:
 /* A call's reply (in r->reply) names nodes whose numbers the node has not
  * told yet: ask for them, and the answer waits. True if it waits. A reply
  * over NAMES_WALK_ON_LOOP is walked on the loop's helper. */
-bool ask_names_in(peer *p, pm_req *r)
+bool mgr_ask_names_in(peer *p, pm_req *r)
 {
     const uint8_t *body = r->reply.p + 1;
     size_t n = r->reply.len - 1;
-    if (r->reply.len < 2 || !may_name_nodes(body, n)) return false;
+    if (r->reply.len < 2 || !mgr_may_name_nodes(body, n)) return false;
     if (n > NAMES_WALK_ON_LOOP && conn_open(p) && names_walk_start(p, r)) return true;
     return ask_names_walked(p, body, n, r);
 }
 
 /* A call's answer, with the numbers of the other nodes its reply names. */
-void finish_reply(peer *p, pm_req *r)
+void mgr_finish_reply(peer *p, pm_req *r)
 {
-    if (p->nnames && p->node_atom && r->reply.len > 1 && may_name_nodes(r->reply.p + 1, r->reply.len - 1) &&
+    if (p->nnames && p->node_atom && r->reply.len > 1 && mgr_may_name_nodes(r->reply.p + 1, r->reply.len - 1) &&
         (r->names_arena = arena_new())) {
         arena *a = r->names_arena;
         term_node_number *v = arena_alloc(a, p->nnames * sizeof *v);
@@ -341,19 +341,19 @@ void finish_reply(peer *p, pm_req *r)
         if (v && r->names.self) { r->names.v = v; r->names.n = p->nnames; }
         else r->names.self = NULL;
     }
-    finish(r, PM_OK, NULL);
+    mgr_finish(r, PM_OK, NULL);
 }
 
 /* Stores held messages in order until one names a node not asked about yet;
  * with `all`, every one (the connection is gone: printed as they are). */
-void release_held(peer *p, bool all)
+void mgr_release_held(peer *p, bool all)
 {
     while (p->held) {
         held *h = p->held;
-        if (!all && ask_names(p, h->to, h->content, NULL)) return;
+        if (!all && mgr_ask_names(p, h->to, h->content, NULL)) return;
         p->held = h->next;
         if (!p->held) p->held_tail = NULL;
-        store_message(p, h->to, h->content);
+        mgr_store_message(p, h->to, h->content);
         arena_free(h->a);
         free(h);
     }
@@ -361,9 +361,9 @@ void release_held(peer *p, bool all)
 
 /* A message waits if it names a node whose number is unknown, or if an
  * earlier one waits. True if held (the arena goes with it). */
-bool hold_message(peer *p, arena *a, term *to, term *content)
+bool mgr_hold_message(peer *p, arena *a, term *to, term *content)
 {
-    if (!p->held && !ask_names(p, to, content, NULL)) return false;
+    if (!p->held && !mgr_ask_names(p, to, content, NULL)) return false;
     held *h = malloc(sizeof *h);
     if (!h) return false;
     *h = (held){ NULL, a, to, content };
@@ -374,13 +374,13 @@ bool hold_message(peer *p, arena *a, term *to, term *content)
 
 /* The node's answer to ask_names: the N of each node asked, read from the
  * text of the identifiers in order ("[<81.0.0>,#Ref<82.1.2.3>]"). */
-void names_answered(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n)
+void mgr_names_answered(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n)
 {
     arena *a = arena_new();
     etf_error e = {0};
     term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, &e) : NULL;
     buf text = {0};
-    const char *s = t && chardata_utf8(t, true, &text, 0) && buf_cstr(&text) ? (char *)text.p : "";
+    const char *s = t && mgr_chardata_utf8(t, true, &text, 0) && buf_cstr(&text) ? (char *)text.p : "";
     for (size_t i = 0; i < c->nasked; i++) {
         unsigned long number = 0;
         const char *lt = strchr(s, '<');
@@ -395,17 +395,17 @@ void names_answered(peer *p, pending *c, const char *klass, const uint8_t *resul
     }
     buf_free(&text);
     arena_free(a);
-    if (c->req) finish_reply(p, c->req);
-    else release_held(p, false);
+    if (c->req) mgr_finish_reply(p, c->req);
+    else mgr_release_held(p, false);
 }
 
 /* GET /messages: what is kept after `since`. */
-void do_messages(peer *p, pm_req *r)
+void mgr_do_messages(peer *p, pm_req *r)
 {
     const pm_framer *fr = r->framer;
     uint64_t since = r->since;
-    term_names names = names_of(p);
-    if (since_elsewhere(r, p->incarnation, p->msg_seq)) {
+    term_names names = mgr_names_of(p);
+    if (mgr_since_elsewhere(r, p->incarnation, p->msg_seq)) {
         fr->reset(&r->reply, PM_FOLLOW_MESSAGES, p->incarnation, p->id);
         since = 0;
     }
@@ -414,9 +414,9 @@ void do_messages(peer *p, pm_req *r)
     for (message *g = p->msgs; g; g = g->next) {
         if (g->seq <= since || (r->to && strcmp(r->to, g->to))) continue;
         pm_message v;
-        message_view(g, &v);
+        mgr_message_view(g, &v);
         fr->message(&r->reply, p->incarnation, &v, &names);
     }
     r->incarnation = p->incarnation;
-    finish(r, r->reply.oom ? PM_ERR_INTERNAL : PM_OK, NULL);
+    mgr_finish(r, r->reply.oom ? PM_ERR_INTERNAL : PM_OK, NULL);
 }

@@ -10,13 +10,13 @@
 
 #include <unistd.h>
 
-void flush_out(peer *p)
+void mgr_flush_out(peer *p)
 {
     if (p->conn) conn_flush(p->conn);
 }
 
 /* Queues one ETF message (version byte included) on the control connection. */
-void send_etf(peer *p, const uint8_t *etf, size_t n)
+void mgr_send_etf(peer *p, const uint8_t *etf, size_t n)
 {
     if (!conn_open(p)) return;
     conn_send(p->conn, etf, n);
@@ -25,11 +25,11 @@ void send_etf(peer *p, const uint8_t *etf, size_t n)
         if (!p->corked) { p->corked = true; p->next_corked = p->m->corked; p->m->corked = p; }
         return;
     }
-    flush_out(p);
+    mgr_flush_out(p);
 }
 
 /* {Tag, [Seq,] Payload...} where payload is ready-made ETF bodies. */
-void send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n)
+void mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n)
 {
     buf b = {0};
     buf_byte(&b, ETF_VERSION);
@@ -38,76 +38,37 @@ void send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const
     etf_encode_atom(&b, tag, strlen(tag));
     if (seq) etf_encode_int(&b, (int64_t)*seq);
     buf_put(&b, body, n);
-    if (!b.oom) send_etf(p, b.p, b.len);
+    if (!b.oom) mgr_send_etf(p, b.p, b.len);
     buf_free(&b);
-}
-
-pending *pending_new(peer *p, enum pending_kind kind)
-{
-    pending *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->seq = p->seq++;
-    c->kind = kind;
-    c->p = p;
-    size_t b = c->seq % CALL_BUCKETS;
-    c->next = p->calls[b];
-    p->calls[b] = c;
-    return c;
-}
-
-pending *pending_take(peer *p, uint64_t seq)
-{
-    for (pending **pp = &p->calls[seq % CALL_BUCKETS]; *pp; pp = &(*pp)->next)
-        if ((*pp)->seq == seq) {
-            pending *c = *pp;
-            *pp = c->next;
-            timer_clear(p->m, &c->timer);
-            return c;
-        }
-    return NULL;
-}
-
-void io_cont_free(io_cont *io)
-{
-    if (!io) return;
-    arena_free(io->a);
-    free(io);
-}
-
-void pending_free(pending *c)
-{
-    io_cont_free(c->io);
-    arena_free(c->na);
-    free(c);
 }
 
 static void call_timeout(void *owner, tmr *t)
 {
     (void)t;
     pending *c = owner;
-    pending_take(c->p, c->seq);
-    finish(c->req, PM_ERR_TIMEOUT, xasprintf("no reply within %lld ms", (long long)c->req->timeout_ms));
-    pending_free(c);
+    mgr_pending_take(c->p, c->seq);
+    mgr_finish(c->req, PM_ERR_TIMEOUT, xasprintf("no reply within %lld ms", (long long)c->req->timeout_ms));
+    mgr_pending_free(c);
 }
 
-void send_call(peer *p, pending *c, const uint8_t *mfa, size_t n)
+void mgr_send_call(peer *p, pending *c, const uint8_t *mfa, size_t n)
 {
-    send_tagged(p, "call", 5, &c->seq, mfa, n);
+    mgr_send_tagged(p, "call", 5, &c->seq, mfa, n);
 }
 
-bool send_internal(peer *p, enum pending_kind kind, const uint8_t *mfa, size_t n)
+bool mgr_send_internal(peer *p, enum pending_kind kind, const uint8_t *mfa, size_t n)
 {
-    pending *c = pending_new(p, kind);
+    pending *c = mgr_pending_new(p, kind);
     if (!c) return false;
-    send_call(p, c, mfa, n);
+    mgr_send_call(p, c, mfa, n);
     return true;
 }
 
 /* Encodes M, F, [Args...] bodies for an internal call. */
 /* M:F() on the node, or M:F(Atom) when atom is given. */
-static bool internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun, const char *atom)
+bool mgr_internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun, const char *atom)
 {
-    pending *c = pending_new(p, kind);
+    pending *c = mgr_pending_new(p, kind);
     if (!c) return false;
     buf b = {0};
     etf_encode_atom(&b, mod, strlen(mod));
@@ -118,46 +79,14 @@ static bool internal_call(peer *p, enum pending_kind kind, const char *mod, cons
         etf_encode_atom(&b, atom, strlen(atom));
     }
     buf_byte(&b, NIL_EXT);
-    send_call(p, c, b.p, b.len);
+    mgr_send_call(p, c, b.p, b.len);
     buf_free(&b);
     return true;
 }
 
-/* A cluster member, once it has started, connects to every other member
- * whose node is up (running, or started and still booting: two members
- * booting at once still meet, as the later one connects to the earlier);
- * it is running when every connect_node has answered. */
-static int join_cluster(peer *p)
-{
-    int n = 0;
-    for (peer *q = p->m->peers; p->opt->cluster && q; q = q->next)
-        if (q != p && q->opt->cluster && !strcmp(q->opt->cluster, p->opt->cluster) && q->node && !q->removed &&
-            q->state != ST_DOWN && !q->stopping)
-            n += internal_call(p, P_JOIN, "net_kernel", "connect_node", q->node);
-    return n;
-}
-
-/* Fails every call in flight: the connection is gone. */
-void fail_pending(peer *p, const char *why)
-{
-    for (int b = 0; b < CALL_BUCKETS; b++) {
-        pending *c = p->calls[b];
-        p->calls[b] = NULL;
-        while (c) {
-            pending *next = c->next;
-            timer_clear(p->m, &c->timer);
-            if (c->kind == P_CLIENT) finish(c->req, PM_ERR_NOCONNECTION, xasprintf("%s", why));
-            if (c->kind == P_NAMES && c->req) finish_reply(p, c->req);   /* the reply came; only its names did not */
-            pending_free(c);
-            c = next;
-        }
-    }
-    release_held(p, true);
-}
-
 static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t *result, size_t n)
 {
-    pending *c = pending_take(p, seq);
+    pending *c = mgr_pending_take(p, seq);
     if (!c) return;   /* timed out earlier: dropped, as OTP drops late replies */
     switch (c->kind) {
     case P_CLIENT: {
@@ -166,7 +95,7 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
         buf_byte(&r->reply, ETF_VERSION);
         buf_put(&r->reply, result, n);
         /* A reply naming other nodes waits for how the node numbers them. */
-        if (r->reply.oom || !ask_names_in(p, r)) finish_reply(p, r);
+        if (r->reply.oom || !mgr_ask_names_in(p, r)) mgr_finish_reply(p, r);
         break;
     }
     case P_GETPID: case P_SELF: {
@@ -199,7 +128,7 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
             p->creation = t->pid.creation;
         }
         arena_free(a);
-        if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
+        if (--p->boot_calls == 0 && p->state == ST_BOOTING) mgr_boot_succeeded(p);
         break;
     }
     case P_JOIN: {
@@ -209,25 +138,25 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
         arena *a = arena_new();
         term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, NULL) : NULL;
         if (!t || !term_is_atom(t, "true"))
-            logf_(p->m, "peer %s could not connect to a member of cluster %s", p->id, p->opt->cluster);
+            mgr_logf(p->m, "peer %s could not connect to a member of cluster %s", p->id, p->opt->cluster);
         arena_free(a);
-        if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
+        if (--p->boot_calls == 0 && p->state == ST_BOOTING) mgr_boot_succeeded(p);
         break;
     }
     case P_WATCHDOG:
         liveness_watchdog_answered(p, klass);
-        if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
+        if (--p->boot_calls == 0 && p->state == ST_BOOTING) mgr_boot_succeeded(p);
         break;
     case P_BEAT:
         break;                  /* that it came is all (liveness_heard) */
     case P_IO:
-        io_resume(p, c, klass, result, n);
+        mgr_io_resume(p, c, klass, result, n);
         break;
     case P_NAMES:
-        names_answered(p, c, klass, result, n);
+        mgr_names_answered(p, c, klass, result, n);
         break;
     }
-    pending_free(c);
+    mgr_pending_free(c);
 }
 
 /* The two messages a busy node sends most, read in place (control.h). */
@@ -240,10 +169,10 @@ static bool read_in_place(peer *p, const uint8_t *etf, size_t n)
     }
     control_put_chars pc;
     if (!control_read_put_chars(etf, n, &pc)) return false;
-    console_write(p, pc.chars, pc.chars_len);
+    mgr_console_write(p, pc.chars, pc.chars_len);
     buf b = {0};
     control_put_chars_reply(&b, &pc);
-    if (!b.oom) send_io_reply(p, b.p, b.len);
+    if (!b.oom) mgr_send_io_reply(p, b.p, b.len);
     buf_free(&b);
     return true;
 }
@@ -259,21 +188,21 @@ static bool large_message_in_place(peer *p, const uint8_t *etf, size_t n)
         return false;
     arena *a = arena_new();
     term *to = a ? etf_decode_body(a, cm.to, cm.to_len, NULL) : NULL;
-    if (to) store_message_bytes(p, to, cm.msg, cm.msg_len);
+    if (to) mgr_store_message_bytes(p, to, cm.msg, cm.msg_len);
     arena_free(a);
     return to != NULL;
 }
 
 /* One control message from the node. Returns false if the peer is gone. */
-bool handle_message(peer *p, const uint8_t *etf, size_t n)
+bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n)
 {
     liveness_heard(p);
-    if (read_in_place(p, etf, n) || large_message_in_place(p, etf, n) || handle_large_format(p, etf, n)) return true;
+    if (read_in_place(p, etf, n) || large_message_in_place(p, etf, n) || mgr_handle_large_format(p, etf, n)) return true;
     arena *a = arena_new();
     etf_error e = {0};
     term *t = a ? etf_decode(a, etf, n, &e) : NULL;
     if (!t || t->type != TERM_TUPLE || !t->tuple.n || t->tuple.items[0]->type != TERM_ATOM) {
-        logf_(p->m, "peer %s sent a malformed control message (%s at byte %zu)", p->id, e.msg ? e.msg : "not a tagged tuple", e.pos);
+        mgr_logf(p->m, "peer %s sent a malformed control message (%s at byte %zu)", p->id, e.msg ? e.msg : "not a tagged tuple", e.pos);
         arena_free(a);
         return true;
     }
@@ -289,21 +218,21 @@ bool handle_message(peer *p, const uint8_t *etf, size_t n)
         if (p->state == ST_BOOTING && !p->boot_calls) {
             /* Only the calls that went are waited for; one of the two the
              * peer needs that could not go fails the boot. */
-            int sent = internal_call(p, P_GETPID, "os", "getpid", NULL) + internal_call(p, P_SELF, "erlang", "self", NULL);
-            p->boot_calls = sent + join_cluster(p) + liveness_boot(p);
+            int sent = mgr_internal_call(p, P_GETPID, "os", "getpid", NULL) + mgr_internal_call(p, P_SELF, "erlang", "self", NULL);
+            p->boot_calls = sent + mgr_join_cluster(p) + liveness_boot(p);
             if (sent < 2) {
-                logf_(p->m, "peer %s: out of memory for its boot calls", p->id);
-                declare_down(p, "{boot_calls,enomem}");
+                mgr_logf(p->m, "peer %s: out of memory for its boot calls", p->id);
+                mgr_declare_down(p, "{boot_calls,enomem}");
                 arena_free(a);
                 return false;
             }
         }
     } else if (term_is_atom(tag, "io_request") && ar == 4) {
-        handle_io_request(p, a, t);
+        mgr_handle_io_request(p, a, t);
         return true;   /* the I/O continuation owns the arena */
     } else if (term_is_atom(tag, "message") && ar == 3) {
-        if (hold_message(p, a, t->tuple.items[1], t->tuple.items[2])) return true;
-        store_message(p, t->tuple.items[1], t->tuple.items[2]);
+        if (mgr_hold_message(p, a, t->tuple.items[1], t->tuple.items[2])) return true;
+        mgr_store_message(p, t->tuple.items[1], t->tuple.items[2]);
     } else if (term_is_atom(tag, "reply") && ar == 4 && t->tuple.items[1]->type == TERM_INT &&
                t->tuple.items[2]->type == TERM_ATOM) {
         /* A reply not read in place (an unusual encoding). */
@@ -314,7 +243,7 @@ bool handle_message(peer *p, const uint8_t *etf, size_t n)
         handle_reply(p, (uint64_t)t->tuple.items[1]->i, klass, rb.p + 1, rb.len - 1);
         buf_free(&rb);
     } else {
-        logf_(p->m, "peer %s sent an unknown control message", p->id);
+        mgr_logf(p->m, "peer %s sent an unknown control message", p->id);
     }
     arena_free(a);
     return true;
@@ -327,7 +256,7 @@ bool handle_message(peer *p, const uint8_t *etf, size_t n)
  * request is answered {error, too_large}, so the writer gets an error and the
  * console a line saying what was dropped; a message is dropped with a log
  * line. The node keeps running. */
-void handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size)
+void mgr_handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size)
 {
     arena *a = arena_new();
     term *part[3] = { NULL, NULL, NULL };
@@ -337,49 +266,49 @@ void handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size)
             if (!(part[i] = etf_decode_prefix(a, head + off, n - off, &used, NULL))) break;
     }
     if (part[0] && term_is_atom(part[0], "reply") && part[1] && part[1]->type == TERM_INT) {
-        pending *c = pending_take(p, (uint64_t)part[1]->i);
+        pending *c = mgr_pending_take(p, (uint64_t)part[1]->i);
         if (c && c->kind == P_CLIENT) {
             char *detail;
             if (asprintf(&detail, "the node's reply is %zu bytes, over the %u-byte limit of a control message; it was dropped",
                          size, STDIO_MAX_FRAME) < 0) detail = NULL;
-            finish(c->req, PM_ERR_REPLY_TOO_LARGE, detail);
-        } else if (c && c->kind == P_IO) io_resume(p, c, "error", NULL, 0);
-        if (c) pending_free(c);
+            mgr_finish(c->req, PM_ERR_REPLY_TOO_LARGE, detail);
+        } else if (c && c->kind == P_IO) mgr_io_resume(p, c, "error", NULL, 0);
+        if (c) mgr_pending_free(c);
     } else if (part[0] && term_is_atom(part[0], "io_request") && part[1] && part[2]) {
         io_cont io = { .a = a, .from = part[1], .reply_as = part[2] };
-        io_reply(p, &io, mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "too_large")));
+        mgr_io_reply(p, &io, mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "too_large")));
         char line[200];
         int k = snprintf(line, sizeof line, "\n[peerd: an I/O request of %zu bytes (over %u) was refused; its text is not here]\n",
                          size, STDIO_MAX_FRAME);
-        console_write(p, line, (size_t)k);
+        mgr_console_write(p, line, (size_t)k);
     }
-    logf_(p->m, "peer %s: dropped a control message of %zu bytes (over %u)", p->id, size, STDIO_MAX_FRAME);
+    mgr_logf(p->m, "peer %s: dropped a control message of %zu bytes (over %u)", p->id, size, STDIO_MAX_FRAME);
     arena_free(a);
 }
 
-void do_relay(pm *m, peer *p, pm_req *r)
+void mgr_do_relay(pm *m, peer *p, pm_req *r)
 {
     (void)m;
     if (p->state != ST_RUNNING || !conn_open(p) || p->stopping) {
-        finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : state_names[p->state]));
+        mgr_finish(r, PM_ERR_NOCONNECTION, xasprintf("peer %s is %s", p->id, p->stopping ? "stopping" : state_names[p->state]));
         return;
     }
     if (liveness_refuses(p, r)) return;
     switch (r->op) {
     case PM_CALL: {
-        pending *c = pending_new(p, P_CLIENT);
-        if (!c) { finish(r, PM_ERR_INTERNAL, NULL); return; }
+        pending *c = mgr_pending_new(p, P_CLIENT);
+        if (!c) { mgr_finish(r, PM_ERR_INTERNAL, NULL); return; }
         c->req = r;
-        if (r->timeout_ms != PM_INFINITY && !timer_set(p->m, &c->timer, (uint64_t)r->timeout_ms, call_timeout, c)) {
-            pending_free(pending_take(p, c->seq));
-            finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the call's timeout"));
+        if (r->timeout_ms != PM_INFINITY && !mgr_timer_set(p->m, &c->timer, (uint64_t)r->timeout_ms, call_timeout, c)) {
+            mgr_pending_free(mgr_pending_take(p, c->seq));
+            mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the call's timeout"));
             return;
         }
-        send_call(p, c, r->payload.p, r->payload.len);
+        mgr_send_call(p, c, r->payload.p, r->payload.len);
         return;
     }
-    case PM_CAST: send_tagged(p, "cast", 4, NULL, r->payload.p, r->payload.len); break;
-    default: send_tagged(p, "message", 3, NULL, r->payload.p, r->payload.len); break;
+    case PM_CAST: mgr_send_tagged(p, "cast", 4, NULL, r->payload.p, r->payload.len); break;
+    default: mgr_send_tagged(p, "message", 3, NULL, r->payload.p, r->payload.len); break;
     }
-    finish(r, PM_OK, NULL);
+    mgr_finish(r, PM_OK, NULL);
 }

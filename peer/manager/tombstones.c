@@ -41,10 +41,10 @@ static void arm_sweep(pm *m)
 {
     const tombstone *oldest = m->tombs;
     while (oldest && oldest->next) oldest = oldest->next;
-    if (!oldest) { timer_clear(m, &m->tomb_timer); return; }
+    if (!oldest) { mgr_timer_clear(m, &m->tomb_timer); return; }
     uint64_t now = loop_now();
     /* Without the timer they still go, at the next removal. */
-    timer_set(m, &m->tomb_timer, oldest->expires > now ? oldest->expires - now : 0, sweep, m);
+    mgr_timer_set(m, &m->tomb_timer, oldest->expires > now ? oldest->expires - now : 0, sweep, m);
 }
 
 static void sweep(void *owner, tmr *timer)
@@ -58,13 +58,13 @@ static void sweep(void *owner, tmr *timer)
     arm_sweep(m);
 }
 
-bool add_tombstone(pm *m, const peer *p)
+bool mgr_add_tombstone(pm *m, const peer *p)
 {
     for (tombstone **tp = &m->tombs; *tp; tp = &(*tp)->next)
         if (p->id && !strcmp((*tp)->info.id, p->id)) { drop_tomb(m, tp); break; }
     tombstone *t = calloc(1, sizeof *t);
     if (!t) return false;
-    snapshot(p, &t->info);
+    mgr_snapshot(p, &t->info);
     /* The end of the console (from a character's start) outlives the node,
      * so that a crash report stays readable. */
     uint64_t at = p->console.end > TOMB_TAIL_BYTES ? p->console.end - TOMB_TAIL_BYTES : 0;
@@ -111,9 +111,9 @@ static void tomb_console(const tombstone *t, pm_req *r)
     console_ring_write(&ring, i->console_tail, i->console_tail_len);
     bool ok;
     if (r->op == PM_CONSOLE) {
-        ok = console_frame(&r->reply, r->framer, r, &ring, i->incarnation, i->id);
+        ok = mgr_console_frame(&r->reply, r->framer, r, &ring, i->incarnation, i->id);
     } else {
-        ok = console_frame(stream_append_begin(r->stream), r->framer, r, &ring, i->incarnation, i->id);
+        ok = mgr_console_frame(stream_append_begin(r->stream), r->framer, r, &ring, i->incarnation, i->id);
         stream_append_end(r->stream);
         stream_finish(r->stream, STREAM_END);
         if (r->client_fd >= 0) { close(r->client_fd); r->client_fd = -1; }
@@ -121,20 +121,20 @@ static void tomb_console(const tombstone *t, pm_req *r)
         r->stream = NULL;
     }
     console_ring_free(&ring);
-    finish(r, ok ? PM_OK : PM_ERR_INTERNAL, NULL);
+    mgr_finish(r, ok ? PM_OK : PM_ERR_INTERNAL, NULL);
 }
 
-void not_found(pm *m, pm_req *r)
+void mgr_not_found(pm *m, pm_req *r)
 {
     const tombstone *t = find_tomb(m, r->id);
     bool console = r->op == PM_CONSOLE || (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_CONSOLE);
     if (t && console && t->info.console_tail) { tomb_console(t, r); return; }
     if (t && (r->info = calloc(1, sizeof *r->info))) {
-        copy_info(r->info, &t->info);
+        mgr_copy_info(r->info, &t->info);
         r->ninfo = 1;
-        if (r->op == PM_WAIT && r->want_down) { finish(r, PM_OK, NULL); return; }
-        finish(r, PM_ERR_GONE, xasprintf("peer %s was removed: %s", r->id, t->info.down_reason ? t->info.down_reason : "stopped"));
+        if (r->op == PM_WAIT && r->want_down) { mgr_finish(r, PM_OK, NULL); return; }
+        mgr_finish(r, PM_ERR_GONE, xasprintf("peer %s was removed: %s", r->id, t->info.down_reason ? t->info.down_reason : "stopped"));
         return;
     }
-    finish(r, PM_ERR_NOT_FOUND, xasprintf("no peer %s", r->id));
+    mgr_finish(r, PM_ERR_NOT_FOUND, xasprintf("no peer %s", r->id));
 }
