@@ -1,5 +1,16 @@
 /*
- * handlers.h — one function per endpoint; each file serves one resource.
+ * handlers.h — one function per endpoint (router.c's table); each file
+ * serves one resource.
+ *
+ * The contract of every endpoint function: it runs on the loop with the
+ * whole body read (h->body), and returns what libmicrohttpd wants back:
+ * MHD_YES once it has queued an answer (http_json, http_problem...) or
+ * parked the request (http_submit, http_work, http_follow: the request is
+ * suspended and a `then` answers it on a later turn, on the loop); MHD_NO
+ * only when nothing can be answered (out of memory), which closes the
+ * connection. State it attaches (h->state, freed by h->free_state) lives as
+ * long as the request; pm_req handed to the manager are the request's until
+ * their `then` has run. No endpoint blocks, and none waits on another.
  */
 #ifndef PEERD_HANDLERS_H
 #define PEERD_HANDLERS_H
@@ -12,6 +23,9 @@ enum MHD_Result peers_create(http_req *h);
 enum MHD_Result peers_list(http_req *h);
 enum MHD_Result peers_get(http_req *h);
 enum MHD_Result peers_delete(http_req *h);
+enum MHD_Result peers_wait(http_req *h);
+enum MHD_Result peers_crash_dump(http_req *h);
+enum MHD_Result peers_lease(http_req *h);
 /* calls.c */
 typedef struct { unsigned status; char code[32]; char detail[600]; } map_error;
 /* The payload of a call or cast ({M, F, A} bodies) or send ({To, Msg}) from
@@ -28,9 +42,6 @@ cJSON *call_outcome_json(const pm_req *r);
 enum MHD_Result calls_call(http_req *h);
 enum MHD_Result calls_cast(http_req *h);
 enum MHD_Result calls_send(http_req *h);
-enum MHD_Result peers_wait(http_req *h);
-enum MHD_Result peers_crash_dump(http_req *h);
-enum MHD_Result peers_lease(http_req *h);
 /* groups.c */
 enum MHD_Result groups_delete(http_req *h);
 enum MHD_Result groups_call(http_req *h);

@@ -329,11 +329,47 @@ static bool packet(void *ud, const uint8_t *p, size_t n)
     return ok && t->sock_fd >= 0;
 }
 
+/* A packet over the limit is not held, but its call must not wait for its
+ * timeout: a call's reply, {rex, {badrpc, {'EXIT', {Seq, ...}}}}, read from
+ * the packet's first bytes, goes up as the head of {reply, Seq, ...} over
+ * the limit, which fails the call as over the other connections (502
+ * reply_too_large); any other message goes up as its own head. */
 static bool oversized(void *ud, const uint8_t *head, size_t n, size_t size)
 {
-    (void)head; (void)n; (void)size;
-    (void)ud;
-    return true;                /* dropped: a message over the limit is not held */
+    dist_conn *t = ud;
+    arena *a = arena_new();
+    term *ctl = NULL;
+    const uint8_t *msg = NULL;
+    size_t mlen = 0;
+    int64_t seq = -1;
+    if (a && dist_read_packet(a, head, n, &ctl, &msg, &mlen) && mlen > 1) {
+        /* Down the tuples' first elements: rex, badrpc, 'EXIT', then {Seq, ...}. */
+        static const char *const path[] = { "rex", "badrpc", "EXIT" };
+        const uint8_t *q = msg + 1, *end = msg + mlen;
+        bool ok = true;
+        for (int i = 0; i < 3 && ok; i++) {
+            size_t used;
+            ok = end - q > 2 && q[0] == SMALL_TUPLE_EXT && q[1] == 2;
+            term *tag = ok ? etf_decode_prefix(a, q + 2, (size_t)(end - q - 2), &used, NULL) : NULL;
+            ok = tag && term_is_atom(tag, path[i]);
+            if (ok) q += 2 + used;
+        }
+        size_t used;
+        term *s = ok && end - q > 2 && q[0] == SMALL_TUPLE_EXT ? etf_decode_prefix(a, q + 2, (size_t)(end - q - 2), &used, NULL) : NULL;
+        if (s && s->type == TERM_INT) seq = s->i;
+    }
+    arena_free(a);
+    /* Not a reply: the message's own head, as the other connections give it
+     * (an io_request is answered {error, too_large}). */
+    if (seq < 0) return t->c.ev->oversized(t->c.owner, msg ? msg : head, msg ? mlen : 0, size) && t->sock_fd >= 0;
+    buf b = {0};
+    buf_byte(&b, ETF_VERSION);
+    tuple(&b, 4);
+    atom(&b, "reply");
+    etf_encode_int(&b, seq);
+    bool up_ok = b.oom || t->c.ev->oversized(t->c.owner, b.p, b.len, size);
+    buf_free(&b);
+    return up_ok && t->sock_fd >= 0;
 }
 
 /* ---- the socket ---- */

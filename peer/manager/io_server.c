@@ -171,6 +171,7 @@ static term *io_one(peer *p, io_cont *io, const term *r)
             for (size_t i = n - 3; i < n; i++) etf_encode_body(&b, r->tuple.items[i]);
             mgr_send_call(p, c, b.p, b.len);
             buf_free(&b);
+            io->suspended = true;
             return NULL;
         }
     }
@@ -184,15 +185,27 @@ static term *io_one(peer *p, io_cont *io, const term *r)
 
 /* Runs the requests of one io_request in order; an MFA put_chars suspends it
  * until the node's reply comes back (io_resume). */
+static term *enomem(arena *a) { return mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "enomem")); }
+
+/* The node's writer waits for every io_request's reply: out of memory
+ * answers {error, enomem} if even that can be made, and says so if not. */
+static void io_answer(peer *p, io_cont *io, term *reply)
+{
+    if (!reply) reply = enomem(io->a);
+    if (reply) mgr_io_reply(p, io, reply);
+    else mgr_logf(p->m, "peer %s: out of memory answering an io_request; its writer waits", p->id);
+}
+
 static void io_step(peer *p, io_cont *io)
 {
     while (io->i < io->n) {
         term *reply = io_one(p, io, io->reqs[io->i]);
-        if (!reply) return;
+        if (io->suspended) { io->suspended = false; return; }
+        if (!reply) break;      /* out of memory: the rest is not done */
         io->last = reply;
         io->i++;
     }
-    mgr_io_reply(p, io, io->last ? io->last : term_atomz(io->a, "ok"));
+    io_answer(p, io, io->i == io->n ? (io->last ? io->last : term_atomz(io->a, "ok")) : NULL);
     mgr_io_cont_free(io);
 }
 
@@ -309,7 +322,12 @@ bool mgr_handle_large_format(peer *p, const uint8_t *etf, size_t n)
 void mgr_handle_io_request(peer *p, arena *a, term *msg)
 {
     io_cont *io = calloc(1, sizeof *io);
-    if (!io) return;
+    if (!io) {
+        io_cont here = { .a = a, .from = msg->tuple.items[1], .reply_as = msg->tuple.items[2] };
+        io_answer(p, &here, NULL);
+        arena_free(a);
+        return;
+    }
     io->a = a;
     io->from = msg->tuple.items[1];
     io->reply_as = msg->tuple.items[2];

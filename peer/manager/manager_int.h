@@ -79,6 +79,7 @@ typedef struct {
     arena *a;
     term *from, *reply_as, **reqs, *last;
     size_t n, i;
+    bool suspended;             /* a request went to the node; its reply resumes this */
 } io_cont;
 
 enum pending_kind { P_CLIENT, P_GETPID, P_SELF, P_JOIN, P_IO, P_NAMES, P_WATCHDOG, P_BEAT };
