@@ -18,6 +18,7 @@ typedef struct {
     void *follower;             /* the manager's handle, for refill and unfollow */
     const char *type;
     bool counted;               /* a following response: one of --max-streams */
+    pm_req *unfollow;           /* made up front: the manager must hear of the end */
 } http_stream;
 
 static void park(void *ud) { MHD_suspend_connection(((http_stream *)ud)->conn); }
@@ -51,7 +52,14 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 static void release(void *cls)
 {
     http_stream *hs = cls;
-    if (hs->follower) tell_manager(hs, PM_UNFOLLOW);
+    /* The end of a stream needs no allocation: a follower the manager never
+     * hears of would hold its stream, and fill it, until its peer goes. */
+    if (hs->follower) {
+        hs->unfollow->follower = hs->follower;
+        pm_submit(hs->srv->pm, hs->unfollow);
+    } else {
+        pm_req_free(hs->unfollow);
+    }
     hs->srv->streams -= hs->counted;
     stream_unref(hs->s);
     free(hs);
@@ -119,7 +127,16 @@ enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type)
     hs->conn = h->conn;
     hs->type = type;
     hs->s = stream_new(park, wake, hs);
-    if (!hs->s) { free(hs); pm_req_free(r); s->streams -= counted; return MHD_NO; }
+    hs->unfollow = pm_req_new(PM_UNFOLLOW, NULL);
+    if (!hs->s || !hs->unfollow) {
+        if (hs->s) stream_unref(hs->s);
+        pm_req_free(hs->unfollow);
+        free(hs);
+        pm_req_free(r);
+        s->streams -= counted;
+        return MHD_NO;
+    }
+    hs->unfollow->done = free_req;
     h->state = hs;
     h->free_state = state_free;
     /* The manager watches a dup of the socket to see the client hang up
