@@ -1,5 +1,5 @@
 /*
- * basic.c — what issue #2 must show, over both control connections, against
+ * basic.c — a peer's first steps, over both control connections, against
  * real erl nodes: node/0, exceptions, cast then call, console, stop, and no
  * node left behind once peerd has exited.
  */

@@ -1,6 +1,6 @@
 /*
- * distribution.c — Erlang distribution as the control connection (issue
- * #14): peerd is a hidden node, the peer connects back to it. Against real
+ * distribution.c — Erlang distribution as the control connection: peerd is
+ * a hidden node, the peer connects back to it. Against real
  * erl nodes: boot, calls with every exception class, cast, console, messages
  * both ways (by pid and by {Name, PeerdNode}), every shutdown mode,
  * peer_down, the cookie (peerd's own, a start's, --cookie-file's; never on

@@ -1,5 +1,5 @@
 /*
- * groups.c — orchestrating many nodes (issue #16), against real erl nodes:
+ * groups.c — orchestrating many nodes, against real erl nodes:
  * labels and selectors, a group of 20 started, multicalled and deleted by
  * selector; multicall outcomes (not_found, exception, timeout); a 3-node
  * cluster made, seen as a full mesh, split with erlang:disconnect_node and

@@ -1,7 +1,6 @@
 /*
- * lossless.c — issue #12: streams and values that lose nothing, across
- * restarts and the tools users pipe them through. Each test here failed on
- * the main branch before the fix it names.
+ * lossless.c — streams and values that lose nothing, across restarts and
+ * the tools users pipe them through.
  */
 #include <criterion/criterion.h>
 #include <signal.h>

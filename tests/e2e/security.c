@@ -1,5 +1,5 @@
 /*
- * security.c — issue #5: tokens on every endpoint but /healthz, HTTPS,
+ * security.c — tokens on every endpoint but /healthz, HTTPS,
  * loopback-only without a token, --allow-exec, limits, a battery of
  * malformed requests that leaves peerd serving, and signals.
  */

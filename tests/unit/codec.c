@@ -1,5 +1,5 @@
 /*
- * test_codec.c — ETF and term text edge cases the corpus does not reach:
+ * codec.c — ETF and term text edge cases the corpus does not reach:
  * malformed input is refused with a position, limits hold.
  */
 #include <criterion/criterion.h>

@@ -1,5 +1,5 @@
 /*
- * test_corpus.c — the codecs against what erl itself produces.
+ * corpus.c — the codecs against what erl itself produces.
  *
  * Each record of tests/fixtures/terms.tsv (written by gen.escript with a real
  * erl) holds a term as typed, the hex of term_to_binary/1 and the text of

@@ -1,6 +1,6 @@
 /*
- * contract.c — what openapi.yaml promises where it and peerd disagreed
- * (issue #15): a lease without one is 400 no_lease and a new lease_ms shows
+ * openapi.c — what openapi.yaml promises where it and peerd once
+ * disagreed: a lease without one is 400 no_lease and a new lease_ms shows
  * in the options; lease_expires_at is the same in a start's answer and a
  * GET right after, and null once down; a program that cannot be started
  * leaves created, boot_failed and removed events and a 410 tombstone; HEAD
@@ -15,7 +15,7 @@
 
 #include "harness.h"
 
-Test(contract, leases, .timeout = 60)
+Test(openapi, leases, .timeout = 60)
 {
     peerd *d = peerd_start(NULL);
     char *id = start_peer(d, "{\"peer_down\":\"continue\"}");
@@ -55,7 +55,7 @@ Test(contract, leases, .timeout = 60)
     peerd_stop(d);
 }
 
-Test(contract, a_program_that_cannot_start_leaves_a_tombstone, .timeout = 60)
+Test(openapi, a_program_that_cannot_start_leaves_a_tombstone, .timeout = 60)
 {
     peerd *d = peerd_start(NULL);
     resp *r = http(d, "POST", "/peers", "{\"name\":\"nostart\",\"exec\":\"/nonexistent/erl\"}");
@@ -74,7 +74,7 @@ Test(contract, a_program_that_cannot_start_leaves_a_tombstone, .timeout = 60)
     peerd_stop(d);
 }
 
-Test(contract, head_and_the_token, .timeout = 60)
+Test(openapi, head_and_the_token, .timeout = 60)
 {
     char file[] = "/tmp/peerd-token-contract-XXXXXX";
     int fd = mkstemp(file);
@@ -107,7 +107,7 @@ Test(contract, head_and_the_token, .timeout = 60)
     unlink(file);
 }
 
-Test(contract, follow_0_is_not_a_stream, .timeout = 60)
+Test(openapi, follow_0_is_not_a_stream, .timeout = 60)
 {
     const char *args[] = { "--max-streams", "1", NULL };
     peerd *d = peerd_start(args);

@@ -1,5 +1,5 @@
 /*
- * test_stdio.c — the standard_io control stream: OTP's framing byte for
+ * stdio_frame.c — the standard_io control stream: OTP's framing byte for
  * byte, console text split out in order, every split point, CRC failures.
  */
 #include <criterion/criterion.h>

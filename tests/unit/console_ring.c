@@ -1,5 +1,5 @@
 /*
- * test_ring.c — the console ring keeps the newest bytes at absolute offsets.
+ * console_ring.c — the console ring keeps the newest bytes at absolute offsets.
  */
 #include <criterion/criterion.h>
 #include <string.h>
