@@ -29,6 +29,7 @@ struct loop {
     uint64_t turn;
     loop_stats stats;
     struct helper *helper;      /* NULL until work is first queued */
+    unsigned fail_timers_at, timer_calls;   /* loop_fail_timers */
 };
 
 /* The helper thread and what it shares with the loop, under mu: the queue
@@ -109,7 +110,17 @@ bool loop_timer(loop *l, tmr *t, uint64_t ms, void (*fire)(void *owner, tmr *t),
 {
     t->fire = fire;
     t->owner = owner;
+    if (l->fail_timers_at && ++l->timer_calls >= l->fail_timers_at) {
+        timer_heap_remove(&l->timers, t);       /* as a failed add leaves it */
+        return false;
+    }
     return timer_heap_add(&l->timers, t, loop_now() + ms);
+}
+
+void loop_fail_timers(loop *l, unsigned nth)
+{
+    l->fail_timers_at = nth;
+    l->timer_calls = 0;
 }
 
 void loop_timer_clear(loop *l, tmr *t) { timer_heap_remove(&l->timers, t); }

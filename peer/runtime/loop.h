@@ -53,6 +53,10 @@ uint64_t loop_now(void);
 /* Arms t to fire once, ms from now (re-arming moves it); false if out of memory. */
 bool loop_timer(loop *l, tmr *t, uint64_t ms, void (*fire)(void *owner, tmr *t), void *owner);
 void loop_timer_clear(loop *l, tmr *t);
+/* Fault injection, for tests: the nth loop_timer call from now fails (as
+ * out of memory would: the timer is left unarmed), and every one after it,
+ * until this is called with 0. */
+void loop_fail_timers(loop *l, unsigned nth);
 
 /* An end-of-turn hook: returns the longest the next wait may be, in ms
  * (0: turn again at once; -1: no bound). */

@@ -189,3 +189,26 @@ Test(loop, turns_are_timed)
     cr_expect_geq(st->seconds, 0.03);
     loop_free(l);
 }
+
+/* Fault injection: from the nth arming on, loop_timer fails and leaves the
+ * timer unarmed (as a failed heap growth does), until turned off. */
+Test(loop, injected_timer_failures_leave_the_timer_unarmed)
+{
+    ctx c = { .l = loop_new() };
+    cr_assert(c.l);
+    cr_assert(loop_timer(c.l, &c.t[0], 50, fire, &c));
+    loop_fail_timers(c.l, 2);
+    cr_assert(loop_timer(c.l, &c.t[1], 60, fire, &c), "the first call from now still works");
+    cr_assert(!loop_timer(c.l, &c.t[2], 70, fire, &c), "the second fails");
+    cr_assert(!loop_timer(c.l, &c.t[0], 80, fire, &c), "and every one after, re-arming included");
+    cr_assert_eq(c.t[0].idx, 0, "a failed re-arm leaves it unarmed");
+    loop_fail_timers(c.l, 0);
+    cr_assert(loop_timer(c.l, &c.t[2], 10, fire, &c));
+    cr_assert(loop_timer(c.l, &c.t[3], 20, fire, &c));
+    cr_assert_eq(loop_run(c.l), 0);
+    cr_assert_eq(c.nfired, 3);
+    cr_assert_eq(c.fired[0], 2);
+    cr_assert_eq(c.fired[1], 3);
+    cr_assert_eq(c.fired[2], 1, "t[0], disarmed by its failed re-arm, never fires");
+    loop_free(c.l);
+}
