@@ -350,6 +350,10 @@ int main(int argc, char **argv)
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     loop *l = loop_new();
+    /* For the tests only: every timer armed from this many ms after the
+     * start fails, as out of memory would (tests/e2e/faults.c). */
+    const char *fault = getenv("PEERD_FAULT_TIMERS_AFTER_MS");
+    if (l && fault && *fault) loop_fail_timers_from(l, loop_now() + strtoull(fault, NULL, 10));
     notifier *hooks = l ? notifier_start(l) : NULL;
     if (!hooks) { fputs("peerd: cannot start the webhook notifier\n", stderr); return 1; }
     cfg.notify = notifier_post;

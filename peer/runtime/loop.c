@@ -30,6 +30,7 @@ struct loop {
     loop_stats stats;
     struct helper *helper;      /* NULL until work is first queued */
     unsigned fail_timers_at, timer_calls;   /* loop_fail_timers */
+    uint64_t fail_timers_from;              /* loop_fail_timers_from */
 };
 
 /* The helper thread and what it shares with the loop, under mu: the queue
@@ -110,7 +111,7 @@ bool loop_timer(loop *l, tmr *t, uint64_t ms, void (*fire)(void *owner, tmr *t),
 {
     t->fire = fire;
     t->owner = owner;
-    if (l->fail_timers_at && ++l->timer_calls >= l->fail_timers_at) {
+    if ((l->fail_timers_at && ++l->timer_calls >= l->fail_timers_at) || (l->fail_timers_from && loop_now() >= l->fail_timers_from)) {
         timer_heap_remove(&l->timers, t);       /* as a failed add leaves it */
         return false;
     }
@@ -122,6 +123,8 @@ void loop_fail_timers(loop *l, unsigned nth)
     l->fail_timers_at = nth;
     l->timer_calls = 0;
 }
+
+void loop_fail_timers_from(loop *l, uint64_t at_ms) { l->fail_timers_from = at_ms; }
 
 void loop_timer_clear(loop *l, tmr *t) { timer_heap_remove(&l->timers, t); }
 

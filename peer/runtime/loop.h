@@ -57,6 +57,8 @@ void loop_timer_clear(loop *l, tmr *t);
  * out of memory would: the timer is left unarmed), and every one after it,
  * until this is called with 0. */
 void loop_fail_timers(loop *l, unsigned nth);
+/* ...or every one from loop_now() == at_ms on (0: never). */
+void loop_fail_timers_from(loop *l, uint64_t at_ms);
 
 /* An end-of-turn hook: returns the longest the next wait may be, in ms
  * (0: turn again at once; -1: no bound). */
