@@ -1,8 +1,6 @@
 /*
  * openapi.c — what openapi.yaml promises where it and peerd once
- * disagreed: a lease without one is 400 no_lease and a new lease_ms shows
- * in the options; lease_expires_at is the same in a start's answer and a
- * GET right after, and null once down; a program that cannot be started
+ * disagreed: a program that cannot be started
  * leaves created, boot_failed and removed events and a 410 tombstone; HEAD
  * is in Allow and passes where GET does; access_token counts on the GET
  * streams only; a follow=0 answer is not one of --max-streams.
@@ -14,46 +12,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-Test(openapi, leases, .timeout = 60)
-{
-    peerd *d = peerd_start(NULL);
-    char *id = start_peer(d, "{\"peer_down\":\"continue\"}");
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s/lease", id);
-    resp *r = http(d, "PUT", path, "{}");
-    cr_expect_eq(r->status, 400, "%s", r->body);
-    cr_expect_str_eq(jstr(r, "error"), "no_lease");
-    resp_free(r);
-    r = http(d, "PUT", path, "{\"lease_ms\":60000}");
-    cr_expect_eq(r->status, 200, "%s", r->body);
-    cJSON *lease = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->json, "options"), "lease_ms");
-    cr_expect(cJSON_IsNumber(lease) && lease->valuedouble == 60000, "options follow the new lease: %s", r->body);
-    cr_expect(jstr(r, "lease_expires_at"), "%s", r->body);
-    resp_free(r);
-    /* Down: no lease. */
-    peer_cast(d, id, "erlang", "halt", "[]");
-    resp_free(wait_state(d, id, "down", 10000));
-    snprintf(path, sizeof path, "/peers/%s", id);
-    r = http(d, "GET", path, NULL);
-    cr_expect_str_eq(jstr(r, "state"), "down");
-    cr_expect(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r->json, "lease_expires_at")), "a down peer holds no lease: %s", r->body);
-    resp_free(r);
-    delete_peer(d, id);
-    free(id);
-
-    /* The start's answer and a GET right after agree on when the lease ends. */
-    r = http(d, "POST", "/peers", "{\"lease_ms\":60000}");
-    cr_assert_eq(r->status, 201, "%s", r->body);
-    char *started = strdup(jstr(r, "lease_expires_at"));
-    snprintf(path, sizeof path, "/peers/%s", jstr(r, "id"));
-    resp_free(r);
-    r = http(d, "GET", path, NULL);
-    cr_expect_str_eq(jstr(r, "lease_expires_at"), started, "%s", r->body);
-    resp_free(r);
-    free(started);
-    peerd_stop(d);
-}
 
 Test(openapi, a_program_that_cannot_start_leaves_a_tombstone, .timeout = 60)
 {
