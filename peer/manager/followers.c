@@ -18,21 +18,6 @@ static void close_fd(pm *m, int *fd, loop_watch *w)
     *fd = -1;
 }
 
-/* Output goes into the ring now; followers catch up from it once the
- * loop has handled everything that woke it (fill_followers): the node gets
- * its io_reply first, and many small writes reach a follower as one push. */
-void mgr_console_write(peer *p, const void *data, size_t n)
-{
-    if (!n) return;
-    console_ring_write(&p->console, data, n);
-    p->m->console_bytes += n;
-    if (p->followers && !p->fill_due) {
-        p->fill_due = true;
-        p->next_fill = p->m->fill_due;
-        p->m->fill_due = p;
-    }
-}
-
 void mgr_fill_followers(pm *m)
 {
     for (peer *p = m->fill_due, *n; p; p = n) {
@@ -259,38 +244,6 @@ void mgr_do_unfollow(pm *m, pm_req *r)
     f->dead = true;
     f->next = m->dead_followers;
     m->dead_followers = f;
-}
-
-/* The console from r->since to the ring's end, framed, after a reset or a
- * missed marker when that position is of another incarnation or no longer
- * kept; sets r's range and incarnation. False when out of memory. */
-bool mgr_console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_ring *ring, uint64_t token, const char *id)
-{
-    uint64_t since = r->since;
-    if (mgr_since_elsewhere(r, token, ring->end)) {
-        fr->reset(out, PM_FOLLOW_CONSOLE, token, id);
-        since = 0;
-    }
-    if (since < ring->start) {
-        fr->missed(out, PM_FOLLOW_CONSOLE, token, ring->start - since, ring->start);
-        since = ring->start;
-    }
-    size_t avail = (size_t)(ring->end - since);
-    uint8_t *d = malloc(avail + 1);
-    if (!d) return false;
-    size_t n = console_ring_read(ring, &since, d, avail);
-    if (n) fr->console(out, token, since + n, d, n);
-    free(d);
-    r->range_start = since;
-    r->range_end = since + n;
-    r->incarnation = token;
-    return !out->oom;
-}
-
-/* GET /console of a peer held. */
-void mgr_console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id)
-{
-    mgr_finish(r, mgr_console_frame(&r->reply, r->framer, r, ring, incarnation, id) ? PM_OK : PM_ERR_INTERNAL, NULL);
 }
 
 /* The reader drained a starved stream: fill it again. */

@@ -98,15 +98,6 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-char *mgr_console_tail(const peer *p)
-{
-    uint64_t since = p->console.end > TAIL_BYTES ? p->console.end - TAIL_BYTES : 0;
-    char *s = malloc(TAIL_BYTES + 1);
-    if (!s) return NULL;
-    size_t n = console_ring_read(&p->console, &since, s, TAIL_BYTES);
-    s[n] = 0;
-    return s;
-}
 
 static void waiter_answer(waiter *w, pm_status st, char *detail)
 {

@@ -12,7 +12,8 @@
  *   pending.c     the calls in flight, by sequence number
  *   io_server.c   the node's group leader: io_requests, and their flow control
  *   messages.c    the message log, and how the node numbers other nodes
- *   followers.c   streams of console, messages and events; console snapshots
+ *   console.c     the console: writes into the ring, framed stretches, its tail
+ *   followers.c   streams of console, messages and events
  *   events.c      the event log
  *   tombstones.c  what is kept of removed peers
  *   clusters.c    cluster members' cookie, names, and meeting at boot
@@ -261,7 +262,6 @@ void mgr_timer_clear(pm *m, tmr *t);
 peer *mgr_find_peer(pm *m, const char *id);
 
 /* lifecycle.c */
-char *mgr_console_tail(const peer *p);
 bool mgr_processes_gone(const peer *p);
 void mgr_remove_peer(peer *p, bool tomb);
 void mgr_set_down(peer *p, const char *reason);
@@ -319,10 +319,14 @@ void mgr_message_view(const message *g, pm_message *v);
 void mgr_message_free(message *g);
 term_names mgr_names_of(const peer *p);
 
-/* followers.c */
+/* console.c */
 void mgr_console_write(peer *p, const void *data, size_t n);
-void mgr_fill_followers(pm *m);
 bool mgr_console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_ring *ring, uint64_t token, const char *id);
+void mgr_console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id);
+char *mgr_console_tail(const peer *p);
+
+/* followers.c */
+void mgr_fill_followers(pm *m);
 bool mgr_since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached);
 void mgr_finish_follower(follower *f, stream_state how);
 void mgr_fill_events(follower *f, bool all);
@@ -331,7 +335,6 @@ void mgr_do_refill(pm_req *r);
 void mgr_release_followers(peer *p, bool cut);
 void mgr_do_follow(pm *m, peer *p, pm_req *r);
 void mgr_do_unfollow(pm *m, pm_req *r);
-void mgr_console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id);
 
 /* events.c */
 void mgr_emit_event(pm *m, const peer *p, const char *type, const char *reason);
