@@ -336,5 +336,6 @@ int loop_run(loop *l)
         free_deferred(l);
         count_turn(&l->stats, now_us() - began);
     }
+    l->stopped = false;         /* it may be run again */
     return 0;
 }

@@ -107,7 +107,8 @@ typedef struct {
 } loop_stats;
 const loop_stats *loop_get_stats(const loop *l);
 
-/* Runs turns until loop_stop; returns 0, or -1 if epoll_wait failed. */
+/* Runs turns until loop_stop (then it can be run again); returns 0, or -1
+ * if epoll_wait failed. */
 int loop_run(loop *l);
 void loop_stop(loop *l);
 
