@@ -322,7 +322,7 @@ ALL(cntrl_channel_handler_crash)
 /* attached: a node under run_erl (detached false), TCP only as in OTP. */
 Test(tcp, attached, .timeout = 60)
 {
-    if (access("/usr/bin/run_erl", X_OK)) { cr_skip_test("run_erl is not installed"); }
+    needs(!access("/usr/bin/run_erl", X_OK), "run_erl (erlang-base)");
     char dir[] = "/tmp/peerd-run_erl-XXXXXX";
     cr_assert(mkdtemp(dir));
     peerd *d = peerd_start(NULL);
@@ -424,7 +424,7 @@ Test(dist, peer_down_crash_tcp, .timeout = 60)
 /* post_process_args: OTP's bash example. */
 Test(dist, post_process_args, .timeout = 60)
 {
-    if (access("/bin/bash", X_OK)) { cr_skip_test("bash is not installed"); }
+    needs(!access("/bin/bash", X_OK), "bash");
     peerd *d = peerd_start(NULL);
     char opts[256];
     snprintf(opts, sizeof opts, "{\"name\":\"%s\",\"exec\":[\"/bin/bash\",\"-c\",\"erl\"],\"post_process_args\":[\"-c\",\"erl {args}\"]}",

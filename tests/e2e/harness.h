@@ -97,4 +97,11 @@ const char *unique_name(const char *prefix);
 /* True once the process is gone (or a zombie), waiting up to ms. */
 bool process_gone(pid_t pid, int ms);
 
+/* The one skip policy. What ./dev.sh test installs is required: a test
+ * that finds it missing fails (needs). What the machine may not allow —
+ * root, network namespaces, a working container engine — skips the test,
+ * saying why (cr_skip_test). */
+#define needs(present, what) \
+    cr_assert((present), "%s is missing: ./dev.sh test installs it", (what))
+
 #endif

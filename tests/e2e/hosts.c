@@ -60,8 +60,9 @@ static void hosts_down(hosts *h)
  * machine's name. */
 static void hosts_up(hosts *h, int n)
 {
-    if (geteuid() != 0 || sh("command -v ip tc unshare >/dev/null") != 0 || access("/usr/sbin/sshd", X_OK))
-        cr_skip_test("needs root, iproute2, unshare and sshd for hosts in network namespaces");
+    needs(sh("command -v ip iptables unshare ssh-keygen >/dev/null") == 0 && !access("/usr/sbin/sshd", X_OK),
+          "iproute2, iptables, unshare, ssh-keygen or sshd");
+    if (geteuid() != 0) cr_skip_test("hosts in network namespaces need root");
     memset(h, 0, sizeof *h);
     /* What a crashed run left (its fini did not run) goes first. */
     sh("for ns in $(ip netns list | awk '/^peerd-h[0-9]+-/{print $1}'); do p=${ns##*-}; "
@@ -359,7 +360,7 @@ static pid_t impair(const hosts *h, int i, int loss, int delay_ms, int jitter_ms
     snprintf(bin, sizeof bin, "%s", PEERD_BIN);
     char *slash = strrchr(bin, '/');
     snprintf(slash + 1, sizeof bin - (size_t)(slash + 1 - bin), "tests/impair");
-    if (access(bin, X_OK)) cr_skip_test("tests/impair is not built (libnetfilter-queue-dev is not installed)");
+    needs(!access(bin, X_OK), "tests/impair (libnetfilter-queue-dev, at build time)");
     pid_t pid = fork();
     if (pid == 0) {
         char l[16], d[16], j[16];

@@ -19,7 +19,7 @@
 
 Test(remote, ssh, .timeout = 90)
 {
-    if (access("/usr/sbin/sshd", X_OK) || access("/usr/bin/ssh", X_OK)) cr_skip_test("sshd or ssh is not installed");
+    needs(!access("/usr/sbin/sshd", X_OK) && !access("/usr/bin/ssh", X_OK), "sshd or ssh");
     char dir[] = "/tmp/peerd-ssh-XXXXXX";
     cr_assert(mkdtemp(dir));
     cr_assert_eq(sh("ssh-keygen -q -t ed25519 -N '' -f %s/host_key && ssh-keygen -q -t ed25519 -N '' -f %s/client_key && "
@@ -80,7 +80,8 @@ Test(remote, ssh, .timeout = 90)
 
 Test(remote, another_host_in_a_network_namespace, .timeout = 90)
 {
-    if (geteuid() != 0 || sh("command -v ip >/dev/null") != 0) cr_skip_test("needs root and iproute2 for a network namespace");
+    needs(sh("command -v ip >/dev/null") == 0, "iproute2");
+    if (geteuid() != 0) cr_skip_test("a network namespace needs root");
     int k = getpid() % 200 + 20;
     char ns[32], host_if[16], ns_if[16], host_ip[32], ns_ip[32];
     snprintf(ns, sizeof ns, "peerd-t%d", (int)getpid());
@@ -121,7 +122,8 @@ Test(remote, another_host_in_a_network_namespace, .timeout = 90)
  * peerd's node at --dist-address. */
 Test(remote, distribution_from_a_network_namespace, .timeout = 90)
 {
-    if (geteuid() != 0 || sh("command -v ip >/dev/null") != 0) cr_skip_test("needs root and iproute2 for a network namespace");
+    needs(sh("command -v ip >/dev/null") == 0, "iproute2");
+    if (geteuid() != 0) cr_skip_test("a network namespace needs root");
     int k = (getpid() + 7) % 200 + 20;
     char ns[32], host_if[16], ns_if[16], host_ip[32], ns_ip[32];
     snprintf(ns, sizeof ns, "peerd-d%d", (int)getpid());
