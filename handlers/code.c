@@ -317,16 +317,8 @@ static const char eval_form[] =
  * (which would carry the text, its tokens and its forms). */
 static bool eval_payload(buf *out, const char *text, size_t n)
 {
-    static buf form;            /* encoded once */
-    if (!form.len) {
-        arena *a = arena_new();
-        term_text_error te;
-        term_ctx none = {0};
-        term *t = a ? term_parse(a, eval_form, sizeof eval_form - 1, &none, &te) : NULL;
-        if (t) etf_encode_body(&form, t);
-        arena_free(a);
-        if (!t || form.oom) { buf_free(&form); return false; }
-    }
+    static buf form;
+    if (!term_text_etf_once(&form, eval_form, sizeof eval_form - 1)) return false;
     etf_encode_atom(out, "erl_eval", 8);
     etf_encode_atom(out, "expr", 4);
     buf_byte(out, LIST_EXT);

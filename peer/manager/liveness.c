@@ -52,16 +52,8 @@ static void arm(peer *p)
 int liveness_boot(peer *p)
 {
     if (!p->opt->heartbeat_ms) return 0;
-    static buf forms;           /* encoded once */
-    if (!forms.len) {
-        arena *a = arena_new();
-        term_text_error te;
-        term_ctx none = {0};
-        term *t = a ? term_parse(a, watchdog_forms, sizeof watchdog_forms - 1, &none, &te) : NULL;
-        if (t) etf_encode_body(&forms, t);
-        arena_free(a);
-        if (!t || forms.oom) { buf_free(&forms); return 0; }
-    }
+    static buf forms;
+    if (!term_text_etf_once(&forms, watchdog_forms, sizeof watchdog_forms - 1)) return 0;
     buf b = {0};
     etf_encode_atom(&b, "erl_eval", 8);
     etf_encode_atom(&b, "exprs", 5);

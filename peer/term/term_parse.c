@@ -2,6 +2,7 @@
  * term_parse.c — the term text parser: what a user types in a shell, read
  * into a term (term_text.h), with errors that say what was wrong and where.
  */
+#include "etf.h"
 #include "term_text.h"
 #include "term_atom.h"
 #include "utf8.h"
@@ -563,4 +564,18 @@ term *term_parse(arena *a, const char *s, size_t n, const term_ctx *ctx, term_te
     skip_ws(&ps);
     if (ps.p != ps.end) return perr(&ps, "text left after the term");
     return t;
+}
+
+bool term_text_etf_once(buf *cache, const char *s, size_t n)
+{
+    if (cache->len) return true;
+    arena *a = arena_new();
+    term_text_error te;
+    term_ctx none = {0};
+    term *t = a ? term_parse(a, s, n, &none, &te) : NULL;
+    if (t) etf_encode_body(cache, t);
+    arena_free(a);
+    if (t && !cache->oom) return true;
+    buf_free(cache);
+    return false;
 }

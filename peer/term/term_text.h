@@ -43,5 +43,9 @@ void term_print_atom(buf *b, const char *s, size_t len);
 
 /* Parses one term (an optional final '.' is allowed); NULL with err on failure. */
 term *term_parse(arena *a, const char *s, size_t n, const term_ctx *ctx, term_text_error *err);
+/* Constant term text's ETF body, encoded into *cache the first time (cache
+ * starts zeroed and is kept: the code peerd evaluates on nodes). False if
+ * the text is not a term or memory ran out; the next call tries again. */
+bool term_text_etf_once(buf *cache, const char *s, size_t n);
 
 #endif

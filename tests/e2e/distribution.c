@@ -31,16 +31,6 @@ static const char *atom_of(const resp *r)
     return cJSON_IsString(a) ? a->valuestring : "";
 }
 
-static pid_t os_pid_of(peerd *d, const char *id)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s", id);
-    resp *r = http(d, "GET", path, NULL);
-    pid_t pid = (pid_t)jnum(r, "os_pid");
-    resp_free(r);
-    return pid;
-}
-
 static char *origin_of(peerd *d, const char *id)
 {
     char path[256];

@@ -13,13 +13,6 @@
 
 #include "harness.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 Test(injected_faults, timers_that_cannot_be_armed_fail_what_needed_them, .timeout = 90)
 {
     setenv("PEERD_FAULT_TIMERS_AFTER_MS", "3000", 1);

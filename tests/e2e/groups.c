@@ -20,12 +20,6 @@ static const cJSON *item(const resp *r, const char *key, int i)
     return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r->json, key), i);
 }
 
-static const char *field(const cJSON *o, const char *key)
-{
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(j) ? j->valuestring : NULL;
-}
-
 static int count_of(const resp *r, const char *key)
 {
     return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r->json, key));

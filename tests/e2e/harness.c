@@ -489,3 +489,50 @@ bool file_has(const char *path, const char *needle, int ms)
     }
     return false;
 }
+
+pid_t os_pid_of(peerd *d, const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s", id);
+    resp *r = http(d, "GET", path, NULL);
+    pid_t pid = (pid_t)jnum(r, "os_pid");
+    resp_free(r);
+    return pid;
+}
+
+double metric(peerd *d, const char *sample)
+{
+    resp *r = http(d, "GET", "/metrics", NULL);
+    char line[256];
+    snprintf(line, sizeof line, "\n%s ", sample);     /* the sample, not its # HELP */
+    const char *at = strstr(r->body, line);
+    cr_assert(at, "%s not in /metrics", sample);
+    double v = atof(at + strlen(line));
+    resp_free(r);
+    return v;
+}
+
+const char *field(const cJSON *o, const char *key)
+{
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(j) ? j->valuestring : NULL;
+}
+
+double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void expect_in_order(const char *body, const char *fmt, int from, int to)
+{
+    const char *at = body;
+    for (int n = from; n <= to; n++) {
+        char want[256];
+        snprintf(want, sizeof want, fmt, n);
+        const char *next = strstr(at, want);
+        cr_assert(next, "%s missing or out of order: %.300s", want, at);
+        at = next + strlen(want);
+    }
+}

@@ -97,6 +97,19 @@ const char *unique_name(const char *prefix);
 /* True once the process is gone (or a zombie), waiting up to ms. */
 bool process_gone(pid_t pid, int ms);
 
+/* The peer's os_pid (GET /peers/{id}). */
+pid_t os_pid_of(peerd *d, const char *id);
+/* One sample of GET /metrics, named as printed (labels included); asserts
+ * it is there. */
+double metric(peerd *d, const char *sample);
+/* A string member of a JSON object, or NULL. */
+const char *field(const cJSON *o, const char *key);
+/* Monotonic seconds. */
+double now_s(void);
+/* Asserts that body holds fmt's text for every n from `from` to `to`, in
+ * that order; fmt names the number as %1$d, as often as it needs. */
+void expect_in_order(const char *body, const char *fmt, int from, int to);
+
 /* The one skip policy. What ./dev.sh test installs is required: a test
  * that finds it missing fails (needs). What the machine may not allow —
  * root, network namespaces, a working container engine — skips the test,

@@ -37,13 +37,6 @@ static hosts H;
 static void hosts_down(hosts *h);
 static void take_down(void) { if (H.n) hosts_down(&H); }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void hosts_down(hosts *h)
 {
     for (int i = 0; i < h->n; i++) {
@@ -154,22 +147,6 @@ static void node_opts(const hosts *h, int i, int c, const char *name, const char
              more ? more : "");
 }
 
-static const char *field(const cJSON *o, const char *key)
-{
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(j) ? j->valuestring : NULL;
-}
-
-static pid_t os_pid(peerd *d, const char *id)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s", id);
-    resp *r = http(d, "GET", path, NULL);
-    pid_t pid = (pid_t)jnum(r, "os_pid");
-    resp_free(r);
-    return pid;
-}
-
 /* A CI pipeline across three hosts: a node on each (ssh and standard_io,
  * TCP, distribution), members of one cluster that meet as a full mesh
  * through their own names and resolution; the code under test loaded on
@@ -244,7 +221,7 @@ Test(hosts, a_pipeline_across_three_hosts, .timeout = 180, .fini = take_down)
     }
     /* The group deleted: down, and nothing of it left on any host. */
     pid_t nodes[3];
-    for (int i = 0; i < 3; i++) nodes[i] = os_pid(d, id[i]);
+    for (int i = 0; i < 3; i++) nodes[i] = os_pid_of(d, id[i]);
     r = http(d, "DELETE", "/peers?selector=job=pipe", NULL);
     cr_assert_eq(r->status, 200, "%s", r->body);
     resp_free(r);
@@ -277,7 +254,7 @@ Test(hosts, a_partition_loses_nothing_and_leaves_no_rogue_node, .timeout = 180, 
         snprintf(name, sizeof name, "p%d", c);
         node_opts(&h, 0, c, name, NULL, opts, sizeof opts);
         id[c] = start_peer(d, opts);
-        nodes[c] = os_pid(d, id[c]);
+        nodes[c] = os_pid_of(d, id[c]);
     }
     /* A chatty process on the TCP node: numbered lines and messages to
      * the origin, 50 ms apart. */
@@ -310,25 +287,11 @@ Test(hosts, a_partition_loses_nothing_and_leaves_no_rogue_node, .timeout = 180, 
     char path[256];
     snprintf(path, sizeof path, "/peers/%s/console", id[1]);
     r = http_until(d, "GET", path, NULL, has_text, "tick 120\n", 15000);
-    const char *at = r->body;
-    for (int n = 1; n <= 120; n++) {
-        char want[32];
-        snprintf(want, sizeof want, "tick %d\n", n);
-        const char *next = strstr(at, want);
-        cr_assert(next, "tick %d missing or out of order: %s", n, r->body);
-        at = next + strlen(want);
-    }
+    expect_in_order(r->body, "tick %1$d\n", 1, 120);
     resp_free(r);
     snprintf(path, sizeof path, "/peers/%s/messages?to=inbox", id[1]);
     r = http_until(d, "GET", path, NULL, has_text, "\"seq\":120,", 15000);
-    at = r->body;
-    for (int n = 1; n <= 120; n++) {
-        char want[64];
-        snprintf(want, sizeof want, "\"seq\":%d,\"to\":\"inbox\",\"result\":\"%d\"", n, n);
-        const char *next = strstr(at, want);
-        cr_assert(next, "message %d missing or out of order: %.300s", n, at);
-        at = next + strlen(want);
-    }
+    expect_in_order(r->body, "\"seq\":%1$d,\"to\":\"inbox\",\"result\":\"%1$d\"", 1, 120);
     resp_free(r);
     r = http(d, "GET", "/events?follow=0", NULL);
     cr_assert(!strstr(r->body, "\"type\":\"down\""), "a partition shorter than the limit downs nothing: %s", r->body);
@@ -417,14 +380,7 @@ Test(hosts, an_impaired_link_is_slow_not_down, .timeout = 300, .fini = take_down
     resp_free(r);
     snprintf(path, sizeof path, "/peers/%s/console", id);
     r = http_until(d, "GET", path, NULL, has_text, "row 2000\n", 60000);
-    const char *at = r->body;
-    for (int n = 1; n <= 2000; n++) {
-        char want[32];
-        snprintf(want, sizeof want, "row %d\n", n);
-        const char *next = strstr(at, want);
-        cr_assert(next, "row %d missing or out of order", n);
-        at = next + strlen(want);
-    }
+    expect_in_order(r->body, "row %1$d\n", 1, 2000);
     resp_free(r);
     enum { N = 10000 };
     size_t cap = (size_t)N * 96, len = 0;

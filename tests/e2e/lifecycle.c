@@ -12,23 +12,6 @@
 
 #include "harness.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static pid_t os_pid_of(peerd *d, const char *id)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s", id);
-    resp *r = http(d, "GET", path, NULL);
-    pid_t p = (pid_t)jnum(r, "os_pid");
-    resp_free(r);
-    return p;
-}
-
 static void stop_with(const char *connection, const char *shutdown)
 {
     peerd *d = peerd_start(NULL);

@@ -185,13 +185,6 @@ static bool closed_by_server(int fd, int ms)
     return recv(fd, c, sizeof c, MSG_DONTWAIT) <= 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Connections that send half a request and then nothing: past the cap per
  * client address they are refused, and the rest are closed at the request
  * deadline; other clients are served all along. A call parked on the node and

@@ -18,40 +18,11 @@
 
 static const char *const fast[] = { "--heartbeat", "0.2", "--unreachable", "2", NULL };
 
-static pid_t os_pid(peerd *d, const char *id)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/peers/%s", id);
-    resp *r = http(d, "GET", path, NULL);
-    pid_t pid = (pid_t)jnum(r, "os_pid");
-    resp_free(r);
-    return pid;
-}
-
 static resp *peer_of(peerd *d, const char *id)
 {
     char path[256];
     snprintf(path, sizeof path, "/peers/%s", id);
     return http(d, "GET", path, NULL);
-}
-
-static double metric(peerd *d, const char *name)
-{
-    resp *r = http(d, "GET", "/metrics", NULL);
-    char line[200];
-    snprintf(line, sizeof line, "\n%s ", name);
-    const char *at = strstr(r->body, line);
-    cr_assert(at, "%s not in /metrics", name);
-    double v = atof(at + strlen(line));
-    resp_free(r);
-    return v;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 Test(liveness, unreachable_then_reachable_then_down, .timeout = 60)
@@ -63,7 +34,7 @@ Test(liveness, unreachable_then_reachable_then_down, .timeout = 60)
     cr_assert_eq(jnum(r, "unreachable_ms"), 2000, "%s", r->body);
     cr_assert(strstr(r->body, "\"unreachable_since\":null"), "%s", r->body);
     resp_free(r);
-    pid_t node = os_pid(d, id);
+    pid_t node = os_pid_of(d, id);
 
     /* Silent: within two heartbeats it is unreachable, and says since when. */
     kill(node, SIGSTOP);
@@ -136,7 +107,7 @@ Test(liveness, nothing_is_lost_while_unreachable, .timeout = 60)
     resp *r = node_eval(d, id, "spawn(fun() -> [begin io:format(user, \"line ~b~n\", [N]), timer:sleep(10) end || N <- lists:seq(1, 300)] end), ok", false);
     cr_assert_eq(r->status, 200, "%s", r->body);
     resp_free(r);
-    pid_t node = os_pid(d, id);
+    pid_t node = os_pid_of(d, id);
     usleep(300000);
     kill(node, SIGSTOP);
     usleep(1200000);     /* unreachable, not yet down */
@@ -144,14 +115,7 @@ Test(liveness, nothing_is_lost_while_unreachable, .timeout = 60)
     char path[256];
     snprintf(path, sizeof path, "/peers/%s/console", id);
     r = http_until(d, "GET", path, NULL, has_text, "line 300\n", 10000);
-    const char *at = r->body;
-    for (int n = 1; n <= 300; n++) {
-        char want[32];
-        snprintf(want, sizeof want, "line %d\n", n);
-        const char *next = strstr(at, want);
-        cr_assert(next, "line %d missing or out of order", n);
-        at = next + strlen(want);
-    }
+    expect_in_order(r->body, "line %1$d\n", 1, 300);
     resp_free(r);
     r = http(d, "GET", "/events?follow=0", NULL);
     cr_assert(strstr(r->body, "\"type\":\"unreachable\""), "%s", r->body);
@@ -175,7 +139,7 @@ Test(liveness, nodes_halt_when_their_origin_falls_silent, .timeout = 60)
         char o[200];
         snprintf(o, sizeof o, opts[i], unique_name("silent"));
         ids[i] = start_peer(d, o);
-        nodes[i] = os_pid(d, ids[i]);
+        nodes[i] = os_pid_of(d, ids[i]);
     }
     kill(d->pid, SIGSTOP);
     double t0 = now_s();
@@ -207,7 +171,7 @@ Test(liveness, per_peer_settings_and_their_checks, .timeout = 60)
     resp *r = peer_of(d, id);
     cr_assert_eq(jnum(r, "heartbeat_ms"), 0, "%s", r->body);
     resp_free(r);
-    pid_t node = os_pid(d, id);
+    pid_t node = os_pid_of(d, id);
     kill(node, SIGSTOP);
     sleep(1);
     r = peer_of(d, id);

@@ -23,17 +23,6 @@ static long rss_kb(pid_t pid)
     return kb;
 }
 
-static double metric(peerd *d, const char *name)
-{
-    resp *r = http(d, "GET", "/metrics", NULL);
-    char want[128];
-    snprintf(want, sizeof want, "\n%s ", name);
-    const char *at = r->body ? strstr(r->body, want) : NULL;
-    double v = at ? atof(at + strlen(want)) : -1;
-    resp_free(r);
-    return v;
-}
-
 static void round_of(peerd *d, int round, int n)
 {
     char *ids[8];
