@@ -311,7 +311,7 @@ static bool dist_packet(void *ud, const uint8_t *p, size_t len)
     const uint8_t *msg;
     size_t mlen;
     bool go = true;
-    if (dist_read_packet(a, p, len, &ctl, &msg, &mlen) && mlen && (m = etf_decode(a, msg, mlen, NULL)) && m->type == TERM_TUPLE) {
+    if (dist_read_packet(a, p, len, &ctl, &msg, &mlen, NULL) && mlen && (m = etf_decode(a, msg, mlen, NULL)) && m->type == TERM_TUPLE) {
         if (m->tuple.n == 3 && term_is_atom(m->tuple.items[0], "$gen_call")) {
             const term *from = m->tuple.items[1]->tuple.items[0], *tag = m->tuple.items[1]->tuple.items[1];
             buf c = {0}, r = {0};

@@ -18,7 +18,7 @@ static bool packet(void *ud, const uint8_t *p, size_t n)
     term *ctl;
     const uint8_t *msg;
     size_t mlen;
-    if (a && dist_read_packet(a, p, n, &ctl, &msg, &mlen) && mlen) etf_decode(a, msg, mlen, NULL);
+    if (a && dist_read_packet(a, p, n, &ctl, &msg, &mlen, NULL) && mlen) etf_decode(a, msg, mlen, NULL);
     arena_free(a);
     return true;
 }

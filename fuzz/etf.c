@@ -4,6 +4,8 @@
  * and the JSON mapping must not fail on it either, and term_check must judge
  * the term and its re-decoded copy alike.
  */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +44,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool walk_ok = size > 1 && data[0] == ETF_VERSION && etf_walk_ids(data + 1, size - 1, counted, &walked);
     term *t = etf_decode(a, data, size, &e);
     if (t && data[1] != 80 /* compressed */ && (!walk_ok || walked != count_ids(t))) abort();
+    /* The in-place readers agree with the decoder: a term's length, an
+     * atom, a non-negative integer. */
+    if (size > 1) {
+        size_t used = 0;
+        term *p = etf_decode_prefix(a, data + 1, size - 1, &used, NULL);
+        if (p && data[1] != 80 && etf_prefix_len(data + 1, size - 1) != used) abort();
+        uint64_t v;
+        size_t k = etf_uint_at(data + 1, size - 1, &v);
+        if (k && (!p || k != used || !((p->type == TERM_INT && p->i >= 0 && (uint64_t)p->i == v) || (p->type == TERM_BIG && v > INT64_MAX))))
+            abort();
+        bool atom_tag = data[1] == ATOM_EXT || data[1] == ATOM_UTF8_EXT || data[1] == SMALL_ATOM_EXT || data[1] == SMALL_ATOM_UTF8_EXT;
+        if (p && atom_tag && p->type == TERM_ATOM && p->atom.len < 64) {
+            char name[64];
+            memcpy(name, p->atom.s, p->atom.len);
+            name[p->atom.len] = 0;
+            bool ascii = true;
+            for (size_t i = 0; i < p->atom.len; i++) ascii = ascii && name[i] > 0 && (unsigned char)name[i] < 0x80;
+            if (ascii && etf_atom_is(data + 1, size - 1, name) != used) abort();
+        }
+    }
     if (t) {
         buf b1 = {0}, b2 = {0}, text = {0};
         etf_encode(&b1, t);

@@ -22,6 +22,7 @@ const char *pm_error_code(pm_status st, unsigned *status)
     case PM_ERR_REPLY_TOO_LARGE: *status = 502; return "reply_too_large";
     case PM_ERR_NO_LEASE: *status = 400; return "no_lease";
     case PM_ERR_CONFLICT: *status = 409; return "cluster_conflict";
+    case PM_ERR_NOMEM: *status = 503; return "out_of_memory";
     case PM_OK: case PM_ERR_INTERNAL: break;
     }
     *status = 500;
@@ -59,6 +60,7 @@ enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
         break;
     case PM_ERR_SHUTTING_DOWN: if (!d) d = "peerd is shutting down"; break;
     case PM_ERR_INTERNAL: if (!d) d = "internal error"; break;
+    case PM_ERR_NOMEM: if (!d) d = "peerd ran out of memory answering this request; nothing was done that needs undoing, and it may be retried"; break;
     default: break;
     }
     return http_problem(h, status, code, d, extra);

@@ -52,7 +52,11 @@ void conn_host_clear(conn_host *h);
 typedef struct {
     void (*console)(void *owner, const uint8_t *d, size_t n);
     bool (*message)(void *owner, const uint8_t *etf, size_t n);
+    /* A message over the limit (size bytes), not held: its first bytes. */
     bool (*oversized)(void *owner, const uint8_t *head, size_t n, size_t size);
+    /* A message there was no memory to take: its first bytes, a call's
+     * reply given as the head of {reply, Seq, ...} so that its call fails. */
+    bool (*dropped)(void *owner, const uint8_t *head, size_t n);
     /* The control connection closed or broke; reason is Erlang text
      * ("tcp_closed", "{control_stream,crc_mismatch}"); with kill, the node
      * must be killed (its stream can no longer be trusted). The connection
@@ -76,8 +80,9 @@ typedef struct {
     /* Takes the started program's pipes (in_fd -1 unless wants_stdin) and
      * starts watching; -1 with errno if the loop refuses. */
     int (*attach)(conn *c, int in_fd, int out_fd);
-    /* Queues one message (ETF with its version byte), framed; flush sends
-     * it (the peer flushes once per batch). Dropped when not open. */
+    /* Queues one message (ETF with its version byte), framed, into outq;
+     * flush sends it (the peer flushes once per batch). Dropped when not
+     * open. Out of memory shows as outq.oom (conn_send undoes it). */
     void (*send)(conn *c, const uint8_t *etf, size_t n);
     void (*flush)(conn *c);     /* writes what is queued, as far as the kernel takes it */
     bool (*is_open)(const conn *c);     /* messages can go out */
@@ -117,7 +122,17 @@ extern const conn_ops conn_stdio_ops, conn_tcp_ops, conn_dist_ops;
 
 /* The operations as callers write them (conn_ops says what each does). */
 static inline int conn_attach(conn *c, int in_fd, int out_fd) { return c->ops->attach(c, in_fd, out_fd); }
-static inline void conn_send(conn *c, const uint8_t *etf, size_t n) { c->ops->send(c, etf, n); }
+/* False if out of memory: the message is not queued, and what was queued
+ * before it is as it was (a failed append leaves outq's bytes in place). */
+static inline bool conn_send(conn *c, const uint8_t *etf, size_t n)
+{
+    size_t len = c->outq.len;
+    c->ops->send(c, etf, n);
+    if (!c->outq.oom) return true;
+    c->outq.oom = false;
+    c->outq.len = len;
+    return false;
+}
 static inline void conn_flush(conn *c) { c->ops->flush(c); }
 static inline bool conn_is_open(const conn *c) { return c->ops->is_open(c); }
 static inline bool conn_is_waiting(const conn *c) { return c->ops->is_waiting(c); }

@@ -127,32 +127,30 @@ static size_t send_to_name(dist_conn *t, const uint8_t *name, size_t name_len)
 /* The byte spans of a tuple's elements: {Tag, E1, E2...} as sent. */
 typedef struct { const uint8_t *p; size_t n; } span;
 
-static size_t spans_of(arena *a, const uint8_t *etf, size_t n, span *out, size_t max, term **tag)
+static size_t spans_of(const uint8_t *etf, size_t n, span *out, size_t max)
 {
     if (n < 3 || etf[0] != ETF_VERSION || etf[1] != SMALL_TUPLE_EXT) return 0;
     size_t arity = etf[2], off = 3;
     for (size_t i = 0; i < arity && i < max; i++) {
-        size_t used;
-        term *t = etf_decode_prefix(a, etf + off, n - off, &used, NULL);
-        if (!t) return 0;
-        if (i == 0) *tag = t;
+        size_t used = etf_prefix_len(etf + off, n - off);
+        if (!used) return 0;
         out[i] = (span){ etf + off, used };
         off += used;
     }
     return arity <= max ? arity : 0;
 }
 
+static bool span_is(span s, const char *name) { return etf_atom_is(s.p, s.n, name) == s.n; }
+
 static void send_msg(conn *c, const uint8_t *etf, size_t n)
 {
     dist_conn *t = (dist_conn *)c;
     if (t->sock_fd < 0) return;
-    arena *a = arena_new();
     span s[6];
-    term *tag = NULL;
-    size_t k = a ? spans_of(a, etf, n, s, 6, &tag) : 0;
+    size_t k = spans_of(etf, n, s, 6);
     buf *q = &c->outq;
     size_t at;
-    if (k == 5 && term_is_atom(tag, "call")) {
+    if (k == 5 && span_is(s[0], "call")) {
         /* {call, Seq, M, F, A} -> rex: {Replier, {call, erpc, execute_call, [Seq, M, F, A], GL}} */
         at = send_to_name(t, (const uint8_t *)"\x77\x03rex", 5);
         tuple(q, 2);
@@ -167,7 +165,7 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
         buf_byte(q, NIL_EXT);
         buf_put(q, t->pid[PID_GL].p, t->pid[PID_GL].len);
         end_packet(c, at);
-    } else if (k == 4 && term_is_atom(tag, "cast")) {
+    } else if (k == 4 && span_is(s[0], "cast")) {
         /* {cast, M, F, A} -> rex: {'$gen_cast', {cast, M, F, A, GL}} */
         at = send_to_name(t, (const uint8_t *)"\x77\x03rex", 5);
         tuple(q, 2);
@@ -177,14 +175,14 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
         for (int i = 1; i < 4; i++) buf_put(q, s[i].p, s[i].n);
         buf_put(q, t->pid[PID_GL].p, t->pid[PID_GL].len);
         end_packet(c, at);
-    } else if (k == 3 && term_is_atom(tag, "message")) {
+    } else if (k == 3 && span_is(s[0], "message")) {
         /* {message, To, Msg}: To a registered name or a pid. */
         uint8_t first = s[1].p[0];
         bool name = first == ATOM_EXT || first == SMALL_ATOM_EXT || first == ATOM_UTF8_EXT || first == SMALL_ATOM_UTF8_EXT;
         at = name ? send_to_name(t, s[1].p, s[1].n) : send_to_pid(t, s[1].p, s[1].n);
         buf_put(q, s[2].p, s[2].n);
         end_packet(c, at);
-    } else if (k == 4 && term_is_atom(tag, "io_reply")) {
+    } else if (k == 4 && span_is(s[0], "io_reply")) {
         /* {io_reply, From, ReplyAs, Reply} -> From ! {io_reply, ReplyAs, Reply} */
         at = send_to_pid(t, s[1].p, s[1].n);
         tuple(q, 3);
@@ -193,12 +191,17 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
         buf_put(q, s[3].p, s[3].n);
         end_packet(c, at);
     }
-    arena_free(a);
 }
 
 /* ---- what the node sends ---- */
 
-static bool up(dist_conn *t, const buf *b) { return b->oom || t->c.ev->message(t->c.owner, b->p, b->len); }
+static bool not_taken(dist_conn *t, const uint8_t *msg, size_t n, size_t size);
+
+/* b, made from msg, goes up; if it could not be made, msg is not taken. */
+static bool up(dist_conn *t, const buf *b, const uint8_t *msg, size_t n)
+{
+    return b->oom ? not_taken(t, msg, n, 0) : t->c.ev->message(t->c.owner, b->p, b->len);
+}
 
 static bool is_ours(const dist_conn *t, const term *pid, uint32_t id)
 {
@@ -208,7 +211,7 @@ static bool is_ours(const dist_conn *t, const term *pid, uint32_t id)
 }
 
 /* {rex, {badrpc, {'EXIT', {Seq, Class, V[, Stack]}}}} -> {reply, Seq, Class, Result}. */
-static bool rex_reply(dist_conn *t, const term *m)
+static bool rex_reply(dist_conn *t, const term *m, const uint8_t *msg, size_t n)
 {
     const term *r = m->tuple.n == 2 ? m->tuple.items[1] : NULL;
     if (!r || r->type != TERM_TUPLE || r->tuple.n != 2 || !term_is_atom(r->tuple.items[0], "badrpc")) return true;
@@ -235,7 +238,7 @@ static bool rex_reply(dist_conn *t, const term *m)
         if (error) etf_encode_body(&b, r->tuple.items[3]);
         else buf_byte(&b, NIL_EXT);
     }
-    bool ok = up(t, &b);
+    bool ok = up(t, &b, msg, n);
     buf_free(&b);
     return ok;
 }
@@ -260,7 +263,7 @@ static bool delivered(dist_conn *t, arena *a, const term *to, const uint8_t *msg
         return t->c.ev->message(t->c.owner, msg, n);
     etf_error e = {0};
     term *m = etf_decode(a, msg, n, &e);
-    if (!m) return true;
+    if (!m) return e.msg == etf_out_of_memory ? not_taken(t, msg, n, 0) : true;
     if (to->type == TERM_PID && is_ours(t, to, PID_ORIGIN) && m->type == TERM_TUPLE && m->tuple.n == 3 &&
         term_is_atom(m->tuple.items[0], "$gen_call") && m->tuple.items[1]->type == TERM_TUPLE && m->tuple.items[1]->tuple.n == 2) {
         /* The boot's gen_server:call(Origin, group_leader) (and newer OTP's
@@ -279,16 +282,62 @@ static bool delivered(dist_conn *t, arena *a, const term *to, const uint8_t *msg
         return true;
     }
     if (to->type == TERM_PID && is_ours(t, to, PID_REPLIER) && m->type == TERM_TUPLE && m->tuple.n == 2 && term_is_atom(m->tuple.items[0], "rex"))
-        return rex_reply(t, m);
+        return rex_reply(t, m, msg, n);
     buf b = {0};
     buf_byte(&b, ETF_VERSION);
     tuple(&b, 3);
     atom(&b, "message");
     etf_encode_body(&b, to);
     buf_put(&b, msg + 1, n - 1);
-    bool ok = up(t, &b);
+    bool ok = up(t, &b, msg, n);
     buf_free(&b);
     return ok;
+}
+
+/* What the manager is told of a message it cannot have (over the limit,
+ * or no memory to take it), allocation-free: a call's reply,
+ * {rex, {badrpc, {'EXIT', {Seq, ...}}}}, as the head of the {reply, Seq, ...}
+ * the other connections would have sent, so that its call fails at once;
+ * any other message as its own first bytes. */
+static bool not_taken(dist_conn *t, const uint8_t *msg, size_t n, size_t size)
+{
+    static const char *const path[] = { "rex", "badrpc", "EXIT" };
+    const uint8_t *q = msg + 1, *end = msg + n;
+    uint64_t seq = 0;
+    bool reply = n > 1 && msg[0] == ETF_VERSION;
+    for (int i = 0; i < 3 && reply; i++) {
+        size_t a = end - q > 3 && q[0] == SMALL_TUPLE_EXT && q[1] == 2 ? etf_atom_is(q + 2, (size_t)(end - q - 2), path[i]) : 0;
+        reply = a != 0;
+        q += 2 + a;
+    }
+    reply = reply && end - q > 3 && q[0] == SMALL_TUPLE_EXT && etf_uint_at(q + 2, (size_t)(end - q - 2), &seq);
+    const conn_events *ev = t->c.ev;
+    if (!reply) return (size ? ev->oversized(t->c.owner, msg, n, size) : ev->dropped(t->c.owner, msg, n)) && t->sock_fd >= 0;
+    uint8_t head[21] = { ETF_VERSION, SMALL_TUPLE_EXT, 2, SMALL_ATOM_UTF8_EXT, 5, 'r', 'e', 'p', 'l', 'y', SMALL_BIG_EXT, 8, 0 };
+    for (int i = 0; i < 8; i++) head[13 + i] = (uint8_t)(seq >> 8 * i);
+    return (size ? ev->oversized(t->c.owner, head, sizeof head, size) : ev->dropped(t->c.owner, head, sizeof head)) && t->sock_fd >= 0;
+}
+
+/* A packet's message, found without decoding the control message. */
+static bool message_of(const uint8_t *p, size_t n, const uint8_t **msg, size_t *mlen)
+{
+    size_t ctl = n > 2 && p[0] == 112 && p[1] == ETF_VERSION ? etf_prefix_len(p + 2, n - 2) : 0;
+    if (!ctl || 2 + ctl >= n) return false;
+    *msg = p + 2 + ctl;
+    *mlen = n - 2 - ctl;
+    return true;
+}
+
+/* A packet over the limit is not held, but its call must not wait for its
+ * timeout (it fails as over the other connections, 502 reply_too_large).
+ * Only the packet's first bytes are here. */
+static bool oversized(void *ud, const uint8_t *head, size_t n, size_t size)
+{
+    dist_conn *t = ud;
+    const uint8_t *msg;
+    size_t mlen;
+    if (!message_of(head, n, &msg, &mlen)) { msg = head; mlen = 0; }
+    return not_taken(t, msg, mlen, size);
 }
 
 /* One data packet: 'p', the control message, then the message if any. */
@@ -305,7 +354,13 @@ static bool packet(void *ud, const uint8_t *p, size_t n)
     const uint8_t *msg;
     size_t mlen;
     bool ok = true;
-    if (a && dist_read_packet(a, p, n, &ctl, &msg, &mlen) && ctl->type == TERM_TUPLE && ctl->tuple.n >= 3 &&
+    etf_error e = {0};
+    if (!a || (!dist_read_packet(a, p, n, &ctl, &msg, &mlen, &e) && e.msg == etf_out_of_memory)) {
+        arena_free(a);          /* its call, if it is a reply, fails at once */
+        if (!message_of(p, n, &msg, &mlen)) { msg = p; mlen = 0; }
+        return not_taken(t, msg, mlen, 0);
+    }
+    if (ctl && ctl->type == TERM_TUPLE && ctl->tuple.n >= 3 &&
         ctl->tuple.items[0]->type == TERM_INT) {
         int64_t op = ctl->tuple.items[0]->i;
         bool has_msg = mlen > 0;
@@ -327,49 +382,6 @@ static bool packet(void *ud, const uint8_t *p, size_t n)
     }
     arena_free(a);
     return ok && t->sock_fd >= 0;
-}
-
-/* A packet over the limit is not held, but its call must not wait for its
- * timeout: a call's reply, {rex, {badrpc, {'EXIT', {Seq, ...}}}}, read from
- * the packet's first bytes, goes up as the head of {reply, Seq, ...} over
- * the limit, which fails the call as over the other connections (502
- * reply_too_large); any other message goes up as its own head. */
-static bool oversized(void *ud, const uint8_t *head, size_t n, size_t size)
-{
-    dist_conn *t = ud;
-    arena *a = arena_new();
-    term *ctl = NULL;
-    const uint8_t *msg = NULL;
-    size_t mlen = 0;
-    int64_t seq = -1;
-    if (a && dist_read_packet(a, head, n, &ctl, &msg, &mlen) && mlen > 1) {
-        /* Down the tuples' first elements: rex, badrpc, 'EXIT', then {Seq, ...}. */
-        static const char *const path[] = { "rex", "badrpc", "EXIT" };
-        const uint8_t *q = msg + 1, *end = msg + mlen;
-        bool ok = true;
-        for (int i = 0; i < 3 && ok; i++) {
-            size_t used;
-            ok = end - q > 2 && q[0] == SMALL_TUPLE_EXT && q[1] == 2;
-            term *tag = ok ? etf_decode_prefix(a, q + 2, (size_t)(end - q - 2), &used, NULL) : NULL;
-            ok = tag && term_is_atom(tag, path[i]);
-            if (ok) q += 2 + used;
-        }
-        size_t used;
-        term *s = ok && end - q > 2 && q[0] == SMALL_TUPLE_EXT ? etf_decode_prefix(a, q + 2, (size_t)(end - q - 2), &used, NULL) : NULL;
-        if (s && s->type == TERM_INT) seq = s->i;
-    }
-    arena_free(a);
-    /* Not a reply: the message's own head, as the other connections give it
-     * (an io_request is answered {error, too_large}). */
-    if (seq < 0) return t->c.ev->oversized(t->c.owner, msg ? msg : head, msg ? mlen : 0, size) && t->sock_fd >= 0;
-    buf b = {0};
-    buf_byte(&b, ETF_VERSION);
-    tuple(&b, 4);
-    atom(&b, "reply");
-    etf_encode_int(&b, seq);
-    bool up_ok = b.oom || t->c.ev->oversized(t->c.owner, b.p, b.len, size);
-    buf_free(&b);
-    return up_ok && t->sock_fd >= 0;
 }
 
 /* ---- the socket ---- */

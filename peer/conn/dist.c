@@ -106,11 +106,11 @@ bool dist_read_reply(const uint8_t *m, size_t n, uint32_t *challenge, const uint
     return true;
 }
 
-bool dist_read_packet(arena *a, const uint8_t *p, size_t n, term **ctl, const uint8_t **msg, size_t *mlen)
+bool dist_read_packet(arena *a, const uint8_t *p, size_t n, term **ctl, const uint8_t **msg, size_t *mlen, etf_error *err)
 {
     if (n < 3 || p[0] != 112 || p[1] != ETF_VERSION) return false;
     size_t used = 0;
-    if (!(*ctl = etf_decode_prefix(a, p + 2, n - 2, &used, NULL))) return false;
+    if (!(*ctl = etf_decode_prefix(a, p + 2, n - 2, &used, err))) return false;
     *msg = p + 2 + used;
     *mlen = n - 2 - used;
     return *mlen == 0 || (*msg)[0] == ETF_VERSION;

@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "loop.h"
+#include "etf.h"
 #include "term.h"
 
 /* Distribution flags peerd offers and needs (OTP 25's mandatory set, as a
@@ -70,8 +71,9 @@ bool dist_read_name(const uint8_t *m, size_t n, const uint8_t **name, size_t *le
 /* challenge_reply: 'r' Challenge:32 Digest:128. */
 bool dist_read_reply(const uint8_t *m, size_t n, uint32_t *challenge, const uint8_t **digest);
 /* A data packet: 'p', the control message (decoded into a), then the
- * message with its version byte (*mlen 0 if none). False if not one. */
-bool dist_read_packet(arena *a, const uint8_t *p, size_t n, term **ctl, const uint8_t **msg, size_t *mlen);
+ * message with its version byte (*mlen 0 if none). False if not one
+ * (err says why when it was the control message's decode). */
+bool dist_read_packet(arena *a, const uint8_t *p, size_t n, term **ctl, const uint8_t **msg, size_t *mlen, etf_error *err);
 
 /* The handshake's digest: MD5(cookie ++ integer_to_list(challenge)). */
 void dist_digest(const char *cookie, uint32_t challenge, uint8_t out[16]);

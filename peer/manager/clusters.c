@@ -31,7 +31,7 @@ bool mgr_cluster_admit(pm *m, pm_start_opts *o, pm_req *r)
         if (!(c = calloc(1, sizeof *c)) || !(c->name = strdup(o->cluster)) ||
             !(c->cookie = o->cookie ? strdup(o->cookie) : random_cookie())) {
             if (c) { free(c->name); free(c); }
-            mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory"));
+            mgr_finish(r, PM_ERR_NOMEM, NULL);
             return false;
         }
         c->longnames = o->longnames;
@@ -46,7 +46,7 @@ bool mgr_cluster_admit(pm *m, pm_start_opts *o, pm_req *r)
         mgr_finish(r, PM_ERR_CONFLICT, xasprintf("cluster %s: its members have %s names", c->name, c->longnames ? "long" : "short"));
         return false;
     }
-    if (!o->cookie && !(o->cookie = strdup(c->cookie))) { mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); return false; }
+    if (!o->cookie && !(o->cookie = strdup(c->cookie))) { mgr_finish(r, PM_ERR_NOMEM, NULL); return false; }
     if (o->conn == PM_CONN_DIST) return true;   /* its connection hands the cookie over */
     /* Handed over as a distribution connection does: HOME with the
      * cookie, never on the command line. A HOME in env wins. */

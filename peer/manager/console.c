@@ -50,7 +50,7 @@ bool mgr_console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_r
 /* GET /console of a peer held. */
 void mgr_console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id)
 {
-    mgr_finish(r, mgr_console_frame(&r->reply, r->framer, r, ring, incarnation, id) ? PM_OK : PM_ERR_INTERNAL, NULL);
+    mgr_finish(r, mgr_console_frame(&r->reply, r->framer, r, ring, incarnation, id) ? PM_OK : PM_ERR_NOMEM, NULL);
 }
 
 /* The last TAIL_BYTES of the console, for a failed boot or a timeout. */

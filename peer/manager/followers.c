@@ -186,7 +186,7 @@ static void on_client_ready(loop_watch *w, uint32_t ev)
 void mgr_do_follow(pm *m, peer *p, pm_req *r)
 {
     follower *f = calloc(1, sizeof *f);
-    if (!f) { mgr_finish(r, PM_ERR_INTERNAL, NULL); return; }
+    if (!f) { mgr_finish(r, PM_ERR_NOMEM, NULL); return; }
     f->m = m;
     f->kind = r->follow;
     f->s = r->stream;

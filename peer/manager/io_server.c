@@ -30,16 +30,24 @@ static bool followers_lag(peer *p)
     return false;
 }
 
+static void io_hold_expired(void *owner, tmr *t);
+
+/* Sends what is held, in order. What cannot be queued (out of memory)
+ * stays held, and is tried again after IO_HOLD_MS: the node's writer
+ * waits for its reply, never loses it. */
 static void release_io(peer *p)
 {
     mgr_timer_clear(p->m, &p->held_timer);
-    for (size_t off = 0; off + 4 <= p->held_io.len;) {
+    size_t off = 0;
+    while (off + 4 <= p->held_io.len) {
         const uint8_t *q = p->held_io.p + off;
         uint32_t n = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
-        mgr_send_etf(p, q + 4, n);
+        if (!mgr_send_etf(p, q + 4, n)) break;
         off += 4 + (size_t)n;
     }
-    p->held_io.len = 0;
+    buf_consume(&p->held_io, off);
+    if (p->held_io.len && !mgr_timer_set(p->m, &p->held_timer, IO_HOLD_MS, io_hold_expired, p))
+        mgr_logf(p->m, "peer %s: out of memory: %zu bytes of I/O replies wait for the next one to go", p->id, p->held_io.len);
 }
 
 static void io_hold_expired(void *owner, tmr *t)
@@ -55,9 +63,16 @@ static void io_hold_expired(void *owner, tmr *t)
 /* An io_reply goes now, or after what is held, once no follower lags. */
 void mgr_send_io_reply(peer *p, const uint8_t *etf, size_t n)
 {
-    if (!p->held_io.len && !followers_lag(p)) { mgr_send_etf(p, etf, n); return; }
+    if (!p->held_io.len && !followers_lag(p) && mgr_send_etf(p, etf, n)) return;
+    size_t len = p->held_io.len;
     buf_u32(&p->held_io, (uint32_t)n);
     buf_put(&p->held_io, etf, n);
+    if (p->held_io.oom) {       /* nowhere to keep it: the writer waits until the node is stopped */
+        p->held_io.oom = false;
+        p->held_io.len = len;
+        mgr_logf(p->m, "peer %s: out of memory: an I/O reply was lost; the process that wrote waits", p->id);
+        return;
+    }
     if (!p->held_timer.idx && !mgr_timer_set(p->m, &p->held_timer, IO_HOLD_MS, io_hold_expired, p))
         io_hold_expired(p, &p->held_timer);   /* no hold without its end */
 }
@@ -169,8 +184,14 @@ static term *io_one(peer *p, io_cont *io, const term *r)
             c->io = io;
             buf b = {0};
             for (size_t i = n - 3; i < n; i++) etf_encode_body(&b, r->tuple.items[i]);
-            mgr_send_call(p, c, b.p, b.len);
+            bool built = !b.oom, sent = built && mgr_send_call(p, c, b.p, b.len);
             buf_free(&b);
+            if (!sent) {            /* the request is answered as one that failed */
+                if (!built) mgr_pending_take(p, c->seq);
+                c->io = NULL;
+                mgr_pending_free(c);
+                return mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "put_chars"));
+            }
             io->suspended = true;
             return NULL;
         }
@@ -314,9 +335,13 @@ bool mgr_handle_large_format(peer *p, const uint8_t *etf, size_t n)
     etf_encode_atom(&mfa, "io_lib", 6);
     etf_encode_atom(&mfa, "format", 6);
     buf_put(&mfa, cf.args, cf.args_len);
-    mgr_send_call(p, c, mfa.p, mfa.len);
+    bool built = !mfa.oom, sent = built && mgr_send_call(p, c, mfa.p, mfa.len);
     buf_free(&mfa);
-    return true;
+    if (!sent) {                /* the request goes the general way */
+        if (!built) mgr_pending_take(p, c->seq);
+        mgr_pending_free(c);
+    }
+    return sent;
 }
 
 void mgr_handle_io_request(peer *p, arena *a, term *msg)

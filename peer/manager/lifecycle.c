@@ -305,6 +305,12 @@ static bool conn_oversized(void *owner, const uint8_t *head, size_t n, size_t si
     return true;
 }
 
+static bool conn_dropped(void *owner, const uint8_t *head, size_t n)
+{
+    mgr_handle_oversized(owner, head, n, 0);
+    return true;
+}
+
 static void conn_lost_event(void *owner, const char *reason, bool kill)
 {
     peer *p = owner;
@@ -339,7 +345,7 @@ static void conn_ready(void *owner, char **args, size_t nargs, char *err)
     spawn_peer(p, r, args);
 }
 
-static const conn_events peer_conn_events = { conn_console, conn_message, conn_oversized, conn_lost_event, conn_ready };
+static const conn_events peer_conn_events = { conn_console, conn_message, conn_oversized, conn_dropped, conn_lost_event, conn_ready };
 
 static void on_child_exit(pm *m, pid_t pid, int status)
 {
@@ -397,7 +403,7 @@ void mgr_do_start(pm *m, pm_req *r)
     }
     if (o->cluster && !mgr_cluster_admit(m, o, r)) { free(id); pm_start_opts_free(o); return; }
     peer *p = calloc(1, sizeof *p);
-    if (!p) { free(id); pm_start_opts_free(o); mgr_finish(r, PM_ERR_INTERNAL, NULL); return; }
+    if (!p) { free(id); pm_start_opts_free(o); mgr_finish(r, PM_ERR_NOMEM, NULL); return; }
     p->m = m;
     p->id = id;
     p->opt = o;
@@ -444,7 +450,7 @@ static void spawn_peer(peer *p, pm_req *r, char **conn_args)
     char **argv = cmdline_build(o, conn_args);
     strv_free(conn_args);
     p->argv = argv;
-    if (!argv) { mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); mgr_remove_peer(p, false); return; }
+    if (!argv) { mgr_finish(r, PM_ERR_NOMEM, NULL); mgr_remove_peer(p, false); return; }
 
     int in_fd = -1, out_fd = -1;
     char *dump_var = NULL;
@@ -531,7 +537,7 @@ void mgr_do_lease(pm *m, peer *p, pm_req *r)
         }
         cJSON_Delete(v);
         cJSON_Delete(o);
-        if (!text) { mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory")); return; }
+        if (!text) { mgr_finish(r, PM_ERR_NOMEM, NULL); return; }
     }
     if (!mgr_timer_set(m, &p->lease_timer, (uint64_t)lease, lease_expired, p)) {
         free(text);
@@ -557,7 +563,7 @@ void mgr_do_wait(pm *m, peer *p, pm_req *r)
         return;
     }
     waiter *w = calloc(1, sizeof *w);
-    if (!w) { mgr_finish(r, PM_ERR_INTERNAL, NULL); return; }
+    if (!w) { mgr_finish(r, PM_ERR_NOMEM, NULL); return; }
     w->req = r;
     w->p = p;
     if (r->timeout_ms != PM_INFINITY && !mgr_timer_set(m, &w->timer, (uint64_t)r->timeout_ms, wait_timeout, w)) {

@@ -94,7 +94,7 @@ void pm_get_figures(const pm *m, pm_figures *out)
 static void do_list(pm *m, pm_req *r)
 {
     r->info = calloc((size_t)m->npeers + 1, sizeof *r->info);
-    if (!r->info) { mgr_finish(r, PM_ERR_INTERNAL, NULL); return; }
+    if (!r->info) { mgr_finish(r, PM_ERR_NOMEM, NULL); return; }
     /* Newest first in the list; reverse for creation order. */
     size_t n = 0;
     for (peer *p = m->peers; p; p = p->next)
@@ -117,7 +117,7 @@ static void do_identity(peer *p, pm_req *r)
     r->identity_arena = arena_new();
     r->identity.node = r->identity_arena ? term_atom(r->identity_arena, p->node_atom->atom.s, p->node_atom->atom.len) : NULL;
     r->identity.creation = p->creation;
-    mgr_finish(r, r->identity.node ? PM_OK : PM_ERR_INTERNAL, NULL);
+    mgr_finish(r, r->identity.node ? PM_OK : PM_ERR_NOMEM, NULL);
 }
 
 static void handle_req(pm *m, pm_req *r)

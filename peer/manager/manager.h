@@ -124,6 +124,7 @@ typedef enum {
     PM_ERR_REPLY_TOO_LARGE, /* the node's reply was over the frame limit and dropped (detail) */
     PM_ERR_NO_LEASE,        /* PUT lease without lease_ms on a peer that has none */
     PM_ERR_CONFLICT,        /* the start does not fit its cluster (cookie, kind of names) */
+    PM_ERR_NOMEM,           /* peerd ran out of memory doing it (no detail: making one would allocate) */
 } pm_status;
 
 /* A snapshot of one peer, owned by whoever holds it. */

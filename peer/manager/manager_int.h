@@ -287,10 +287,16 @@ void mgr_fail_pending(peer *p, const char *why);
 
 /* relay.c */
 void mgr_flush_out(peer *p);
-void mgr_send_etf(peer *p, const uint8_t *etf, size_t n);
-void mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n);
-void mgr_send_call(peer *p, pending *c, const uint8_t *mfa, size_t n);
+/* Sends queue a message to the node (dropped if the connection is not
+ * open): false only when out of memory, with nothing queued. A call that
+ * cannot go is taken back from the pending table (still the caller's to
+ * free and to answer). */
+bool mgr_send_etf(peer *p, const uint8_t *etf, size_t n);
+bool mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n);
+bool mgr_send_call(peer *p, pending *c, const uint8_t *mfa, size_t n);
 bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n);
+/* The reply to c (taken from the pending table) goes to whoever waits; c is freed. */
+void mgr_handle_reply(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
 void mgr_handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size);
 void mgr_do_relay(pm *m, peer *p, pm_req *r);
 

@@ -174,9 +174,14 @@ static bool ask_for(peer *p, const term *const *ids, size_t n, pm_req *req)
     etf_encode_atom(&mfa, "io_lib", 6);
     etf_encode_atom(&mfa, "format", 6);
     etf_encode_body(&mfa, args);
-    mgr_send_call(p, c, mfa.p, mfa.len);
+    bool built = !mfa.oom, sent = built && mgr_send_call(p, c, mfa.p, mfa.len);
     buf_free(&mfa);
-    return true;
+    if (!sent) {       /* taken back by mgr_send_call, or here */
+        if (!built) mgr_pending_take(p, c->seq);
+        c->req = NULL;
+        mgr_pending_free(c);
+    }
+    return sent;
 }
 
 /* Asks the node how it prints identifiers of the nodes in a and b that it
@@ -329,19 +334,24 @@ bool mgr_ask_names_in(peer *p, pm_req *r)
 }
 
 /* A call's answer, with the numbers of the other nodes its reply names. */
+/* The reply whole (its class, its bytes and the names it needs), or out of
+ * memory: never a reply that would print differently. */
 void mgr_finish_reply(peer *p, pm_req *r)
 {
-    if (p->nnames && p->node_atom && r->reply.len > 1 && mgr_may_name_nodes(r->reply.p + 1, r->reply.len - 1) &&
-        (r->names_arena = arena_new())) {
-        arena *a = r->names_arena;
-        term_node_number *v = arena_alloc(a, p->nnames * sizeof *v);
-        r->names.self = term_atom(a, p->node_atom->atom.s, p->node_atom->atom.len);
-        for (size_t i = 0; v && i < p->nnames; i++)
+    bool whole = r->klass && !r->reply.oom;
+    if (whole && p->nnames && p->node_atom && r->reply.len > 1 && mgr_may_name_nodes(r->reply.p + 1, r->reply.len - 1)) {
+        arena *a = r->names_arena = arena_new();
+        term_node_number *v = a ? arena_alloc(a, p->nnames * sizeof *v) : NULL;
+        r->names.self = a ? term_atom(a, p->node_atom->atom.s, p->node_atom->atom.len) : NULL;
+        whole = v && r->names.self;
+        for (size_t i = 0; whole && i < p->nnames; i++) {
             v[i] = (term_node_number){ term_atom(a, p->names[i].node->atom.s, p->names[i].node->atom.len), p->names[i].number };
-        if (v && r->names.self) { r->names.v = v; r->names.n = p->nnames; }
+            whole = v[i].node != NULL;
+        }
+        if (whole) { r->names.v = v; r->names.n = p->nnames; }
         else r->names.self = NULL;
     }
-    mgr_finish(r, PM_OK, NULL);
+    mgr_finish(r, whole ? PM_OK : PM_ERR_NOMEM, NULL);
 }
 
 /* Stores held messages in order until one names a node not asked about yet;
@@ -418,5 +428,5 @@ void mgr_do_messages(peer *p, pm_req *r)
         fr->message(&r->reply, p->incarnation, &v, &names);
     }
     r->incarnation = p->incarnation;
-    mgr_finish(r, r->reply.oom ? PM_ERR_INTERNAL : PM_OK, NULL);
+    mgr_finish(r, r->reply.oom ? PM_ERR_NOMEM : PM_OK, NULL);
 }

@@ -16,20 +16,21 @@ void mgr_flush_out(peer *p)
 }
 
 /* Queues one ETF message (version byte included) on the control connection. */
-void mgr_send_etf(peer *p, const uint8_t *etf, size_t n)
+bool mgr_send_etf(peer *p, const uint8_t *etf, size_t n)
 {
-    if (!conn_open(p)) return;
-    conn_send(p->conn, etf, n);
+    if (!conn_open(p)) return true;
+    if (!conn_send(p->conn, etf, n)) return false;
     /* Within a batch of requests, one write per peer carries them all. */
     if (p->m->batching) {
         if (!p->corked) { p->corked = true; p->next_corked = p->m->corked; p->m->corked = p; }
-        return;
+        return true;
     }
     mgr_flush_out(p);
+    return true;
 }
 
 /* {Tag, [Seq,] Payload...} where payload is ready-made ETF bodies. */
-void mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n)
+bool mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n)
 {
     buf b = {0};
     buf_byte(&b, ETF_VERSION);
@@ -38,8 +39,9 @@ void mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, c
     etf_encode_atom(&b, tag, strlen(tag));
     if (seq) etf_encode_int(&b, (int64_t)*seq);
     buf_put(&b, body, n);
-    if (!b.oom) mgr_send_etf(p, b.p, b.len);
+    bool sent = !b.oom && mgr_send_etf(p, b.p, b.len);
     buf_free(&b);
+    return sent;
 }
 
 static void call_timeout(void *owner, tmr *t)
@@ -51,17 +53,20 @@ static void call_timeout(void *owner, tmr *t)
     mgr_pending_free(c);
 }
 
-void mgr_send_call(peer *p, pending *c, const uint8_t *mfa, size_t n)
+bool mgr_send_call(peer *p, pending *c, const uint8_t *mfa, size_t n)
 {
-    mgr_send_tagged(p, "call", 5, &c->seq, mfa, n);
+    if (mgr_send_tagged(p, "call", 5, &c->seq, mfa, n)) return true;
+    mgr_pending_take(p, c->seq);
+    return false;
 }
 
 bool mgr_send_internal(peer *p, enum pending_kind kind, const uint8_t *mfa, size_t n)
 {
     pending *c = mgr_pending_new(p, kind);
     if (!c) return false;
-    mgr_send_call(p, c, mfa, n);
-    return true;
+    if (mgr_send_call(p, c, mfa, n)) return true;
+    mgr_pending_free(c);
+    return false;
 }
 
 /* Encodes M, F, [Args...] bodies for an internal call. */
@@ -79,15 +84,24 @@ bool mgr_internal_call(peer *p, enum pending_kind kind, const char *mod, const c
         etf_encode_atom(&b, atom, strlen(atom));
     }
     buf_byte(&b, NIL_EXT);
-    mgr_send_call(p, c, b.p, b.len);
+    bool built = !b.oom, sent = built && mgr_send_call(p, c, b.p, b.len);
     buf_free(&b);
-    return true;
+    if (!sent) {       /* taken back by mgr_send_call, or here */
+        if (!built) mgr_pending_take(p, c->seq);
+        mgr_pending_free(c);
+    }
+    return sent;
 }
 
 static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t *result, size_t n)
 {
     pending *c = mgr_pending_take(p, seq);
-    if (!c) return;   /* timed out earlier: dropped, as OTP drops late replies */
+    if (c) mgr_handle_reply(p, c, klass, result, n);
+    /* else it timed out earlier: dropped, as OTP drops late replies */
+}
+
+void mgr_handle_reply(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n)
+{
     switch (c->kind) {
     case P_CLIENT: {
         pm_req *r = c->req;
@@ -95,7 +109,7 @@ static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t
         buf_byte(&r->reply, ETF_VERSION);
         buf_put(&r->reply, result, n);
         /* A reply naming other nodes waits for how the node numbers them. */
-        if (r->reply.oom || !mgr_ask_names_in(p, r)) mgr_finish_reply(p, r);
+        if (!r->klass || r->reply.oom || !mgr_ask_names_in(p, r)) mgr_finish_reply(p, r);
         break;
     }
     case P_GETPID: case P_SELF: {
@@ -258,32 +272,41 @@ bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n)
  * line. The node keeps running. */
 void mgr_handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size)
 {
-    arena *a = arena_new();
-    term *part[3] = { NULL, NULL, NULL };
-    if (a && n > 3 && head[0] == ETF_VERSION && head[1] == SMALL_TUPLE_EXT) {
-        size_t off = 3, used;
-        for (int i = 0; i < 3 && i < head[2] && off < n; i++, off += used)
-            if (!(part[i] = etf_decode_prefix(a, head + off, n - off, &used, NULL))) break;
-    }
-    if (part[0] && term_is_atom(part[0], "reply") && part[1] && part[1]->type == TERM_INT) {
-        pending *c = mgr_pending_take(p, (uint64_t)part[1]->i);
+    /* A reply, read in place: out of memory must not keep its call waiting. */
+    size_t tag = n > 3 && head[0] == ETF_VERSION && head[1] == SMALL_TUPLE_EXT && head[2] >= 2 ? etf_atom_is(head + 3, n - 3, "reply") : 0;
+    uint64_t seq;
+    if (tag && etf_uint_at(head + 3 + tag, n - 3 - tag, &seq)) {
+        pending *c = mgr_pending_take(p, seq);
         if (c && c->kind == P_CLIENT) {
-            char *detail;
-            if (asprintf(&detail, "the node's reply is %zu bytes, over the %u-byte limit of a control message; it was dropped",
-                         size, STDIO_MAX_FRAME) < 0) detail = NULL;
-            mgr_finish(c->req, PM_ERR_REPLY_TOO_LARGE, detail);
-        } else if (c && c->kind == P_IO) mgr_io_resume(p, c, "error", NULL, 0);
-        if (c) mgr_pending_free(c);
-    } else if (part[0] && term_is_atom(part[0], "io_request") && part[1] && part[2]) {
-        io_cont io = { .a = a, .from = part[1], .reply_as = part[2] };
-        mgr_io_reply(p, &io, mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, "too_large")));
-        char line[200];
-        int k = snprintf(line, sizeof line, "\n[peerd: an I/O request of %zu bytes (over %u) was refused; its text is not here]\n",
-                         size, STDIO_MAX_FRAME);
-        mgr_console_write(p, line, (size_t)k);
+            char *detail = NULL;
+            if (size && asprintf(&detail, "the node's reply is %zu bytes, over the %u-byte limit of a control message; it was dropped",
+                                 size, STDIO_MAX_FRAME) < 0) detail = NULL;
+            mgr_finish(c->req, size ? PM_ERR_REPLY_TOO_LARGE : PM_ERR_NOMEM, detail);
+            mgr_pending_free(c);
+        } else if (c) {
+            mgr_handle_reply(p, c, "error", NULL, 0);       /* peerd's own calls fail as an error reply */
+        }
+    } else {
+        arena *a = arena_new();
+        term *part[3] = { NULL, NULL, NULL };
+        if (a && n > 3 && head[0] == ETF_VERSION && head[1] == SMALL_TUPLE_EXT) {
+            size_t off = 3, used;
+            for (int i = 0; i < 3 && i < head[2] && off < n; i++, off += used)
+                if (!(part[i] = etf_decode_prefix(a, head + off, n - off, &used, NULL))) break;
+        }
+        if (part[0] && term_is_atom(part[0], "io_request") && part[1] && part[2]) {
+            io_cont io = { .a = a, .from = part[1], .reply_as = part[2] };
+            mgr_io_reply(p, &io, mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, size ? "too_large" : "enomem")));
+            char line[200];
+            int k = size ? snprintf(line, sizeof line, "\n[peerd: an I/O request of %zu bytes (over %u) was refused; its text is not here]\n",
+                                    size, STDIO_MAX_FRAME)
+                         : snprintf(line, sizeof line, "\n[peerd: out of memory: an I/O request was refused; its text is not here]\n");
+            mgr_console_write(p, line, (size_t)k);
+        }
+        arena_free(a);
     }
-    mgr_logf(p->m, "peer %s: dropped a control message of %zu bytes (over %u)", p->id, size, STDIO_MAX_FRAME);
-    arena_free(a);
+    if (size) mgr_logf(p->m, "peer %s: dropped a control message of %zu bytes (over %u)", p->id, size, STDIO_MAX_FRAME);
+    else mgr_logf(p->m, "peer %s: out of memory: dropped a control message", p->id);
 }
 
 void mgr_do_relay(pm *m, peer *p, pm_req *r)
@@ -294,21 +317,25 @@ void mgr_do_relay(pm *m, peer *p, pm_req *r)
         return;
     }
     if (liveness_refuses(p, r)) return;
+    bool sent;
     switch (r->op) {
     case PM_CALL: {
         pending *c = mgr_pending_new(p, P_CLIENT);
-        if (!c) { mgr_finish(r, PM_ERR_INTERNAL, NULL); return; }
+        if (!c) { mgr_finish(r, PM_ERR_NOMEM, NULL); return; }
         c->req = r;
         if (r->timeout_ms != PM_INFINITY && !mgr_timer_set(p->m, &c->timer, (uint64_t)r->timeout_ms, call_timeout, c)) {
             mgr_pending_free(mgr_pending_take(p, c->seq));
             mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the call's timeout"));
             return;
         }
-        mgr_send_call(p, c, r->payload.p, r->payload.len);
+        if (!mgr_send_call(p, c, r->payload.p, r->payload.len)) {
+            mgr_pending_free(c);
+            mgr_finish(r, PM_ERR_NOMEM, NULL);
+        }
         return;
     }
-    case PM_CAST: mgr_send_tagged(p, "cast", 4, NULL, r->payload.p, r->payload.len); break;
-    default: mgr_send_tagged(p, "message", 3, NULL, r->payload.p, r->payload.len); break;
+    case PM_CAST: sent = mgr_send_tagged(p, "cast", 4, NULL, r->payload.p, r->payload.len); break;
+    default: sent = mgr_send_tagged(p, "message", 3, NULL, r->payload.p, r->payload.len); break;
     }
-    mgr_finish(r, PM_OK, NULL);
+    mgr_finish(r, sent ? PM_OK : PM_ERR_NOMEM, NULL);
 }

@@ -79,11 +79,12 @@ void mgr_stop_begin(peer *p, pm_req *waiter)
         return;
     }
     int64_t ms = p->opt->shutdown_ms;
-    if (p->opt->shutdown == PM_SHUTDOWN_STOP && conn_open(p) && p->state == ST_RUNNING) {
-        /* {cast, init, stop, []}; the node closes the connection when done. */
-        static const uint8_t init_stop[] = { 100, 0, 4, 'i', 'n', 'i', 't', 100, 0, 4, 's', 't', 'o', 'p', 106 };
-        mgr_send_tagged(p, "cast", 4, NULL, init_stop, sizeof init_stop);
-    } else {
+    /* {cast, init, stop, []}; the node closes the connection when done.
+     * If that cannot be sent, closing the connection halts it. */
+    static const uint8_t init_stop[] = { 100, 0, 4, 'i', 'n', 'i', 't', 100, 0, 4, 's', 't', 'o', 'p', 106 };
+    bool asked = p->opt->shutdown == PM_SHUTDOWN_STOP && conn_open(p) && p->state == ST_RUNNING &&
+                 mgr_send_tagged(p, "cast", 4, NULL, init_stop, sizeof init_stop);
+    if (!asked) {
         mgr_close_control(p);
         if (p->opt->shutdown == PM_SHUTDOWN_STOP && ms == PM_INFINITY) ms = 5000;
     }

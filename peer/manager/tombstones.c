@@ -121,7 +121,7 @@ static void tomb_console(const tombstone *t, pm_req *r)
         r->stream = NULL;
     }
     console_ring_free(&ring);
-    mgr_finish(r, ok ? PM_OK : PM_ERR_INTERNAL, NULL);
+    mgr_finish(r, ok ? PM_OK : PM_ERR_NOMEM, NULL);
 }
 
 void mgr_not_found(pm *m, pm_req *r)

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <zlib.h>
 
+const char etf_out_of_memory[] = "out of memory";
+
 typedef struct {
     arena *a;
     const uint8_t *p, *end, *start;
@@ -76,7 +78,7 @@ static term *decode_atom(cur *c)
 static term *new_node(cur *c, uint8_t type)
 {
     term *t = arena_alloc(c->a, sizeof *t);
-    if (!t) return fail(c, "out of memory");
+    if (!t) return fail(c, etf_out_of_memory);
     t->type = type;
     return t;
 }
@@ -103,13 +105,13 @@ static term *decode_fun(cur *c, const uint8_t *tag)
     if (!pid || pid->type != TERM_PID) return fail(c, "fun creator must be a pid");
     t->fun.pid = pid;
     if (c->p > fun_end || (size_t)(fun_end - c->p) < nfree) return fail(c, "fun free variables run past the end");
-    if (!(t->fun.free = arena_alloc(c->a, (nfree ? nfree : 1) * sizeof(term *)))) return fail(c, "out of memory");
+    if (!(t->fun.free = arena_alloc(c->a, (nfree ? nfree : 1) * sizeof(term *)))) return fail(c, etf_out_of_memory);
     t->fun.nfree = nfree;
     for (uint32_t i = 0; i < nfree; i++)
         if (!(t->fun.free[i] = decode(c))) return NULL;
     if (c->p != fun_end) return fail(c, "fun size does not match its contents");
     t->fun.len = (size_t)(fun_end - tag);
-    if (!(t->fun.etf = arena_dup(c->a, tag, t->fun.len))) return fail(c, "out of memory");
+    if (!(t->fun.etf = arena_dup(c->a, tag, t->fun.len))) return fail(c, etf_out_of_memory);
     return t;
 }
 
@@ -176,7 +178,7 @@ static term *decode(cur *c)
         if (n == 0) { t = term_nil(c->a); break; }
         if (!(t = term_list(c->a, n, NULL))) break;
         for (size_t i = 0; i < n; i++)
-            if (!(t->list.items[i] = term_int(c->a, rd8(c)))) return fail(c, "out of memory");
+            if (!(t->list.items[i] = term_int(c->a, rd8(c)))) return fail(c, etf_out_of_memory);
         break;
     }
     case LIST_EXT: {
@@ -184,7 +186,7 @@ static term *decode(cur *c)
         size_t n = rd32(c);
         if ((size_t)(c->end - c->p) < n + 1) return fail(c, "list length runs past the end");
         if (!(t = new_node(c, TERM_LIST))) return NULL;
-        if (!(t->list.items = arena_alloc(c->a, (n ? n : 1) * sizeof(term *)))) return fail(c, "out of memory");
+        if (!(t->list.items = arena_alloc(c->a, (n ? n : 1) * sizeof(term *)))) return fail(c, etf_out_of_memory);
         t->list.n = n;
         for (size_t i = 0; i < n; i++)
             if (!(t->list.items[i] = decode(c))) return NULL;
@@ -288,7 +290,7 @@ static term *decode(cur *c)
         return fail(c, "unknown term tag");
     }
     c->depth--;
-    if (!t) return fail(c, "out of memory");
+    if (!t) return fail(c, etf_out_of_memory);
     return t;
 }
 
@@ -481,7 +483,9 @@ static size_t atom_len(const uint8_t *q, const uint8_t *end)
     return len <= left ? len : 0;
 }
 
-bool etf_walk_ids(const uint8_t *p, size_t n, bool (*found)(void *ud, const uint8_t *id, size_t len), void *ud)
+/* Walks the one term at the start of p: 1 with *used its length, 0 if
+ * found stopped it, -1 if the bytes are not a term's shape. */
+static int walk(const uint8_t *p, size_t n, bool (*found)(void *ud, const uint8_t *id, size_t len), void *ud, size_t *used)
 {
     const uint8_t *q = p, *end = p + n;
     uint64_t left[ETF_MAX_DEPTH + 1];   /* terms still to walk at each level */
@@ -490,7 +494,7 @@ bool etf_walk_ids(const uint8_t *p, size_t n, bool (*found)(void *ud, const uint
     while (depth >= 0) {
         if (!left[depth]) { depth--; continue; }
         left[depth]--;
-        if (q >= end) return false;
+        if (q >= end) return -1;
         const uint8_t *start = q;
         size_t avail = (size_t)(end - q) - 1, skip = 0, a;
         uint64_t children = 0;
@@ -502,52 +506,91 @@ bool etf_walk_ids(const uint8_t *p, size_t n, bool (*found)(void *ud, const uint
         case FLOAT_EXT: skip = 31; break;
         case NIL_EXT: break;
         case ATOM_EXT: case ATOM_UTF8_EXT: case STRING_EXT:
-            if (avail < 2) return false;
+            if (avail < 2) return -1;
             skip = 2 + ((size_t)q[0] << 8 | q[1]);
             break;
-        case SMALL_ATOM_EXT: case SMALL_ATOM_UTF8_EXT: if (avail < 1) return false; skip = 1 + (size_t)q[0]; break;
-        case SMALL_BIG_EXT: if (avail < 1) return false; skip = 2 + (size_t)q[0]; break;
-        case LARGE_BIG_EXT: if (avail < 4) return false; skip = 5 + (size_t)be32(q); break;
-        case BINARY_EXT: if (avail < 4) return false; skip = 4 + (size_t)be32(q); break;
-        case BIT_BINARY_EXT: if (avail < 5) return false; skip = 5 + (size_t)be32(q); break;
-        case SMALL_TUPLE_EXT: if (avail < 1) return false; children = q[0]; skip = 1; break;
-        case LARGE_TUPLE_EXT: if (avail < 4) return false; children = be32(q); skip = 4; break;
-        case LIST_EXT: if (avail < 4) return false; children = (uint64_t)be32(q) + 1; skip = 4; break;   /* and the tail */
-        case MAP_EXT: if (avail < 4) return false; children = 2 * (uint64_t)be32(q); skip = 4; break;
+        case SMALL_ATOM_EXT: case SMALL_ATOM_UTF8_EXT: if (avail < 1) return -1; skip = 1 + (size_t)q[0]; break;
+        case SMALL_BIG_EXT: if (avail < 1) return -1; skip = 2 + (size_t)q[0]; break;
+        case LARGE_BIG_EXT: if (avail < 4) return -1; skip = 5 + (size_t)be32(q); break;
+        case BINARY_EXT: if (avail < 4) return -1; skip = 4 + (size_t)be32(q); break;
+        case BIT_BINARY_EXT: if (avail < 5) return -1; skip = 5 + (size_t)be32(q); break;
+        case SMALL_TUPLE_EXT: if (avail < 1) return -1; children = q[0]; skip = 1; break;
+        case LARGE_TUPLE_EXT: if (avail < 4) return -1; children = be32(q); skip = 4; break;
+        case LIST_EXT: if (avail < 4) return -1; children = (uint64_t)be32(q) + 1; skip = 4; break;   /* and the tail */
+        case MAP_EXT: if (avail < 4) return -1; children = 2 * (uint64_t)be32(q); skip = 4; break;
         case EXPORT_EXT: children = 3; break;
-        case NEW_FUN_EXT: if (avail < 4) return false; skip = (size_t)be32(q); break;    /* Size counts itself */
+        case NEW_FUN_EXT: if (avail < 4) return -1; skip = (size_t)be32(q); break;    /* Size counts itself */
         case NEW_PID_EXT: case PID_EXT:
-            if (!(a = atom_len(q, end))) return false;
+            if (!(a = atom_len(q, end))) return -1;
             skip = a + 8 + (tag == NEW_PID_EXT ? 4 : 1);
             break;
         case V4_PORT_EXT: case NEW_PORT_EXT: case PORT_EXT:
-            if (!(a = atom_len(q, end))) return false;
+            if (!(a = atom_len(q, end))) return -1;
             skip = a + (tag == V4_PORT_EXT ? 12 : tag == NEW_PORT_EXT ? 8 : 5);
             break;
         case REFERENCE_EXT:
-            if (!(a = atom_len(q, end))) return false;
+            if (!(a = atom_len(q, end))) return -1;
             skip = a + 5;
             break;
         case NEW_REFERENCE_EXT: case NEWER_REFERENCE_EXT: {
-            if (avail < 2) return false;
+            if (avail < 2) return -1;
             size_t words = (size_t)q[0] << 8 | q[1];
-            if (words < 1 || words > 5 || !(a = atom_len(q + 2, end))) return false;
+            if (words < 1 || words > 5 || !(a = atom_len(q + 2, end))) return -1;
             skip = 2 + a + (tag == NEWER_REFERENCE_EXT ? 4 : 1) + 4 * words;
             break;
         }
-        default: return false;
+        default: return -1;
         }
-        if (skip > avail) return false;
+        if (skip > avail) return -1;
         q += skip;
         bool id = tag == NEW_PID_EXT || tag == PID_EXT || tag == V4_PORT_EXT || tag == NEW_PORT_EXT || tag == PORT_EXT ||
                   tag == REFERENCE_EXT || tag == NEW_REFERENCE_EXT || tag == NEWER_REFERENCE_EXT;
-        if (id && !found(ud, start, (size_t)(q - start))) return true;
+        if (id && found && !found(ud, start, (size_t)(q - start))) return 0;
         if (children) {
-            if (depth == ETF_MAX_DEPTH) return false;
+            if (depth == ETF_MAX_DEPTH) return -1;
             left[++depth] = children;
         }
     }
-    return q == end;
+    *used = (size_t)(q - p);
+    return 1;
+}
+
+size_t etf_atom_is(const uint8_t *p, size_t n, const char *name)
+{
+    size_t len = atom_len(p, p + n), k = strlen(name);
+    size_t head = len && (p[0] == ATOM_EXT || p[0] == ATOM_UTF8_EXT) ? 3 : 2;
+    return len && len == head + k && !memcmp(p + head, name, k) ? len : 0;
+}
+
+size_t etf_uint_at(const uint8_t *p, size_t n, uint64_t *v)
+{
+    if (n >= 2 && p[0] == SMALL_INTEGER_EXT) { *v = p[1]; return 2; }
+    if (n >= 5 && p[0] == INTEGER_EXT) {
+        int32_t i = (int32_t)be32(p + 1);
+        if (i < 0) return 0;
+        *v = (uint64_t)i;
+        return 5;
+    }
+    if (n >= 3 && p[0] == SMALL_BIG_EXT && p[1] <= 8 && p[2] == 0 && n >= 3 + (size_t)p[1]) {
+        uint64_t x = 0;
+        for (int i = p[1]; i > 0; i--) x = x << 8 | p[2 + i];
+        *v = x;
+        return 3 + (size_t)p[1];
+    }
+    return 0;
+}
+
+bool etf_walk_ids(const uint8_t *p, size_t n, bool (*found)(void *ud, const uint8_t *id, size_t len), void *ud)
+{
+    size_t used;
+    int r = walk(p, n, found, ud, &used);
+    return r == 0 || (r == 1 && used == n);
+}
+
+size_t etf_prefix_len(const uint8_t *p, size_t n)
+{
+    size_t used;
+    return walk(p, n, NULL, NULL, &used) == 1 ? used : 0;
 }
 
 void etf_encode(buf *b, const term *t)

@@ -29,6 +29,8 @@ enum etf_tag {
 };
 
 typedef struct { const char *msg; size_t pos; } etf_error;
+/* etf_error.msg when a decode failed for want of memory, not for the bytes. */
+extern const char etf_out_of_memory[];
 
 /* Decodes a whole buffer that starts with the version byte 131. */
 term *etf_decode(arena *a, const uint8_t *p, size_t n, etf_error *err);
@@ -44,6 +46,15 @@ term *etf_decode_prefix(arena *a, const uint8_t *p, size_t n, size_t *used, etf_
  * loop must not decode. False if the bytes are not one term's shape (a
  * decode then says why). */
 bool etf_walk_ids(const uint8_t *p, size_t n, bool (*found)(void *ud, const uint8_t *id, size_t len), void *ud);
+/* In place, allocation-free: the length of the atom `name` at the start of
+ * p (an ASCII name, in any of the atom encodings), or 0 if it is not there; the length of the
+ * non-negative integer at the start of p that fits 64 bits, stored in *v,
+ * or 0. */
+size_t etf_atom_is(const uint8_t *p, size_t n, const char *name);
+size_t etf_uint_at(const uint8_t *p, size_t n, uint64_t *v);
+/* The length of the term body at the start of p, walked the same way
+ * (linear, allocation-free); 0 if it is not a term's shape. */
+size_t etf_prefix_len(const uint8_t *p, size_t n);
 
 void etf_encode(buf *b, const term *t);        /* version byte + body */
 void etf_encode_body(buf *b, const term *t);

@@ -5,6 +5,7 @@
  * have or fails cleanly, with nothing leaked (valgrind and ASan run this).
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,18 +16,26 @@
 #include "term_json.h"
 #include "term_text.h"
 
-static unsigned fail_at, calls;
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t n);
 
-static bool fails(void) { return fail_at && ++calls >= fail_at; }
+/* From the nth allocation on, or (fail_once) only the nth. Shared with
+ * faults_manager.c. */
+unsigned fail_at, calls;
+bool fail_once;
+static bool fails(void)
+{
+    if (!fail_at) return false;
+    ++calls;
+    return fail_once ? calls == fail_at : calls >= fail_at;
+}
 void *__wrap_malloc(size_t n) { return fails() ? NULL : __real_malloc(n); }
 void *__wrap_calloc(size_t n, size_t size) { return fails() ? NULL : __real_calloc(n, size); }
 void *__wrap_realloc(void *p, size_t n) { return fails() ? NULL : __real_realloc(p, n); }
 
-static void fail_from(unsigned nth) { fail_at = nth; calls = 0; }
+static void fail_from(unsigned nth) { fail_at = nth; calls = 0; fail_once = false; }
 
 static const char *const texts[] = {
     "{ok, [1, 2.5, <<\"bin\">>, \"chars\", #{a => {b, [c]}}, 123456789012345678901234567890], 'x y'}",
