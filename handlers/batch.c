@@ -79,7 +79,7 @@ static char *line_text(size_t line, cJSON *outcome)
     }
     cJSON_Delete(o);
     cJSON_Delete(outcome);
-    return text ? text : strdup("{\"outcome\":\"error\",\"code\":\"internal\",\"detail\":\"out of memory\"}");
+    return text ? text : strdup("{\"outcome\":\"error\",\"code\":\"out_of_memory\",\"detail\":\"" HTTP_NOMEM_DETAIL "\"}");
 }
 
 /* The answer is in s->text: the slot can be written. */
@@ -165,7 +165,7 @@ static bool next_call(batch *b)
         pm_req *r = pm_req_new(PM_CALL, b->peer);
         map_error e = { 0, "", "" };
         bool needs_ctx = false, by_name = false;
-        if (!r) { s->text = line_text(s->line, line_error("internal", "out of memory")); cJSON_Delete(j); return true; }
+        if (!r) { s->text = line_text(s->line, line_error("out_of_memory", HTTP_NOMEM_DETAIL)); cJSON_Delete(j); return true; }
         if (!call_payload(PM_CALL, j, &b->ctx, false, &r->payload, &r->timeout_ms, &by_name, &e, &needs_ctx)) {
             snprintf(d, sizeof d, "line %zu: %s", b->line, e.detail);
             s->text = line_text(s->line, line_error(e.code[0] ? e.code : "invalid_arg", d));
@@ -250,8 +250,8 @@ static enum MHD_Result identified(http_req *h)
     h->body = (buf){0};
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32768, reader, b, release);
     if (!resp) { batch_free(b); return MHD_NO; }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    static const char *const headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL };
+    if (!http_headers(resp, "application/x-ndjson", headers)) return MHD_NO;
     http_count_status(h->srv, 200);
     enum MHD_Result res = MHD_queue_response(h->conn, 200, resp);
     MHD_destroy_response(resp);

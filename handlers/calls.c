@@ -52,6 +52,20 @@ static bool fail(map_error *e, const char *code, const char *detail)
     return false;
 }
 
+/* Out of memory is peerd's, not the request's: 503, whatever the codec said. */
+static bool no_memory(map_error *e)
+{
+    fail(e, "out_of_memory", HTTP_NOMEM_DETAIL);
+    e->status = 503;
+    return false;
+}
+
+/* The codecs say "out of memory" in their messages (etf_out_of_memory). */
+static bool is_oom(const char *msg)
+{
+    return strstr(msg, etf_out_of_memory) != NULL;
+}
+
 /* A JSON string as an atom, byte for byte (NULs included), or NULL and 400. */
 static term *atom_of(arena *a, const cJSON *j, const char *key, map_error *e)
 {
@@ -62,7 +76,7 @@ static term *atom_of(arena *a, const cJSON *j, const char *key, map_error *e)
         return NULL;
     }
     term *t = term_atom(a, j->valuestring, json_strlen(j));
-    if (!t) { fail(e, "internal", "out of memory"); return NULL; }
+    if (!t) { no_memory(e); return NULL; }
     if (term_check(t, key, d, sizeof d)) return t;
     fail(e, "invalid_arg", d);
     return NULL;
@@ -80,7 +94,7 @@ static term *decodable(term *t, const char *what, map_error *e)
 {
     char err[512];
     if (term_check(t, what, err, sizeof err)) return t;
-    fail(e, "invalid_term", err);
+    is_oom(err) ? no_memory(e) : fail(e, "invalid_term", err);
     return NULL;
 }
 
@@ -96,7 +110,7 @@ static term *text_term(arena *a, const cJSON *j, const term_ctx *ctx, const char
         char err[512];
         if (!ctx->node && !strcmp(te.msg, NEEDS_PEER)) *needs_ctx = true;
         snprintf(err, sizeof err, "%s: %s at offset %zu", what, te.msg, te.pos);
-        fail(e, "invalid_term", err);
+        is_oom(te.msg) ? no_memory(e) : fail(e, "invalid_term", err);
     }
     return v ? decodable(v, what, e) : NULL;
 }
@@ -108,7 +122,7 @@ static term *json_term(arena *a, const cJSON *j, const term_ctx *ctx, const char
     term *v = term_from_json(a, j, ctx, path, err, sizeof err);
     if (!v) {
         if (!ctx->node && strstr(err, NEEDS_PEER)) *needs_ctx = true;
-        fail(e, "invalid_term", err);
+        is_oom(err) ? no_memory(e) : fail(e, "invalid_term", err);
     }
     return v ? decodable(v, path, e) : NULL;
 }
@@ -141,7 +155,7 @@ bool call_payload(pm_op op, const cJSON *body, const term_ctx *ctx, bool group, 
                   bool *by_name, map_error *e, bool *needs_ctx)
 {
     arena *a = arena_new();
-    if (!a) return fail(e, "internal", "out of memory");
+    if (!a) return no_memory(e);
     bool ok = false;
     char err[600];
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(body, "wait_unreachable");
@@ -230,8 +244,8 @@ bool call_payload(pm_op op, const cJSON *body, const term_ctx *ctx, bool group, 
     ok = true;
 out:
     arena_free(a);
-    if (!ok && !e->code[0]) fail(e, "internal", "out of memory");
-    return ok && !out->oom;
+    if ((!ok && !e->code[0]) || (ok && out->oom)) return no_memory(e);
+    return ok;
 }
 
 static double now_s(void)

@@ -453,7 +453,7 @@ enum MHD_Result code_eval(http_req *h)
     pm_req *r = pm_req_new(PM_CALL, h->seg[1]);
     bool ok = r && eval_payload(&r->payload, expr->valuestring, json_strlen(expr));
     cJSON_Delete(body);
-    if (!ok) { pm_req_free(r); return http_problem(h, 500, "internal", "out of memory", NULL); }
+    if (!ok) { pm_req_free(r); return http_out_of_memory(h); }
     r->timeout_ms = timeout;
     http_then_converts(h);
     return http_submit(h, r, evaluated);

@@ -151,7 +151,7 @@ enum MHD_Result meta_metrics(http_req *h)
     loop_metrics(&b, loop_get_stats(h->srv->l));
     if (h->srv->hooks) webhook_metrics(&b, h->srv->hooks);
     http_metrics(&b, h->srv);
-    enum MHD_Result res = b.oom ? http_problem(h, 500, "internal", "out of memory", NULL)
+    enum MHD_Result res = b.oom ? http_out_of_memory(h)
                                 : http_bytes(h, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len, NULL);
     buf_free(&b);
     return res;

@@ -45,7 +45,7 @@ enum MHD_Result peers_create(http_req *h)
     if (!ok) {
         pm_start_opts_free(o);
         cJSON_Delete(norm);
-        return e.code[0] ? http_problem(h, 400, e.code, e.detail, NULL) : http_problem(h, 500, "internal", "out of memory", NULL);
+        return e.code[0] ? http_problem(h, 400, e.code, e.detail, NULL) : http_out_of_memory(h);
     }
     o->options_json = cJSON_PrintUnformatted(norm);
     cJSON_Delete(norm);
@@ -63,7 +63,7 @@ enum MHD_Result peers_create(http_req *h)
         }
     }
     pm_req *r = pm_req_new(PM_START, NULL);
-    if (!r) { pm_start_opts_free(o); return http_problem(h, 500, "internal", "out of memory", NULL); }
+    if (!r) { pm_start_opts_free(o); return http_out_of_memory(h); }
     r->start = o;
     return http_submit(h, r, created);
 }

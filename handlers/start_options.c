@@ -182,7 +182,7 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
         for (const cJSON *v = j->child; o->env && v; v = v->next) {
             if (!cJSON_IsString(v) || !v->string[0] || strchr(v->string, '='))
                 return bad(e, "invalid_arg", "env.%s: must be a string, under a name without '='", v->string);
-            if (asprintf(&o->env[i++], "%s=%s", v->string, v->valuestring) < 0) return bad(e, "invalid_arg", "env%s: out of memory", "");
+            if (asprintf(&o->env[i++], "%s=%s", v->string, v->valuestring) < 0) return false;
         }
         cJSON_AddItemToObject(norm, "env", cJSON_Duplicate(j, true));
     }
@@ -254,7 +254,7 @@ bool start_options_parse(const cJSON *body, pm_start_opts *o, cJSON *norm, start
             if (!cJSON_IsString(v) || !label_value_ok(v->valuestring, strlen(v->valuestring)))
                 return bad(e, "invalid_arg", "labels.%.80s: a label value must be a string of 0 to 63 letters, digits, '-', '_' or '.'", v->string);
             if (labels_get(o->labels, v->string)) return bad(e, "invalid_arg", "labels.%.80s: given twice", v->string);
-            if (asprintf(&o->labels[i++], "%s=%s", v->string, v->valuestring) < 0) return bad(e, "invalid_arg", "labels%s: out of memory", "");
+            if (asprintf(&o->labels[i++], "%s=%s", v->string, v->valuestring) < 0) return false;
         }
         cJSON_AddItemToObject(norm, "labels", cJSON_Duplicate(j, true));
         o->labels_json = cJSON_PrintUnformatted(j);

@@ -60,7 +60,7 @@ enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
         break;
     case PM_ERR_SHUTTING_DOWN: if (!d) d = "peerd is shutting down"; break;
     case PM_ERR_INTERNAL: if (!d) d = "internal error"; break;
-    case PM_ERR_NOMEM: if (!d) d = "peerd ran out of memory answering this request; nothing was done that needs undoing, and it may be retried"; break;
+    case PM_ERR_NOMEM: if (!d) d = HTTP_NOMEM_DETAIL; break;
     default: break;
     }
     return http_problem(h, status, code, d, extra);

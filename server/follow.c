@@ -18,7 +18,12 @@ typedef struct {
     void *follower;             /* the manager's handle, for refill and unfollow */
     const char *type;
     bool counted;               /* a following response: one of --max-streams */
-    pm_req *unfollow;           /* made up front: the manager must hear of the end */
+    /* Made up front, so that no allocation can fail them: the manager must
+     * hear of the end, and of a reader that wants more (or the stream
+     * stalls, parked, with nothing to wake it). */
+    pm_req *unfollow;
+    pm_req *refill;
+    bool refill_sent;           /* submitted, not yet handled */
 } http_stream;
 
 static void park(void *ud) { MHD_suspend_connection(((http_stream *)ud)->conn); }
@@ -26,13 +31,24 @@ static void wake(void *ud) { http_stream *hs = ud; http_resume(hs->srv, hs->conn
 
 static void free_req(pm_req *r) { pm_req_free(r); }
 
-static void tell_manager(http_stream *hs, pm_op op)
+/* The refill request comes back for the next time, or is freed if its
+ * stream ended meanwhile. */
+static void refilled(pm_req *r)
 {
-    pm_req *r = pm_req_new(op, NULL);
-    if (!r) return;
-    r->follower = hs->follower;
-    r->done = free_req;
-    pm_submit(hs->srv->pm, r);
+    http_stream *hs = r->ud;
+    if (hs) hs->refill_sent = false;
+    else pm_req_free(r);
+}
+
+static void ask_refill(http_stream *hs)
+{
+    if (hs->refill_sent) return;        /* the one on its way fills to now */
+    hs->refill_sent = true;
+    hs->refill->follower = hs->follower;
+    free(hs->refill->detail);
+    hs->refill->detail = NULL;
+    hs->refill->status = PM_OK;
+    pm_submit(hs->srv->pm, hs->refill);
 }
 
 static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
@@ -42,7 +58,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
     stream_state st;
     bool refill;
     size_t n = stream_take(hs->s, out, max, &st, &refill);
-    if (refill) tell_manager(hs, PM_REFILL);
+    if (refill) ask_refill(hs);
     if (n) return (ssize_t)n;
     if (st == STREAM_END) return MHD_CONTENT_READER_END_OF_STREAM;
     if (st == STREAM_CUT) return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -60,6 +76,8 @@ static void release(void *cls)
     } else {
         pm_req_free(hs->unfollow);
     }
+    if (hs->refill_sent) hs->refill->ud = NULL;
+    else pm_req_free(hs->refill);
     hs->srv->streams -= hs->counted;
     stream_unref(hs->s);
     free(hs);
@@ -95,15 +113,13 @@ static enum MHD_Result followed(http_req *h)
     if (!resp) return MHD_NO;
     if (head) MHD_set_response_options(resp, MHD_RF_HTTP_VERSION_1_0_ONLY, MHD_RO_END);
     else h->state = NULL;    /* the response owns it now */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, hs->type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     char start[24], token[24];
     snprintf(token, sizeof token, "%016llx", (unsigned long long)r->incarnation);
-    MHD_add_response_header(resp, r->follow == PM_FOLLOW_EVENTS ? "X-Peerd-Instance" : "X-Peer-Incarnation", token);
-    if (r->follow == PM_FOLLOW_CONSOLE) {
-        snprintf(start, sizeof start, "%llu", (unsigned long long)r->range_start);
-        MHD_add_response_header(resp, "X-Console-Start", start);
-    }
+    snprintf(start, sizeof start, "%llu", (unsigned long long)r->range_start);
+    const char *headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache",
+                              r->follow == PM_FOLLOW_EVENTS ? "X-Peerd-Instance" : "X-Peer-Incarnation", token,
+                              r->follow == PM_FOLLOW_CONSOLE ? "X-Console-Start" : NULL, start, NULL };
+    if (!http_headers(resp, hs->type, headers)) return MHD_NO;
     http_count_status(h->srv, 200);
     enum MHD_Result res = MHD_queue_response(h->conn, 200, resp);
     MHD_destroy_response(resp);
@@ -120,23 +136,26 @@ enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type)
         return http_problemf(h, 503, "too_many_streams", "peerd serves %d open streams at most (--max-streams)", s->max_streams);
     }
     http_stream *hs = calloc(1, sizeof *hs);
-    if (!hs) { pm_req_free(r); return MHD_NO; }
+    if (hs) {
+        hs->s = stream_new(park, wake, hs);
+        hs->unfollow = pm_req_new(PM_UNFOLLOW, NULL);
+        hs->refill = pm_req_new(PM_REFILL, NULL);
+    }
+    if (!hs || !hs->s || !hs->unfollow || !hs->refill) {
+        if (hs && hs->s) stream_unref(hs->s);
+        if (hs) pm_req_free(hs->unfollow), pm_req_free(hs->refill);
+        free(hs);
+        pm_req_free(r);
+        return http_out_of_memory(h);
+    }
     hs->counted = counted;
     s->streams += counted;
     hs->srv = s;
     hs->conn = h->conn;
     hs->type = type;
-    hs->s = stream_new(park, wake, hs);
-    hs->unfollow = pm_req_new(PM_UNFOLLOW, NULL);
-    if (!hs->s || !hs->unfollow) {
-        if (hs->s) stream_unref(hs->s);
-        pm_req_free(hs->unfollow);
-        free(hs);
-        pm_req_free(r);
-        s->streams -= counted;
-        return MHD_NO;
-    }
     hs->unfollow->done = free_req;
+    hs->refill->done = refilled;
+    hs->refill->ud = hs;
     h->state = hs;
     h->free_state = state_free;
     /* The manager watches a dup of the socket to see the client hang up

@@ -40,16 +40,19 @@ void iso_time(char *out, size_t n, int64_t ms)
              tm.tm_hour % 24, tm.tm_min % 60, tm.tm_sec % 61, (int)(ms % 1000));
 }
 
-static void put_json(buf *out, cJSON *o)
+/* o as text, unless an allocation failed since `mark` (a member missing):
+ * then out is out of memory, which cuts the stream it is for. */
+static void put_json(buf *out, cJSON *o, unsigned long mark)
 {
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
-    if (s) buf_str(out, s); else out->oom = true;
+    if (s && http_json_failures() == mark) buf_str(out, s); else out->oom = true;
     free(s);
     cJSON_Delete(o);
 }
 
 void frame_event_json(buf *out, uint64_t instance, const pm_event *e)
 {
+    unsigned long mark = http_json_failures();
     char when[64], id[48], inc[24];
     iso_time(when, sizeof when, e->time);
     snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)instance, (unsigned long long)e->seq);
@@ -64,7 +67,7 @@ void frame_event_json(buf *out, uint64_t instance, const pm_event *e)
     if (e->node) cJSON_AddStringToObject(o, "node", e->node); else cJSON_AddNullToObject(o, "node");
     if (e->reason) cJSON_AddStringToObject(o, "reason", e->reason); else cJSON_AddNullToObject(o, "reason");
     cJSON_AddRawToObject(o, "labels", e->labels_json ? e->labels_json : "{}");
-    put_json(out, o);
+    put_json(out, o, mark);
 }
 
 /* A message too large to print here: its ETF as {"$etf": base64}, which
@@ -95,18 +98,26 @@ void frame_message_json(buf *out, uint64_t incarnation, const pm_message *g, con
         large_message_json(out, id, g);
         return;
     }
+    unsigned long mark = http_json_failures();
     arena *a = arena_new();
-    term *t = a ? etf_decode_body(a, g->etf, g->len, NULL) : NULL;
+    term *t = a ? etf_decode_body(a, g->etf, g->len, NULL) : NULL;   /* stored as valid ETF: NULL is memory */
     buf text = {0};
     if (t) term_print_names(&text, t, names);
+    if (!t || !buf_cstr(&text)) {
+        out->oom = true;
+        buf_free(&text);
+        arena_free(a);
+        return;
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", id);
     cJSON_AddNumberToObject(o, "seq", (double)g->seq);
     cJSON_AddStringToObject(o, "to", g->to);
-    cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
-    cJSON *v = t ? term_to_json_names(t, names) : NULL;
+    cJSON_AddStringToObject(o, "result", (char *)text.p);
+    cJSON *v = term_to_json_names(t, names);
     if (v) cJSON_AddItemToObject(o, "value", v);
-    put_json(out, o);
+    else out->oom = true;       /* no value: out of memory too */
+    put_json(out, o, mark);
     buf_free(&text);
     arena_free(a);
 }

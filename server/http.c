@@ -197,9 +197,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     http_server *s = cls;
     http_req *h = *con_cls;
+    if (h) h->json_mark = http_json_failures();
     if (!h) {
         h = calloc(1, sizeof *h);
         if (!h) return MHD_NO;
+        h->json_mark = http_json_failures();
         *con_cls = h;
         h->srv = s;
         h->conn = conn;
@@ -249,16 +251,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return http_run_then(h, then);
     }
     if (h->too_large) return too_large(h);
-    if (h->body.oom) return http_problem(h, 500, "internal", "out of memory", NULL);
+    if (h->body.oom) return http_out_of_memory(h);
     return s->dispatch(h);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)toe;
-    set_deadline(cls, conn_of(conn), false);  /* idle until the next request line */
+    http_server *s = cls;
+    set_deadline(s, conn_of(conn), false);  /* idle until the next request line */
     req_free(*con_cls);
     *con_cls = NULL;
+    /* A connection ended by an error (a response cut short) is closed by
+     * libmicrohttpd's next run, which nothing else may bring soon: the
+     * client would wait, its socket open, for unrelated traffic. */
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        s->resumed = true;
+        if (s->hook_turn == loop_turn(s->l)) loop_wake(s->l);
+    }
 }
 
 /* libmicrohttpd runs on the loop (external mode): its epoll descriptor is

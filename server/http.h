@@ -53,6 +53,8 @@ struct http_req {
     bool off_loop;              /* `then` runs on the helper now: responses are kept, not queued */
     loop_work work;
     http_then work_then;        /* the converting `then` run there */
+    unsigned long json_mark;    /* http_json_failures() when this step began */
+    bool answering_oom;         /* http_out_of_memory is making the answer */
     void (*work_fn)(http_req *h);   /* http_work's work */
     http_then work_next;        /* what runs on the loop afterwards */
     enum MHD_Result work_rc;
@@ -133,9 +135,20 @@ enum MHD_Result http_json(http_req *h, unsigned status, cJSON *body);   /* takes
 enum MHD_Result http_file(http_req *h, unsigned status, const char *type, int fd, uint64_t size);
 enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const void *p, size_t n,
                            const char *const *headers);                 /* NULL-terminated name, value pairs */
+/* Content-Type and the name/value pairs in headers (NULL-ended, or NULL) on
+ * resp; false, and resp destroyed, if one could not be added. */
+bool http_headers(struct MHD_Response *resp, const char *type, const char *const *headers);
+/* The detail of every 503 out_of_memory. */
+#define HTTP_NOMEM_DETAIL "peerd ran out of memory answering this request; nothing was done that needs undoing, and it may be retried"
 /* b's bytes as the body, handed over (no copy; b is emptied); 500 if b ran out of memory. */
 enum MHD_Result http_buf(http_req *h, unsigned status, const char *type, buf *b, const char *const *headers);
 enum MHD_Result http_problem(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra);
+/* 503 out_of_memory (or the connection closed, if even that cannot be made). */
+enum MHD_Result http_out_of_memory(http_req *h);
+/* cJSON's allocations, counted per thread (http_json_init installs it):
+ * a JSON response made while one failed answers http_out_of_memory. */
+void http_json_init(void);
+unsigned long http_json_failures(void);
 /* The same with extra response headers (NULL-terminated name, value pairs). */
 enum MHD_Result http_problem_with(http_req *h, unsigned status, const char *code, const char *detail, cJSON *extra,
                                   const char *const *headers);

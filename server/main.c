@@ -197,6 +197,7 @@ static void on_stop_signal(loop_watch *w, uint32_t ev)
 
 int main(int argc, char **argv)
 {
+    http_json_init();
     const char *listen_spec = "127.0.0.1:8080";
     pm_config cfg = { .console_buffer = 1 << 20, .max_peers = 256, .heartbeat_ms = 5000, .unreachable_ms = 60000 };
     const char *token_file = NULL, *cert_file = NULL, *key_file = NULL, *cookie_file = NULL;
@@ -209,7 +210,6 @@ int main(int argc, char **argv)
         { "listen", required_argument, NULL, 'l' },
         { "console-buffer", required_argument, NULL, 'c' },
         { "max-peers", required_argument, NULL, 'm' },
-        { "threads", required_argument, NULL, 't' },
         { "quiet", no_argument, NULL, 'q' },
         { "cookie-file", required_argument, NULL, 'k' },
         { "dist-address", required_argument, NULL, 'a' },
@@ -237,7 +237,6 @@ int main(int argc, char **argv)
             if (!parse_size(optarg, &cfg.console_buffer)) { fprintf(stderr, "peerd: --console-buffer: bad size %s\n", optarg); return 2; }
             break;
         case 'm': cfg.max_peers = atoi(optarg); if (cfg.max_peers < 1) { fputs("peerd: --max-peers must be >= 1\n", stderr); return 2; } break;
-        case 't': fputs("peerd: --threads is no longer used: HTTP is served on the one loop\n", stderr); break;
         case 'q': cfg.quiet = true; break;
         case 'k': cookie_file = optarg; break;
         case 'a': {

@@ -115,6 +115,7 @@ static void convert(loop_work *w)
 {
     http_req *h = (http_req *)((char *)w - offsetof(http_req, work));
     h->off_loop = true;
+    h->json_mark = http_json_failures();
     h->work_rc = h->work_then(h);
     h->off_loop = false;
 }

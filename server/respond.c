@@ -98,13 +98,21 @@ static struct MHD_Response *body_response(void *p, size_t n)
     return r;
 }
 
+bool http_headers(struct MHD_Response *resp, const char *type, const char *const *headers)
+{
+    bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_YES;
+    for (size_t i = 0; ok && headers && headers[i]; i += 2)
+        ok = MHD_add_response_header(resp, headers[i], headers[i + 1]) == MHD_YES;
+    if (!ok) MHD_destroy_response(resp);
+    return ok;
+}
+
 enum MHD_Result http_bytes(http_req *h, unsigned status, const char *type, const void *p, size_t n,
                            const char *const *headers)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(n, (void *)p, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    if (!http_headers(resp, type, headers)) return MHD_NO;
     return http_queue(h, status, resp);
 }
 
@@ -113,7 +121,7 @@ enum MHD_Result http_file(http_req *h, unsigned status, const char *type, int fd
     /* libmicrohttpd sends it with sendfile, 128 KiB a call. */
     struct MHD_Response *resp = MHD_create_response_from_fd64(size, fd);
     if (!resp) { close(fd); return MHD_NO; }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (!http_headers(resp, type, NULL)) return MHD_NO;
     return http_queue(h, status, resp);
 }
 
@@ -121,25 +129,56 @@ enum MHD_Result http_buf(http_req *h, unsigned status, const char *type, buf *b,
 {
     if (b->oom) {
         buf_free(b);
-        return http_problem(h, 500, "internal", "out of memory", NULL);
+        return http_out_of_memory(h);
     }
     struct MHD_Response *resp = body_response(b->p, b->len);
     *b = (buf){0};
     if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    if (!http_headers(resp, type, headers)) return MHD_NO;
     return http_queue(h, status, resp);
+}
+
+/* cJSON allocates through here: a failed allocation leaves an object
+ * without a member, or a parse that says "not JSON", with nothing to tell.
+ * A response made while one failed (this thread's count moved since the
+ * request's step began) is not sent: the request answers out_of_memory. */
+static _Thread_local unsigned long json_failed;
+
+static void *json_malloc(size_t n)
+{
+    void *p = malloc(n);
+    json_failed += !p;
+    return p;
+}
+
+void http_json_init(void)
+{
+    cJSON_Hooks hooks = { json_malloc, free };
+    cJSON_InitHooks(&hooks);
+}
+
+unsigned long http_json_failures(void) { return json_failed; }
+
+enum MHD_Result http_out_of_memory(http_req *h)
+{
+    h->json_mark = json_failed;
+    h->answering_oom = true;
+    return http_problem(h, 503, "out_of_memory", HTTP_NOMEM_DETAIL, NULL);
 }
 
 static enum MHD_Result json_typed(http_req *h, unsigned status, cJSON *body, const char *type, const char *const *headers)
 {
     char *s = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
+    if (json_failed != h->json_mark) {
+        free(s);
+        if (h->answering_oom) return MHD_NO;    /* even that could not be made */
+        return http_out_of_memory(h);
+    }
     if (!s) return MHD_NO;
     struct MHD_Response *resp = body_response(s, strlen(s));
     if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    for (size_t i = 0; headers && headers[i]; i += 2) MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    if (!http_headers(resp, type, headers)) return MHD_NO;
     return http_queue(h, status, resp);
 }
 

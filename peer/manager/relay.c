@@ -207,6 +207,14 @@ static bool large_message_in_place(peer *p, const uint8_t *etf, size_t n)
     return to != NULL;
 }
 
+/* {started, Node} could not be held: the boot fails now, not at its timeout. */
+static bool boot_out_of_memory(peer *p)
+{
+    mgr_logf(p->m, "peer %s: out of memory reading its boot message", p->id);
+    mgr_declare_down(p, "{boot,enomem}");
+    return false;
+}
+
 /* One control message from the node. Returns false if the peer is gone. */
 bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n)
 {
@@ -215,6 +223,17 @@ bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n)
     arena *a = arena_new();
     etf_error e = {0};
     term *t = a ? etf_decode(a, etf, n, &e) : NULL;
+    if (!t && (!a || e.msg == etf_out_of_memory)) {
+        /* Not malformed: peerd could not hold it. Whoever waits on it is
+         * told so (mgr_handle_oversized), a boot that lost it fails. */
+        arena_free(a);
+        if (p->state == ST_BOOTING && n > 3 && etf[0] == ETF_VERSION && etf[1] == SMALL_TUPLE_EXT &&
+            etf_atom_is(etf + 3, n - 3, "started")) {
+            return boot_out_of_memory(p);
+        }
+        mgr_handle_oversized(p, etf, n, 0);
+        return true;
+    }
     if (!t || t->type != TERM_TUPLE || !t->tuple.n || t->tuple.items[0]->type != TERM_ATOM) {
         mgr_logf(p->m, "peer %s sent a malformed control message (%s at byte %zu)", p->id, e.msg ? e.msg : "not a tagged tuple", e.pos);
         arena_free(a);
@@ -229,6 +248,10 @@ bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n)
         free(p->node);
         p->node = buf_cstr(&nb) ? strdup((char *)nb.p) : NULL;
         buf_free(&nb);
+        if (!p->node) {
+            arena_free(a);
+            return boot_out_of_memory(p);
+        }
         if (p->state == ST_BOOTING && !p->boot_calls) {
             /* Only the calls that went are waited for; one of the two the
              * peer needs that could not go fails the boot. */

@@ -53,7 +53,12 @@ buf *stream_append_begin(stream *s)
 
 void stream_append_end(stream *s)
 {
-    if (s->data.len > s->begun) wake_reader(s);
+    if (s->data.oom && s->state == STREAM_OPEN) s->state = STREAM_CUT;
+    if (s->state != STREAM_OPEN) {      /* finished, or cut: what comes now is not sent */
+        s->data.oom = false;
+        s->data.len = s->begun;
+    }
+    if (s->data.len > s->begun || s->state == STREAM_CUT) wake_reader(s);
 }
 
 void stream_client_gone(stream *s)

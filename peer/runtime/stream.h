@@ -40,7 +40,10 @@ void stream_unref(stream *s);
 /* Loop side. Returns how many more bytes fit (0: full). */
 size_t stream_room(stream *s);
 /* Appending in place (a framer writes straight into the stream): append to
- * the buffer begin returns, then call end, which wakes the reader. */
+ * the buffer begin returns, then call end, which wakes the reader. An
+ * append that ran out of memory cuts the stream (the client sees it end
+ * without its last chunk, and resumes from where it was); what is
+ * appended to a finished or cut stream is dropped. */
 buf *stream_append_begin(stream *s);
 void stream_append_end(stream *s);
 void stream_finish(stream *s, stream_state how);   /* END or CUT, after what was pushed */

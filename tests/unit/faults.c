@@ -3,6 +3,7 @@
  * turn (an allocator that fails from its nth call, by the linker's --wrap
  * of malloc, calloc and realloc), and each either answers what it would
  * have or fails cleanly, with nothing leaked (valgrind and ASan run this).
+ * And a stream whose append cannot grow its buffer.
  */
 #include <criterion/criterion.h>
 #include <stdbool.h>
@@ -12,6 +13,7 @@
 #include "buf.h"
 #include "etf.h"
 #include "labels.h"
+#include "stream.h"
 #include "term.h"
 #include "term_json.h"
 #include "term_text.h"
@@ -129,4 +131,37 @@ Test(faults, a_buffer_out_of_memory_stays_so)
     buf_str(&b, "after");
     cr_assert(b.oom, "still out of memory: what follows a lost write is not written");
     buf_free(&b);
+}
+
+static void count_wake(void *ud) { ++*(int *)ud; }
+static void no_park(void *ud) { (void)ud; }
+
+/* An append that runs out of memory cuts the stream: its reader gets what
+ * came before, whole, then the cut (its client resumes from there), and is
+ * woken to see it; what is appended after is dropped. */
+Test(faults, a_stream_append_out_of_memory_cuts_it)
+{
+    int wakes = 0;
+    stream *s = stream_new(no_park, count_wake, &wakes);
+    cr_assert(s);
+    buf_str(stream_append_begin(s), "whole");
+    stream_append_end(s);
+    static char big[64 << 10];
+    memset(big, 'x', sizeof big);
+    fail_from(1);
+    buf_put(stream_append_begin(s), big, sizeof big);
+    stream_append_end(s);
+    fail_from(0);
+    buf_str(stream_append_begin(s), "late");
+    stream_append_end(s);
+    char out[64];
+    stream_state st;
+    bool refill;
+    size_t n = stream_take(s, out, sizeof out, &st, &refill);
+    cr_assert_eq(n, 5);
+    cr_assert(!memcmp(out, "whole", 5));
+    cr_assert_eq(stream_take(s, out, sizeof out, &st, &refill), 0);
+    cr_assert_eq(st, STREAM_CUT, "cut where the lost append began");
+    stream_unref(s);
+    stream_unref(s);
 }
