@@ -9,11 +9,13 @@
  * parsed as they are reached, so the first answers stream while later lines
  * wait; a client that stops reading stops the batch from sending more.
  *
- * The response's reader runs the batch: it writes the answers that are in,
- * sends calls to fill the window and, when it has nothing to write, parks
- * (suspends the connection) until an answer comes.
+ * The answers go out through a stream (server/follow.h's http_feed, as
+ * the console's do): the batch writes the answers that are in and sends
+ * calls to fill the window when the response's reader finds the stream
+ * empty and when an answer comes; the reader parks in between.
  */
 #include "common.h"
+#include "follow.h"
 #include "handlers.h"
 #include "term_json.h"
 
@@ -23,7 +25,6 @@
 #include <string.h>
 
 #define BATCH_WINDOW 1024
-#define BATCH_OUT_HIGH (64u << 10)  /* bytes of answers buffered before the reader stops taking more */
 #define BATCH_PARSE_TURN (256u << 10) /* bytes of lines read in one go: the rest waits for the next */
 
 typedef struct batch batch;
@@ -36,8 +37,7 @@ typedef struct {
 } slot;
 
 struct batch {
-    http_server *srv;
-    struct MHD_Connection *conn;
+    http_feed f;                /* first: the response's; f.s holds the answers not yet sent */
     char *peer;
     buf body;                   /* taken from the request */
     size_t pos;                 /* next byte of body to read a line from */
@@ -46,9 +46,8 @@ struct batch {
     slot ring[BATCH_WINDOW];    /* calls sent and not yet written, in line order */
     size_t head, count;         /* ring[head] is the oldest */
     size_t line;                /* lines read so far */
-    buf out;                    /* answers written, not yet taken by MHD */
-    size_t out_off;
-    bool parked, gone;
+    bool gone;                  /* the response ended */
+    bool pumping;               /* in pump: an answer that comes meanwhile is written by it */
     size_t inflight;            /* requests the manager holds */
 };
 
@@ -60,7 +59,7 @@ static void batch_free(batch *b)
     }
     arena_free(b->ctx_arena);
     buf_free(&b->body);
-    buf_free(&b->out);
+    stream_unref(b->f.s);
     free(b->peer);
     free(b);
 }
@@ -82,6 +81,8 @@ static char *line_text(size_t line, cJSON *outcome)
     return text ? text : strdup("{\"outcome\":\"error\",\"code\":\"out_of_memory\",\"detail\":\"" HTTP_NOMEM_DETAIL "\"}");
 }
 
+static void pump(http_feed *f);
+
 /* The answer is in s->text: the slot can be written. */
 static void outcome_in(slot *s)
 {
@@ -93,10 +94,7 @@ static void outcome_in(slot *s)
         if (!b->inflight) batch_free(b);
         return;
     }
-    if (b->parked) {
-        b->parked = false;
-        http_resume(b->srv, b->conn);
-    }
+    if (s == &b->ring[b->head] && !b->pumping) pump(&b->f);     /* the stream wakes its reader */
 }
 
 static void convert(loop_work *w)
@@ -114,7 +112,7 @@ static void call_done(pm_req *r)
     if (!b->gone) {
         /* A large reply is turned into its line off the loop (http.h). */
         s->work = (loop_work){ .work = convert, .done = converted };
-        if (r->reply.len > HTTP_OFF_LOOP_BYTES && loop_queue_work(b->srv->l, &s->work)) return;
+        if (r->reply.len > HTTP_OFF_LOOP_BYTES && loop_queue_work(b->f.srv->l, &s->work)) return;
         s->text = line_text(s->line, call_outcome_json(r));
     }
     outcome_in(s);
@@ -179,58 +177,44 @@ static bool next_call(batch *b)
         r->ud = s;
         r->done = call_done;
         b->inflight++;
-        pm_submit(b->srv->pm, r);
+        pm_submit(b->f.srv->pm, r);
         return true;
     }
     return false;
 }
 
-/* Writes the answers in, in order, then fills the window: with lines up
- * to BATCH_PARSE_TURN bytes, so that a large batch is read over turns. */
-static void pump(batch *b)
+/* Writes the answers in, in order, while the stream has room, then fills
+ * the window: with lines up to BATCH_PARSE_TURN bytes, so that a large
+ * batch is read over turns (what is left is read when the reader has
+ * taken what was written, or an answer comes). Ends the stream after the
+ * last answer. */
+static void pump(http_feed *f)
 {
+    batch *b = (batch *)f;
     size_t from = b->pos;
+    buf *out = stream_append_begin(f->s);
+    b->pumping = true;
     for (;;) {
-        while (b->count && b->ring[b->head].text && b->out.len - b->out_off < BATCH_OUT_HIGH) {
+        while (b->count && b->ring[b->head].text && stream_room(f->s)) {
             slot *s = &b->ring[b->head];
-            buf_str(&b->out, s->text);
-            buf_byte(&b->out, '\n');
+            buf_str(out, s->text);
+            buf_byte(out, '\n');
             free(s->text);
             s->text = NULL;
             b->head = (b->head + 1) % BATCH_WINDOW;
             b->count--;
         }
-        if (b->count == BATCH_WINDOW || b->out.len - b->out_off >= BATCH_OUT_HIGH || b->pos - from >= BATCH_PARSE_TURN ||
-            !next_call(b))
+        if (b->count == BATCH_WINDOW || !stream_room(f->s) || b->pos - from >= BATCH_PARSE_TURN || !next_call(b))
             break;
     }
+    b->pumping = false;
+    stream_append_end(f->s);
+    if (!b->count && b->pos >= b->body.len) stream_finish(f->s, STREAM_END);
 }
 
-static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
+static void ended(http_feed *f)
 {
-    (void)pos;
-    batch *b = cls;
-    if (b->out_off == b->out.len) {
-        b->out.len = b->out_off = 0;
-        pump(b);
-    }
-    if (b->out.oom) return MHD_CONTENT_READER_END_WITH_ERROR;
-    size_t n = b->out.len - b->out_off;
-    if (n > max) n = max;
-    if (n) {
-        memcpy(out, b->out.p + b->out_off, n);
-        b->out_off += n;
-        return (ssize_t)n;
-    }
-    if (!b->count && b->pos >= b->body.len) return MHD_CONTENT_READER_END_OF_STREAM;
-    b->parked = true;           /* an answer resumes it */
-    MHD_suspend_connection(b->conn);
-    return 0;
-}
-
-static void release(void *cls)
-{
-    batch *b = cls;
+    batch *b = (batch *)f;
     b->gone = true;
     if (!b->inflight) batch_free(b);
 }
@@ -240,16 +224,21 @@ static enum MHD_Result identified(http_req *h)
     pm_req *r = h->pm;
     if (r->status != PM_OK) return http_pm_error(h, r);
     batch *b = calloc(1, sizeof *b);
-    if (!b || !(b->peer = strdup(h->seg[1]))) { free(b); return MHD_NO; }
-    b->srv = h->srv;
-    b->conn = h->conn;
+    if (!b || !(b->peer = strdup(h->seg[1])) || !http_feed_init(&b->f, h)) {
+        if (b) free(b->peer);
+        free(b);
+        return http_out_of_memory(h);
+    }
+    b->f.pull = true;
+    b->f.more = pump;
+    b->f.done = ended;
     b->ctx = r->identity;
     b->ctx_arena = r->identity_arena;
     r->identity_arena = NULL;
     b->body = h->body;
     h->body = (buf){0};
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32768, reader, b, release);
-    if (!resp) { batch_free(b); return MHD_NO; }
+    struct MHD_Response *resp = http_feed_response(&b->f, 32768);
+    if (!resp) { stream_unref(b->f.s); batch_free(b); return MHD_NO; }
     static const char *const headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL };
     if (!http_headers(resp, "application/x-ndjson", headers)) return MHD_NO;
     http_count_status(h->srv, 200);

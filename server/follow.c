@@ -11,10 +11,46 @@
 #include <string.h>
 #include <unistd.h>
 
+static void park(void *ud) { MHD_suspend_connection(((http_feed *)ud)->conn); }
+static void wake(void *ud) { http_feed *f = ud; http_resume(f->srv, f->conn); }
+
+bool http_feed_init(http_feed *f, http_req *h)
+{
+    f->srv = h->srv;
+    f->conn = h->conn;
+    return (f->s = stream_new(park, wake, f)) != NULL;
+}
+
+static ssize_t feed_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    http_feed *f = cls;
+    if (f->pull && !stream_held(f->s)) f->more(f);
+    stream_state st;
+    bool refill;
+    size_t n = stream_take(f->s, out, max, &st, &refill);
+    if (refill) f->more(f);
+    if (n) return (ssize_t)n;
+    if (st == STREAM_END) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (st == STREAM_CUT) return MHD_CONTENT_READER_END_WITH_ERROR;
+    return 0;   /* parked: the connection is suspended until data comes */
+}
+
+static void feed_release(void *cls)
+{
+    http_feed *f = cls;
+    stream *s = f->s;
+    f->done(f);         /* may free f */
+    stream_unref(s);
+}
+
+struct MHD_Response *http_feed_response(http_feed *f, size_t block)
+{
+    return MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, block, feed_reader, f, feed_release);
+}
+
 typedef struct {
-    http_server *srv;
-    struct MHD_Connection *conn;
-    stream *s;
+    http_feed f;                /* first: the response's ud */
     void *follower;             /* the manager's handle, for refill and unfollow */
     const char *type;
     bool counted;               /* a following response: one of --max-streams */
@@ -25,9 +61,6 @@ typedef struct {
     pm_req *refill;
     bool refill_sent;           /* submitted, not yet handled */
 } http_stream;
-
-static void park(void *ud) { MHD_suspend_connection(((http_stream *)ud)->conn); }
-static void wake(void *ud) { http_stream *hs = ud; http_resume(hs->srv, hs->conn); }
 
 static void free_req(pm_req *r) { pm_req_free(r); }
 
@@ -40,53 +73,39 @@ static void refilled(pm_req *r)
     else pm_req_free(r);
 }
 
-static void ask_refill(http_stream *hs)
+static void ask_refill(http_feed *f)
 {
+    http_stream *hs = (http_stream *)f;
     if (hs->refill_sent) return;        /* the one on its way fills to now */
     hs->refill_sent = true;
     hs->refill->follower = hs->follower;
     free(hs->refill->detail);
     hs->refill->detail = NULL;
     hs->refill->status = PM_OK;
-    pm_submit(hs->srv->pm, hs->refill);
+    pm_submit(hs->f.srv->pm, hs->refill);
 }
 
-static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
+static void ended(http_feed *f)
 {
-    (void)pos;
-    http_stream *hs = cls;
-    stream_state st;
-    bool refill;
-    size_t n = stream_take(hs->s, out, max, &st, &refill);
-    if (refill) ask_refill(hs);
-    if (n) return (ssize_t)n;
-    if (st == STREAM_END) return MHD_CONTENT_READER_END_OF_STREAM;
-    if (st == STREAM_CUT) return MHD_CONTENT_READER_END_WITH_ERROR;
-    return 0;   /* parked: the connection is suspended until data comes */
-}
-
-static void release(void *cls)
-{
-    http_stream *hs = cls;
+    http_stream *hs = (http_stream *)f;
     /* The end of a stream needs no allocation: a follower the manager never
      * hears of would hold its stream, and fill it, until its peer goes. */
     if (hs->follower) {
         hs->unfollow->follower = hs->follower;
-        pm_submit(hs->srv->pm, hs->unfollow);
+        pm_submit(hs->f.srv->pm, hs->unfollow);
     } else {
         pm_req_free(hs->unfollow);
     }
     if (hs->refill_sent) hs->refill->ud = NULL;
     else pm_req_free(hs->refill);
-    hs->srv->streams -= hs->counted;
-    stream_unref(hs->s);
+    hs->f.srv->streams -= hs->counted;
     free(hs);
 }
 
 /* A stream that never became a response (an error, HEAD). */
 static void state_free(void *p)
 {
-    if (p) release(p);
+    if (p) feed_release(p);
 }
 
 static ssize_t head_reader(void *cls, uint64_t pos, char *out, size_t max)
@@ -109,7 +128,7 @@ static enum MHD_Result followed(http_req *h)
      * GET's would send is never known in advance). */
     bool head = !strcmp(h->method, "HEAD");
     struct MHD_Response *resp = head ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, head_reader, NULL, NULL)
-                                     : MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, hs, release);
+                                     : http_feed_response(&hs->f, 16384);
     if (!resp) return MHD_NO;
     if (head) MHD_set_response_options(resp, MHD_RF_HTTP_VERSION_1_0_ONLY, MHD_RO_END);
     else h->state = NULL;    /* the response owns it now */
@@ -137,21 +156,21 @@ enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type)
     }
     http_stream *hs = calloc(1, sizeof *hs);
     if (hs) {
-        hs->s = stream_new(park, wake, hs);
+        http_feed_init(&hs->f, h);
         hs->unfollow = pm_req_new(PM_UNFOLLOW, NULL);
         hs->refill = pm_req_new(PM_REFILL, NULL);
     }
-    if (!hs || !hs->s || !hs->unfollow || !hs->refill) {
-        if (hs && hs->s) stream_unref(hs->s);
+    if (!hs || !hs->f.s || !hs->unfollow || !hs->refill) {
+        if (hs && hs->f.s) stream_unref(hs->f.s), stream_unref(hs->f.s);    /* neither side has it */
         if (hs) pm_req_free(hs->unfollow), pm_req_free(hs->refill);
         free(hs);
         pm_req_free(r);
         return http_out_of_memory(h);
     }
+    hs->f.more = ask_refill;
+    hs->f.done = ended;
     hs->counted = counted;
     s->streams += counted;
-    hs->srv = s;
-    hs->conn = h->conn;
     hs->type = type;
     hs->unfollow->done = free_req;
     hs->refill->done = refilled;
@@ -162,7 +181,7 @@ enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type)
      * even while the response is parked. */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(h->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->client_fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
-    r->stream = hs->s;
+    r->stream = hs->f.s;
     return http_submit(h, r, followed);
 }
 

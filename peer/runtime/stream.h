@@ -51,6 +51,9 @@ void stream_finish(stream *s, stream_state how);   /* END or CUT, after what was
  * is woken to see it. */
 void stream_client_gone(stream *s);
 
+/* Bytes appended and not yet taken. */
+static inline size_t stream_held(const stream *s) { return s->data.len - s->off; }
+
 /* Reader side: copies up to max bytes. Returns the count; 0 with *st OPEN
  * means it parked; *st END/CUT when everything is taken. *refill is set when
  * the loop should be asked for more (it stopped filling and there is room). */
