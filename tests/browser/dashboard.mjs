@@ -9,8 +9,8 @@
 // from /metrics, and peerd restarted under the page. Saves a screenshot of
 // each state. Prints "N passed, N failed" like the other suites.
 //   node tests/browser/dashboard.mjs PEERD_BIN SCREENSHOT_PATH
-import { spawn } from "node:child_process";
 import { chromium } from "playwright-core";
+import { startPeerd } from "../lib/peerd.mjs";
 
 const [peerdBin, shot] = process.argv.slice(2);
 const shotOf = (name) => shot.replace(/\.png$/, `-${name}.png`);
@@ -18,16 +18,8 @@ const token = "browser-test-token";
 let passed = 0, failed = 0;
 const check = (ok, what) => { if (ok) { passed++; console.log(`[PASS] dashboard: ${what}`); } else { failed++; console.log(`[FAIL] dashboard: ${what}`); } };
 
-function startPeerd(listen) {
-  const p = spawn(peerdBin, ["--listen", listen, "--quiet"], { env: { ...process.env, PEERD_TOKEN: token } });
-  const up = new Promise((resolve, reject) => {
-    p.stdout.on("data", (d) => { const m = /listening on (\S+)/.exec(d.toString()); if (m) resolve(m[1]); });
-    p.on("exit", () => reject(new Error("peerd exited")));
-  });
-  return [p, up];
-}
-let [peerd, up] = startPeerd("127.0.0.1:0");
-const base = await up;
+const launch = (listen) => startPeerd(peerdBin, { listen, args: ["--quiet"], env: { PEERD_TOKEN: token } });
+let { proc: peerd, base } = await launch("127.0.0.1:0");
 const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
 const post = (path, body) => fetch(base + path, { method: "POST", headers: auth, body: JSON.stringify(body) });
 
@@ -269,8 +261,7 @@ try {
     await exited;
     await page.locator("#status", { hasText: "not answering" }).waitFor({ timeout: 5000 });
     check(true, "the page says when peerd is not answering");
-    [peerd, up] = startPeerd(new URL(base).host);
-    await up;
+    ({ proc: peerd } = await launch(new URL(base).host));
     const started = await post("/peers", { name: "new-world" });
     check(started.status === 201, `a peer started on the new peerd (${started.status})`);
     const t0 = Date.now();

@@ -5,6 +5,7 @@
 // error of its own (sl-violations); any such answer fails the case.
 //   node tests/contract/run.mjs BUILD_DIR      ends with "N passed, N failed"
 import { spawn, spawnSync } from "node:child_process";
+import { startPeerd } from "../lib/peerd.mjs";
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
@@ -111,8 +112,7 @@ let peerdBase = null;
 
 // A peerd behind a Prism proxy; extra: peerd's arguments.
 async function start(extra) {
-  const peerd = spawn(path.join(build, "peerd"), ["--listen", "127.0.0.1:0", "--quiet", "--max-streams", "4", ...extra]);
-  const [, peerdUrl] = await started(peerd, /peerd listening on (http:\/\/\S+)/, "peerd");
+  const { proc: peerd, base: peerdUrl } = await startPeerd(path.join(build, "peerd"), { args: ["--quiet", "--max-streams", "4", ...extra] });
   const port = 20000 + ((process.pid + extra.length) % 20000);
   const prism = spawn(path.join(here, "node_modules/.bin/prism"),
     ["proxy", path.join(root, "openapi/openapi.yaml"), peerdUrl, "--errors", "--host", "127.0.0.1", "--port", String(port)]);

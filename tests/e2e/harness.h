@@ -28,7 +28,9 @@ typedef struct {
     cJSON *json;        /* the body parsed, when it is JSON */
 } resp;
 
-/* Starts build/peerd --listen 127.0.0.1:0 [extra...]; asserts it came up. */
+/* Starts build/peerd --listen 127.0.0.1:0 [extra...]; asserts it came up
+ * (its address from the first line it prints). Every suite starts peerd so:
+ * the JavaScript ones (contract, browser) through tests/lib/peerd.mjs. */
 peerd *peerd_start(const char *const *extra);
 /* Runs peerd with these arguments expecting it to refuse to start; returns
  * its exit status and what it printed on stderr (in err, errlen). */

@@ -1,6 +1,7 @@
 /*
- * lifecycle.c — stopping peers every way OTP's peer does, peer_down, the
- * messages a node sends to its origin, and peerd's own death.
+ * lifecycle.c — starting without waiting and /wait, stopping peers every
+ * way OTP's peer does, peer_down, the messages a node sends to its origin,
+ * and peerd's own death.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -255,5 +256,35 @@ Test(meta, healthz_random_name_openapi_list, .timeout = 60)
     resp_free(r);
     free(a);
     free(b);
+    peerd_stop(d);
+}
+
+Test(lifecycle, async_start_of_four_named_peers_then_wait, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char names[4][64];
+    for (int i = 0; i < 4; i++) {
+        snprintf(names[i], sizeof names[i], "%s", unique_name("async"));
+        char opts[320];
+        snprintf(opts, sizeof opts, "{\"name\":\"%s\",\"wait_boot\":false}", names[i]);
+        resp *r = http(d, "POST", "/peers", opts);
+        cr_expect_eq(r->status, 202, "%s", r->body);
+        cr_expect_str_eq(jstr(r, "state"), "booting");
+        resp_free(r);
+    }
+    char nodes[4][128];
+    for (int i = 0; i < 4; i++) {
+        resp *r = wait_state(d, names[i], "running", 20000);
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        cr_expect_str_eq(jstr(r, "state"), "running");
+        snprintf(nodes[i], sizeof nodes[i], "%s", jstr(r, "node"));
+        resp_free(r);
+    }
+    for (int i = 0; i < 4; i++)
+        for (int k = i + 1; k < 4; k++) cr_expect_str_neq(nodes[i], nodes[k]);
+    resp *r = wait_state(d, names[0], "down", 200);
+    cr_expect_eq(r->status, 504, "a running peer does not go down by itself: %s", r->body);
+    cr_expect_str_eq(jstr(r, "error"), "timeout");
+    resp_free(r);
     peerd_stop(d);
 }

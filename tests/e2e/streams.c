@@ -1,7 +1,7 @@
 /*
  * streams.c — console and messages followed live (chunked, SSE),
- * the event feed, /wait, async starts, peer_down, linking,
- * and fan-out to 100 followers — against real nodes, with real curl where a
+ * the event feed, streams cut by peer_down and linked to their peer,
+ * fan-out to 100 followers, a follower behind the ring, large messages — against real nodes, with real curl where a
  * user would use it.
  */
 #include <criterion/criterion.h>
@@ -121,36 +121,6 @@ Test(streams, sse_resumes_from_last_event_id_losing_and_repeating_nothing, .time
     free(all); free(raw1); free(raw2); free(part1); free(part2);
     unlink(out1); unlink(out2);
     free(id);
-    peerd_stop(d);
-}
-
-Test(streams, async_start_of_four_named_peers_then_wait, .timeout = 60)
-{
-    peerd *d = peerd_start(NULL);
-    char names[4][64];
-    for (int i = 0; i < 4; i++) {
-        snprintf(names[i], sizeof names[i], "%s", unique_name("async"));
-        char opts[320];
-        snprintf(opts, sizeof opts, "{\"name\":\"%s\",\"wait_boot\":false}", names[i]);
-        resp *r = http(d, "POST", "/peers", opts);
-        cr_expect_eq(r->status, 202, "%s", r->body);
-        cr_expect_str_eq(jstr(r, "state"), "booting");
-        resp_free(r);
-    }
-    char nodes[4][128];
-    for (int i = 0; i < 4; i++) {
-        resp *r = wait_state(d, names[i], "running", 20000);
-        cr_assert_eq(r->status, 200, "%s", r->body);
-        cr_expect_str_eq(jstr(r, "state"), "running");
-        snprintf(nodes[i], sizeof nodes[i], "%s", jstr(r, "node"));
-        resp_free(r);
-    }
-    for (int i = 0; i < 4; i++)
-        for (int k = i + 1; k < 4; k++) cr_expect_str_neq(nodes[i], nodes[k]);
-    resp *r = wait_state(d, names[0], "down", 200);
-    cr_expect_eq(r->status, 504, "a running peer does not go down by itself: %s", r->body);
-    cr_expect_str_eq(jstr(r, "error"), "timeout");
-    resp_free(r);
     peerd_stop(d);
 }
 
