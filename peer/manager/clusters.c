@@ -89,3 +89,14 @@ int mgr_join_cluster(peer *p)
     return n;
 }
 
+/* A member's connect_node answered. true: connected. false or an
+ * exception: the member could not be reached (a partition, another
+ * cookie); /clusters shows who is connected to whom. */
+void mgr_join_answered(peer *p, const char *klass, const uint8_t *result, size_t n)
+{
+    arena *a = arena_new();
+    term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, NULL) : NULL;
+    if (!t || !term_is_atom(t, "true"))
+        mgr_plogf(p, "peer %s could not connect to a member of cluster %s", p->id, p->opt->cluster);
+    arena_free(a);
+}

@@ -5,6 +5,7 @@
  * needed them, and the log.
  */
 #include "manager_int.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,12 +14,19 @@
 void mgr_logf(pm *m, const char *fmt, ...)
 {
     if (m->cfg.quiet) return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    log_vmsg(NULL, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "peerd: %s\n", line);
+}
+
+void mgr_log_about(pm *m, const char *id, const char *fmt, ...)
+{
+    if (m->cfg.quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(id, fmt, ap);
+    va_end(ap);
 }
 
 
@@ -119,3 +127,26 @@ peer *mgr_find_peer(pm *m, const char *id)
     return NULL;
 }
 
+void pm_peer_info_free(pm_peer_info *i)
+{
+    if (!i) return;
+    free(i->id); free(i->node); free(i->down_reason); free(i->connection); free(i->options_json);
+    free(i->labels_json); free(i->cluster);
+    strv_free(i->argv);
+    free(i->console_tail);
+    free(i->crash_dump);
+}
+
+void mgr_fill_due(peer *p)
+{
+    if (p->followers && !p->fill_due) {
+        p->fill_due = true;
+        p->next_fill = p->m->fill_due;
+        p->m->fill_due = p;
+    }
+}
+
+bool mgr_since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached)
+{
+    return (r->since_tagged && r->since_of != token) || r->since > reached;
+}

@@ -14,11 +14,7 @@ void mgr_console_write(peer *p, const void *data, size_t n)
     if (!n) return;
     console_ring_write(&p->console, data, n);
     p->m->console_bytes += n;
-    if (p->followers && !p->fill_due) {
-        p->fill_due = true;
-        p->next_fill = p->m->fill_due;
-        p->m->fill_due = p;
-    }
+    mgr_fill_due(p);
 }
 
 /* The console from r->since to the ring's end, framed, after a reset or a

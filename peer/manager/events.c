@@ -32,13 +32,13 @@ void mgr_emit_event(pm *m, const peer *p, const char *type, const char *reason)
     pm_event like = { .type = type, .peer = p->id, .node = p->node, .reason = reason,
                       .incarnation = p->incarnation, .labels_json = p->opt->labels_json };
     const pm_event *e = record(m, &like);
-    if (!e) mgr_logf(m, "peer %s: out of memory recording its %s event; it is not in the log, nor posted", p->id, type);
+    if (!e) mgr_plogf(p, "peer %s: out of memory recording its %s event; it is not in the log, nor posted", p->id, type);
     else if (p->opt->notify_url && m->cfg.notify) m->cfg.notify(p->opt->notify_url, e, m->instance, m->cfg.notify_ud);
 }
 
 void pm_record_event(pm *m, const pm_event *e)
 {
-    if (!record(m, e)) mgr_logf(m, "peer %s: out of memory recording its %s event; it is not in the log", e->peer, e->type);
+    if (!record(m, e)) mgr_log_about(m, e->peer, "peer %s: out of memory recording its %s event; it is not in the log", e->peer, e->type);
 }
 
 void mgr_free_events(pm *m)

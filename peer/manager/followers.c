@@ -24,8 +24,7 @@ void mgr_fill_followers(pm *m)
         n = p->next_fill;
         p->fill_due = false;
         if (p->dead) continue;   /* its followers were handed everything when it went */
-        for (follower *f = p->followers; f; f = f->next)
-            if (f->kind == PM_FOLLOW_CONSOLE) mgr_fill(f);
+        for (follower *f = p->followers; f; f = f->next) mgr_fill(f);
         mgr_maybe_release_io(p);
     }
     m->fill_due = NULL;
@@ -36,13 +35,6 @@ static void push_missed(follower *f, uint64_t missed, uint64_t resume)
 {
     f->framer->missed(stream_append_begin(f->s), f->kind, f->token, missed, resume);
     stream_append_end(f->s);
-}
-
-/* A reader's `since` is of another incarnation when it says so, or when it
- * is past anything this one has reached. */
-bool mgr_since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached)
-{
-    return (r->since_tagged && r->since_of != token) || r->since > reached;
 }
 
 /* The follower has seen all there will be: end its response. */
@@ -158,7 +150,7 @@ static void follower_client_gone(follower *f)
     if (f->client_fd >= 0) close_fd(f->m, &f->client_fd, &f->w_client);
     stream_client_gone(f->s);
     if (f->link && f->p && !f->p->stopping && !f->p->removed) {
-        mgr_logf(f->m, "peer %s: its linked client went away; stopping it", f->p->id);
+        mgr_plogf(f->p, "peer %s: its linked client went away; stopping it", f->p->id);
         f->p->stop_reason = "link_closed";
         mgr_stop_begin(f->p, NULL);
     }

@@ -47,7 +47,7 @@ static void release_io(peer *p)
     }
     buf_consume(&p->held_io, off);
     if (p->held_io.len && !mgr_timer_set(p->m, &p->held_timer, IO_HOLD_MS, io_hold_expired, p))
-        mgr_logf(p->m, "peer %s: out of memory: %zu bytes of I/O replies wait for the next one to go", p->id, p->held_io.len);
+        mgr_plogf(p, "peer %s: out of memory: %zu bytes of I/O replies wait for the next one to go", p->id, p->held_io.len);
 }
 
 static void io_hold_expired(void *owner, tmr *t)
@@ -70,7 +70,7 @@ void mgr_send_io_reply(peer *p, const uint8_t *etf, size_t n)
     if (p->held_io.oom) {       /* nowhere to keep it: the writer waits until the node is stopped */
         p->held_io.oom = false;
         p->held_io.len = len;
-        mgr_logf(p->m, "peer %s: out of memory: an I/O reply was lost; the process that wrote waits", p->id);
+        mgr_plogf(p, "peer %s: out of memory: an I/O reply was lost; the process that wrote waits", p->id);
         return;
     }
     if (!p->held_timer.idx && !mgr_timer_set(p->m, &p->held_timer, IO_HOLD_MS, io_hold_expired, p))
@@ -214,7 +214,7 @@ static void io_answer(peer *p, io_cont *io, term *reply)
 {
     if (!reply) reply = enomem(io->a);
     if (reply) mgr_io_reply(p, io, reply);
-    else mgr_logf(p->m, "peer %s: out of memory answering an io_request; its writer waits", p->id);
+    else mgr_plogf(p, "peer %s: out of memory answering an io_request; its writer waits", p->id);
 }
 
 static void io_step(peer *p, io_cont *io)

@@ -30,14 +30,22 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* splitmix64's finaliser: a bijection, so distinct inputs give distinct ids. */
+char *pm_random_name(const char *prefix)
+{
+    static uint64_t unique;     /* on the loop's thread only */
+    uint64_t u = ++unique;
+    return xasprintf("%s-%llu-%d", prefix ? prefix : "peer", (unsigned long long)u, (int)getpid());
+}
+
 static void lease_expired(void *owner, tmr *t);
+static void boot_succeeded(peer *p);
 static void spawn_peer(peer *p, pm_req *r, char **conn_args);
 
 static bool env_sets(char *const *env, const char *var)
@@ -205,13 +213,89 @@ void mgr_set_down(peer *p, const char *reason)
     for (follower *f = p->followers; f; f = f->next) mgr_fill(f);
 }
 
-void mgr_boot_succeeded(peer *p)
+/* The boot's step that waits on the node: {started, Node} came. It sends
+ * the calls the peer needs (os:getpid, self) and, for a cluster member,
+ * its connect_node calls and, with a heartbeat, the watchdog; the peer
+ * runs when each has answered (mgr_boot_call_done). Returns false if the
+ * peer is gone. */
+bool mgr_node_started(peer *p, const term *node)
+{
+    buf nb = {0};
+    term_print(&nb, node);
+    if (node->type == TERM_ATOM) { nb.len = 0; buf_put(&nb, node->atom.s, node->atom.len); }
+    free(p->node);
+    p->node = buf_cstr(&nb) ? strdup((char *)nb.p) : NULL;
+    buf_free(&nb);
+    if (!p->node) return mgr_boot_lost(p);
+    if (p->state == ST_BOOTING && !p->boot_calls) {
+        /* Only the calls that went are waited for; one of the two the
+         * peer needs that could not go fails the boot. */
+        int sent = mgr_internal_call(p, P_GETPID, "os", "getpid", NULL) + mgr_internal_call(p, P_SELF, "erlang", "self", NULL);
+        p->boot_calls = sent + mgr_join_cluster(p) + liveness_boot(p);
+        if (sent < 2) {
+            mgr_plogf(p, "peer %s: out of memory for its boot calls", p->id);
+            mgr_declare_down(p, "{boot_calls,enomem}");
+            return false;
+        }
+    }
+    return true;
+}
+
+bool mgr_boot_lost(peer *p)
+{
+    mgr_plogf(p, "peer %s: out of memory reading its boot message", p->id);
+    mgr_declare_down(p, "{boot,enomem}");
+    return false;
+}
+
+void mgr_boot_call_done(peer *p)
+{
+    if (--p->boot_calls == 0 && p->state == ST_BOOTING) boot_succeeded(p);
+}
+
+/* os:getpid() and self() answered: the node's OS pid (and whether it is
+ * ours to kill), its pids' node and creation. */
+void mgr_boot_answered(peer *p, enum pending_kind kind, const char *klass, const uint8_t *result, size_t n)
+{
+    arena *a = arena_new();
+    etf_error e = {0};
+    term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, &e) : NULL;
+    if (kind == P_GETPID && t && t->type == TERM_LIST) {
+        /* os:getpid() is a string of digits. */
+        pid_t pid = 0;
+        for (size_t i = 0; i < t->list.n && t->list.items[i]->type == TERM_INT; i++)
+            pid = pid * 10 + (pid_t)(t->list.items[i]->i - '0');
+        p->os_pid = pid;
+        /* Ours when it is our child (spawned directly, or re-parented to
+         * us as subreaper after -detached). */
+        char path[64], line[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "r");
+        if (f && fgets(line, sizeof line, f)) {
+            char *rp = strrchr(line, ')');
+            int ppid = 0;
+            char st;
+            if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2) p->node_ours = ppid == getpid() || pid == p->child;
+        }
+        if (f) fclose(f);
+    } else if (kind == P_SELF && t && t->type == TERM_PID) {
+        arena_free(p->ident);
+        p->ident = a;
+        a = NULL;
+        p->node_atom = t->pid.node;
+        p->creation = t->pid.creation;
+    }
+    arena_free(a);
+    mgr_boot_call_done(p);
+}
+
+static void boot_succeeded(peer *p)
 {
     p->state = ST_RUNNING;
     p->booted_at = wall_ms();
     mgr_timer_clear(p->m, &p->boot_timer);
     uint64_t took = loop_now() - p->boot_started;
-    mgr_logf(p->m, "peer %s running as %s (os pid %d) after %llu ms", p->id, p->node ? p->node : "?",
+    mgr_plogf(p, "peer %s running as %s (os pid %d) after %llu ms", p->id, p->node ? p->node : "?",
           (int)p->os_pid, (unsigned long long)took);
     p->m->boot_count++;
     p->m->boot_ms_sum += took;
@@ -246,7 +330,7 @@ static void conn_lost(peer *p, const char *reason)
     if (p->removed) { maybe_free(p); return; }
     if (p->stopping) { mgr_check_stop(p); return; }
     if (p->state == ST_BOOTING) {
-        mgr_logf(m, "peer %s failed to boot: %s", p->id, reason);
+        mgr_plogf(p, "peer %s failed to boot: %s", p->id, reason);
         bool waited = p->boot_waiters != NULL;
         mgr_set_down(p, reason);
         for (pm_req *w = p->boot_waiters, *n; w; w = n) {
@@ -265,7 +349,7 @@ static void conn_lost(peer *p, const char *reason)
         if (waited) { mgr_kill_processes(p); mgr_remove_peer(p, false); return; }
     } else {
         mgr_set_down(p, reason);
-        mgr_logf(m, "peer %s went down: %s", p->id, reason);
+        mgr_plogf(p, "peer %s went down: %s", p->id, reason);
         mgr_emit_event(m, p, p->opt->peer_down == PM_DOWN_CRASH ? "crashed" : "down", reason);
     }
     if (p->opt->peer_down != PM_DOWN_CONTINUE) mgr_remove_peer(p, true);
@@ -275,7 +359,7 @@ static void boot_timeout(void *owner, tmr *t)
 {
     (void)t;
     peer *p = owner;
-    mgr_logf(p->m, "peer %s did not boot within %lld ms; stopping it", p->id, (long long)p->opt->wait_boot_ms);
+    mgr_plogf(p, "peer %s did not boot within %lld ms; stopping it", p->id, (long long)p->opt->wait_boot_ms);
     mgr_set_down(p, "timeout");
     mgr_emit_event(p->m, p, "boot_failed", "timeout");
     p->m->boot_failures++;
@@ -315,7 +399,7 @@ static void conn_lost_event(void *owner, const char *reason, bool kill)
 {
     peer *p = owner;
     if (kill) {
-        mgr_logf(p->m, "peer %s: broken control stream %s; killing it", p->id, reason);
+        mgr_plogf(p, "peer %s: broken control stream %s; killing it", p->id, reason);
         mgr_kill_processes(p);
     }
     conn_lost(p, reason);
@@ -461,7 +545,7 @@ static void spawn_peer(peer *p, pm_req *r, char **conn_args)
     free(env);
     free(dump_var);
     if (e) {
-        mgr_logf(m, "peer %s: cannot start %s: %s", p->id, argv[0], strerror(e));
+        mgr_plogf(p, "peer %s: cannot start %s: %s", p->id, argv[0], strerror(e));
         r->exit_status = -1;
         mgr_finish(r, PM_ERR_SPAWN, xasprintf("cannot execute %s: %s", argv[0], strerror(e)));
         mgr_close_control(p);
@@ -476,7 +560,7 @@ static void spawn_peer(peer *p, pm_req *r, char **conn_args)
         mgr_remove_peer(p, true);
         return;
     }
-    mgr_logf(m, "peer %s starting: %s (pid %d)", p->id, argv[0], (int)p->child);
+    mgr_plogf(p, "peer %s starting: %s (pid %d)", p->id, argv[0], (int)p->child);
     mgr_emit_event(m, p, "created", NULL);
     m->starts++;
     p->lease_expires_at = o->lease_ms ? wall_ms() + o->lease_ms : 0;
@@ -506,7 +590,7 @@ static void lease_expired(void *owner, tmr *t)
 {
     (void)t;
     peer *p = owner;
-    mgr_logf(p->m, "peer %s: lease of %lld ms expired; stopping it", p->id, (long long)p->opt->lease_ms);
+    mgr_plogf(p, "peer %s: lease of %lld ms expired; stopping it", p->id, (long long)p->opt->lease_ms);
     mgr_emit_event(p->m, p, "lease_expired", "lease_expired");
     p->stop_reason = "lease_expired";
     mgr_stop_begin(p, NULL);

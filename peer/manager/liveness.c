@@ -44,7 +44,7 @@ static void tick(void *owner, tmr *t);
 static void arm(peer *p)
 {
     if (!mgr_timer_set(p->m, &p->beat_timer, (uint64_t)p->opt->heartbeat_ms, tick, p))
-        mgr_logf(p->m, "peer %s: no timer for its heartbeat; it is not watched", p->id);
+        mgr_plogf(p, "peer %s: no timer for its heartbeat; it is not watched", p->id);
 }
 
 /* erl_eval:exprs(Watchdog, [{'Limit', unreachable_ms}]): one boot call.
@@ -76,7 +76,7 @@ int liveness_boot(peer *p)
 void liveness_watchdog_answered(peer *p, const char *klass)
 {
     if (strcmp(klass, "ok"))
-        mgr_logf(p->m, "peer %s: its watchdog did not start (%s); it will not halt by itself if peerd goes silent", p->id, klass);
+        mgr_plogf(p, "peer %s: its watchdog did not start (%s); it will not halt by itself if peerd goes silent", p->id, klass);
 }
 
 void liveness_start(peer *p)
@@ -91,7 +91,7 @@ static void reachable(peer *p, uint64_t silent)
     p->m->unreachable--;
     char why[64];
     snprintf(why, sizeof why, "heard again after %llu ms", (unsigned long long)silent);
-    mgr_logf(p->m, "peer %s: %s", p->id, why);
+    mgr_plogf(p, "peer %s: %s", p->id, why);
     mgr_emit_event(p->m, p, "reachable", why);
 }
 
@@ -135,7 +135,7 @@ static void tick(void *owner, tmr *t)
     if (p->unreachable_since && silent >= (uint64_t)p->opt->unreachable_ms) {
         char reason[48];
         snprintf(reason, sizeof reason, "{unreachable,%llu}", (unsigned long long)silent);
-        mgr_logf(m, "peer %s: not heard from for %llu ms (unreachable_ms %lld); declaring it down", p->id,
+        mgr_plogf(p, "peer %s: not heard from for %llu ms (unreachable_ms %lld); declaring it down", p->id,
               (unsigned long long)silent, (long long)p->opt->unreachable_ms);
         mgr_declare_down(p, reason);
         return;
@@ -146,7 +146,7 @@ static void tick(void *owner, tmr *t)
         m->unreachable_total++;
         char why[64];
         snprintf(why, sizeof why, "not heard from for %llu ms", (unsigned long long)silent);
-        mgr_logf(m, "peer %s: unreachable, %s", p->id, why);
+        mgr_plogf(p, "peer %s: unreachable, %s", p->id, why);
         mgr_emit_event(m, p, "unreachable", why);
     }
     beat(p);

@@ -23,16 +23,6 @@
 const int boot_bucket_ms[8] = { 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
 const char *const state_names[] = { "booting", "running", "down" };
 
-void pm_peer_info_free(pm_peer_info *i)
-{
-    if (!i) return;
-    free(i->id); free(i->node); free(i->down_reason); free(i->connection); free(i->options_json);
-    free(i->labels_json); free(i->cluster);
-    strv_free(i->argv);
-    free(i->console_tail);
-    free(i->crash_dump);
-}
-
 pm_req *pm_req_new(pm_op op, const char *id)
 {
     pm_req *r = calloc(1, sizeof *r);
@@ -62,13 +52,6 @@ void pm_req_free(pm_req *r)
     arena_free(r->identity_arena);
     arena_free(r->names_arena);
     free(r);
-}
-
-char *pm_random_name(const char *prefix)
-{
-    static uint64_t unique;     /* on the loop's thread only */
-    uint64_t u = ++unique;
-    return xasprintf("%s-%llu-%d", prefix ? prefix : "peer", (unsigned long long)u, (int)getpid());
 }
 
 void pm_get_figures(const pm *m, pm_figures *out)

@@ -8,7 +8,8 @@
  *   common.c      what every file uses: answers, a peer's info, timers, the log
  *   lifecycle.c   start, boot, down, removal, reaping; leases and waits
  *   shutdown.c    stopping a peer as its `shutdown` option says
- *   relay.c       the control connection's traffic: calls, casts, replies
+ *   outbound.c    what goes to the node: messages, calls with their timeouts
+ *   relay.c       requests relayed, what the node sends dispatched by tag
  *   pending.c     the calls in flight, by sequence number
  *   io_server.c   the node's group leader: io_requests, and their flow control
  *   messages.c    the message log, and how the node numbers other nodes
@@ -145,7 +146,7 @@ struct peer {
     bool stopping, killed, removed, dead;
     bool corked;                /* output waits for the end of the batch */
     peer *next_corked;
-    bool fill_due;              /* console followers get new output at the end of the batch */
+    bool fill_due;              /* followers get new output at the end of the turn (mgr_fill_due) */
     peer *next_fill;
     arena *ident;               /* node atom of the peer's pids */
     term *node_atom;
@@ -181,7 +182,7 @@ struct pm {
     peer *graveyard;            /* freed at the end of an event batch */
     bool batching;              /* handling a batch of requests: cork output */
     peer *corked;               /* peers with output held for the batch */
-    peer *fill_due;             /* peers whose console followers are behind */
+    peer *fill_due;             /* peers whose followers are behind */
     follower *event_followers, *detached, *dead_followers;
     event_slot *events;         /* the last MAX_EVENTS events, by seq % MAX_EVENTS */
     /* Figures for /metrics. */
@@ -252,7 +253,16 @@ static inline bool conn_waiting(const peer *p) { return p->conn && conn_is_waiti
 /* ---- across concerns ---- */
 
 /* common.c */
+/* The peer's console and message followers are filled at the end of the
+ * turn (mgr_fill_followers): many small writes reach them as one push. */
+void mgr_fill_due(peer *p);
+/* A reader's `since` is of another incarnation when it says so, or when it
+ * is past anything this one has reached. */
+bool mgr_since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached);
 void mgr_logf(pm *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line about the peer with this id: the log carries it (log.h). */
+void mgr_log_about(pm *m, const char *id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define mgr_plogf(p, ...) mgr_log_about((p)->m, (p)->id, __VA_ARGS__)
 void mgr_finish(pm_req *r, pm_status st, char *detail);
 void mgr_snapshot(const peer *p, pm_peer_info *i);
 void mgr_copy_info(pm_peer_info *dst, const pm_peer_info *src);
@@ -265,11 +275,18 @@ peer *mgr_find_peer(pm *m, const char *id);
 bool mgr_processes_gone(const peer *p);
 void mgr_remove_peer(peer *p, bool tomb);
 void mgr_set_down(peer *p, const char *reason);
-void mgr_boot_succeeded(peer *p);
 void mgr_reap(pm *m);
 void mgr_do_start(pm *m, pm_req *r);
 void mgr_do_lease(pm *m, peer *p, pm_req *r);
 void mgr_do_wait(pm *m, peer *p, pm_req *r);
+
+/* The node is not heard from: close, kill what is ours, down with reason. */
+void mgr_declare_down(peer *p, const char *reason);
+/* The boot's replies (relay.c dispatches them here); false: the peer is gone. */
+bool mgr_node_started(peer *p, const term *node);
+bool mgr_boot_lost(peer *p);        /* out of memory for the boot's own state */
+void mgr_boot_answered(peer *p, enum pending_kind kind, const char *klass, const uint8_t *result, size_t n);
+void mgr_boot_call_done(peer *p);   /* one of the boot's calls answered */
 
 /* shutdown.c */
 void mgr_kill_processes(peer *p);
@@ -283,9 +300,8 @@ pending *mgr_pending_new(peer *p, enum pending_kind kind);
 pending *mgr_pending_take(peer *p, uint64_t seq);
 void mgr_pending_free(pending *c);
 void mgr_io_cont_free(io_cont *io);
-void mgr_fail_pending(peer *p, const char *why);
 
-/* relay.c */
+/* outbound.c */
 void mgr_flush_out(peer *p);
 /* Sends queue a message to the node (dropped if the connection is not
  * open): false only when out of memory, with nothing queued. A call that
@@ -294,6 +310,15 @@ void mgr_flush_out(peer *p);
 bool mgr_send_etf(peer *p, const uint8_t *etf, size_t n);
 bool mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n);
 bool mgr_send_call(peer *p, pending *c, const uint8_t *mfa, size_t n);
+/* An internal call (M, F, Args as ETF bodies) whose reply goes by kind. */
+bool mgr_send_internal(peer *p, enum pending_kind kind, const uint8_t *mfa, size_t n);
+/* M:F() on the node, or M:F(Atom) when atom is given, as an internal call. */
+bool mgr_internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun, const char *atom);
+/* A client's call (r->payload) with its timeout; r is finished if it cannot go. */
+void mgr_client_call(peer *p, pm_req *r);
+
+/* relay.c */
+void mgr_fail_pending(peer *p, const char *why);
 bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n);
 /* The reply to c (taken from the pending table) goes to whoever waits; c is freed. */
 void mgr_handle_reply(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
@@ -333,7 +358,6 @@ char *mgr_console_tail(const peer *p);
 
 /* followers.c */
 void mgr_fill_followers(pm *m);
-bool mgr_since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached);
 void mgr_finish_follower(follower *f, stream_state how);
 void mgr_fill_events(follower *f, bool all);
 void mgr_fill(follower *f);
@@ -356,15 +380,10 @@ void mgr_clusters_free(pm *m);
 /* True if the tombstone holds the peer's crash dump file (it unlinks it). */
 bool mgr_add_tombstone(pm *m, const peer *p);
 void mgr_note_crash_dump(peer *p);
-/* The node is not heard from: close, kill what is ours, down with reason. */
-void mgr_declare_down(peer *p, const char *reason);
-/* An internal call (M, F, Args as ETF bodies) whose reply goes by kind. */
-bool mgr_send_internal(peer *p, enum pending_kind kind, const uint8_t *mfa, size_t n);
-/* M:F() on the node, or M:F(Atom) when atom is given, as an internal call. */
-bool mgr_internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun, const char *atom);
 /* clusters.c: a starting member connects to every other member that is up;
  * returns how many connect_node calls went. */
 int mgr_join_cluster(peer *p);
+void mgr_join_answered(peer *p, const char *klass, const uint8_t *result, size_t n);
 
 /* liveness.c: heartbeats, unreachable, the node's watchdog. */
 int liveness_boot(peer *p);

@@ -42,8 +42,7 @@ static void log_message(peer *p, char *to, uint8_t *etf, size_t len)
         p->msg_bytes -= old->etf ? old->len : 0;
         mgr_message_free(old);
     }
-    for (follower *f = p->followers; f; f = f->next)
-        if (f->kind == PM_FOLLOW_MESSAGES) mgr_fill(f);
+    mgr_fill_due(p);
 }
 
 static char *to_text(const peer *p, const term *to)
@@ -73,7 +72,7 @@ void mgr_store_message_bytes(peer *p, const term *to, const uint8_t *content, si
     uint8_t *etf = NULL;
     if (!text) return;
     if (len > PM_MESSAGE_MAX) {
-        mgr_logf(p->m, "peer %s: a message of %zu bytes to %s (over %u) was dropped", p->id, len, text, PM_MESSAGE_MAX);
+        mgr_plogf(p, "peer %s: a message of %zu bytes to %s (over %u) was dropped", p->id, len, text, PM_MESSAGE_MAX);
     } else if (!(etf = malloc(len))) {
         free(text);
         return;

@@ -2,7 +2,7 @@
  * pending.c — the calls in flight on a peer's control connection, by
  * sequence number (the node's replies carry it): made, taken when the reply
  * comes (or the call times out), and failed together when the connection
- * goes. relay.c sends and dispatches; io_server.c and messages.c park their
+ * goes (relay.c). outbound.c sends; io_server.c and messages.c park their
  * own continuations here.
  */
 #include "manager_int.h"
@@ -45,22 +45,3 @@ void mgr_pending_free(pending *c)
     arena_free(c->na);
     free(c);
 }
-
-/* Fails every call in flight: the connection is gone. */
-void mgr_fail_pending(peer *p, const char *why)
-{
-    for (int b = 0; b < CALL_BUCKETS; b++) {
-        pending *c = p->calls[b];
-        p->calls[b] = NULL;
-        while (c) {
-            pending *next = c->next;
-            mgr_timer_clear(p->m, &c->timer);
-            if (c->kind == P_CLIENT) mgr_finish(c->req, PM_ERR_NOCONNECTION, xasprintf("%s", why));
-            if (c->kind == P_NAMES && c->req) mgr_finish_reply(p, c->req);   /* the reply came; only its names did not */
-            mgr_pending_free(c);
-            c = next;
-        }
-    }
-    mgr_release_held(p, true);
-}
-

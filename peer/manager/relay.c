@@ -1,97 +1,13 @@
 /*
- * relay.c — traffic on the control connection: calls (with a pending table
- * by sequence number), casts and messages out, and what the node sends back
- * dispatched by tag. Within a batch of requests output is corked, so that
- * one write per peer carries the turn's requests.
+ * relay.c — traffic on the control connection: a request's call, cast or
+ * message sent (outbound.c), what the node sends back dispatched by tag,
+ * and every call in flight failed when the connection goes.
  */
 #include "manager_int.h"
 #include "control.h"
 #include "stdio_frame.h"
 
 #include <unistd.h>
-
-void mgr_flush_out(peer *p)
-{
-    if (p->conn) conn_flush(p->conn);
-}
-
-/* Queues one ETF message (version byte included) on the control connection. */
-bool mgr_send_etf(peer *p, const uint8_t *etf, size_t n)
-{
-    if (!conn_open(p)) return true;
-    if (!conn_send(p->conn, etf, n)) return false;
-    /* Within a batch of requests, one write per peer carries them all. */
-    if (p->m->batching) {
-        if (!p->corked) { p->corked = true; p->next_corked = p->m->corked; p->m->corked = p; }
-        return true;
-    }
-    mgr_flush_out(p);
-    return true;
-}
-
-/* {Tag, [Seq,] Payload...} where payload is ready-made ETF bodies. */
-bool mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n)
-{
-    buf b = {0};
-    buf_byte(&b, ETF_VERSION);
-    buf_byte(&b, SMALL_TUPLE_EXT);
-    buf_byte(&b, (uint8_t)arity);
-    etf_encode_atom(&b, tag, strlen(tag));
-    if (seq) etf_encode_int(&b, (int64_t)*seq);
-    buf_put(&b, body, n);
-    bool sent = !b.oom && mgr_send_etf(p, b.p, b.len);
-    buf_free(&b);
-    return sent;
-}
-
-static void call_timeout(void *owner, tmr *t)
-{
-    (void)t;
-    pending *c = owner;
-    mgr_pending_take(c->p, c->seq);
-    mgr_finish(c->req, PM_ERR_TIMEOUT, xasprintf("no reply within %lld ms", (long long)c->req->timeout_ms));
-    mgr_pending_free(c);
-}
-
-bool mgr_send_call(peer *p, pending *c, const uint8_t *mfa, size_t n)
-{
-    if (mgr_send_tagged(p, "call", 5, &c->seq, mfa, n)) return true;
-    mgr_pending_take(p, c->seq);
-    return false;
-}
-
-bool mgr_send_internal(peer *p, enum pending_kind kind, const uint8_t *mfa, size_t n)
-{
-    pending *c = mgr_pending_new(p, kind);
-    if (!c) return false;
-    if (mgr_send_call(p, c, mfa, n)) return true;
-    mgr_pending_free(c);
-    return false;
-}
-
-/* Encodes M, F, [Args...] bodies for an internal call. */
-/* M:F() on the node, or M:F(Atom) when atom is given. */
-bool mgr_internal_call(peer *p, enum pending_kind kind, const char *mod, const char *fun, const char *atom)
-{
-    pending *c = mgr_pending_new(p, kind);
-    if (!c) return false;
-    buf b = {0};
-    etf_encode_atom(&b, mod, strlen(mod));
-    etf_encode_atom(&b, fun, strlen(fun));
-    if (atom) {
-        buf_byte(&b, LIST_EXT);      /* LIST_EXT of 1 */
-        buf_u32(&b, 1);
-        etf_encode_atom(&b, atom, strlen(atom));
-    }
-    buf_byte(&b, NIL_EXT);
-    bool built = !b.oom, sent = built && mgr_send_call(p, c, b.p, b.len);
-    buf_free(&b);
-    if (!sent) {       /* taken back by mgr_send_call, or here */
-        if (!built) mgr_pending_take(p, c->seq);
-        mgr_pending_free(c);
-    }
-    return sent;
-}
 
 static void handle_reply(peer *p, uint64_t seq, const char *klass, const uint8_t *result, size_t n)
 {
@@ -112,54 +28,16 @@ void mgr_handle_reply(peer *p, pending *c, const char *klass, const uint8_t *res
         if (!r->klass || r->reply.oom || !mgr_ask_names_in(p, r)) mgr_finish_reply(p, r);
         break;
     }
-    case P_GETPID: case P_SELF: {
-        arena *a = arena_new();
-        etf_error e = {0};
-        term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, &e) : NULL;
-        if (c->kind == P_GETPID && t && t->type == TERM_LIST) {
-            /* os:getpid() is a string of digits. */
-            pid_t pid = 0;
-            for (size_t i = 0; i < t->list.n && t->list.items[i]->type == TERM_INT; i++)
-                pid = pid * 10 + (pid_t)(t->list.items[i]->i - '0');
-            p->os_pid = pid;
-            /* Ours when it is our child (spawned directly, or re-parented to
-             * us as subreaper after -detached). */
-            char path[64], line[512];
-            snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-            FILE *f = fopen(path, "r");
-            if (f && fgets(line, sizeof line, f)) {
-                char *rp = strrchr(line, ')');
-                int ppid = 0;
-                char st;
-                if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2) p->node_ours = ppid == getpid() || pid == p->child;
-            }
-            if (f) fclose(f);
-        } else if (c->kind == P_SELF && t && t->type == TERM_PID) {
-            arena_free(p->ident);
-            p->ident = a;
-            a = NULL;
-            p->node_atom = t->pid.node;
-            p->creation = t->pid.creation;
-        }
-        arena_free(a);
-        if (--p->boot_calls == 0 && p->state == ST_BOOTING) mgr_boot_succeeded(p);
+    case P_GETPID: case P_SELF:
+        mgr_boot_answered(p, c->kind, klass, result, n);
         break;
-    }
-    case P_JOIN: {
-        /* true: connected. false or an exception: the member could not be
-         * reached (a partition, another cookie); /clusters shows who
-         * is connected to whom. */
-        arena *a = arena_new();
-        term *t = a && !strcmp(klass, "ok") ? etf_decode_body(a, result, n, NULL) : NULL;
-        if (!t || !term_is_atom(t, "true"))
-            mgr_logf(p->m, "peer %s could not connect to a member of cluster %s", p->id, p->opt->cluster);
-        arena_free(a);
-        if (--p->boot_calls == 0 && p->state == ST_BOOTING) mgr_boot_succeeded(p);
+    case P_JOIN:
+        mgr_join_answered(p, klass, result, n);
+        mgr_boot_call_done(p);
         break;
-    }
     case P_WATCHDOG:
         liveness_watchdog_answered(p, klass);
-        if (--p->boot_calls == 0 && p->state == ST_BOOTING) mgr_boot_succeeded(p);
+        mgr_boot_call_done(p);
         break;
     case P_BEAT:
         break;                  /* that it came is all (liveness_heard) */
@@ -207,14 +85,6 @@ static bool large_message_in_place(peer *p, const uint8_t *etf, size_t n)
     return to != NULL;
 }
 
-/* {started, Node} could not be held: the boot fails now, not at its timeout. */
-static bool boot_out_of_memory(peer *p)
-{
-    mgr_logf(p->m, "peer %s: out of memory reading its boot message", p->id);
-    mgr_declare_down(p, "{boot,enomem}");
-    return false;
-}
-
 /* One control message from the node. Returns false if the peer is gone. */
 bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n)
 {
@@ -229,40 +99,22 @@ bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n)
         arena_free(a);
         if (p->state == ST_BOOTING && n > 3 && etf[0] == ETF_VERSION && etf[1] == SMALL_TUPLE_EXT &&
             etf_atom_is(etf + 3, n - 3, "started")) {
-            return boot_out_of_memory(p);
+            return mgr_boot_lost(p);
         }
         mgr_handle_oversized(p, etf, n, 0);
         return true;
     }
     if (!t || t->type != TERM_TUPLE || !t->tuple.n || t->tuple.items[0]->type != TERM_ATOM) {
-        mgr_logf(p->m, "peer %s sent a malformed control message (%s at byte %zu)", p->id, e.msg ? e.msg : "not a tagged tuple", e.pos);
+        mgr_plogf(p, "peer %s sent a malformed control message (%s at byte %zu)", p->id, e.msg ? e.msg : "not a tagged tuple", e.pos);
         arena_free(a);
         return true;
     }
     term *tag = t->tuple.items[0];
     size_t ar = t->tuple.n;
     if (term_is_atom(tag, "started") && ar == 2) {
-        buf nb = {0};
-        term_print(&nb, t->tuple.items[1]);
-        if (t->tuple.items[1]->type == TERM_ATOM) { nb.len = 0; buf_put(&nb, t->tuple.items[1]->atom.s, t->tuple.items[1]->atom.len); }
-        free(p->node);
-        p->node = buf_cstr(&nb) ? strdup((char *)nb.p) : NULL;
-        buf_free(&nb);
-        if (!p->node) {
+        if (!mgr_node_started(p, t->tuple.items[1])) {
             arena_free(a);
-            return boot_out_of_memory(p);
-        }
-        if (p->state == ST_BOOTING && !p->boot_calls) {
-            /* Only the calls that went are waited for; one of the two the
-             * peer needs that could not go fails the boot. */
-            int sent = mgr_internal_call(p, P_GETPID, "os", "getpid", NULL) + mgr_internal_call(p, P_SELF, "erlang", "self", NULL);
-            p->boot_calls = sent + mgr_join_cluster(p) + liveness_boot(p);
-            if (sent < 2) {
-                mgr_logf(p->m, "peer %s: out of memory for its boot calls", p->id);
-                mgr_declare_down(p, "{boot_calls,enomem}");
-                arena_free(a);
-                return false;
-            }
+            return false;
         }
     } else if (term_is_atom(tag, "io_request") && ar == 4) {
         mgr_handle_io_request(p, a, t);
@@ -280,7 +132,7 @@ bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n)
         handle_reply(p, (uint64_t)t->tuple.items[1]->i, klass, rb.p + 1, rb.len - 1);
         buf_free(&rb);
     } else {
-        mgr_logf(p->m, "peer %s sent an unknown control message", p->id);
+        mgr_plogf(p, "peer %s sent an unknown control message", p->id);
     }
     arena_free(a);
     return true;
@@ -328,8 +180,8 @@ void mgr_handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size)
         }
         arena_free(a);
     }
-    if (size) mgr_logf(p->m, "peer %s: dropped a control message of %zu bytes (over %u)", p->id, size, STDIO_MAX_FRAME);
-    else mgr_logf(p->m, "peer %s: out of memory: dropped a control message", p->id);
+    if (size) mgr_plogf(p, "peer %s: dropped a control message of %zu bytes (over %u)", p->id, size, STDIO_MAX_FRAME);
+    else mgr_plogf(p, "peer %s: out of memory: dropped a control message", p->id);
 }
 
 void mgr_do_relay(pm *m, peer *p, pm_req *r)
@@ -342,23 +194,27 @@ void mgr_do_relay(pm *m, peer *p, pm_req *r)
     if (liveness_refuses(p, r)) return;
     bool sent;
     switch (r->op) {
-    case PM_CALL: {
-        pending *c = mgr_pending_new(p, P_CLIENT);
-        if (!c) { mgr_finish(r, PM_ERR_NOMEM, NULL); return; }
-        c->req = r;
-        if (r->timeout_ms != PM_INFINITY && !mgr_timer_set(p->m, &c->timer, (uint64_t)r->timeout_ms, call_timeout, c)) {
-            mgr_pending_free(mgr_pending_take(p, c->seq));
-            mgr_finish(r, PM_ERR_INTERNAL, xasprintf("out of memory arming the call's timeout"));
-            return;
-        }
-        if (!mgr_send_call(p, c, r->payload.p, r->payload.len)) {
-            mgr_pending_free(c);
-            mgr_finish(r, PM_ERR_NOMEM, NULL);
-        }
-        return;
-    }
+    case PM_CALL: mgr_client_call(p, r); return;
     case PM_CAST: sent = mgr_send_tagged(p, "cast", 4, NULL, r->payload.p, r->payload.len); break;
     default: sent = mgr_send_tagged(p, "message", 3, NULL, r->payload.p, r->payload.len); break;
     }
     mgr_finish(r, sent ? PM_OK : PM_ERR_NOMEM, NULL);
+}
+
+/* Fails every call in flight: the connection is gone. */
+void mgr_fail_pending(peer *p, const char *why)
+{
+    for (int b = 0; b < CALL_BUCKETS; b++) {
+        pending *c = p->calls[b];
+        p->calls[b] = NULL;
+        while (c) {
+            pending *next = c->next;
+            mgr_timer_clear(p->m, &c->timer);
+            if (c->kind == P_CLIENT) mgr_finish(c->req, PM_ERR_NOCONNECTION, xasprintf("%s", why));
+            if (c->kind == P_NAMES && c->req) mgr_finish_reply(p, c->req);   /* the reply came; only its names did not */
+            mgr_pending_free(c);
+            c = next;
+        }
+    }
+    mgr_release_held(p, true);
 }

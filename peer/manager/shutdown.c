@@ -27,7 +27,7 @@ static void stop_complete(peer *p)
     pm_req *w = p->stop_waiters;
     p->stop_waiters = NULL;
     mgr_set_down(p, p->killed ? "killed" : p->stop_reason ? p->stop_reason : "stopped");
-    mgr_logf(p->m, "peer %s stopped%s", p->id, p->killed ? " (killed after the shutdown deadline)" : "");
+    mgr_plogf(p, "peer %s stopped%s", p->id, p->killed ? " (killed after the shutdown deadline)" : "");
     mgr_emit_event(p->m, p, "stopped", p->down_reason);
     while (w) {
         pm_req *next = w->next;
