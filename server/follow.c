@@ -31,7 +31,9 @@ static ssize_t feed_reader(void *cls, uint64_t pos, char *out, size_t max)
     size_t n = stream_take(f->s, out, max, &st, &refill);
     if (refill) f->more(f);
     if (n) return (ssize_t)n;
-    if (st == STREAM_END) return MHD_CONTENT_READER_END_OF_STREAM;
+    /* A client that went away is not an error (libmicrohttpd would log one):
+     * nothing reaches it either way. */
+    if (st == STREAM_END || f->s->gone) return MHD_CONTENT_READER_END_OF_STREAM;
     if (st == STREAM_CUT) return MHD_CONTENT_READER_END_WITH_ERROR;
     return 0;   /* parked: the connection is suspended until data comes */
 }

@@ -6,6 +6,7 @@
  */
 #include "http.h"
 #include "http_int.h"
+#include "log.h"
 #include "term_json.h"
 
 #include <stdio.h>
@@ -331,6 +332,15 @@ static void sweep_tick(void *owner, tmr *t)
     s->swept_at = loop_now();
 }
 
+/* libmicrohttpd's own lines go into peerd's log, with their time. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    log_msg(NULL, "http: %s", msg);
+}
+
 int http_start(http_server *s, loop *l, int listen_fd)
 {
     s->l = l;
@@ -339,6 +349,7 @@ int http_start(http_server *s, loop *l, int listen_fd)
     if (s->tls_cert) {
         flags |= MHD_USE_TLS;
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                                     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                      MHD_OPTION_LISTEN_SOCKET, listen_fd,
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
@@ -351,6 +362,7 @@ int http_start(http_server *s, loop *l, int listen_fd)
                                      MHD_OPTION_END);
     } else {
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                                     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                      MHD_OPTION_LISTEN_SOCKET, listen_fd,
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,

@@ -10,6 +10,7 @@
  * and end the loop.
  */
 #include "http.h"
+#include "log.h"
 #include "loop.h"
 #include "manager.h"
 #include "notify.h"
@@ -63,6 +64,8 @@ static void usage(FILE *f)
           "  --unreachable S        unheard for S seconds, a peer is declared down, and its\n"
           "                         node halts by itself (default 60; a start's unreachable_ms wins)\n"
           "  --quiet                no log lines on stderr\n"
+          "  --log-format text|json each log line as text after its time (default), or\n"
+          "                         as one JSON object: time, peer (if about one), msg\n"
           "  --help, --version\n", f);
 }
 
@@ -176,7 +179,7 @@ static int listen_on(const char *spec, char *shown, size_t shown_len)
 
 /* The stop, in order: the peers (pm_quit), HTTP (http_quit), the webhooks
  * in flight (notifier_quit), then the loop. */
-typedef struct { loop *l; http_server *srv; pm *m; notifier *hooks; bool quiet; bool asked; } stopping;
+typedef struct { loop *l; http_server *srv; pm *m; notifier *hooks; bool asked; } stopping;
 
 static void hooks_done(void *ud) { loop_stop(((stopping *)ud)->l); }
 static void http_done(void *ud) { stopping *st = ud; notifier_quit(st->hooks, hooks_done, st); }
@@ -190,7 +193,7 @@ static void on_stop_signal(loop_watch *w, uint32_t ev)
     while (read(w->fd, &si, sizeof si) == sizeof si) {
         if (st->asked) continue;
         st->asked = true;
-        if (!st->quiet) fprintf(stderr, "peerd: %s: stopping every peer\n", strsignal((int)si.ssi_signo));
+        log_msg(NULL, "%s: stopping every peer", strsignal((int)si.ssi_signo));
         pm_quit(st->m, peers_done, st);
     }
 }
@@ -205,12 +208,14 @@ int main(int argc, char **argv)
     char **allow = NULL;
     size_t nallow = 0;
     int max_streams = 1024;
+    bool log_json = false;
     unsigned request_timeout = 30, idle_timeout = 60, conns_per_ip = 256;
     static const struct option opts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "console-buffer", required_argument, NULL, 'c' },
         { "max-peers", required_argument, NULL, 'm' },
         { "quiet", no_argument, NULL, 'q' },
+        { "log-format", required_argument, NULL, 'L' },
         { "cookie-file", required_argument, NULL, 'k' },
         { "dist-address", required_argument, NULL, 'a' },
         { "token-file", required_argument, NULL, 'T' },
@@ -238,6 +243,10 @@ int main(int argc, char **argv)
             break;
         case 'm': cfg.max_peers = atoi(optarg); if (cfg.max_peers < 1) { fputs("peerd: --max-peers must be >= 1\n", stderr); return 2; } break;
         case 'q': cfg.quiet = true; break;
+        case 'L':
+            if (!strcmp(optarg, "json")) log_json = true;
+            else if (strcmp(optarg, "text")) { fprintf(stderr, "peerd: --log-format must be text or json, not %s\n", optarg); return 2; }
+            break;
         case 'k': cookie_file = optarg; break;
         case 'a': {
             struct in_addr a;
@@ -285,6 +294,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) { usage(stderr); return 2; }
+    log_setup(log_json ? LOG_JSON : LOG_TEXT, cfg.quiet);
 
     /* Buffers of 256 KiB and more (console rings, large replies and
      * answers) are mapped and unmapped by themselves: glibc's threshold
@@ -365,7 +375,7 @@ int main(int argc, char **argv)
                         .max_conns_per_ip = conns_per_ip,
                         .tls_cert = cert, .tls_key = key };
     if (http_start(&srv, l, fd) < 0) { fputs("peerd: cannot start the HTTP server\n", stderr); return 1; }
-    stopping st = { l, &srv, m, hooks, cfg.quiet, false };
+    stopping st = { l, &srv, m, hooks, false };
     int sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
     loop_watch w_stop = { .fd = -1 };
     if (sfd < 0 || loop_watch_fd(l, &w_stop, sfd, EPOLLIN, on_stop_signal, &st) < 0) {
@@ -391,6 +401,6 @@ int main(int argc, char **argv)
     free(key);
     for (size_t i = 0; i < nallow; i++) free(allow[i]);
     free(allow);
-    if (!cfg.quiet) fputs("peerd: stopped\n", stderr);
+    log_msg(NULL, "stopped");
     return 0;
 }

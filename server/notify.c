@@ -13,6 +13,7 @@
  * webhook_failed (which is not itself posted), and the queue moves on.
  */
 #include "notify.h"
+#include "log.h"
 #include "frame.h"
 
 #include <curl/curl.h>
@@ -126,7 +127,7 @@ static void give_up(dest *d, const char *why)
     n->fig.failed++;
     char reason[600];
     snprintf(reason, sizeof reason, "%s event to %.300s: %s", e->type, d->url, why);
-    fprintf(stderr, "peerd: webhook: %s; given up\n", reason);
+    log_msg(NULL, "webhook: %s; given up", reason);
     if (n->m) {
         pm_event about = { .type = "webhook_failed", .peer = e->peer, .node = e->node, .reason = reason,
                            .incarnation = e->incarnation, .labels_json = e->labels_json };
@@ -290,7 +291,7 @@ void notifier_post(const char *url, const pm_event *e, uint64_t instance, void *
     while (d && strcmp(d->url, url)) d = d->next;
     if (d && d->queued >= NOTIFY_QUEUE_MAX) {
         n->fig.failed++;
-        fprintf(stderr, "peerd: webhook: %s event to %.300s: %d events already wait there; dropped\n", e->type, url, NOTIFY_QUEUE_MAX);
+        log_msg(e->peer, "webhook: %s event to %.300s: %d events already wait there; dropped", e->type, url, NOTIFY_QUEUE_MAX);
         return;
     }
     buf json = {0};
@@ -319,7 +320,7 @@ void notifier_post(const char *url, const pm_event *e, uint64_t instance, void *
     if (oom) {
         if (o) event_out_free(o);
         n->fig.failed++;
-        fprintf(stderr, "peerd: webhook: %s event to %.300s: out of memory; dropped\n", e->type, url);
+        log_msg(e->peer, "webhook: %s event to %.300s: out of memory; dropped", e->type, url);
         return;
     }
     *d->tail = o;

@@ -5,6 +5,7 @@
  * in glibc, which makes "exec" errors exact without a fork-and-report dance.
  */
 #include "proc.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -139,7 +140,7 @@ int spawn_stop_children(int grace_ms, bool quiet)
                 ssize_t len = fd >= 0 ? read(fd, comm, sizeof comm - 1) : -1;
                 if (fd >= 0) close(fd);
                 if (len > 0) comm[len - (comm[len - 1] == '\n')] = 0;
-                fprintf(stderr, "peerd: stopping %s (pid %d), left behind by a node\n", comm, (int)pids[i]);
+                log_msg(NULL, "stopping %s (pid %d), left behind by a node", comm, (int)pids[i]);
             }
             kill(pids[i], late ? SIGKILL : SIGTERM);
         }

@@ -106,16 +106,19 @@ static void check_log(peerd *d)
     if (clean) unlink(d->log);
 }
 
-int peerd_stop(peerd *d)
+int peerd_stop_with_log(peerd *d, char **log)
 {
     if (!d || !d->pid) return -1;
     kill(d->pid, SIGTERM);
     int status;
     int rc = waitpid(d->pid, &status, 0) == d->pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (log) *log = slurp(d->log, NULL);
     check_log(d);
     free(d);
     return rc;
 }
+
+int peerd_stop(peerd *d) { return peerd_stop_with_log(d, NULL); }
 
 void peerd_kill(peerd *d)
 {

@@ -37,6 +37,8 @@ peerd *peerd_start(const char *const *extra);
 int peerd_refused(const char *const *args, char *err, size_t errlen);
 /* SIGTERM, then waits; returns the exit status (or -1). */
 int peerd_stop(peerd *d);
+/* peerd_stop, and *log what it wrote on stderr (malloc'd; NULL if none). */
+int peerd_stop_with_log(peerd *d, char **log);
 void peerd_kill(peerd *d);
 
 resp *http(peerd *d, const char *method, const char *path, const char *body);
