@@ -35,6 +35,7 @@ static bool read_query(http_req *h, stream_query *q, enum MHD_Result *answered)
 {
     if (!http_since(h, &q->since, answered) || !http_flag(h, "follow", &q->follow, answered) ||
         !http_flag(h, "link", &q->link, answered)) return false;
+    if (q->link && http_refuse_read_only(h, "link=1 (the peer is stopped when the stream ends)", answered)) return false;
     if (q->link && !q->follow) {
         *answered = http_problem(h, 400, "invalid_arg", "link: only a following request (follow=1) can be linked", NULL);
         return false;

@@ -62,6 +62,7 @@ enum MHD_Result messages_get(http_req *h);
 enum MHD_Result events_get(http_req *h);
 /* meta.c */
 enum MHD_Result meta_healthz(http_req *h);
+enum MHD_Result meta_scope(http_req *h);
 enum MHD_Result meta_openapi(http_req *h);
 enum MHD_Result meta_random_name(http_req *h);
 enum MHD_Result meta_metrics(http_req *h);

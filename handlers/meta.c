@@ -43,6 +43,15 @@ enum MHD_Result meta_healthz(http_req *h)
     return http_bytes(h, 200, "application/json; charset=utf-8", ok, (size_t)n, NULL);
 }
 
+/* What the request's token may do: the dashboard hides what it cannot. */
+enum MHD_Result meta_scope(http_req *h)
+{
+    const char *scope = !h->srv->token ? "open" : h->read_only ? "read" : "control";
+    char body[64];
+    int n = snprintf(body, sizeof body, "{\"scope\":\"%s\"}", scope);
+    return http_bytes(h, 200, "application/json; charset=utf-8", body, (size_t)n, NULL);
+}
+
 enum MHD_Result meta_openapi(http_req *h)
 {
     return http_bytes(h, 200, "application/yaml", openapi_yaml, openapi_yaml_len, NULL);

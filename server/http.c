@@ -88,6 +88,17 @@ static bool token_matches(const char *given, const char *token)
     return diff == 0;
 }
 
+/* The control token, or the read-only one (h->read_only set), or neither
+ * (false). Both are compared, whichever matches: the time taken does not
+ * say which one a guess came close to. */
+static bool token_ok(http_req *h, const char *given)
+{
+    bool control = token_matches(given, h->srv->token);
+    bool read = h->srv->read_token && token_matches(given, h->srv->read_token);
+    h->read_only = read && !control;
+    return control || read;
+}
+
 /* NULL if h may go on, or why not (the 401's detail). */
 static const char *unauthorized_why(http_req *h)
 {
@@ -100,7 +111,7 @@ static const char *unauthorized_why(http_req *h)
     const char *auth = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth) {
         if (strncasecmp(auth, "Bearer ", 7)) return "Authorization: only the Bearer scheme is taken (Authorization: Bearer TOKEN)";
-        return token_matches(auth + 7, token) ? NULL : "Authorization: the token is not this peerd's";
+        return token_ok(h, auth + 7) ? NULL : "Authorization: the token is not this peerd's";
     }
     /* EventSource cannot send headers: the GET streams (/events, a peer's
      * console and messages) may carry ?access_token=; nothing else may, as
@@ -113,7 +124,14 @@ static const char *unauthorized_why(http_req *h)
     if (!stream)
         return "access_token: only the GET streams (/events, a peer's console and messages) take the token in the URL; "
                "send Authorization: Bearer TOKEN";
-    return token_matches(q, token) ? NULL : "access_token: the token is not this peerd's";
+    return token_ok(h, q) ? NULL : "access_token: the token is not this peerd's";
+}
+
+bool http_refuse_read_only(http_req *h, const char *what, enum MHD_Result *answered)
+{
+    if (!h->read_only) return false;
+    *answered = http_problemf(h, 403, "read_only", "%s needs the control token: this one may only read (GET and HEAD)", what);
+    return true;
 }
 
 static enum MHD_Result unauthorized(http_req *h, const char *why)
@@ -218,6 +236,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Refused before a byte of the body is read. */
         const char *why = unauthorized_why(h);
         if (why) { set_deadline(s, hc, false); return unauthorized(h, why); }
+        enum MHD_Result refused;
+        if (strcmp(method, "GET") && strcmp(method, "HEAD") && http_refuse_read_only(h, method, &refused)) {
+            set_deadline(s, hc, false);
+            return refused;
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
         if (length > h->max_body) {

@@ -37,6 +37,7 @@ struct http_req {
     int nseg;
     buf body;
     bool too_large;
+    bool read_only;             /* authenticated by the read-only token: GET and HEAD only */
     size_t max_body;            /* the route's limit */
     uint64_t discarded;         /* body bytes read past the limit, so that the 413 arrives */
     pm_req *pm;                 /* in flight or answered */
@@ -111,6 +112,7 @@ struct http_server {
     unsigned max_conns_per_ip;
     http_conn *conns;
     const char *token;          /* bearer token; NULL: no authentication */
+    const char *read_token;     /* a token that reads (GET, HEAD) and no more; NULL: none */
     char **allow_exec;          /* NULL-terminated; NULL: any program */
     int max_streams;            /* open following responses at most */
     int streams;
@@ -126,6 +128,9 @@ void http_sweep(http_server *s);
 /* Stops accepting, lets open streams drain (2 s at most), closes every
  * connection, then calls done(ud). */
 void http_quit(http_server *s, void (*done)(void *ud), void *ud);
+/* The request was authenticated by the read-only token: answers 403
+ * read_only saying that `what` needs the control token, and returns true. */
+bool http_refuse_read_only(http_req *h, const char *what, enum MHD_Result *answered);
 /* Resumes a suspended connection (the end of the turn runs libmicrohttpd). */
 void http_resume(http_server *s, struct MHD_Connection *c);
 

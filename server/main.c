@@ -44,6 +44,8 @@ static void usage(FILE *f)
           "  --console-buffer SIZE  console bytes kept per peer (default 1M; K/M suffixes)\n"
           "  --max-peers N          most peers at once (default 256)\n"
           "  --token-file FILE      require Authorization: Bearer TOKEN (or set PEERD_TOKEN)\n"
+          "  --read-token-file FILE a second token that may only read: GET and HEAD\n"
+          "                         (or set PEERD_READ_TOKEN; needs the first)\n"
           "  --insecure             allow a non-loopback address without a token\n"
           "  --tls-cert FILE --tls-key FILE   serve HTTPS\n"
           "  --allow-exec PATH      programs a peer may be started with (repeatable)\n"
@@ -203,6 +205,7 @@ int main(int argc, char **argv)
     http_json_init();
     const char *listen_spec = "127.0.0.1:8080";
     pm_config cfg = { .console_buffer = 1 << 20, .max_peers = 256, .heartbeat_ms = 5000, .unreachable_ms = 60000 };
+    const char *read_token_file = NULL;
     const char *token_file = NULL, *cert_file = NULL, *key_file = NULL, *cookie_file = NULL;
     bool insecure = false;
     char **allow = NULL;
@@ -219,6 +222,7 @@ int main(int argc, char **argv)
         { "cookie-file", required_argument, NULL, 'k' },
         { "dist-address", required_argument, NULL, 'a' },
         { "token-file", required_argument, NULL, 'T' },
+        { "read-token-file", required_argument, NULL, 'r' },
         { "insecure", no_argument, NULL, 'I' },
         { "tls-cert", required_argument, NULL, 'C' },
         { "tls-key", required_argument, NULL, 'K' },
@@ -255,6 +259,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'T': token_file = optarg; break;
+        case 'r': read_token_file = optarg; break;
         case 'I': insecure = true; break;
         case 'C': cert_file = optarg; break;
         case 'K': key_file = optarg; break;
@@ -327,6 +332,24 @@ int main(int argc, char **argv)
     } else if (getenv("PEERD_TOKEN") && *getenv("PEERD_TOKEN")) {
         token = getenv("PEERD_TOKEN");
     }
+    char *read_token = NULL, *read_token_text = NULL;
+    if (read_token_file) {
+        read_token = trimmed(read_token_text = read_file(read_token_file));
+        if (!read_token || !*read_token) {
+            fprintf(stderr, "peerd: --read-token-file %s: cannot read a token from it\n", read_token_file);
+            return 2;
+        }
+    } else if (getenv("PEERD_READ_TOKEN") && *getenv("PEERD_READ_TOKEN")) {
+        read_token = getenv("PEERD_READ_TOKEN");
+    }
+    if (read_token && !token) {
+        fputs("peerd: a read-only token needs a control token (--token-file or PEERD_TOKEN): without one, anyone may do anything\n", stderr);
+        return 2;
+    }
+    if (read_token && !strcmp(read_token, token)) {
+        fputs("peerd: the read-only token is the control token; give two different tokens\n", stderr);
+        return 2;
+    }
     /* The cookie of distribution peers: random, so that two peerd on one
      * host cannot reach each other's nodes, unless one is given. */
     char cookie_buf[33], *cookie_text = NULL;
@@ -370,7 +393,7 @@ int main(int argc, char **argv)
     pm *m = pm_new(l, &cfg);
     if (!m) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
     notifier_report_to(hooks, m);
-    http_server srv = { .pm = m, .hooks = hooks, .dispatch = router_dispatch, .body_limit = router_body_limit, .token = token, .allow_exec = allow, .max_streams = max_streams,
+    http_server srv = { .pm = m, .hooks = hooks, .dispatch = router_dispatch, .body_limit = router_body_limit, .token = token, .read_token = read_token, .allow_exec = allow, .max_streams = max_streams,
                         .request_timeout_s = request_timeout, .idle_timeout_s = idle_timeout,
                         .max_conns_per_ip = conns_per_ip,
                         .tls_cert = cert, .tls_key = key };
@@ -396,6 +419,7 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     loop_free(l);
     free(token_text);
+    free(read_token_text);
     free(cookie_text);
     free(cert);
     free(key);

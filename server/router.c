@@ -19,6 +19,7 @@ typedef struct {
 static const route routes[] = {
     { "GET", { "healthz" }, 1, meta_healthz, 0 },
     { "GET", { "metrics" }, 1, meta_metrics, 0 },
+    { "GET", { "scope" }, 1, meta_scope, 0 },
     { "GET", { NULL }, 0, meta_dashboard, 0 },
     { "GET", { "favicon.ico" }, 1, meta_favicon, 0 },
     { "GET", { "openapi.yaml" }, 1, meta_openapi, 0 },

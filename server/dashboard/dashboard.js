@@ -23,6 +23,7 @@ function askToken() {
       $("token-dialog").style.display = "none";
       asking = null;
       resolve();
+      learnScope();
       watchEvents();
     };
   });
@@ -134,7 +135,7 @@ function renderPeers() {
     cluster.textContent = p.cluster || "";
     // A down peer is already stopped: what is left is to remove it.
     const act = document.createElement("button");
-    act.className = p.state === "down" ? "remove" : "stop";
+    act.className = (p.state === "down" ? "remove" : "stop") + " write";
     act.textContent = p.state === "down" ? "Remove" : "Stop";
     act.setAttribute("aria-label", `${act.textContent} ${p.id}`);
     act.onclick = async () => {
@@ -511,6 +512,7 @@ function addEvent(ev) {
 
 function watchEvents() {
   if (eventsSource) eventsSource.close();
+  $("events").replaceChildren();   // a new source replays the log from its start
   eventsSource = new EventSource(withToken("/events"));
   eventsSource.onopen = () => { setStatus("live"); refresh(); };
   eventsSource.addEventListener("peer", (e) => { try { addEvent(JSON.parse(e.data)); } catch (_) {} scheduleRefresh(); });
@@ -669,5 +671,15 @@ if (window.PerformanceObserver && PerformanceObserver.supportedEntryTypes.includ
   }).observe({ type: "longtask" });
 }
 
+// A read-only token (GET /scope says "read") can look, not act: what it
+// cannot do is hidden, and the header says so.
+async function learnScope() {
+  const r = await api("GET", "/scope");
+  const read = r.status === 200 && r.json && r.json.scope === "read";
+  document.body.classList.toggle("read-only", read);
+  $("scope").hidden = !read;
+}
+
 refresh().then(watchEvents);
+learnScope();
 pollMetrics();

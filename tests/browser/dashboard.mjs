@@ -250,6 +250,35 @@ try {
     await page.screenshot({ path: shot, fullPage: true });
   });
 
+  await step("read-only", async () => {
+    // A second peerd with a read-only token beside the control one: the
+    // page given the read-only token says so and offers nothing it cannot do.
+    const ro = await startPeerd(peerdBin, { args: ["--quiet"], env: { PEERD_TOKEN: token, PEERD_READ_TOKEN: "browser-read-token" } });
+    try {
+      await fetch(ro.base + "/peers", { method: "POST", headers: auth, body: JSON.stringify({ name: "watched" }) });
+      const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+      const p2 = await ctx.newPage();
+      await p2.goto(ro.base + "/");
+      await p2.waitForSelector("#token-dialog input", { state: "visible" });
+      await p2.fill("#token-dialog input", "browser-read-token");
+      await p2.click("#token-dialog button");
+      await p2.locator(".prow[data-id=\"watched\"]").waitFor();
+      await p2.locator("#scope").waitFor({ state: "visible" });
+      const hidden = await p2.evaluate(() => [...document.querySelectorAll("#start-form, #stop-group, .prow .stop, .prow .remove")]
+        .every((e) => !e.offsetParent));
+      check(hidden, "a read-only token: the page says so and hides start, stop and group stop");
+      await p2.click(".prow[data-id=\"watched\"] .pick");
+      await p2.locator(".panel.active .console").waitFor();
+      const panelHidden = await p2.evaluate(() => [...document.querySelectorAll(".panel.active .call-form, .panel.active .send-form, .panel.active .eval-form")]
+        .every((e) => !e.offsetParent));
+      check(panelHidden, "a read-only token: a peer's console shows, its call, send and eval forms do not");
+      await p2.screenshot({ path: shotOf("read-only"), fullPage: true });
+      await ctx.close();
+    } finally {
+      ro.proc.kill("SIGTERM");
+    }
+  });
+
   await step("restart", async () => {
     // peerd restarted under the page: EventSource reconnects with an event id
     // of the old instance, gets a reset, and the page shows the new world.

@@ -196,6 +196,7 @@ try {
   await check("random name", "GET", "/random-name?prefix=c", undefined, 200);
   await check("random name, bad prefix", "GET", "/random-name?prefix=a%20b", undefined, "invalid request");
   await check("metrics", "GET", "/metrics", undefined, 200);
+  await check("scope, no token", "GET", "/scope", undefined, 200, (r) => { if (r.json.scope !== "open") throw new Error(r.text); });
   await check("list", "GET", "/peers", undefined, 200);
   await check("start, bad option", "POST", "/peers", { shutdown: { halt: 999 } }, "invalid request");
   await check("start", "POST", "/peers", { name: "contract1", lease_ms: 600000 }, 201);
@@ -306,10 +307,12 @@ try {
   peerd.kill();
 }
 
-// With a token and --allow-exec: 401, 403, and what needs no token.
+// With a token, a read-only token and --allow-exec: 401, 403, and what needs no token.
 const dir = mkdtempSync(path.join(os.tmpdir(), "peerd-contract-"));
 writeFileSync(path.join(dir, "token"), "contract-token\n");
-({ peerd, prism, base } = await start(["--token-file", path.join(dir, "token"), "--allow-exec", "erl"]));
+writeFileSync(path.join(dir, "read-token"), "contract-read-token\n");
+({ peerd, prism, base } = await start(["--token-file", path.join(dir, "token"), "--read-token-file", path.join(dir, "read-token"),
+                                       "--allow-exec", "erl"]));
 try {
   await check("healthz without the token", "GET", "/healthz", undefined, 200);
   await check("list without the token", "GET", "/peers", undefined, 401);
@@ -317,6 +320,12 @@ try {
   authorization = "Bearer contract-token";
   await check("list with the token", "GET", "/peers", undefined, 200);
   await check("start a program not allowed", "POST", "/peers", { exec: "/bin/ls" }, 403);
+  await check("scope, the control token", "GET", "/scope", undefined, 200, (r) => { if (r.json.scope !== "control") throw new Error(r.text); });
+  authorization = "Bearer contract-read-token";
+  await check("list with the read-only token", "GET", "/peers", undefined, 200);
+  await check("scope, the read-only token", "GET", "/scope", undefined, 200, (r) => { if (r.json.scope !== "read") throw new Error(r.text); });
+  await check("start with the read-only token", "POST", "/peers", {}, 403);
+  await check("stop with the read-only token", "DELETE", "/peers/nosuch", undefined, 403);
 } finally {
   prism.kill();
   peerd.kill();

@@ -1,5 +1,5 @@
 /*
- * security.c — tokens on every endpoint but /healthz, HTTPS,
+ * security.c — tokens on every endpoint but /healthz (and a read-only one), HTTPS,
  * loopback-only without a token, --allow-exec, limits, a battery of
  * malformed requests that leaves peerd serving, and signals.
  */
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -85,6 +86,99 @@ Test(security, a_token_guards_every_endpoint_but_healthz, .timeout = 60)
     }
     unlink(path);
     peerd_stop(d);
+}
+
+/* A second token that reads: every GET and HEAD answers as with the
+ * control token, every write is 403 read_only naming what needs the
+ * control token, and so is a console linked to its peer (its end would
+ * stop the peer). The peer is untouched by all of it. */
+Test(security, a_read_only_token_reads_and_nothing_more, .timeout = 60)
+{
+    const char *control = "/tmp/peerd-token-control", *reader = "/tmp/peerd-token-read";
+    FILE *f = fopen(control, "w");
+    fputs("control-token\n", f);
+    fclose(f);
+    f = fopen(reader, "w");
+    fputs("read-token\n", f);
+    fclose(f);
+    const char *args[] = { "--token-file", control, "--read-token-file", reader, NULL };
+    peerd *d = peerd_start(args);
+    snprintf(d->token, sizeof d->token, "control-token");
+    char *id = start_peer(d, "{\"heartbeat_ms\":0}");
+    resp *r = http(d, "GET", "/scope", NULL);
+    cr_expect_str_eq(jstr(r, "scope"), "control", "%s", r->body);
+    resp_free(r);
+    snprintf(d->token, sizeof d->token, "read-token");
+    char peer[128], console[160], linked[192], wait[192];
+    snprintf(peer, sizeof peer, "/peers/%s", id);
+    snprintf(console, sizeof console, "/peers/%s/console", id);
+    snprintf(linked, sizeof linked, "/peers/%s/console?follow=1&link=1", id);
+    snprintf(wait, sizeof wait, "/peers/%s/wait?state=running&timeout_ms=100", id);
+    const char *reads[] = { "/peers", peer, console, wait, "/events?follow=0", "/metrics", "/clusters", "/openapi.yaml", "/random-name" };
+    for (size_t i = 0; i < sizeof reads / sizeof *reads; i++) {
+        r = http(d, "GET", reads[i], NULL);
+        cr_expect_eq(r->status, 200, "GET %s with the read-only token: %ld %s", reads[i], r->status, r->body);
+        resp_free(r);
+    }
+    r = http(d, "GET", "/scope", NULL);
+    cr_expect_str_eq(jstr(r, "scope"), "read", "%s", r->body);
+    resp_free(r);
+    for (size_t i = 0; i < sizeof every_endpoint / sizeof *every_endpoint; i++) {
+        const endpoint *e = &every_endpoint[i];
+        if (!strcmp(e->method, "GET")) continue;
+        char path[256];
+        snprintf(path, sizeof path, "%s", e->path);
+        char *x = strstr(path, "/x");      /* the real peer, so that only the scope can refuse */
+        if (x && (x[2] == '/' || !x[2])) {
+            char rest[128];
+            snprintf(rest, sizeof rest, "%s", x + 2);
+            snprintf(x, sizeof path - (size_t)(x - path), "/%s%s", id, rest);
+        }
+        r = http(d, e->method, path, e->body);
+        cr_expect_eq(r->status, 403, "%s %s with the read-only token: %ld %s", e->method, path, r->status, r->body);
+        cr_expect_str_eq(jstr(r, "error"), "read_only", "%s", r->body);
+        char want[96];
+        snprintf(want, sizeof want, "%s needs the control token: this one may only read (GET and HEAD)", e->method);
+        cr_expect_str_eq(jstr(r, "detail"), want, "%s", r->body);
+        resp_free(r);
+    }
+    r = http(d, "GET", linked, NULL);
+    cr_expect_eq(r->status, 403, "a linked stream would stop the peer when it ends: %s", r->body);
+    cr_expect_str_eq(jstr(r, "error"), "read_only");
+    resp_free(r);
+    snprintf(d->token, sizeof d->token, "wrong-token");
+    r = http(d, "GET", "/peers", NULL);
+    cr_expect_eq(r->status, 401);
+    resp_free(r);
+    snprintf(d->token, sizeof d->token, "control-token");
+    r = http(d, "GET", peer, NULL);
+    cr_expect_str_eq(jstr(r, "state"), "running", "the peer is untouched: %s", r->body);
+    resp_free(r);
+    delete_peer(d, id);
+    free(id);
+    peerd_stop(d);
+    unlink(control);
+    unlink(reader);
+}
+
+/* A read-only token alone guards nothing, and one equal to the control
+ * token reads as control: both are refused at start. */
+Test(security, a_read_only_token_needs_a_different_control_token)
+{
+    static const struct { const char *env, *says; } bad[] = {
+        { "PEERD_READ_TOKEN=r", "a read-only token needs a control token" },
+        { "PEERD_TOKEN=same PEERD_READ_TOKEN=same", "the read-only token is the control token" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char cmd[512], out[512] = "";
+        snprintf(cmd, sizeof cmd, "env -u PEERD_TOKEN %s %s --listen 127.0.0.1:0 2>&1", bad[i].env, PEERD_BIN);
+        FILE *p = popen(cmd, "r");
+        size_t n = fread(out, 1, sizeof out - 1, p);
+        out[n] = 0;
+        int st = pclose(p);
+        cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: exit 2", bad[i].env);
+        cr_expect(strstr(out, bad[i].says) != NULL, "%s: %s", bad[i].env, out);
+    }
 }
 
 Test(security, peerd_token_from_the_environment, .timeout = 60)
