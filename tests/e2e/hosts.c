@@ -112,13 +112,20 @@ static void hosts_up(hosts *h, int n)
         h->sshd[i] = s;
     }
     for (int i = 0; i < n; i++) {
+        /* Each try bounded (a try that reaches a starting sshd must not
+         * wait on it for good), and all of them within 30 s. */
         bool up = false;
-        for (int t = 0; t < 100 && !up; t++) {
+        double until = now_s() + 30;
+        while (!up && now_s() < until) {
             up = sh("ssh -i %s/client_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes "
-                    "-o LogLevel=ERROR root@%s 'test $(hostname) = %s' 2>/dev/null", h->dir, h->ip[i], h->name[i]) == 0;
+                    "-o ConnectTimeout=5 -o LogLevel=ERROR root@%s 'test $(hostname) = %s' 2>/dev/null",
+                    h->dir, h->ip[i], h->name[i]) == 0;
             if (!up) usleep(100000);
         }
-        cr_assert(up, "sshd on %s (%s) answers as %s", h->ns[i], h->ip[i], h->name[i]);
+        char log[256];
+        snprintf(log, sizeof log, "%s/sshd_%d.log", h->dir, i);
+        char *said = up ? NULL : slurp(log, NULL);
+        cr_assert(up, "sshd on %s (%s) answers as %s within 30 s; its log: %s", h->ns[i], h->ip[i], h->name[i], said ? said : "");
     }
 }
 
