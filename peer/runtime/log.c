@@ -2,6 +2,7 @@
  * log.c — peerd's log lines, as text or JSON, each with its time.
  */
 #include "log.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,20 +18,6 @@ void log_setup(log_format f, bool q)
     quiet = q;
 }
 
-/* A UTF-8 sequence at s (of at most n bytes): its length, or 0 if it is
- * not one (overlong forms, surrogates and values past U+10FFFF included). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t k = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
-    if (!k || c >= 0xf5 || k > n) return 0;
-    for (size_t i = 1; i < k; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if (k == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))) return 0;
-    if (k == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))) return 0;
-    return k;
-}
-
 /* s as the inside of a JSON string: quotes, backslashes and control
  * characters escaped, bytes that are not UTF-8 as U+FFFD. Stops short of
  * the end of out rather than cut an escape. */
@@ -39,6 +26,7 @@ static size_t json_text(char *out, size_t n, const char *s)
     size_t w = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         char esc[8];
+        uint32_t cp;
         size_t k = 1;
         const char *put = esc;
         if (*p == '"' || *p == '\\') { esc[0] = '\\'; esc[1] = (char)*p; k = 2; }
@@ -46,7 +34,7 @@ static size_t json_text(char *out, size_t n, const char *s)
         else if (*p == '\t') { memcpy(esc, "\\t", 2); k = 2; }
         else if (*p < 0x20 || *p == 0x7f) { snprintf(esc, sizeof esc, "\\u%04x", *p); k = 6; }
         else if (*p < 0x80) { esc[0] = (char)*p; }
-        else if ((k = utf8_seq(p, strnlen((const char *)p, 4)))) { put = (const char *)p; }
+        else if ((k = utf8_next(p, strnlen((const char *)p, 4), &cp))) { put = (const char *)p; }
         else { memcpy(esc, "\\ufffd", 6); k = 6; }
         if (w + k >= n) break;
         memcpy(out + w, put, k);
@@ -57,10 +45,10 @@ static size_t json_text(char *out, size_t n, const char *s)
     return w;
 }
 
-size_t log_format_line(char *out, size_t n, log_format f, double unix_s, const char *peer, const char *msg)
+size_t log_format_line(char *out, size_t n, log_format f, int64_t unix_ms, const char *peer, const char *msg)
 {
-    time_t sec = (time_t)unix_s;
-    int ms = (int)((unix_s - (double)sec) * 1000);
+    time_t sec = (time_t)(unix_ms / 1000);
+    int ms = (int)(unix_ms % 1000);
     struct tm tm;
     gmtime_r(&sec, &tm);
     char when[32];
@@ -97,7 +85,7 @@ void log_vmsg(const char *peer, const char *fmt, va_list ap)
     while (len && msg[len - 1] == '\n') msg[--len] = 0;   /* libmicrohttpd's end in one */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    size_t k = log_format_line(line, sizeof line - 1, format, (double)ts.tv_sec + ts.tv_nsec / 1e9, peer, msg);
+    size_t k = log_format_line(line, sizeof line - 1, format, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, peer, msg);
     line[k++] = '\n';
     ssize_t r = write(STDERR_FILENO, line, k);
     (void)r;    /* nowhere to say that the log cannot be written */

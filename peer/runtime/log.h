@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { LOG_TEXT, LOG_JSON } log_format;
 
@@ -28,6 +29,6 @@ void log_msg(const char *peer, const char *fmt, ...) __attribute__((format(print
 void log_vmsg(const char *peer, const char *fmt, va_list ap);
 /* The line as it would be written, without its newline, into out (size
  * n, at least 64): what log_msg writes, for tests. Returns its length. */
-size_t log_format_line(char *out, size_t n, log_format f, double unix_s, const char *peer, const char *msg);
+size_t log_format_line(char *out, size_t n, log_format f, int64_t unix_ms, const char *peer, const char *msg);
 
 #endif
