@@ -33,6 +33,7 @@ typedef struct {
     pm_req *req;                /* NULL: answered in place (a line that is not a call) */
     char *text;                 /* the answer's line, set when answered */
     size_t line;                /* 1-based line number in the body */
+    double sent;                /* when its call went to the manager (metrics_now) */
     loop_work work;             /* a large reply's outcome, made on the loop's helper */
 } slot;
 
@@ -109,6 +110,7 @@ static void call_done(pm_req *r)
 {
     slot *s = r->ud;
     batch *b = s->b;
+    metrics_count_call(b->f.srv->fig, VIA_BATCH, http_call_outcome(r), metrics_now() - s->sent);
     if (!b->gone) {
         /* A large reply is turned into its line off the loop (http.h). */
         s->work = (loop_work){ .work = convert, .done = converted };
@@ -125,6 +127,16 @@ static cJSON *line_error(const char *code, const char *detail)
     cJSON_AddStringToObject(o, "code", code);
     cJSON_AddStringToObject(o, "detail", detail);
     return o;
+}
+
+/* A line answered in place with the error o: refused (peerd's own lack of
+ * memory is an error), counted as a batch's call. */
+static void refused(batch *b, slot *s, cJSON *o)
+{
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(o, "code");
+    bool oom = !o || (cJSON_IsString(code) && !strcmp(code->valuestring, "out_of_memory"));
+    metrics_count_call(b->f.srv->fig, VIA_BATCH, oom ? CALL_ERROR : CALL_REFUSED, 0);
+    s->text = line_text(s->line, o);
 }
 
 /* Reads the next non-blank line into a slot: a call sent, or an error
@@ -148,7 +160,7 @@ static bool next_call(batch *b)
         if (end - start > HTTP_MAX_BODY) {
             snprintf(d, sizeof d, "line %zu: %zu bytes; a call is limited to %u bytes, as the body of /call", b->line,
                      end - start, HTTP_MAX_BODY);
-            s->text = line_text(s->line, line_error("too_large", d));
+            refused(b, s, line_error("too_large", d));
             return true;
         }
         json_error je;
@@ -156,17 +168,17 @@ static bool next_call(batch *b)
         if (!j || !cJSON_IsObject(j)) {
             if (j) snprintf(d, sizeof d, "line %zu: must be a JSON object", b->line);
             else snprintf(d, sizeof d, "line %zu: %s (at byte %zu of the line)", b->line, je.msg, je.pos);
-            s->text = line_text(s->line, line_error("invalid_json", d));
+            refused(b, s, line_error("invalid_json", d));
             cJSON_Delete(j);
             return true;
         }
         pm_req *r = pm_req_new(PM_CALL, b->peer);
         map_error e = { 0, "", "" };
         bool needs_ctx = false, by_name = false;
-        if (!r) { s->text = line_text(s->line, line_error("out_of_memory", HTTP_NOMEM_DETAIL)); cJSON_Delete(j); return true; }
+        if (!r) { refused(b, s, line_error("out_of_memory", HTTP_NOMEM_DETAIL)); cJSON_Delete(j); return true; }
         if (!call_payload(PM_CALL, j, &b->ctx, false, &r->payload, &r->timeout_ms, &by_name, &e, &needs_ctx)) {
             snprintf(d, sizeof d, "line %zu: %s", b->line, e.detail);
-            s->text = line_text(s->line, line_error(e.code[0] ? e.code : "invalid_arg", d));
+            refused(b, s, line_error(e.code[0] ? e.code : "invalid_arg", d));
             pm_req_free(r);
             cJSON_Delete(j);
             return true;
@@ -176,6 +188,7 @@ static bool next_call(batch *b)
         s->req = r;
         r->ud = s;
         r->done = call_done;
+        s->sent = metrics_now();
         b->inflight++;
         pm_submit(b->f.srv->pm, r);
         return true;
@@ -241,7 +254,7 @@ static enum MHD_Result identified(http_req *h)
     if (!resp) { stream_unref(b->f.s); batch_free(b); return MHD_NO; }
     static const char *const headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", NULL };
     if (!http_headers(resp, "application/x-ndjson", headers)) return MHD_NO;
-    http_count_status(h->srv, 200);
+    http_count_response(h, 200);
     enum MHD_Result res = MHD_queue_response(h->conn, 200, resp);
     MHD_destroy_response(resp);
     return res;

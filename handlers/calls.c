@@ -22,7 +22,6 @@
 
 typedef struct {
     pm_op op;
-    double started;             /* when the call went to the manager, for /metrics */
     cJSON *body;
     term_ctx ctx;
     arena *ctx_arena;
@@ -248,19 +247,6 @@ out:
     return ok;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void count_call(http_req *h, call_outcome outcome)
-{
-    call_state *s = h->state;
-    if (s->op == PM_CALL) http_count_call(h, outcome, now_s() - s->started);
-}
-
 /* An answered CALL's reply into o: result and value when it returned;
  * class, reason, reason_value and stacktrace when it raised (*raised set,
  * detail gets "class:reason"). False if the reply cannot be decoded. */
@@ -339,10 +325,7 @@ cJSON *call_outcome_json(const pm_req *r)
 static enum MHD_Result call_answered(http_req *h)
 {
     pm_req *r = h->pm;
-    if (r->status != PM_OK) {
-        count_call(h, r->status == PM_ERR_TIMEOUT ? CALL_TIMEOUT : r->status == PM_ERR_NOCONNECTION ? CALL_NOCONNECTION : CALL_ERROR);
-        return http_pm_error(h, r);
-    }
+    if (r->status != PM_OK) return http_pm_error(h, r);
     call_state *s = h->state;
     if (s->by_name) {
         if (!strcmp(r->klass, "ok")) return http_bytes(h, 202, "application/json; charset=utf-8", "{}", 2, NULL);
@@ -351,7 +334,6 @@ static enum MHD_Result call_answered(http_req *h)
             return http_problemf(h, 404, "not_registered", "no process is registered as %s on the node; nothing was sent",
                                  to->valuestring);
     }
-    if (r->op == PM_CALL) count_call(h, strcmp(r->klass, "ok") ? CALL_EXCEPTION : CALL_OK);
     if (r->op != PM_CALL) return http_bytes(h, 202, "application/json; charset=utf-8", "{}", 2, NULL);
     cJSON *o = cJSON_CreateObject();
     bool raised = false;
@@ -409,7 +391,6 @@ static enum MHD_Result prepared(http_req *h)
     r->wait_unreachable = call_wait_unreachable(s->body);
     s->payload = (buf){0};
     if (s->by_name) r->op = PM_CALL;
-    s->started = now_s();
     http_then_converts(h);
     return http_submit(h, r, call_answered);
 }

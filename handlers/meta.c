@@ -4,6 +4,7 @@
 #include "common.h"
 #include "handlers.h"
 #include "notify.h"
+#include "router.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,8 +88,9 @@ static void manager_metrics(buf *b, const pm_figures *f)
                (unsigned long long)f->boot_count, f->boot_ms_sum / 1000.0, (unsigned long long)f->boot_count);
     buf_printf(b, "# HELP peerd_console_bytes_total Bytes the nodes printed.\n# TYPE peerd_console_bytes_total counter\n"
                   "peerd_console_bytes_total %llu\n", (unsigned long long)f->console_bytes);
-    buf_printf(b, "# HELP peerd_events_total Lifecycle events recorded.\n# TYPE peerd_events_total counter\n"
-                  "peerd_events_total %llu\n", (unsigned long long)f->events);
+    buf_str(b, "# HELP peerd_events_total Events recorded in the event log, by type.\n# TYPE peerd_events_total counter\n");
+    for (int i = 0; i < PM_EVENT_TYPES; i++)
+        buf_printf(b, "peerd_events_total{type=\"%s\"} %llu\n", pm_event_types[i], (unsigned long long)f->events_by_type[i]);
     buf_printf(b, "# HELP peerd_peers_unreachable Running peers not heard from within their heartbeat.\n"
                   "# TYPE peerd_peers_unreachable gauge\npeerd_peers_unreachable %d\n", f->unreachable);
     buf_printf(b, "# HELP peerd_unreachable_total Times a peer became unreachable.\n"
@@ -128,29 +130,15 @@ static void webhook_metrics(buf *b, const notifier *n)
                   "# TYPE peerd_webhook_queued gauge\npeerd_webhook_queued %zu\n", f.queued);
 }
 
-static const char *const outcome_names[CALL_OUTCOMES] = { "ok", "exception", "timeout", "noconnection", "error" };
-
-/* The HTTP side's figures (server/respond.c counts them). */
-static void http_metrics(buf *b, const http_server *s)
+static void stream_metrics(buf *b, const http_server *s)
 {
-    const http_figures *f = &s->fig;
-    buf_str(b, "# HELP peerd_calls_total Calls relayed, by outcome.\n# TYPE peerd_calls_total counter\n");
-    for (int i = 0; i < CALL_OUTCOMES; i++)
-        buf_printf(b, "peerd_calls_total{outcome=\"%s\"} %llu\n", outcome_names[i], (unsigned long long)f->calls[i]);
-    buf_str(b, "# HELP peerd_call_seconds Time from a call's arrival to its answer.\n# TYPE peerd_call_seconds histogram\n");
-    for (int i = 0; i < HTTP_CALL_BUCKETS; i++)
-        buf_printf(b, "peerd_call_seconds_bucket{le=\"%g\"} %llu\n", http_call_bucket_s[i], (unsigned long long)f->call_bucket[i]);
-    buf_printf(b, "peerd_call_seconds_bucket{le=\"+Inf\"} %llu\npeerd_call_seconds_sum %.6f\npeerd_call_seconds_count %llu\n",
-               (unsigned long long)f->call_total, f->call_sum, (unsigned long long)f->call_total);
     buf_printf(b, "# HELP peerd_open_streams Following responses open now.\n# TYPE peerd_open_streams gauge\n"
                   "peerd_open_streams %d\n", s->streams);
-    buf_str(b, "# HELP peerd_http_requests_total HTTP responses, by status.\n# TYPE peerd_http_requests_total counter\n");
-    for (unsigned i = 100; i < 600; i++)
-        if (f->status[i]) buf_printf(b, "peerd_http_requests_total{status=\"%u\"} %llu\n", i, (unsigned long long)f->status[i]);
 }
 
-/* GET /metrics — Prometheus text, all of it written here: the manager's
- * figures, the loop's, the webhooks', then the HTTP side's. */
+/* GET /metrics — Prometheus text: the manager's figures, the loop's, the
+ * webhooks', the streams', then the HTTP side's and the process's
+ * (server/metrics.c). */
 enum MHD_Result meta_metrics(http_req *h)
 {
     pm_figures f;
@@ -159,7 +147,8 @@ enum MHD_Result meta_metrics(http_req *h)
     manager_metrics(&b, &f);
     loop_metrics(&b, loop_get_stats(h->srv->l));
     if (h->srv->hooks) webhook_metrics(&b, h->srv->hooks);
-    http_metrics(&b, h->srv);
+    stream_metrics(&b, h->srv);
+    metrics_write(&b, h->srv->fig, router_route_name);
     enum MHD_Result res = b.oom ? http_out_of_memory(h)
                                 : http_bytes(h, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len, NULL);
     buf_free(&b);

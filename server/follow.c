@@ -141,7 +141,7 @@ static enum MHD_Result followed(http_req *h)
                               r->follow == PM_FOLLOW_EVENTS ? "X-Peerd-Instance" : "X-Peer-Incarnation", token,
                               r->follow == PM_FOLLOW_CONSOLE ? "X-Console-Start" : NULL, start, NULL };
     if (!http_headers(resp, hs->type, headers)) return MHD_NO;
-    http_count_status(h->srv, 200);
+    http_count_response(h, 200);
     enum MHD_Result res = MHD_queue_response(h->conn, 200, resp);
     MHD_destroy_response(resp);
     return res;

@@ -226,7 +226,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         h->conn = conn;
         h->method = method;
         if (!split_path(h, url)) return MHD_NO;
-        h->max_body = s->body_limit ? s->body_limit(h) : HTTP_MAX_BODY;
+        h->arrived = metrics_now();
+        h->method_ix = metrics_method(method);
+        h->max_body = HTTP_MAX_BODY;
+        h->route = -1;
+        if (s->classify) s->classify(h);
         http_conn *hc = conn_of(conn);
         set_deadline(s, hc, true);      /* now the body's */
         if (hc && hc->nul_in_url) {

@@ -18,12 +18,12 @@
 #include "buf.h"
 #include "loop.h"
 #include "manager.h"
+#include "metrics.h"
 
 #define HTTP_MAX_BODY (1u << 20)
 #define HTTP_MAX_UPLOAD (64u << 20)     /* a module's code, a batch of calls */
 
 typedef struct http_req http_req;
-typedef enum { CALL_OK, CALL_EXCEPTION, CALL_TIMEOUT, CALL_NOCONNECTION, CALL_ERROR, CALL_OUTCOMES } call_outcome;
 typedef struct http_server http_server;
 typedef enum MHD_Result (*http_then)(http_req *h);
 
@@ -61,9 +61,13 @@ struct http_req {
     enum MHD_Result work_rc;
     struct MHD_Response *kept;  /* the response `then` made there, queued back on the loop */
     unsigned kept_status;
-    bool call_counted;          /* a call `then` counted there, counted on the loop */
-    call_outcome call_outcome;
-    double call_seconds;
+    /* For /metrics (set as the request arrives, by http_server.classify). */
+    double arrived;             /* metrics_now() */
+    double submitted;           /* when its last request went to the manager */
+    int route, method_ix;       /* the route's index (router.h; -1: none), metrics_method() */
+    call_via via;               /* a call route: its calls are counted as this kind */
+    bool call_seen;             /* a call of its went to a peer (else an error answer is a refusal) */
+    bool counted;               /* its response is counted */
 };
 
 /* An answer whose replies hold more bytes than this is turned into its
@@ -80,20 +84,12 @@ typedef struct http_conn {
     bool nul_in_url;                    /* this request's path or query held %00 */
 } http_conn;
 
-/* Figures for /metrics kept on the HTTP side. */
-#define HTTP_CALL_BUCKETS 13
-extern const double http_call_bucket_s[HTTP_CALL_BUCKETS];
-typedef struct {
-    uint64_t status[600];               /* responses by status */
-    uint64_t calls[CALL_OUTCOMES], call_bucket[HTTP_CALL_BUCKETS], call_total;
-    double call_sum;
-} http_figures;
-
 struct http_server {
     pm *pm;
     const struct notifier *hooks;       /* the webhooks, for their figures; may be NULL */
     enum MHD_Result (*dispatch)(http_req *h);   /* the route table (router.h) */
-    size_t (*body_limit)(const http_req *h);    /* the largest body h's route takes */
+    /* Sets h's max_body (the largest body its route takes), route and via. */
+    void (*classify)(http_req *h);
     loop *l;
     struct MHD_Daemon *daemon;
     loop_watch w_mhd;                   /* libmicrohttpd's epoll descriptor */
@@ -117,7 +113,7 @@ struct http_server {
     int max_streams;            /* open following responses at most */
     int streams;
     const char *tls_cert, *tls_key;   /* PEM text; NULL: plain HTTP */
-    http_figures fig;
+    metrics *fig;                       /* the HTTP side's figures for /metrics */
 };
 
 /* Serves on loop l from the listening socket; -1 if it cannot. */
@@ -185,14 +181,17 @@ cJSON *http_parse_body(const buf *body, char *detail, size_t n);
 /* The next `then` of h (http_submit, http_submit_all) only turns the
  * answer into a response: when the replies hold more than
  * HTTP_OFF_LOOP_BYTES it runs on the loop's helper thread, so it reads h,
- * its state and its answers, answers through the response functions above
- * and http_count_call, and touches nothing else (no submit, no manager,
- * no server state). */
+ * its state and its answers, answers through the response functions
+ * above, and touches nothing else (no submit, no manager, no server
+ * state). */
 void http_then_converts(http_req *h);
 
-void http_count_status(http_server *s, unsigned status);
-/* Counts a call of h's for /metrics (from a converting `then` too). */
-void http_count_call(http_req *h, call_outcome outcome, double seconds);
+/* Counts h's response for /metrics (on the loop; once). */
+void http_count_response(http_req *h, unsigned status);
+/* What an answered PM_CALL's caller got, for /metrics. */
+call_outcome http_call_outcome(const pm_req *r);
+/* Counts an answered call of h's (a PM_CALL; on the loop) as h->via. */
+void http_count_call(http_req *h, const pm_req *r, double since);
 /* The body as JSON (an empty body is {}); on failure it has answered 400. */
 cJSON *http_body_json(http_req *h, enum MHD_Result *answered);
 

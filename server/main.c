@@ -34,6 +34,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -200,8 +201,14 @@ static void on_stop_signal(loop_watch *w, uint32_t ev)
     }
 }
 
+/* The HTTP side's figures: large (every route by method), so not on the stack. */
+static metrics fig;
+
 int main(int argc, char **argv)
 {
+    struct timespec start;
+    clock_gettime(CLOCK_REALTIME, &start);
+    fig.started = (double)start.tv_sec + start.tv_nsec / 1e9;
     http_json_init();
     const char *listen_spec = "127.0.0.1:8080";
     pm_config cfg = { .console_buffer = 1 << 20, .max_peers = 256, .heartbeat_ms = 5000, .unreachable_ms = 60000 };
@@ -393,7 +400,7 @@ int main(int argc, char **argv)
     pm *m = pm_new(l, &cfg);
     if (!m) { fputs("peerd: cannot start the peer manager\n", stderr); return 1; }
     notifier_report_to(hooks, m);
-    http_server srv = { .pm = m, .hooks = hooks, .dispatch = router_dispatch, .body_limit = router_body_limit, .token = token, .read_token = read_token, .allow_exec = allow, .max_streams = max_streams,
+    http_server srv = { .pm = m, .hooks = hooks, .dispatch = router_dispatch, .classify = router_classify, .fig = &fig, .token = token, .read_token = read_token, .allow_exec = allow, .max_streams = max_streams,
                         .request_timeout_s = request_timeout, .idle_timeout_s = idle_timeout,
                         .max_conns_per_ip = conns_per_ip,
                         .tls_cert = cert, .tls_key = key };

@@ -23,6 +23,7 @@ void http_resume(http_server *s, struct MHD_Connection *c)
 static void on_answer(pm_req *r)
 {
     http_req *h = r->ud;
+    http_count_call(h, r, h->submitted);
     h->answered = true;
     if (!h->inline_answer) http_resume(h->srv, h->conn);
 }
@@ -35,6 +36,7 @@ enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then)
     h->answered = false;
     r->done = on_answer;
     r->ud = h;
+    h->submitted = metrics_now();
     /* What the manager answers from what it holds (a peer's state, a
      * console snapshot...) is answered now: no suspend, no turn. */
     h->inline_answer = true;
@@ -52,6 +54,7 @@ enum MHD_Result http_submit(http_req *h, pm_req *r, http_then then)
 static void on_answer_one(pm_req *r)
 {
     http_req *h = r->ud;
+    http_count_call(h, r, h->submitted);
     if (--h->left) return;
     h->answered = true;
     if (!h->inline_answer) http_resume(h->srv, h->conn);
@@ -65,6 +68,7 @@ enum MHD_Result http_submit_all(http_req *h, pm_req **rs, size_t n, http_then th
     h->nmany = h->left = n;
     h->then = then;
     h->answered = n == 0;
+    h->submitted = metrics_now();
     h->inline_answer = true;     /* a manager that has stopped answers at once */
     for (size_t i = 0; i < n; i++) {
         rs[i]->done = on_answer_one;
@@ -123,8 +127,6 @@ static void convert(loop_work *w)
 /* Back on the loop: queue what `then` made there. */
 static enum MHD_Result queue_kept(http_req *h)
 {
-    if (h->call_counted) http_count_call(h, h->call_outcome, h->call_seconds);   /* on the loop now: counted */
-    h->call_counted = false;
     if (!h->kept || h->work_rc != MHD_YES) return MHD_NO;
     struct MHD_Response *resp = h->kept;
     h->kept = NULL;

@@ -15,34 +15,31 @@
 
 /* ---- figures for /metrics ---- */
 
-const double http_call_bucket_s[HTTP_CALL_BUCKETS] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5 };
-
-void http_count_status(http_server *s, unsigned status)
+void http_count_response(http_req *h, unsigned status)
 {
-    if (status < 600) s->fig.status[status]++;
+    if (h->counted) return;
+    h->counted = true;
+    double now = metrics_now();
+    metrics_count_request(h->srv->fig, h->route, h->method_ix, status, now - h->arrived);
+    /* A call route answered with an error before any call went: refused. */
+    if (h->via && !h->call_seen && status >= 400) metrics_count_call(h->srv->fig, h->via, CALL_REFUSED, 0);
 }
 
-static void count_call(http_server *s, call_outcome outcome, double seconds)
+call_outcome http_call_outcome(const pm_req *r)
 {
-    http_figures *f = &s->fig;
-    f->calls[outcome]++;
-    f->call_total++;
-    for (int i = 0; i < HTTP_CALL_BUCKETS; i++)
-        if (seconds <= http_call_bucket_s[i]) f->call_bucket[i]++;
-    f->call_sum += seconds;
+    return r->status == PM_OK ? (strcmp(r->klass, "ok") ? CALL_EXCEPTION : CALL_OK)
+         : r->status == PM_ERR_TIMEOUT ? CALL_TIMEOUT
+         : r->status == PM_ERR_NOCONNECTION ? CALL_NOCONNECTION
+         : r->status == PM_ERR_NOT_FOUND || r->status == PM_ERR_GONE ? CALL_REFUSED
+         : CALL_ERROR;
 }
 
-void http_count_call(http_req *h, call_outcome outcome, double seconds)
+void http_count_call(http_req *h, const pm_req *r, double since)
 {
-    if (h->off_loop) {
-        h->call_counted = true;
-        h->call_outcome = outcome;
-        h->call_seconds = seconds;
-    } else {
-        count_call(h->srv, outcome, seconds);
-    }
+    if (!h->via || r->op != PM_CALL) return;
+    h->call_seen = true;
+    metrics_count_call(h->srv->fig, h->via, http_call_outcome(r), metrics_now() - since);
 }
-
 
 enum MHD_Result http_queue(http_req *h, unsigned status, struct MHD_Response *resp)
 {
@@ -53,7 +50,7 @@ enum MHD_Result http_queue(http_req *h, unsigned status, struct MHD_Response *re
         h->kept_status = status;
         return MHD_YES;
     }
-    http_count_status(h->srv, status);
+    http_count_response(h, status);
     enum MHD_Result r = MHD_queue_response(h->conn, status, resp);
     MHD_destroy_response(resp);
     return r;

@@ -7,8 +7,12 @@
 #include "http.h"
 
 enum MHD_Result router_dispatch(http_req *h);
-/* The largest body the request's route takes: HTTP_MAX_BODY but for a
- * module's code and a batch of calls (HTTP_MAX_UPLOAD). */
-size_t router_body_limit(const http_req *h);
+/* Sets what the request's route says of it before its body is read:
+ * max_body (HTTP_MAX_BODY but for a module's code and a batch of calls,
+ * HTTP_MAX_UPLOAD), route (its index, for /metrics: the path's, whatever
+ * the method) and via (the kind of call its calls are). */
+void router_classify(http_req *h);
+/* A route's template ("/peers/{id}/call"), or "other" for a path no route has. */
+const char *router_route_name(int route);
 
 #endif

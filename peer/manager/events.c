@@ -4,6 +4,18 @@
  */
 #include "manager_int.h"
 
+const char *const pm_event_types[PM_EVENT_TYPES] = {
+    "created", "booted", "boot_failed", "down", "crashed", "stopped", "removed", "lease_expired",
+    "unreachable", "reachable", "webhook_failed", "other",
+};
+
+static void count(pm *m, const char *type)
+{
+    int i = 0;
+    while (i < PM_EVENT_TYPES - 1 && strcmp(pm_event_types[i], type)) i++;
+    m->events_by_type[i]++;
+}
+
 /* Records a copy of `like` (its seq and time are made here) and feeds
  * followers of /events; NULL out of memory. */
 static const pm_event *record(pm *m, const pm_event *like)
@@ -16,6 +28,7 @@ static const pm_event *record(pm *m, const pm_event *like)
     event_slot *slot = &m->events[(m->event_seq + 1) % MAX_EVENTS];
     free(slot->mem);
     slot->mem = mem;
+    count(m, like->type);
     pm_event *e = &slot->e;
     *e = (pm_event){ .seq = ++m->event_seq, .time = wall_ms(), .type = like->type, .incarnation = like->incarnation };
     e->peer = memcpy(mem, like->peer, lid);

@@ -62,7 +62,7 @@ void pm_get_figures(const pm *m, pm_figures *out)
     out->starts = m->starts;
     out->boot_failures = m->boot_failures;
     out->console_bytes = m->console_bytes;
-    out->events = m->event_seq;
+    memcpy(out->events_by_type, m->events_by_type, sizeof out->events_by_type);
     out->boot_count = m->boot_count;
     out->boot_ms_sum = m->boot_ms_sum;
     out->boot_bucket_ms = boot_bucket_ms;

@@ -81,9 +81,13 @@ typedef struct pm_framer {
 
 /* The manager's figures (GET /metrics). */
 #define PM_BOOT_BUCKETS 8
+#define PM_EVENT_TYPES 12
+/* The event log's types, the last "other" (none is). */
+extern const char *const pm_event_types[PM_EVENT_TYPES];
 typedef struct {
     int peers[3];               /* by state: booting, running, down */
-    uint64_t starts, boot_failures, console_bytes, events;
+    uint64_t starts, boot_failures, console_bytes;
+    uint64_t events_by_type[PM_EVENT_TYPES];    /* events recorded, by pm_event_types */
     uint64_t boot_count, boot_ms_sum;
     const int *boot_bucket_ms;  /* PM_BOOT_BUCKETS upper bounds, ms */
     uint64_t boot_buckets[PM_BOOT_BUCKETS];   /* cumulative counts */

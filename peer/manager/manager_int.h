@@ -189,6 +189,7 @@ struct pm {
     uint64_t starts, boot_failures, console_bytes, boot_ms_sum, boot_count;
     uint64_t boot_buckets[8];   /* cumulative counts at boot_bucket_ms */
     uint64_t event_seq;         /* seq of the newest event */
+    uint64_t events_by_type[PM_EVENT_TYPES];   /* recorded, by pm_event_types */
     uint64_t instance;          /* random per process: event ids are of it */
     uint64_t incarnations;      /* peers started so far */
     int npeers;                 /* live (not removed) peers */
