@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 # What building and running needs; what the tests need on top.
 PACKAGES=(gcc pkg-config python3 meson ninja-build zlib1g-dev libmicrohttpd-dev libgnutls28-dev libcjson-dev libgmp-dev
           libcurl4-openssl-dev libcriterion-dev libnetfilter-queue-dev erlang-base)
-TEST_PACKAGES=(curl openssl openssh-server openssh-client iproute2 iptables jq)
+TEST_PACKAGES=(curl openssl openssh-server openssh-client iproute2 iptables jq prometheus)
 
 # Installs whichever of the named packages are missing. node and npm count as
 # present when the commands are (they may not come from Debian's packages).
