@@ -2,12 +2,15 @@
  * meta.c — /healthz, /openapi.yaml and /random-name.
  */
 #include "common.h"
+#include "labels.h"
 #include "handlers.h"
 #include "notify.h"
 #include "router.h"
+#include "vitals.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern const char openapi_yaml[];
 extern const size_t openapi_yaml_len;
@@ -136,10 +139,7 @@ static void stream_metrics(buf *b, const http_server *s)
                   "peerd_open_streams %d\n", s->streams);
 }
 
-/* GET /metrics — Prometheus text: the manager's figures, the loop's, the
- * webhooks', the streams', then the HTTP side's and the process's
- * (server/metrics.c). */
-enum MHD_Result meta_metrics(http_req *h)
+static enum MHD_Result write_metrics(http_req *h, bool vitals)
 {
     pm_figures f;
     pm_get_figures(h->srv->pm, &f);
@@ -149,8 +149,39 @@ enum MHD_Result meta_metrics(http_req *h)
     if (h->srv->hooks) webhook_metrics(&b, h->srv->hooks);
     stream_metrics(&b, h->srv);
     metrics_write(&b, h->srv->fig, router_route_name);
+    if (vitals) vitals_metrics(&b, h);
     enum MHD_Result res = b.oom ? http_out_of_memory(h)
                                 : http_bytes(h, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len, NULL);
     buf_free(&b);
     return res;
+}
+
+static enum MHD_Result with_vitals(http_req *h) { return write_metrics(h, true); }
+
+static enum MHD_Result vitals_listed(http_req *h)
+{
+    pm_req *r = h->pm;
+    if (r->status != PM_OK) return http_pm_error(h, r);
+    return vitals_ask(h, r->info, r->ninfo, with_vitals);
+}
+
+/* GET /metrics[?vitals=SELECTOR] — Prometheus text: the manager's figures,
+ * the loop's, the webhooks', the streams', the HTTP side's and the
+ * process's (server/metrics.c); with vitals, those of the nodes of the
+ * running peers the selector picks, asked now. */
+enum MHD_Result meta_metrics(http_req *h)
+{
+    const char *sel = http_query(h, "vitals");
+    if (!sel) return write_metrics(h, false);
+    pm_req *r = pm_req_new(PM_LIST, NULL);
+    if (!r) return http_out_of_memory(h);
+    char err[256];
+    if (!(r->sel = malloc(sizeof *r->sel))) { pm_req_free(r); return http_out_of_memory(h); }
+    if (!selector_parse(r->sel, sel, strlen(sel), err, sizeof err)) {
+        pm_req_free(r);
+        /* The parser names its text "selector"; here it is vitals=. */
+        bool named = !strncmp(err, "selector", 8);
+        return http_problemf(h, 400, "invalid_selector", "vitals%s%s", named ? "" : ": ", named ? err + 8 : err);
+    }
+    return http_submit(h, r, vitals_listed);
 }

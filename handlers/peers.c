@@ -7,6 +7,8 @@
 #include "groups.h"
 #include "handlers.h"
 #include "start_options.h"
+#include "follow.h"
+#include "vitals.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -68,18 +70,43 @@ enum MHD_Result peers_create(http_req *h)
     return http_submit(h, r, created);
 }
 
-static enum MHD_Result listed(http_req *h)
+/* A peer object with its vitals (h->state's peer i) among its members. */
+static void with_vitals(buf *b, const http_req *h, size_t i)
+{
+    size_t at = b->len;
+    peer_info_write(b, &h->pm->info[i]);
+    if (b->oom || b->len == at) return;
+    b->len--;           /* its closing brace */
+    buf_byte(b, ',');
+    vitals_write(b, h, i);
+    buf_byte(b, '}');
+}
+
+static enum MHD_Result write_list(http_req *h, bool vitals)
 {
     pm_req *r = h->pm;
-    if (r->status != PM_OK) return http_pm_error(h, r);
     buf b = {0};
     buf_str(&b, "{\"peers\":[");
     for (size_t i = 0; i < r->ninfo; i++) {
         if (i) buf_byte(&b, ',');
-        peer_info_write(&b, &r->info[i]);
+        if (vitals) with_vitals(&b, h, i);
+        else peer_info_write(&b, &r->info[i]);
     }
     buf_str(&b, "]}");
     return http_buf(h, 200, "application/json; charset=utf-8", &b, NULL);
+}
+
+static enum MHD_Result listed_with_vitals(http_req *h) { return write_list(h, true); }
+
+static enum MHD_Result listed(http_req *h)
+{
+    pm_req *r = h->pm;
+    if (r->status != PM_OK) return http_pm_error(h, r);
+    bool vitals = false;
+    enum MHD_Result answered;
+    if (http_query(h, "vitals") && !http_flag(h, "vitals", &vitals, &answered)) return answered;
+    if (vitals) return vitals_ask(h, r->info, r->ninfo, listed_with_vitals);
+    return write_list(h, false);
 }
 
 /* GET /peers[?selector=LABELS][&cluster=NAME] */
@@ -101,14 +128,31 @@ static enum MHD_Result one_peer(http_req *h)
     return peer_answer(h, 200, &r->info[0]);
 }
 
+static enum MHD_Result one_with_vitals(http_req *h)
+{
+    buf b = {0};
+    with_vitals(&b, h, 0);
+    return http_buf(h, 200, "application/json; charset=utf-8", &b, NULL);
+}
+
+static enum MHD_Result one_peer_for_vitals(http_req *h)
+{
+    pm_req *r = h->pm;
+    if (r->status != PM_OK) return http_pm_error(h, r);
+    return vitals_ask(h, r->info, 1, one_with_vitals);
+}
+
 enum MHD_Result peers_get(http_req *h)
 {
+    bool vitals = false;
+    enum MHD_Result answered;
+    if (http_query(h, "vitals") && !http_flag(h, "vitals", &vitals, &answered)) return answered;
     /* The request a dashboard makes most: written from the manager's view
      * of the peer, no request and no copy. */
     pm_peer_info view;
-    if (pm_peer_view(h->srv->pm, h->seg[1], &view)) return peer_answer(h, 200, &view);
+    if (!vitals && pm_peer_view(h->srv->pm, h->seg[1], &view)) return peer_answer(h, 200, &view);
     pm_req *r = pm_req_new(PM_GET, h->seg[1]);
-    return r ? http_submit(h, r, one_peer) : MHD_NO;
+    return r ? http_submit(h, r, vitals ? one_peer_for_vitals : one_peer) : MHD_NO;
 }
 
 enum MHD_Result peers_delete(http_req *h)

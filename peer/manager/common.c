@@ -55,6 +55,7 @@ static void fill_info(const peer *p, pm_peer_info *i)
     i->cluster = p->opt->cluster;
     i->state = state_names[p->state];
     i->os_pid = p->os_pid;
+    i->node_ours = p->node_ours;
     i->argv = p->argv;
     i->created_at = p->created_at;
     i->booted_at = p->booted_at;

@@ -137,6 +137,7 @@ typedef struct {
     char *labels_json, *cluster;    /* labels as a JSON object ("{}": none); cluster or NULL */
     const char *state;          /* "booting", "running", "down" */
     pid_t os_pid;               /* 0 until known */
+    bool node_ours;             /* os_pid is the node's, on this host: peerd's child (or adopted) */
     char **argv;                /* final command line */
     int64_t created_at, booted_at, down_at, lease_expires_at;   /* epoch ms, 0 = none */
     uint64_t console_bytes;

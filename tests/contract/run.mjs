@@ -203,6 +203,13 @@ try {
   await check("start, name taken", "POST", "/peers", { name: "contract1" }, 409);
   await check("get", "GET", "/peers/contract1", undefined, 200);
   await check("get, no such peer", "GET", "/peers/nosuch", undefined, 404);
+  await check("get, with vitals", "GET", "/peers/contract1?vitals=1", undefined, 200,
+              (r) => { if (!(r.json.vitals && r.json.vitals.memory.total > 0 && r.json.vitals.os)) throw new Error(r.text); });
+  await check("get, bad vitals", "GET", "/peers/contract1?vitals=2", undefined, "invalid request");
+  await check("list, with vitals", "GET", "/peers?vitals=1", undefined, 200);
+  await check("metrics, with vitals", "GET", "/metrics?vitals=*", undefined, 200,
+              (r) => { if (!r.text.includes('peerd_node_up{peer="contract1"} 1')) throw new Error(r.text.slice(-600)); });
+  await check("metrics, empty vitals selector (Prism takes an empty value as none; peerd refuses it)", "GET", "/metrics?vitals=", undefined, 400);
   await check("call", "POST", "/peers/contract1/call", { module: "erlang", function: "node", args: [] }, 200);
   await check("call, text args", "POST", "/peers/contract1/call", { module: "lists", function: "seq", args: "[1, 3]" }, 200);
   await check("call, exception", "POST", "/peers/contract1/call", { module: "erlang", function: "error", args: "[badarg]" }, 422);
