@@ -94,6 +94,33 @@ function argList(s) { s = s.trim(); return s.startsWith("[") ? JSON.parse(s) : s
 
 const labelText = (l) => Object.entries(l || {}).map(([k, v]) => v === "" ? k : `${k}=${v}`).join(",");
 
+/* ---- vitals: asked every 5 s for the rows in view and the open peers only ---- */
+
+const vitals = new Map();       // id -> the peer's vitals, or null
+let inView = [];
+const bytes = (n) => n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`;
+const vitalsShort = (v) => v ? `${bytes(v.memory.total)}, ${v.processes} procs` : "";
+function vitalsLong(v) {
+  if (!v) return "";
+  const up = Math.round(v.uptime_ms / 1000);
+  const os = v.os ? `; OS: ${bytes(v.os.resident_bytes)} resident, ${v.os.cpu_seconds.toFixed(2)} s CPU` : "";
+  return `memory ${bytes(v.memory.total)} (processes ${bytes(v.memory.processes)}, binary ${bytes(v.memory.binary)}, ` +
+         `code ${bytes(v.memory.code)}, ets ${bytes(v.memory.ets)}); ${v.processes} processes, run queue ${v.run_queue}; ` +
+         `up ${Math.floor(up / 3600)}h ${Math.floor(up / 60) % 60}m ${up % 60}s${os}`;
+}
+async function refreshVitals() {
+  const ids = new Set([...inView, ...tabs.keys()]);
+  await Promise.all([...ids].map(async (id) => {
+    const p = peers.find((x) => x.id === id);
+    if (!p || p.state !== "running") { vitals.delete(id); return; }
+    const r = await api("GET", `/peers/${encodeURIComponent(id)}?vitals=1`);
+    if (r.json && "vitals" in r.json) vitals.set(id, r.json.vitals);
+  }));
+  renderPeers();
+  for (const [id, t] of tabs) t.update(peers.find((p) => p.id === id));
+}
+setInterval(refreshVitals, 5000);
+
 function renderPeers() {
   const list = $("peer-list"), spacer = $("peer-spacer");
   spacer.style.height = `${peers.length * ROW_H}px`;
@@ -101,6 +128,7 @@ function renderPeers() {
   const first = Math.max(0, Math.floor(list.scrollTop / ROW_H) - 5);
   const last = Math.min(peers.length, first + Math.ceil(list.clientHeight / ROW_H) + 10);
   const frag = document.createDocumentFragment();
+  inView = peers.slice(first, last).map((p) => p.id);
   for (let i = first; i < last; i++) {
     const p = peers[i];
     const row = document.createElement("div");
@@ -133,6 +161,9 @@ function renderPeers() {
     const cluster = document.createElement("span");
     cluster.className = "cluster";
     cluster.textContent = p.cluster || "";
+    const uses = document.createElement("span");
+    uses.className = "uses";
+    uses.textContent = p.state === "running" ? vitalsShort(vitals.get(p.id)) : "";
     // A down peer is already stopped: what is left is to remove it.
     const act = document.createElement("button");
     act.className = (p.state === "down" ? "remove" : "stop") + " write";
@@ -146,7 +177,7 @@ function renderPeers() {
       else show(out, s);
       scheduleRefresh();
     };
-    for (const c of [pick, node, state, labels, cluster, act]) { c.setAttribute("role", "cell"); row.appendChild(c); }
+    for (const c of [pick, node, state, labels, cluster, uses, act]) { c.setAttribute("role", "cell"); row.appendChild(c); }
     frag.appendChild(row);
   }
   spacer.replaceChildren(frag);
@@ -353,6 +384,7 @@ class Tab {
     const line = this.el.querySelector(".peer-line");
     if (!p) { line.textContent = `${this.id}: gone`; return; }
     line.textContent = `${p.node || p.id} — ${p.state}${p.down_reason ? ` (${p.down_reason})` : ""}${p.os_pid ? `, os pid ${p.os_pid}` : ""}`;
+    this.el.querySelector(".vitals-line").textContent = p.state === "running" ? vitalsLong(vitals.get(this.id)) : "";
   }
   wire() {
     const el = this.el, out = el.querySelector(".call-result"), enc = encodeURIComponent(this.id);
@@ -477,6 +509,7 @@ function openTab(id) {
     const t = new Tab(id);
     tabs.set(id, t);
     t.update(peers.find((p) => p.id === id));
+    refreshVitals();
   }
   activate(id);
 }

@@ -79,6 +79,17 @@ try {
     check(true, "eval shows the value and the bindings");
   });
 
+  await step("vitals", async () => {
+    // The list's "uses" column and the open peer's vitals line: asked of
+    // the node for the rows in view and the open peers, every 5 s.
+    await row("browser-peer").locator(".uses", { hasText: "procs" }).waitFor({ timeout: 12000 });
+    const uses = await row("browser-peer").locator(".uses").textContent();
+    check(/^[0-9.]+ MiB, \d+ procs$/.test(uses), `the list says what a node uses (${uses})`);
+    await panel("browser-peer").locator(".vitals-line", { hasText: "run queue" }).waitFor({ timeout: 12000 });
+    const line = await panel("browser-peer").locator(".vitals-line").textContent();
+    check(/memory [0-9.]+ MiB .*processes, run queue \d+; up .*OS: [0-9.]+ MiB resident/.test(line), `the peer view has its vitals (${line})`);
+  });
+
   await step("CR progress", async () => {
     // A progress counter: CR rewrites its line; nothing after a CR is lost.
     await page.fill(".panel.active input[name=module]", "io");
