@@ -140,11 +140,12 @@ function renderPeers() {
     const pick = document.createElement("button");
     pick.className = "pick";
     pick.textContent = p.id;
-    pick.title = `open ${p.id}`;
+    pick.title = `open ${p.id}`;     // the whole id, when the column cuts it
     pick.onclick = () => openTab(p.id);
     const node = document.createElement("span");
     node.className = "node";
     node.textContent = p.node || "";
+    node.title = p.node || "";
     const state = document.createElement("span");
     state.className = `state state-${p.state}`;
     state.textContent = p.state;
@@ -603,7 +604,8 @@ async function pollMetrics() {
 function drawChart() {
   const c = $("chart"), g = c.getContext("2d"), w = c.width, h = c.height, n = samples.length;
   g.clearRect(0, 0, w, h);
-  g.fillStyle = "#fff"; g.fillRect(0, 0, w, h);
+  const css = getComputedStyle(document.documentElement);
+  g.fillStyle = css.getPropertyValue("--bg").trim() || "#fff"; g.fillRect(0, 0, w, h);
   const last = samples[n - 1];
   if (!last) return;
   // Peers by state: a bar on the right.
@@ -615,13 +617,13 @@ function drawChart() {
   }
   // Calls per second: a line over the last two minutes.
   const max = Math.max(1, ...samples.map((s) => s.rate));
-  g.strokeStyle = "#1f5fbf"; g.lineWidth = 1.5; g.beginPath();
+  g.strokeStyle = css.getPropertyValue("--accent").trim() || "#1f5fbf"; g.lineWidth = 1.5; g.beginPath();
   samples.forEach((s, i) => {
     const x = 2 + (w - 22) * (n === 1 ? 1 : i / (n - 1)), yy = h - 3 - (h - 14) * s.rate / max;
     if (i === 0) g.moveTo(x, yy); else g.lineTo(x, yy);
   });
   g.stroke();
-  g.fillStyle = "#5b6475"; g.font = "10px system-ui"; g.fillText(`max ${max.toFixed(0)}/s`, 4, 10);
+  g.fillStyle = css.getPropertyValue("--muted").trim() || "#5b6475"; g.font = "10px system-ui"; g.fillText(`max ${max.toFixed(0)}/s`, 4, 10);
   chartDraws++;
   c.dataset.draws = String(chartDraws);
   const text = `calls/s ${last.rate.toFixed(1)} · peers ${last.peers.running} running, ${last.peers.booting} booting, ${last.peers.down} down` +

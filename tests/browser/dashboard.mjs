@@ -90,6 +90,17 @@ try {
     check(/memory [0-9.]+ MiB .*processes, run queue \d+; up .*OS: [0-9.]+ MiB resident/.test(line), `the peer view has its vitals (${line})`);
   });
 
+  await step("dark scheme", async () => {
+    await page.emulateMedia({ colorScheme: "dark" });
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const state = await row("browser-peer").locator(".state").evaluate((e) => getComputedStyle(e).color);
+    check(bg === "rgb(22, 26, 33)" && state === "rgb(98, 211, 148)", `prefers-color-scheme: dark gives the dark page (${bg}, running in ${state})`);
+    await page.screenshot({ path: shotOf("dark") });
+    await page.emulateMedia({ colorScheme: "light" });
+    const width = await row("browser-peer").locator(".state").evaluate((e) => [e.scrollWidth, e.clientWidth]);
+    check(width[0] <= width[1], `the state column is not cut (${width[0]} of ${width[1]} px)`);
+  });
+
   await step("CR progress", async () => {
     // A progress counter: CR rewrites its line; nothing after a CR is lost.
     await page.fill(".panel.active input[name=module]", "io");
