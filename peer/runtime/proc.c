@@ -53,12 +53,23 @@ int spawn_node(char *const argv[], char *const env_extra[], int *in_fd, int *out
         err = errno;
         goto fail_pipes;
     }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    if (in_fd) posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 2);
+    /* The file actions allocate: one that fails would start a node whose
+     * stdio is not its pipes, a node peerd never hears (found by injecting
+     * allocation failures), so it is not started. */
+    if ((err = posix_spawn_file_actions_init(&fa))) goto fail_pipes;
+    if ((err = posix_spawnattr_init(&attr))) {
+        posix_spawn_file_actions_destroy(&fa);
+        goto fail_pipes;
+    }
+    if (!(err = in_fd ? posix_spawn_file_actions_adddup2(&fa, in[0], 0)
+                      : posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) &&
+        !(err = posix_spawn_file_actions_adddup2(&fa, out[1], 1)))
+        err = posix_spawn_file_actions_adddup2(&fa, out[1], 2);
+    if (err) {
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        goto fail_pipes;
+    }
     /* Own process group: a ^C on peerd's terminal is peerd's to handle. */
     posix_spawnattr_setpgroup(&attr, 0);
     sigset_t none;
