@@ -8,12 +8,12 @@
  */
 #include "vitals.h"
 #include "etf.h"
+#include "proc.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define VITALS_TIMEOUT_MS 2000
 
@@ -103,32 +103,10 @@ typedef struct {
     const term *memory;         /* [{Type, Bytes}] */
     int64_t processes, run_queue, uptime_ms;
     bool local;                 /* on this host: the OS figures are read */
-    long long rss_bytes;
-    double cpu_seconds;
+    proc_usage os;
 } vitals;
 
 static bool is_int(const term *t) { return t && t->type == TERM_INT; }
-
-/* /proc/PID/stat: CPU (user + system) and resident memory. */
-static bool proc_stat(pid_t pid, double *cpu, long long *rss)
-{
-    char path[64], text[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = 0;
-    const char *p = strrchr(text, ')');
-    unsigned long long ut, st;
-    long long pages;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %*u %lld",
-                     &ut, &st, &pages) != 3)
-        return false;
-    *cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-    *rss = pages * sysconf(_SC_PAGESIZE);
-    return true;
-}
 
 /* Peer i's vitals from its answers; false (why set) if it has none. */
 static bool read_vitals(const http_req *h, size_t i, arena *a, vitals *v, const char **why)
@@ -147,7 +125,7 @@ static bool read_vitals(const http_req *h, size_t i, arena *a, vitals *v, const 
     *v = (vitals){ .memory = t[ASK_MEMORY], .processes = t[ASK_PROCESSES]->i, .run_queue = t[ASK_RUN_QUEUE]->i,
                    .uptime_ms = wall->tuple.items[0]->i };
     const pm_peer_info *i_ = &s->info[i];
-    v->local = i_->node_ours && i_->os_pid > 0 && proc_stat(i_->os_pid, &v->cpu_seconds, &v->rss_bytes);
+    v->local = i_->node_ours && i_->os_pid > 0 && proc_usage_of(i_->os_pid, &v->os);
     return true;
 }
 
@@ -195,7 +173,7 @@ void vitals_write(buf *b, const http_req *h, size_t i)
     each_memory(v.memory, json_memory, &w);
     buf_printf(b, "},\"processes\":%lld,\"run_queue\":%lld,\"uptime_ms\":%lld", (long long)v.processes,
                (long long)v.run_queue, (long long)v.uptime_ms);
-    if (v.local) buf_printf(b, ",\"os\":{\"resident_bytes\":%lld,\"cpu_seconds\":%.2f}}", v.rss_bytes, v.cpu_seconds);
+    if (v.local) buf_printf(b, ",\"os\":{\"resident_bytes\":%lld,\"cpu_seconds\":%.2f}}", v.os.resident_bytes, v.os.cpu_seconds);
     else buf_str(b, ",\"os\":null}");
     arena_free(a);
 }
@@ -241,8 +219,8 @@ void vitals_metrics(buf *b, const http_req *h)
             case 2: if (up[i]) buf_printf(b, "peerd_node_processes{peer=\"%s\"} %lld\n", id, (long long)x->processes); break;
             case 3: if (up[i]) buf_printf(b, "peerd_node_run_queue{peer=\"%s\"} %lld\n", id, (long long)x->run_queue); break;
             case 4: if (up[i]) buf_printf(b, "peerd_node_uptime_seconds{peer=\"%s\"} %.3f\n", id, x->uptime_ms / 1000.0); break;
-            case 5: if (up[i] && x->local) buf_printf(b, "peerd_node_resident_memory_bytes{peer=\"%s\"} %lld\n", id, x->rss_bytes); break;
-            case 6: if (up[i] && x->local) buf_printf(b, "peerd_node_cpu_seconds_total{peer=\"%s\"} %.2f\n", id, x->cpu_seconds); break;
+            case 5: if (up[i] && x->local) buf_printf(b, "peerd_node_resident_memory_bytes{peer=\"%s\"} %lld\n", id, x->os.resident_bytes); break;
+            case 6: if (up[i] && x->local) buf_printf(b, "peerd_node_cpu_seconds_total{peer=\"%s\"} %.2f\n", id, x->os.cpu_seconds); break;
             }
         }
     }

@@ -4,6 +4,7 @@
  * cumulative histogram buckets).
  */
 #include "metrics.h"
+#include "proc.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -122,26 +123,6 @@ static void write_calls(buf *b, const metrics *m)
     write_histogram(b, "peerd_call_seconds", "", &m->call_latency);
 }
 
-/* The fields of /proc/self/stat after the command's closing parenthesis. */
-static int read_stat(unsigned long long *ticks, unsigned long long *vsize, long long *rss_pages)
-{
-    char text[1024];
-    FILE *f = fopen("/proc/self/stat", "r");
-    if (!f) return -1;
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = 0;
-    const char *p = strrchr(text, ')');
-    unsigned long long utime, stime;
-    /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-     * cutime cstime priority nice threads itrealvalue starttime vsize rss */
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %llu %lld",
-                     &utime, &stime, vsize, rss_pages) != 4)
-        return -1;
-    *ticks = utime + stime;
-    return 0;
-}
-
 static long open_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -155,15 +136,14 @@ static long open_fds(void)
 
 static void write_process(buf *b, const metrics *m)
 {
-    unsigned long long ticks, vsize;
-    long long rss;
-    if (!read_stat(&ticks, &vsize, &rss)) {
+    proc_usage u;
+    if (proc_usage_of(0, &u)) {
         buf_printf(b, "# HELP process_cpu_seconds_total User and system CPU time spent.\n# TYPE process_cpu_seconds_total counter\n"
-                      "process_cpu_seconds_total %.2f\n", (double)ticks / (double)sysconf(_SC_CLK_TCK));
+                      "process_cpu_seconds_total %.2f\n", u.cpu_seconds);
         buf_printf(b, "# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\n"
-                      "process_resident_memory_bytes %lld\n", rss * sysconf(_SC_PAGESIZE));
+                      "process_resident_memory_bytes %lld\n", u.resident_bytes);
         buf_printf(b, "# HELP process_virtual_memory_bytes Virtual memory.\n# TYPE process_virtual_memory_bytes gauge\n"
-                      "process_virtual_memory_bytes %llu\n", vsize);
+                      "process_virtual_memory_bytes %llu\n", u.virtual_bytes);
     }
     long fds = open_fds();
     if (fds >= 0)

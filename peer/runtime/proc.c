@@ -164,3 +164,26 @@ int spawn_stop_children(int grace_ms, bool quiet)
     reap_all();
     return stopped;
 }
+
+bool proc_usage_of(pid_t pid, proc_usage *u)
+{
+    char path[64], text[1024];
+    if (pid) snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    else snprintf(path, sizeof path, "/proc/self/stat");
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    const char *p = strrchr(text, ')');
+    unsigned long long ut, st;
+    long long pages;
+    /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+     * cutime cstime priority nice threads itrealvalue starttime vsize rss */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %llu %lld",
+                     &ut, &st, &u->virtual_bytes, &pages) != 4)
+        return false;
+    u->cpu_seconds = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    u->resident_bytes = pages * sysconf(_SC_PAGESIZE);
+    return true;
+}

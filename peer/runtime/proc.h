@@ -22,4 +22,8 @@ int spawn_node(char *const argv[], char *const env_extra[], int *in_fd, int *out
  * unless quiet; returns how many there were. */
 int spawn_stop_children(int grace_ms, bool quiet);
 
+/* What a process uses, from /proc/PID/stat (pid 0: this process). */
+typedef struct { double cpu_seconds; long long resident_bytes; unsigned long long virtual_bytes; } proc_usage;
+bool proc_usage_of(pid_t pid, proc_usage *u);
+
 #endif
