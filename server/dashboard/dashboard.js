@@ -1,6 +1,6 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
-const MAX_LINES = 10000, MAX_TABS = 4, ROW_H = 30, MAX_EVENTS = 500;
+const MAX_LINES = 10000, MAX_TABS = 4, MAX_EVENTS = 500;
 let token = sessionStorage.getItem("peerd-token") || "";
 let peers = [], selector = "", tabs = new Map(), activeTab = null, eventsSource = null, instance = null;
 
@@ -123,6 +123,8 @@ setInterval(refreshVitals, 5000);
 
 function renderPeers() {
   const list = $("peer-list"), spacer = $("peer-spacer");
+  // A row's height is the stylesheet's: one line, or three in a narrow list.
+  const ROW_H = parseFloat(getComputedStyle(spacer).getPropertyValue("--row-h")) || 30;
   spacer.style.height = `${peers.length * ROW_H}px`;
   list.setAttribute("aria-rowcount", String(peers.length + 1));
   const first = Math.max(0, Math.floor(list.scrollTop / ROW_H) - 5);
@@ -141,7 +143,12 @@ function renderPeers() {
     pick.className = "pick";
     pick.textContent = p.id;
     pick.title = `open ${p.id}`;     // the whole id, when the column cuts it
-    pick.onclick = () => openTab(p.id);
+    pick.onclick = () => {
+      openTab(p.id);
+      // One column (a phone): the peer opens below the list; go there.
+      if (getComputedStyle(document.querySelector("main")).gridTemplateColumns.split(" ").length === 1)
+        tabs.get(p.id).el.scrollIntoView({ block: "start" });
+    };
     const node = document.createElement("span");
     node.className = "node";
     node.textContent = p.node || "";
@@ -158,10 +165,10 @@ function renderPeers() {
     }
     const labels = document.createElement("span");
     labels.className = "labels";
-    labels.textContent = labelText(p.labels);
+    labels.textContent = labels.title = labelText(p.labels);
     const cluster = document.createElement("span");
     cluster.className = "cluster";
-    cluster.textContent = p.cluster || "";
+    cluster.textContent = cluster.title = p.cluster || "";
     const uses = document.createElement("span");
     uses.className = "uses";
     uses.textContent = p.state === "running" ? vitalsShort(vitals.get(p.id)) : "";
@@ -178,13 +185,18 @@ function renderPeers() {
       else show(out, s);
       scheduleRefresh();
     };
-    for (const c of [pick, node, state, labels, cluster, uses, act]) { c.setAttribute("role", "cell"); row.appendChild(c); }
+    for (let c of [pick, node, state, labels, cluster, uses, act]) {
+      if (c.tagName === "BUTTON") { const cell = document.createElement("span"); cell.appendChild(c); c = cell; }
+      c.setAttribute("role", "cell");
+      row.appendChild(c);
+    }
     frag.appendChild(row);
   }
   spacer.replaceChildren(frag);
   $("peer-count").textContent = `(${peers.length})`;
 }
 $("peer-list").addEventListener("scroll", () => requestAnimationFrame(renderPeers), { passive: true });
+new ResizeObserver(() => requestAnimationFrame(renderPeers)).observe($("peer-list"));
 
 let refreshing = false, refreshAgain = false;
 async function refresh() {
@@ -362,18 +374,21 @@ class Tab {
     this.console = new Console(el.querySelector(".console"), el.querySelector(".dropped"), el.querySelector(".tail"), id);
     this.abort = new AbortController();
     this.inc = null; this.pos = null; this.msgSince = null; this.gone = false;
+    // The tab is a tab and nothing else (a button inside it would be a
+    // control nested in a control): its Close is in the panel, and Delete
+    // on the focused tab closes it too.
     const btn = document.createElement("button");
     btn.setAttribute("role", "tab");
     btn.setAttribute("aria-controls", el.id);
+    btn.setAttribute("aria-keyshortcuts", "Delete");
+    btn.id = `${el.id}-tab`;
     btn.dataset.id = id;
     btn.textContent = id;
     btn.onclick = () => activate(id);
-    const close = document.createElement("button");
-    close.className = "close";
-    close.textContent = "×";
+    el.setAttribute("aria-labelledby", btn.id);
+    const close = el.querySelector(".close");
     close.setAttribute("aria-label", `close ${id}`);
-    close.onclick = (e) => { e.stopPropagation(); closeTab(id); };
-    btn.appendChild(close);
+    close.onclick = () => closeTab(id);
     this.btn = btn;
     $("tabs").appendChild(btn);
     $("panels").appendChild(el);
@@ -382,7 +397,7 @@ class Tab {
     this.pollMessages();
   }
   update(p) {
-    const line = this.el.querySelector(".peer-line");
+    const line = this.el.querySelector(".peer-text");
     if (!p) { line.textContent = `${this.id}: gone`; return; }
     line.textContent = `${p.node || p.id} — ${p.state}${p.down_reason ? ` (${p.down_reason})` : ""}${p.os_pid ? `, os pid ${p.os_pid}` : ""}`;
     this.el.querySelector(".vitals-line").textContent = p.state === "running" ? vitalsLong(vitals.get(this.id)) : "";
@@ -492,8 +507,13 @@ class Tab {
   close() { this.abort.abort(); this.btn.remove(); this.el.remove(); }
 }
 
+// While no peer is open the list has the page's width; the first one
+// opened takes the right-hand side.
+const layout = () => document.querySelector("main").classList.toggle("no-tabs", tabs.size === 0);
+
 function activate(id) {
   activeTab = id;
+  layout();
   for (const [tid, t] of tabs) {
     const on = tid === id;
     t.btn.setAttribute("aria-selected", String(on));
@@ -520,14 +540,19 @@ function closeTab(id) {
   if (!t) return;
   t.close();
   tabs.delete(id);
-  if (activeTab === id) { activeTab = null; const next = tabs.keys().next().value; if (next) activate(next); else renderPeers(); }
+  if (activeTab === id) { activeTab = null; const next = tabs.keys().next().value; if (next) activate(next); else { layout(); renderPeers(); } }
 }
 
-// Arrow keys move between tabs, as a tablist should.
+// Arrow keys move between tabs, as a tablist should; Delete closes one.
 $("tabs").addEventListener("keydown", (e) => {
-  if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return;
   const ids = [...tabs.keys()], i = ids.indexOf(activeTab);
   if (i < 0) return;
+  if (e.key === "Delete") {
+    closeTab(activeTab);
+    if (activeTab) tabs.get(activeTab).btn.focus();
+    return;
+  }
+  if (e.key !== "ArrowRight" && e.key !== "ArrowLeft") return;
   const next = ids[(i + (e.key === "ArrowRight" ? 1 : ids.length - 1)) % ids.length];
   activate(next);
   tabs.get(next).btn.focus();
@@ -602,7 +627,10 @@ async function pollMetrics() {
   }
 }
 function drawChart() {
-  const c = $("chart"), g = c.getContext("2d"), w = c.width, h = c.height, n = samples.length;
+  const c = $("chart");
+  // Drawn at the size it is shown (a phone stretches it to the screen).
+  if (c.clientWidth > 0 && c.width !== c.clientWidth - 2) c.width = c.clientWidth - 2;
+  const g = c.getContext("2d"), w = c.width, h = c.height, n = samples.length;
   g.clearRect(0, 0, w, h);
   const css = getComputedStyle(document.documentElement);
   g.fillStyle = css.getPropertyValue("--bg").trim() || "#fff"; g.fillRect(0, 0, w, h);

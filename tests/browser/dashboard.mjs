@@ -10,7 +10,10 @@
 // each state. Prints "N passed, N failed" like the other suites.
 //   node tests/browser/dashboard.mjs PEERD_BIN SCREENSHOT_PATH
 import { chromium } from "playwright-core";
+import { createRequire } from "node:module";
 import { startPeerd } from "../lib/peerd.mjs";
+
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 
 const [peerdBin, shot] = process.argv.slice(2);
 const shotOf = (name) => shot.replace(/\.png$/, `-${name}.png`);
@@ -28,6 +31,16 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
+// axe-core over the page as it is: every WCAG 2.x A/AA rule and axe's best
+// practices; a violation is named with the elements it found.
+async function axe(page, state) {
+  if (!await page.evaluate(() => "axe" in window)) await page.addScriptTag({ path: axePath });
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  check(found.length === 0, `axe-core finds nothing in the ${state} page${found.length ? ": " + found.join("; ") : ""}`);
+}
 // One step: a failure is counted and the next step runs.
 async function step(what, fn) {
   try { await fn(); } catch (e) { failed++; console.log(`[FAIL] dashboard: ${what}: ${e.message.split("\n")[0]}`); }
@@ -42,6 +55,14 @@ try {
   await page.fill("#token-dialog input", token);
   await page.click("#token-dialog button");
   check(true, "asks for the token");
+  await page.locator("#peer-count", { hasText: "(0)" }).waitFor();
+  const widths = () => page.evaluate(() => [document.querySelector("#peer-list").clientWidth, document.querySelector("main").clientWidth]);
+  await step("empty page", async () => {
+    await axe(page, "empty");
+    const [list, main] = await widths();
+    check(list > 0.9 * main, `no peer open: the list has the page's width (${list} of ${main} px)`);
+    await page.screenshot({ path: shotOf("empty") });
+  });
   const panel = (id) => page.locator(`.panel[data-id="${id}"]`);
   const row = (id) => page.locator(`.prow[data-id="${id}"]`);
 
@@ -79,6 +100,13 @@ try {
     check(true, "eval shows the value and the bindings");
   });
 
+  await step("listed, console open", async () => {
+    await axe(page, "listed, with a console open,");
+    const [list, main] = await widths();
+    check(list < 0.5 * main && await page.locator(".panel.active").isVisible(), `a peer open: it takes the right-hand side (the list ${list} of ${main} px)`);
+    await page.screenshot({ path: shotOf("console") });
+  });
+
   await step("vitals", async () => {
     // The list's "uses" column and the open peer's vitals line: asked of
     // the node for the rows in view and the open peers, every 5 s.
@@ -95,6 +123,7 @@ try {
     const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     const state = await row("browser-peer").locator(".state").evaluate((e) => getComputedStyle(e).color);
     check(bg === "rgb(22, 26, 33)" && state === "rgb(98, 211, 148)", `prefers-color-scheme: dark gives the dark page (${bg}, running in ${state})`);
+    await axe(page, "dark");
     await page.screenshot({ path: shotOf("dark") });
     await page.emulateMedia({ colorScheme: "light" });
     const width = await row("browser-peer").locator(".state").evaluate((e) => [e.scrollWidth, e.clientWidth]);
@@ -189,6 +218,7 @@ try {
     await page.locator("#start-result", { hasText: "boom-tail" }).waitFor();
     const text = await page.textContent("#start-result");
     check(text.includes("boot_failed") && text.includes("exit status 3"), "a boot failure shows its exit status and console tail");
+    await axe(page, "start form's failure");
     await page.fill("#start-form input[name=exec]", "");
     await page.screenshot({ path: shotOf("boot-failure") });
   });
@@ -299,6 +329,106 @@ try {
     } finally {
       ro.proc.kill("SIGTERM");
     }
+  });
+
+  await step("keyboard only", async () => {
+    // Everything an operator does, with the keyboard alone: the token, a
+    // start, opening the peer from the list, a call, tabs by arrow keys,
+    // Delete to close one, Stop. No mouse event reaches this page.
+    const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const kb = await ctx.newPage();
+    kb.setDefaultTimeout(20000);
+    await kb.addInitScript(() => {
+      for (const t of ["mousedown", "mouseup", "click"])
+        window.addEventListener(t, (e) => { if (e.isTrusted && e.detail > 0) document.body.dataset.mouse = "yes"; }, true);
+    });
+    const wait = (loc, opts) => loc.waitFor(opts).catch((e) => { throw new Error(`${loc}: ${e.message}`); });
+    const tabTo = async (sel) => {
+      for (let i = 0; i < 120; i++) {
+        await kb.keyboard.press("Tab");
+        const [hit, outline] = await kb.evaluate((s) => [document.activeElement.matches(s), getComputedStyle(document.activeElement).outlineStyle], sel);
+        if (hit) { if (outline === "none") throw new Error(`${sel} has focus but no outline`); return i + 1; }
+      }
+      throw new Error(`Tab never reaches ${sel}`);
+    };
+    await kb.goto(base + "/");
+    await kb.waitForSelector("#token-dialog input:focus");
+    await kb.keyboard.type(token);
+    await kb.keyboard.press("Enter");
+    await wait(kb.locator(".prow[data-id=\"browser-peer\"]"));
+    await tabTo("#start-form input[name=name]");
+    await kb.keyboard.type("kbd-peer");
+    await kb.keyboard.press("Enter");
+    await wait(kb.locator('.prow[data-id="kbd-peer"] .state-running'));
+    await wait(kb.locator('.panel.active[data-id="kbd-peer"]'));
+    check(true, "keyboard: the token, then a peer started from the form with Enter");
+    await tabTo('#tabs [role=tab][data-id="kbd-peer"]');
+    await kb.keyboard.press("Delete");
+    await wait(kb.locator('.panel[data-id="kbd-peer"]'), { state: "detached" });
+    const [list, main] = await kb.evaluate(() => [document.querySelector("#peer-list").clientWidth, document.querySelector("main").clientWidth]);
+    check(list > 0.9 * main, `keyboard: Delete on the tab closes it, and the list takes the width again (${list} of ${main} px)`);
+    await kb.focus("#selector");
+    await tabTo('.prow[data-id="browser-peer"] .pick');
+    await kb.keyboard.press("Enter");
+    await tabTo('.prow[data-id="kbd-peer"] .pick');
+    await kb.keyboard.press("Enter");
+    await tabTo('#tabs [role=tab][data-id="kbd-peer"]');
+    await kb.keyboard.press("ArrowLeft");
+    const left = await kb.evaluate(() => [document.activeElement.dataset.id, document.querySelector(".panel.active").dataset.id]);
+    await kb.keyboard.press("ArrowRight");
+    check(left[0] === "browser-peer" && left[1] === "browser-peer", `keyboard: the list opens peers, arrow keys move between their tabs (${left})`);
+    await tabTo(".panel.active input[name=function]");
+    await kb.keyboard.press("Control+A");
+    await kb.keyboard.type("system_info");
+    await kb.keyboard.press("Tab");
+    await kb.keyboard.press("Control+A");
+    await kb.keyboard.type("[otp_release]");
+    await kb.keyboard.press("Enter");
+    await wait(kb.locator('.panel[data-id="kbd-peer"] .call-result', { hasText: /"\d+"/ }));
+    check(true, "keyboard: a call typed and sent with Enter answers");
+    await tabTo(".panel.active .close");
+    await kb.keyboard.press("Enter");
+    await wait(kb.locator('.panel[data-id="kbd-peer"]'), { state: "detached" });
+    await kb.focus("#selector");
+    await tabTo('.prow[data-id="kbd-peer"] .stop');
+    await kb.keyboard.press("Space");
+    await wait(kb.locator('.prow[data-id="kbd-peer"] .state-running'), { state: "detached" });
+    const after = (await fetch(base + "/peers/kbd-peer", { headers: auth })).status;
+    check(after === 410 && await kb.evaluate(() => !document.body.dataset.mouse),
+          `keyboard: Close and Stop by keyboard (the peer stopped and gone: ${after}); no mouse event reached the page`);
+    await kb.screenshot({ path: shotOf("keyboard") });
+    await ctx.close();
+  });
+
+  await step("phone", async () => {
+    // 390 px wide: nothing off the screen or cut; the list scrolls sideways
+    // with its columns whole; a peer opened from it is scrolled to.
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const ph = await ctx.newPage();
+    ph.setDefaultTimeout(20000);
+    await ph.goto(base + "/");
+    await ph.fill("#token-dialog input", token);
+    await ph.click("#token-dialog button");
+    await ph.locator('.prow[data-id="browser-peer"] .uses', { hasText: "procs" }).waitFor({ timeout: 12000 });
+    await ph.locator("#glance-text", { hasText: "running" }).waitFor({ timeout: 10000 });
+    const off = await ph.evaluate(() => {
+      const bad = [];
+      if (document.documentElement.scrollWidth > innerWidth) bad.push(`the page is ${document.documentElement.scrollWidth} px wide`);
+      for (const e of document.querySelectorAll("header *, #start-form *, #group-form *, section h2"))
+        if (e.offsetParent && e.getBoundingClientRect().right > innerWidth) bad.push(`${e.id || e.tagName} ends at ${Math.round(e.getBoundingClientRect().right)}`);
+      for (const e of document.querySelectorAll("#glance-text, .prow .state, .prow .uses, .prow.head > *"))
+        if (e.scrollWidth > e.clientWidth) bad.push(`${e.className || e.textContent} cut (${e.scrollWidth} of ${e.clientWidth})`);
+      return bad;
+    });
+    check(off.length === 0, `phone (390 px): nothing off the screen or cut${off.length ? ": " + off.join("; ") : ""}`);
+    await axe(ph, "phone");
+    await ph.screenshot({ path: shotOf("phone") });
+    await ph.locator('.prow[data-id="browser-peer"] .pick').tap();
+    await ph.locator(".panel.active .console").waitFor();
+    const top = await ph.locator(".panel.active").evaluate((e) => e.getBoundingClientRect().top);
+    check(top >= -1 && top < 844, `phone: a peer opened from the list is scrolled to (its top at ${Math.round(top)} px)`);
+    await ph.screenshot({ path: shotOf("phone-peer") });
+    await ctx.close();
   });
 
   await step("restart", async () => {
