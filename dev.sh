@@ -38,10 +38,11 @@ container_deps() { RECOMMENDS=1 install podman runc podman-compose debootstrap; 
 
 deps() { install "${PACKAGES[@]}" "$@"; }
 
-# What the browser test needs: Debian's Chromium, and playwright-core from npm.
+# What the browser test needs: Debian's Chromium, and playwright-core and
+# axe-core from npm.
 browser_deps() {
     install chromium nodejs npm
-    [ -d tests/browser/node_modules/playwright-core ] ||
+    [ -d tests/browser/node_modules/playwright-core ] && [ -d tests/browser/node_modules/axe-core ] ||
         (cd tests/browser && npm install --silent --no-audit --no-fund >/dev/null)
     # The contract check: Stoplight Prism's validating proxy (tests/contract).
     [ -x tests/contract/node_modules/.bin/prism ] ||

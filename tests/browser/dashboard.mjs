@@ -6,8 +6,10 @@
 // responsive, the last line shows within 2 s), several consoles at once,
 // messages, events, a boot failure with its console tail, a down peer
 // removed, groups stopped by selector, the cluster view, the chart drawn
-// from /metrics, and peerd restarted under the page. Saves a screenshot of
-// each state. Prints "N passed, N failed" like the other suites.
+// from /metrics, the read-only page, axe-core over the main states, a page
+// driven by the keyboard alone, the phone layout, and peerd restarted under
+// the page. Saves a screenshot of each state. Prints "N passed, N failed"
+// like the other suites.
 //   node tests/browser/dashboard.mjs PEERD_BIN SCREENSHOT_PATH
 import { chromium } from "playwright-core";
 import { createRequire } from "node:module";
@@ -324,6 +326,7 @@ try {
       const panelHidden = await p2.evaluate(() => [...document.querySelectorAll(".panel.active .call-form, .panel.active .send-form, .panel.active .eval-form")]
         .every((e) => !e.offsetParent));
       check(panelHidden, "a read-only token: a peer's console shows, its call, send and eval forms do not");
+      await axe(p2, "read-only");
       await p2.screenshot({ path: shotOf("read-only"), fullPage: true });
       await ctx.close();
     } finally {
