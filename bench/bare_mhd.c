@@ -1,9 +1,10 @@
 /*
- * bare_mhd.c — a yardstick for HTTP overhead: libmicrohttpd answering on
- * its own threads (a pool of THREADS, poll, suspend/resume allowed; not
- * peerd's one loop in external mode),
- * answering every request (its body read and dropped) with a fixed JSON body
- * the size of a peer object.
+ * bare_mhd.c — a yardstick for HTTP overhead: libmicrohttpd answering every
+ * request (its body read and dropped) with a fixed JSON body the size of a
+ * peer object, and nothing else. THREADS 0 serves as peerd does (external
+ * mode on one epoll loop, mhd_loop.c): the floor's HTTP round trip; more
+ * is a pool of that many threads (poll, suspend/resume allowed), the
+ * fastest libmicrohttpd here, for GET /peers/{id}.
  *   bare_mhd PORT THREADS     PORT 0: any free port; prints the one it took
  */
 #include <microhttpd.h>
@@ -13,7 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mhd_loop.h"
+
 static char reply[700];
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls; (void)c; (void)con_cls; (void)toe;
+}
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -35,6 +43,13 @@ int main(int argc, char **argv)
     memset(reply, 'x', sizeof reply - 1);
     reply[0] = '"';
     reply[sizeof reply - 2] = '"';
+    if (threads == 0) {
+        static mhd_loop hl = { .fd = -1 };
+        if (!mhd_loop_start(&hl, (unsigned)port, answer, completed)) return 1;
+        printf("bare_mhd listening on %u\n", mhd_loop_port(&hl));
+        fflush(stdout);
+        mhd_loop_run(&hl);
+    }
     struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
                                             (uint16_t)port, NULL, NULL, answer, NULL,
                                             MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_END);

@@ -1,21 +1,20 @@
 /*
  * bare_relay.c — the bound under any HTTP origin's calls/s: the smallest
- * origin that relays HTTP calls to a node. libmicrohttpd (its own polling
- * thread, epoll) takes POST /…/call, writes {call, Seq, erlang, node, []} to
- * the node at once and suspends the connection; one thread reads the node's
- * replies and resumes each connection with {"result":NAME}. No JSON
- * parsing, no term text, no batching, no state but the calls in flight.
+ * origin that relays HTTP calls to a node, built as peerd is built: one
+ * thread, one epoll loop holding libmicrohttpd (external mode) and the
+ * node's descriptor. POST /…/call suspends its connection and corks
+ * {call, Seq, erlang, node, []}; the turn's calls go to the node in one
+ * write at its end; a reply resumes its connection with {"result":NAME}.
+ * No JSON parsing, no term text, no state but the calls in flight.
  *   bare_relay PORT standard_io|tcp|distribution   PORT 0: any free port; prints the one it took
  */
-#include <microhttpd.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "control.h"
 #include "etf.h"
+#include "mhd_loop.h"
 #include "node_link.h"
 
 #define SLOTS 4096              /* calls in flight, by seq % SLOTS */
@@ -23,14 +22,15 @@
 typedef struct {
     struct MHD_Connection *conn;
     uint64_t seq;
-    bool sent, answered;
+    bool sent;
     char result[256];
 } call;
 
 static node_link node;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static mhd_loop hl = { .fd = -1 };
 static call *inflight[SLOTS];
 static uint64_t next_seq;
+static buf corked;
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -46,15 +46,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     if (*upload_size) { *upload_size = 0; return MHD_YES; }   /* the body is read, as peerd reads one */
     if (!k->sent) {
         k->sent = true;
-        buf frame = {0};
-        pthread_mutex_lock(&lock);
         k->seq = next_seq++;
         inflight[k->seq % SLOTS] = k;
-        node_link_call(&node, &frame, k->seq);
-        node_link_write(&node, &frame);
+        node_link_call(&node, &corked, k->seq);
         MHD_suspend_connection(c);
-        pthread_mutex_unlock(&lock);
-        buf_free(&frame);
         return MHD_YES;
     }
     char body[300];
@@ -79,7 +74,6 @@ static bool on_message(void *ud, const uint8_t *etf, size_t len)
     (void)ud;
     control_reply rep;
     if (!control_read_reply(etf, len, &rep)) return true;
-    pthread_mutex_lock(&lock);
     call *k = inflight[rep.seq % SLOTS];
     if (k && k->seq == rep.seq) {
         inflight[rep.seq % SLOTS] = NULL;
@@ -90,33 +84,36 @@ static bool on_message(void *ud, const uint8_t *etf, size_t len)
         if (off + n > rep.result_len || n >= sizeof k->result) n = 0;
         memcpy(k->result, a + off, n);
         k->result[n] = 0;
-        k->answered = true;
         MHD_resume_connection(k->conn);
+        hl.resumed = true;
     }
-    pthread_mutex_unlock(&lock);
     return true;
 }
 
-static void *reader(void *arg)
+static void on_node(void *ud)
 {
-    (void)arg;
-    while (node_link_read(&node, on_message, NULL)) {}
-    fputs("bare_relay: the node went away\n", stderr);
-    exit(1);
+    (void)ud;
+    if (!node_link_read(&node, on_message, NULL)) { fputs("bare_relay: the node went away\n", stderr); exit(1); }
+}
+
+static void flush(void *ud)
+{
+    (void)ud;
+    if (!corked.len) return;
+    node_link_write(&node, &corked);
+    corked.len = 0;
 }
 
 int main(int argc, char **argv)
 {
-    int port = argc > 1 ? atoi(argv[1]) : 8082;
+    unsigned port = argc > 1 ? (unsigned)atoi(argv[1]) : 8082;
     node_link_start(&node, argc > 2 ? argv[2] : "standard_io");
-    pthread_t t;
-    pthread_create(&t, NULL, reader, NULL);
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
-                                            (uint16_t)port, NULL, NULL, answer, NULL,
-                                            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
-    if (!d) return 1;
-    printf("bare_relay listening on %u\n", (unsigned)MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port);
+    hl.fd = node.rfd;
+    hl.on_fd = on_node;
+    hl.turn_end = flush;
+    if (!mhd_loop_start(&hl, port, answer, completed)) return 1;
+    printf("bare_relay listening on %u\n", mhd_loop_port(&hl));
     fflush(stdout);
-    pause();
+    mhd_loop_run(&hl);
     return 0;
 }

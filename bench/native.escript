@@ -72,10 +72,23 @@ latency(ConnS, P) ->
 throughput(ConnS, P) ->
     Self = self(),
     Dur = 3000,
+    Node = call(P, os, getpid, []),
+    O0 = cpu_ticks(os:getpid()), N0 = cpu_ticks(Node),
     End = erlang:monotonic_time(millisecond) + Dur,
     Pids = [spawn_link(fun() -> Self ! {done, caller(P, End, 0)} end) || _ <- lists:seq(1, 16)],
     N = lists:sum([receive {done, C} -> C end || _ <- Pids]),
-    out(ConnS, calls_per_s, round(N * 1000 / Dur)).
+    O1 = cpu_ticks(os:getpid()), N1 = cpu_ticks(Node),
+    out(ConnS, calls_per_s, round(N * 1000 / Dur)),
+    %% CPU per call from /proc (user + system, in 1/100 s): the origin's
+    %% and the node's, beside peerd's and its node's in bench/run.
+    out(ConnS, origin_cpu_us, round((O1 - O0) * 10000 / N * 10) / 10),
+    out(ConnS, node_cpu_us, round((N1 - N0) * 10000 / N * 10) / 10).
+
+cpu_ticks(Pid) ->
+    {ok, Stat} = file:read_file("/proc/" ++ Pid ++ "/stat"),
+    [_, After] = binary:split(Stat, <<") ">>),
+    Fields = binary:split(After, <<" ">>, [global]),
+    binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields)).
 
 caller(P, End, N) ->
     case erlang:monotonic_time(millisecond) < End of

@@ -10,6 +10,8 @@
 struct chunk { struct chunk *next; size_t size, used; max_align_t data[]; };
 struct arena { struct chunk *head; size_t total; };
 
+#define ARENA_FIRST (1000 - sizeof(struct chunk))
+
 arena *arena_new(void) { return calloc(1, sizeof(arena)); }
 
 void arena_free(arena *a)
@@ -26,7 +28,10 @@ void *arena_alloc(arena *a, size_t n)
     n = (n + 7) & ~(size_t)7;
     struct chunk *c = a->head;
     if (!c || c->size - c->used < n) {
-        size_t size = n > 4096 ? n : (c && c->size < 65536 ? c->size * 2 : 4096);
+        /* The first chunk fits malloc's per-thread cache (under 1 KiB in
+         * all): most requests need no more, and a chunk of 4 KiB made
+         * every request's first term a trip through malloc's large bins. */
+        size_t size = !c ? ARENA_FIRST : c->size < 65536 ? c->size * 2 : 65536;
         if (size < n) size = n;
         c = malloc(sizeof *c + size);
         if (!c) return NULL;

@@ -77,14 +77,28 @@ static size_t decoded_length(const char *p, size_t n, bool *nul)
 /* Where attach is in the document, for its errors: "args[2].$tuple[0]". */
 typedef struct { char path[200]; size_t len; json_error *err; const char *text; } where;
 
+/* Appends ".key" (60 bytes of it at most) or "[index]" to the path, cut
+ * at its end; by hand, as it runs for every member of every body. */
 static void where_push(where *w, const cJSON *item, size_t index, bool in_object, size_t *saved)
 {
     *saved = w->len;
-    if (w->len >= sizeof w->path - 1) return;
-    int n = in_object ? snprintf(w->path + w->len, sizeof w->path - w->len, "%s%.60s", w->len ? "." : "", item->string)
-                      : snprintf(w->path + w->len, sizeof w->path - w->len, "[%zu]", index);
-    if (n > 0) w->len += (size_t)n;
-    if (w->len >= sizeof w->path) w->len = sizeof w->path - 1;
+    char tmp[64], *t = tmp;
+    if (in_object) {
+        if (w->len) *t++ = '.';
+        for (size_t i = 0; i < 60 && item->string[i]; i++) *t++ = item->string[i];
+    } else {
+        char digits[24];
+        int d = 0;
+        do digits[d++] = (char)('0' + index % 10); while ((index /= 10) && d < (int)sizeof digits);
+        *t++ = '[';
+        while (d) *t++ = digits[--d];
+        *t++ = ']';
+    }
+    size_t n = (size_t)(t - tmp), room = sizeof w->path - 1 - w->len;
+    if (n > room) n = room;
+    memcpy(w->path + w->len, tmp, n);
+    w->len += n;
+    w->path[w->len] = 0;
 }
 
 static bool fail_at(where *w, const char *at, const char *fmt, const char *what)
