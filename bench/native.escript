@@ -69,20 +69,27 @@ latency(ConnS, P) ->
     out(ConnS, call_median_us, median(Ts)),
     out(ConnS, call_p99_us, pct(Ts, 0.99)).
 
+%% 16 callers, as peerd's 16 clients; then 4, for the node's CPU per call
+%% at a lower rate (a node's CPU per call grows as its calls thin out:
+%% fewer calls share each wake-up).
 throughput(ConnS, P) ->
+    throughput(ConnS, P, 16, ""),
+    throughput(ConnS, P, 4, "_4").
+
+throughput(ConnS, P, Callers, Suffix) ->
     Self = self(),
     Dur = 3000,
     Node = call(P, os, getpid, []),
     O0 = cpu_ticks(os:getpid()), N0 = cpu_ticks(Node),
     End = erlang:monotonic_time(millisecond) + Dur,
-    Pids = [spawn_link(fun() -> Self ! {done, caller(P, End, 0)} end) || _ <- lists:seq(1, 16)],
+    Pids = [spawn_link(fun() -> Self ! {done, caller(P, End, 0)} end) || _ <- lists:seq(1, Callers)],
     N = lists:sum([receive {done, C} -> C end || _ <- Pids]),
     O1 = cpu_ticks(os:getpid()), N1 = cpu_ticks(Node),
-    out(ConnS, calls_per_s, round(N * 1000 / Dur)),
+    out(ConnS, list_to_atom("calls_per_s" ++ Suffix), round(N * 1000 / Dur)),
     %% CPU per call from /proc (user + system, in 1/100 s): the origin's
     %% and the node's, beside peerd's and its node's in bench/run.
-    out(ConnS, origin_cpu_us, round((O1 - O0) * 10000 / N * 10) / 10),
-    out(ConnS, node_cpu_us, round((N1 - N0) * 10000 / N * 10) / 10).
+    out(ConnS, list_to_atom("origin_cpu_us" ++ Suffix), round((O1 - O0) * 10000 / N * 10) / 10),
+    out(ConnS, list_to_atom("node_cpu_us" ++ Suffix), round((N1 - N0) * 10000 / N * 10) / 10).
 
 cpu_ticks(Pid) ->
     {ok, Stat} = file:read_file("/proc/" ++ Pid ++ "/stat"),
