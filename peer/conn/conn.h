@@ -95,6 +95,10 @@ typedef struct {
     bool (*drain)(conn *c);
     /* "standard_io", "tcp:IP:PORT", "distribution:NODE"; NULL: c->text */
     const char *(*describe)(const conn *c);
+    /* Within ev->message only: the buffer the message is in, whole, to
+     * out, with the offset of inside (a byte of the message) in it; the
+     * connection reads on into a new one. NULL or false: copy instead. */
+    bool (*take)(conn *c, const uint8_t *inside, buf *out, size_t *off);
     void (*free)(conn *c);
 } conn_ops;
 
@@ -138,6 +142,10 @@ static inline bool conn_is_open(const conn *c) { return c->ops->is_open(c); }
 static inline bool conn_is_waiting(const conn *c) { return c->ops->is_waiting(c); }
 static inline void conn_close(conn *c) { c->ops->close(c); }
 static inline bool conn_drain(conn *c) { return c->ops->drain(c); }
+static inline bool conn_take(conn *c, const uint8_t *inside, buf *out, size_t *off)
+{
+    return c->ops->take && c->ops->take(c, inside, out, off);
+}
 static inline const char *conn_describe(const conn *c) { return c->ops->describe ? c->ops->describe(c) : c->text; }
 static inline void conn_free(conn *c) { c->ops->free(c); }
 

@@ -92,6 +92,11 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
 static bool is_open(const conn *c) { return ((const stdio_conn *)c)->in_fd >= 0; }
 static bool is_waiting(const conn *c) { (void)c; return false; }
 
+static bool take(conn *c, const uint8_t *inside, buf *out, size_t *off)
+{
+    return stdio_decoder_take(&((stdio_conn *)c)->dec, inside, out, off);
+}
+
 static void destroy(conn *c)
 {
     stdio_conn *s = (stdio_conn *)c;
@@ -103,5 +108,5 @@ static void destroy(conn *c)
 const conn_ops conn_stdio_ops = {
     .name = "standard_io", .create = create, .wants_stdin = true, .attach = attach, .send = send_msg,
     .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
-    .free = destroy,
+    .take = take, .free = destroy,
 };

@@ -52,6 +52,9 @@ typedef struct pm_event {
  * large reply off the loop; a stream has no request to wait on). One over
  * PM_MESSAGE_MAX is dropped: etf is NULL, len its size. */
 #define PM_MESSAGE_CONVERT_MAX (32u << 10)
+/* A call's result of this many bytes or more keeps the connection's own
+ * buffer (conn_take) rather than a copy. */
+#define PM_TAKE_MIN (256u << 10)
 #define PM_MESSAGE_MAX (16u << 20)
 typedef struct pm_message {
     uint64_t seq;               /* per incarnation, from 1 */

@@ -22,8 +22,20 @@ void mgr_handle_reply(peer *p, pending *c, const char *klass, const uint8_t *res
     case P_CLIENT: {
         pm_req *r = c->req;
         r->klass = strdup(klass);
-        buf_byte(&r->reply, ETF_VERSION);
-        buf_put(&r->reply, result, n);
+        buf whole;
+        size_t off;
+        if (n >= PM_TAKE_MIN && !r->reply.len && p->conn && conn_take(p->conn, result, &whole, &off) && off) {
+            /* A large result keeps the buffer it arrived in, moved down
+             * behind a version byte: no copy into new memory on the loop. */
+            whole.p[off - 1] = ETF_VERSION;
+            memmove(whole.p, whole.p + off - 1, n + 1);
+            whole.len = n + 1;
+            buf_free(&r->reply);
+            r->reply = whole;
+        } else {
+            buf_byte(&r->reply, ETF_VERSION);
+            buf_put(&r->reply, result, n);
+        }
         /* A reply naming other nodes waits for how the node numbers them. */
         if (!r->klass || r->reply.oom || !mgr_ask_names_in(p, r)) mgr_finish_reply(p, r);
         break;

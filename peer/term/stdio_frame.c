@@ -156,6 +156,20 @@ stdio_status stdio_decode(stdio_decoder *d, const uint8_t *in, size_t n, const s
     return STDIO_OK;
 }
 
+bool stdio_decoder_take(stdio_decoder *d, const uint8_t *inside, buf *out, size_t *off)
+{
+    /* frame_step has set len to 0 before the sink runs: the frame is the
+     * size, the payload and the CRC from the buffer's start. */
+    size_t whole = (size_t)d->size + 8;
+    if (d->skipping || !d->frame.p || whole > d->frame.cap || inside < d->frame.p + 4 || inside >= d->frame.p + 4 + d->size)
+        return false;
+    *out = d->frame;
+    out->len = whole;
+    *off = (size_t)(inside - d->frame.p);
+    d->frame = (buf){0};
+    return true;
+}
+
 void stdio_decoder_free(stdio_decoder *d) { buf_free(&d->frame); }
 
 static const uint8_t enc[16] = {

@@ -43,6 +43,12 @@ typedef enum { STDIO_OK = 0, STDIO_CRC = 1, STDIO_TOO_LARGE = 2, STDIO_STOPPED =
 
 stdio_status stdio_decode(stdio_decoder *d, const uint8_t *in, size_t n, const stdio_sink *sink);
 void stdio_decoder_free(stdio_decoder *d);
+/* Within sink->frame only: hands the buffer the frame is in (its size,
+ * payload and CRC, whole) to out, with the offset of inside (a byte of the
+ * payload) in it; the decoder goes on with a new buffer. A large message
+ * is then kept without a copy (a copy of tens of MB into new memory is
+ * a turn of the loop spent in page faults). False if inside is not there. */
+bool stdio_decoder_take(stdio_decoder *d, const uint8_t *inside, buf *out, size_t *off);
 /* Appends the nibble-encoded frame for one ETF message. */
 void stdio_encode(buf *out, const uint8_t *etf, size_t n);
 const char *stdio_status_text(stdio_status s);

@@ -138,3 +138,45 @@ Test(stdio, a_frame_over_the_limit_is_skipped_with_its_head_kept)
     stdio_decoder_free(&d2);
     buf_free(&s.console); buf_free(&s.frames); buf_free(&in);
 }
+
+/* A sink that takes the frame's buffer (stdio_decoder_take) as the manager
+ * does for a large result: the buffer holds the whole frame, the offset
+ * points at the byte asked for, and the decoder reads the next frame into
+ * a new buffer. A pointer outside the payload is refused. */
+typedef struct { stdio_decoder *d; buf taken[2]; size_t off[2]; int n; bool outside; } take_state;
+
+static bool take_frame(void *ud, const uint8_t *etf, size_t n)
+{
+    take_state *t = ud;
+    uint8_t elsewhere = 0;
+    t->outside |= stdio_decoder_take(t->d, &elsewhere, &t->taken[t->n], &t->off[t->n]);
+    t->outside |= stdio_decoder_take(t->d, etf + n, &t->taken[t->n], &t->off[t->n]);   /* the CRC, not the payload */
+    cr_assert(stdio_decoder_take(t->d, etf + 1, &t->taken[t->n], &t->off[t->n]));
+    cr_assert_not(stdio_decoder_take(t->d, etf + 1, &(buf){0}, &(size_t){0}), "taken once only");
+    t->n++;
+    return true;
+}
+
+static void ignore_console(void *ud, const uint8_t *p, size_t n) { (void)ud; (void)p; (void)n; }
+
+Test(stdio, a_sink_takes_the_frame_buffer_and_decoding_goes_on)
+{
+    buf in = {0};
+    stdio_encode(&in, started_etf, sizeof started_etf);
+    buf_str(&in, "text");
+    stdio_encode(&in, started_etf, sizeof started_etf);
+    stdio_decoder d = {0};
+    take_state t = { .d = &d };
+    stdio_sink sink = { ignore_console, take_frame, &t, NULL };
+    cr_assert_eq(stdio_decode(&d, in.p, in.len, &sink), STDIO_OK);
+    cr_assert_eq(t.n, 2);
+    cr_expect_not(t.outside);
+    for (int i = 0; i < 2; i++) {
+        cr_expect_eq(t.taken[i].len, 4 + sizeof started_etf + 4);
+        cr_expect_eq(t.off[i], 5);
+        cr_expect_arr_eq(t.taken[i].p + 4, started_etf, sizeof started_etf);
+        buf_free(&t.taken[i]);
+    }
+    stdio_decoder_free(&d);
+    buf_free(&in);
+}
