@@ -193,6 +193,11 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
 static bool is_open(const conn *c) { return ((const tcp_conn *)c)->sock_fd >= 0; }
 static bool is_waiting(const conn *c) { return ((const tcp_conn *)c)->listen_fd >= 0; }
 
+static bool take(conn *c, const uint8_t *inside, buf *out, size_t *off)
+{
+    return tcp_decoder_take(&((tcp_conn *)c)->dec, inside, out, off);
+}
+
 static void destroy(conn *c)
 {
     close_control(c);
@@ -203,5 +208,5 @@ static void destroy(conn *c)
 const conn_ops conn_tcp_ops = {
     .name = "tcp", .create = create, .wants_stdin = false, .attach = attach, .send = send_msg,
     .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
-    .free = destroy,
+    .take = take, .free = destroy,
 };

@@ -37,7 +37,13 @@ bool tcp_decode_commit(tcp_decoder *d, size_t n, const tcp_sink *sink)
         }
         if (have < len) break;                  /* the rest of it is still on its way */
         off += 4 + (size_t)len;
+        d->delivering = q + 4, d->delivering_n = len, d->rest_at = off;
         go = sink->frame(sink->ud, q + 4, len);
+        d->delivering = NULL;
+        if (d->taken) {             /* in is now what followed the message */
+            d->taken = false;
+            off = 0;
+        }
     }
     buf_consume(&d->in, off);
     return go;
@@ -53,6 +59,21 @@ bool tcp_decode(tcp_decoder *d, const uint8_t *p, size_t n, const tcp_sink *sink
 }
 
 void tcp_decoder_free(tcp_decoder *d) { buf_free(&d->in); }
+
+bool tcp_decoder_take(tcp_decoder *d, const uint8_t *inside, buf *out, size_t *off)
+{
+    if (!d->delivering || inside < d->delivering || inside >= d->delivering + d->delivering_n) return false;
+    buf rest = {0};
+    size_t k = d->in.len - d->rest_at;
+    if (k) buf_put(&rest, d->in.p + d->rest_at, k);
+    if (rest.oom) { buf_free(&rest); return false; }
+    *out = d->in;
+    *off = (size_t)(inside - d->in.p);
+    d->in = rest;
+    d->taken = true;
+    d->delivering = NULL;
+    return true;
+}
 
 void tcp_encode(buf *out, const uint8_t *etf, size_t n)
 {

@@ -18,6 +18,11 @@ typedef struct {
     buf in;             /* bytes not yet split */
     uint64_t skip;      /* bytes still to drop of a message over the limit */
     uint32_t max_frame; /* 0: TCP_MAX_FRAME (tests set less) */
+    /* The message in the sink now (for tcp_decoder_take), where the bytes
+     * after it start, and whether in was taken during the sink. */
+    const uint8_t *delivering;
+    size_t delivering_n, rest_at;
+    bool taken;
 } tcp_decoder;
 
 typedef struct {
@@ -36,6 +41,11 @@ bool tcp_decode_commit(tcp_decoder *d, size_t n, const tcp_sink *sink);
 /* Both in one, copying p. */
 bool tcp_decode(tcp_decoder *d, const uint8_t *p, size_t n, const tcp_sink *sink);
 void tcp_decoder_free(tcp_decoder *d);
+/* Within sink->frame only: hands the buffer the message is in to out,
+ * with the offset of inside (a byte of the message) in it; the bytes
+ * after the message are copied into a new buffer and decoding goes on
+ * there. False if inside is not in the message, or out of memory. */
+bool tcp_decoder_take(tcp_decoder *d, const uint8_t *inside, buf *out, size_t *off);
 /* Appends one message in {packet, 4}. */
 void tcp_encode(buf *out, const uint8_t *etf, size_t n);
 

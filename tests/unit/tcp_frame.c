@@ -73,3 +73,51 @@ Test(tcp_frame, a_message_over_the_limit_goes_by_its_head)
     tcp_decoder_free(&d);
     buf_free(&wire);
 }
+
+/* A sink that takes the buffer of every message that starts with 'T' (as
+ * the manager takes a large result's): the offset is right, a pointer
+ * outside the message is refused, it is taken once, and what followed it
+ * in the same read is still split, at every read size. */
+typedef struct { tcp_decoder *d; int frames, taken; bool bad; char seen[8][16]; } take_log;
+
+static bool take_frame(void *ud, const uint8_t *etf, size_t n)
+{
+    take_log *t = ud;
+    memcpy(t->seen[t->frames], etf, n < 15 ? n : 15);
+    t->frames++;
+    if (etf[1] != 'T') return true;
+    buf out;
+    size_t off;
+    uint8_t elsewhere = 0;
+    t->bad |= tcp_decoder_take(t->d, &elsewhere, &out, &off) || tcp_decoder_take(t->d, etf + n, &out, &off);
+    cr_assert(tcp_decoder_take(t->d, etf + 1, &out, &off));
+    t->bad |= tcp_decoder_take(t->d, etf + 1, &(buf){0}, &(size_t){0});
+    t->bad |= memcmp(out.p + off - 1, etf, n) != 0 || off < 5;
+    buf_free(&out);
+    t->taken++;
+    return true;
+}
+
+Test(tcp_frame, a_sink_takes_the_buffer_and_what_followed_is_split)
+{
+    buf wire = {0};
+    tcp_encode(&wire, (const uint8_t *)"\x83" "Taken-1", 8);
+    tcp_encode(&wire, (const uint8_t *)"\x83" "kept", 5);
+    tcp_encode(&wire, (const uint8_t *)"\x83" "Taken-2", 8);
+    tcp_encode(&wire, (const uint8_t *)"\x83" "last", 5);
+    for (size_t step = 1; step <= wire.len; step++) {
+        tcp_decoder d = {0};
+        take_log t = { .d = &d };
+        tcp_sink sink = { take_frame, on_oversized, &t };
+        for (size_t at = 0; at < wire.len; at += step)
+            cr_assert(tcp_decode(&d, wire.p + at, at + step <= wire.len ? step : wire.len - at, &sink));
+        cr_assert_eq(t.frames, 4, "step %zu", step);
+        cr_expect_eq(t.taken, 2, "step %zu", step);
+        cr_expect_not(t.bad, "step %zu", step);
+        cr_expect_str_eq(t.seen[1], "\x83" "kept", "step %zu", step);
+        cr_expect_str_eq(t.seen[3], "\x83" "last", "step %zu", step);
+        cr_expect_eq(d.in.len, 0);
+        tcp_decoder_free(&d);
+    }
+    buf_free(&wire);
+}
