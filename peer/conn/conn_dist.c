@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #define DIST_CONNECT_MS 60000   /* as TCP's accept */
+#define DIST_IN_PLACE (64u << 10) /* a call's value this large goes up where it lies */
 
 enum { PID_ORIGIN = 1, PID_GL = 2, PID_REPLIER = 3 };
 enum { CTL_LINK = 1, CTL_SEND = 2, CTL_REG_SEND = 6, CTL_SEND_TT = 12, CTL_REG_SEND_TT = 16, CTL_UNLINK_ID = 35, CTL_UNLINK_ID_ACK = 36 };
@@ -59,6 +60,7 @@ typedef struct {
     tmr connect_timer;
     tcp_decoder dec;            /* the data phase is {packet, 4}; a 0-length packet is a tick */
     buf pid[4];                 /* ETF bodies of peerd's pids, by PID_* */
+    buf *up_buf;                /* the message going up now, for take */
 } dist_conn;
 
 /* ---- encoding ---- */
@@ -197,10 +199,63 @@ static void send_msg(conn *c, const uint8_t *etf, size_t n)
 
 static bool not_taken(dist_conn *t, const uint8_t *msg, size_t n, size_t size);
 
-/* b, made from msg, goes up; if it could not be made, msg is not taken. */
-static bool up(dist_conn *t, const buf *b, const uint8_t *msg, size_t n)
+/* b, made from msg, goes up; if it could not be made, msg is not taken.
+ * The manager may take b (take below): it is then empty. */
+static bool up(dist_conn *t, buf *b, const uint8_t *msg, size_t n)
 {
-    return b->oom ? not_taken(t, msg, n, 0) : t->c.ev->message(t->c.owner, b->p, b->len);
+    if (b->oom) return not_taken(t, msg, n, 0);
+    t->up_buf = b;
+    bool ok = t->c.ev->message(t->c.owner, b->p, b->len);
+    t->up_buf = NULL;
+    return ok;
+}
+
+/* The elements of the tuple s holds (a term as encoded, no version byte). */
+static size_t tuple_spans(span s, span *out, size_t max)
+{
+    if (s.n < 2 || s.p[0] != SMALL_TUPLE_EXT || s.p[1] > max) return 0;
+    size_t arity = s.p[1], off = 2;
+    for (size_t i = 0; i < arity; i++) {
+        size_t used = off < s.n ? etf_prefix_len(s.p + off, s.n - off) : 0;
+        if (!used) return 0;
+        out[i] = (span){ s.p + off, used };
+        off += used;
+    }
+    return off == s.n ? arity : 0;
+}
+
+/* A call's value, {rex, {badrpc, {'EXIT', {Seq, return, V}}}}, goes up as
+ * {reply, Seq, ok, V} from its bytes, V never decoded here: a large V where
+ * it lies, its new head written over the old one just before it (the
+ * packet's buffer, which the manager may then take: take below); a small
+ * one copied. -1 if msg is not that. */
+static int rex_return(dist_conn *t, const uint8_t *msg, size_t n)
+{
+    span a[2], b[2], c[2], d[4];
+    if (n < 2 || tuple_spans((span){ msg + 1, n - 1 }, a, 2) != 2 || !span_is(a[0], "rex") ||
+        tuple_spans(a[1], b, 2) != 2 || !span_is(b[0], "badrpc") ||
+        tuple_spans(b[1], c, 2) != 2 || !span_is(c[0], "EXIT") ||
+        tuple_spans(c[1], d, 4) != 3 || !span_is(d[1], "return") ||
+        (d[0].p[0] != SMALL_INTEGER_EXT && d[0].p[0] != INTEGER_EXT && d[0].p[0] != SMALL_BIG_EXT))
+        return -1;
+    buf r = {0};
+    buf_reserve(&r, 16 + d[0].n + (d[2].n < DIST_IN_PLACE ? d[2].n : 0));
+    buf_byte(&r, ETF_VERSION);
+    tuple(&r, 4);
+    atom(&r, "reply");
+    buf_put(&r, d[0].p, d[0].n);
+    atom(&r, "ok");
+    if (d[2].n >= DIST_IN_PLACE && !r.oom && (size_t)(d[2].p - msg) >= r.len) {
+        uint8_t *head = (uint8_t *)d[2].p - r.len;   /* the packet's own bytes, ours while it is delivered */
+        memcpy(head, r.p, r.len);
+        size_t len = r.len + d[2].n;
+        buf_free(&r);
+        return t->c.ev->message(t->c.owner, head, len);
+    }
+    buf_put(&r, d[2].p, d[2].n);
+    bool ok = up(t, &r, msg, n);
+    buf_free(&r);
+    return ok;
 }
 
 static bool is_ours(const dist_conn *t, const term *pid, uint32_t id)
@@ -261,6 +316,8 @@ static bool delivered(dist_conn *t, arena *a, const term *to, const uint8_t *msg
     /* The node's output and its hello go up as they came, undecoded. */
     if ((is_ours(t, to, PID_GL) && tagged(msg, n, 4, "io_request")) || (is_ours(t, to, PID_ORIGIN) && tagged(msg, n, 2, "started")))
         return t->c.ev->message(t->c.owner, msg, n);
+    int fast = is_ours(t, to, PID_REPLIER) ? rex_return(t, msg, n) : -1;
+    if (fast >= 0) return fast;
     etf_error e = {0};
     term *m = etf_decode(a, msg, n, &e);
     if (!m) return e.msg == etf_out_of_memory ? not_taken(t, msg, n, 0) : true;
@@ -531,8 +588,23 @@ static void destroy(conn *c)
     conn_release(c);
 }
 
+/* The message going up was made here (up): its buffer is given away; or
+ * it lies in the packet as it came (rex_return): the packet's buffer. */
+static bool take(conn *c, const uint8_t *inside, buf *out, size_t *off)
+{
+    dist_conn *t = (dist_conn *)c;
+    buf *b = t->up_buf;
+    if (!b) return tcp_decoder_take(&t->dec, inside, out, off);
+    if (inside < b->p || inside >= b->p + b->len) return false;
+    *out = *b;
+    *off = (size_t)(inside - b->p);
+    *b = (buf){0};
+    t->up_buf = NULL;
+    return true;
+}
+
 const conn_ops conn_dist_ops = {
     .name = "distribution", .create = create, .wants_stdin = false, .attach = attach, .send = send_msg,
     .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
-    .free = destroy,
+    .take = take, .free = destroy,
 };

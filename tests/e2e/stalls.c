@@ -223,3 +223,40 @@ Test(stalls, no_request_holds_the_loop, .timeout = 300)
     free(p);
     peerd_stop(d);
 }
+
+/* A large result over each connection arrives without one long turn: the
+ * loop keeps the buffer it came in (no copy into new memory, which is page
+ * faults for tens of MB), and over distribution the value is not decoded
+ * on the loop. The result comes back whole. */
+static void large_result_over(const char *opts_json, const char *conn)
+{
+    const char *opts[] = { NULL };
+    peerd *d = peerd_start(opts);
+    char *p = start_peer(d, opts_json);
+    char path[256], body[256];
+    snprintf(path, sizeof path, "/peers/%s/call", p);
+    long n = 30000000 / SCALE;
+    snprintf(body, sizeof body, "{\"module\":\"binary\",\"function\":\"copy\",\"args\":[\"x\",%ld],\"timeout_ms\":60000}", n);
+    resp *r = post(d, path, body);
+    cr_expect_eq(r->status, 200, "%s: %.200s", conn, r->body);
+    const char *value = jstr(r, "value");
+    cr_expect(value && (long)strlen(value) == n && value[0] == 'x' && value[n - 1] == 'x', "%s: %ld bytes of x back", conn, n);
+    resp_free(r);
+    /* A small one after it, on the same connection: the buffers go on. */
+    expect_status(post(d, path, "{\"module\":\"erlang\",\"function\":\"node\"}"), 200, conn);
+    r = http(d, "GET", "/healthz", NULL);
+    double longest = jnum(r, "longest_turn_ms");
+    resp_free(r);
+    cr_log_info("stalls: a %ld-byte result over %s, longest turn %.1f ms", n, conn, longest);
+    cr_expect_lt(longest, BOUND_MS, "%s: the loop was busy %.1f ms at once", conn, longest);
+    delete_peer(d, p);
+    free(p);
+    peerd_stop(d);
+}
+
+Test(stalls, a_large_result_over_standard_io, .timeout = 120) { large_result_over("{}", "standard_io"); }
+Test(stalls, a_large_result_over_tcp, .timeout = 120) { large_result_over("{\"connection\":0}", "tcp"); }
+Test(stalls, a_large_result_over_distribution, .timeout = 120)
+{
+    large_result_over("{\"connection\":\"distribution\",\"name\":\"stalls_large\"}", "distribution");
+}
