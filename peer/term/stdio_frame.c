@@ -47,7 +47,10 @@ static stdio_status frame_step(stdio_decoder *d, const stdio_sink *sink)
     crc_payload(d);
     if (d->crc != crc) return STDIO_CRC;
     d->frame.len = 0;
-    return sink->frame(sink->ud, etf, d->size) ? STDIO_OK : STDIO_STOPPED;
+    d->in_sink = true;
+    bool go = sink->frame(sink->ud, etf, d->size);
+    d->in_sink = false;
+    return go ? STDIO_OK : STDIO_STOPPED;
 }
 
 /* Bytes of a frame over the limit: its head is kept, the rest only goes
@@ -161,12 +164,13 @@ bool stdio_decoder_take(stdio_decoder *d, const uint8_t *inside, buf *out, size_
     /* frame_step has set len to 0 before the sink runs: the frame is the
      * size, the payload and the CRC from the buffer's start. */
     size_t whole = (size_t)d->size + 8;
-    if (d->skipping || !d->frame.p || whole > d->frame.cap || inside < d->frame.p + 4 || inside >= d->frame.p + 4 + d->size)
+    if (!d->in_sink || d->skipping || !d->frame.p || whole > d->frame.cap || inside < d->frame.p + 4 || inside >= d->frame.p + 4 + d->size)
         return false;
     *out = d->frame;
     out->len = whole;
     *off = (size_t)(inside - d->frame.p);
     d->frame = (buf){0};
+    d->in_sink = false;         /* taken once */
     return true;
 }
 

@@ -27,6 +27,7 @@ typedef struct {
     size_t crc_done;    /* of the frame assembled: payload bytes in crc */
     uint8_t tail[4];    /* of a skipped frame: its CRC as sent */
     uint32_t max_frame; /* 0: STDIO_MAX_FRAME (tests set less) */
+    bool in_sink;       /* a frame is in sink->frame now (stdio_decoder_take) */
 } stdio_decoder;
 
 typedef struct {

@@ -171,6 +171,12 @@ Test(stdio, a_sink_takes_the_frame_buffer_and_decoding_goes_on)
     cr_assert_eq(stdio_decode(&d, in.p, in.len, &sink), STDIO_OK);
     cr_assert_eq(t.n, 2);
     cr_expect_not(t.outside);
+    /* Half a frame in: its buffer is not to be had outside the sink. */
+    cr_assert_eq(stdio_decode(&d, in.p, in.len / 4, &sink), STDIO_OK);
+    buf late;
+    size_t late_off;
+    cr_assert_not_null(d.frame.p);
+    cr_expect_not(stdio_decoder_take(&d, d.frame.p + 5, &late, &late_off), "not outside the sink");
     for (int i = 0; i < 2; i++) {
         cr_expect_eq(t.taken[i].len, 4 + sizeof started_etf + 4);
         cr_expect_eq(t.off[i], 5);
