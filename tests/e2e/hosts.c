@@ -45,7 +45,37 @@ static void hosts_down(hosts *h)
            "rm -rf /etc/netns/%s", h->ns[i], h->host_if[i], h->ns[i], h->ns[i]);
     }
     sh("ip link del %s 2>/dev/null; rm -rf %s", h->bridge, h->dir);
+    char claim[64];
+    snprintf(claim, sizeof claim, "/tmp/peerd-hosts-net-%d", h->net);
+    unlink(claim);
     h->n = 0;
+}
+
+/* NET of 10.214.NET.0/24, claimed with a file of its own: another test of
+ * this suite runs beside this one in another process, and two bridges on
+ * one subnet take each other's packets (NET from the pid alone collided
+ * once: ssh to the hosts never answered). A claim whose process is gone
+ * is taken over; an empty one is being written, so taken. */
+static int claim_net(void)
+{
+    for (int k = 0; k < 200; k++) {
+        int net = (int)(getpid() + k) % 200 + 20;
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/peerd-hosts-net-%d", net);
+        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+        if (fd < 0) {
+            FILE *f = fopen(path, "r");
+            int pid = 0;
+            if (f) { if (fscanf(f, "%d", &pid) != 1) pid = 0; fclose(f); }
+            if (pid <= 0 || kill(pid, 0) == 0) continue;
+            unlink(path);
+            if ((fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600)) < 0) continue;
+        }
+        dprintf(fd, "%d\n", (int)getpid());
+        close(fd);
+        return net;
+    }
+    return -1;
 }
 
 /* n hosts h1..hn at 10.214.NET.11.., peerd's side at 10.214.NET.1; each
@@ -61,7 +91,8 @@ static void hosts_up(hosts *h, int n)
     sh("for ns in $(ip netns list | awk '/^peerd-h[0-9]+-/{print $1}'); do p=${ns##*-}; "
        "[ -d /proc/$p ] || { ip netns pids $ns | xargs -r kill -9; ip netns del $ns; rm -rf /etc/netns/$ns; }; done 2>/dev/null");
     h->n = n;
-    h->net = getpid() % 200 + 20;
+    h->net = claim_net();
+    cr_assert_geq(h->net, 0, "a free subnet of 10.214.0.0/16");
     snprintf(h->dir, sizeof h->dir, "/tmp/peerd-hosts-XXXXXX");
     cr_assert(mkdtemp(h->dir));
     snprintf(h->bridge, sizeof h->bridge, "pdb%d", (int)getpid() % 100000);

@@ -129,8 +129,8 @@ Test(remote, distribution_from_a_network_namespace, .timeout = 90)
     snprintf(ns, sizeof ns, "peerd-d%d", (int)getpid());
     snprintf(host_if, sizeof host_if, "pdd%d", (int)getpid() % 100000);
     snprintf(ns_if, sizeof ns_if, "pde%d", (int)getpid() % 100000);
-    snprintf(host_ip, sizeof host_ip, "10.214.%d.1", k);
-    snprintf(ns_ip, sizeof ns_ip, "10.214.%d.2", k);
+    snprintf(host_ip, sizeof host_ip, "10.215.%d.1", k);
+    snprintf(ns_ip, sizeof ns_ip, "10.215.%d.2", k);
     if (sh("ip netns add %s 2>/dev/null", ns) != 0) cr_skip_test("this machine cannot create network namespaces");
     cr_assert_eq(sh("ip link add %s type veth peer name %s && ip link set %s netns %s && "
                     "ip addr add %s/30 dev %s && ip link set %s up && "
