@@ -37,7 +37,7 @@ bool tcp_decode_commit(tcp_decoder *d, size_t n, const tcp_sink *sink)
         }
         if (have < len) break;                  /* the rest of it is still on its way */
         off += 4 + (size_t)len;
-        d->delivering = q + 4, d->delivering_n = len, d->rest_at = off;
+        d->delivering = q + 4, d->delivering_n = len;
         go = sink->frame(sink->ud, q + 4, len);
         d->delivering = NULL;
         if (d->taken) {             /* in is now what followed the message */
@@ -64,8 +64,8 @@ bool tcp_decoder_take(tcp_decoder *d, const uint8_t *inside, buf *out, size_t *o
 {
     if (!d->delivering || inside < d->delivering || inside >= d->delivering + d->delivering_n) return false;
     buf rest = {0};
-    size_t k = d->in.len - d->rest_at;
-    if (k) buf_put(&rest, d->in.p + d->rest_at, k);
+    size_t end = (size_t)(d->delivering - d->in.p) + d->delivering_n;   /* what follows the message */
+    if (end < d->in.len) buf_put(&rest, d->in.p + end, d->in.len - end);
     if (rest.oom) { buf_free(&rest); return false; }
     *out = d->in;
     *off = (size_t)(inside - d->in.p);

@@ -18,10 +18,10 @@ typedef struct {
     buf in;             /* bytes not yet split */
     uint64_t skip;      /* bytes still to drop of a message over the limit */
     uint32_t max_frame; /* 0: TCP_MAX_FRAME (tests set less) */
-    /* The message in the sink now (for tcp_decoder_take), where the bytes
-     * after it start, and whether in was taken during the sink. */
+    /* The message in the sink now (for tcp_decoder_take), and whether in
+     * was taken during the sink. */
     const uint8_t *delivering;
-    size_t delivering_n, rest_at;
+    size_t delivering_n;
     bool taken;
 } tcp_decoder;
 
