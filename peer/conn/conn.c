@@ -44,8 +44,12 @@ int conn_read_packets(int fd, tcp_decoder *dec, const tcp_sink *sink, bool quick
 {
     for (int rounds = 0; rounds < CONN_READS_PER_TURN; rounds++) {
         size_t room;
-        uint8_t *at = tcp_decode_room(dec, 65536, &room);
+        uint8_t *at = tcp_decode_room(dec, CONN_READ_SIZE, &room);
         if (!at) return CONN_NOMEM;
+        /* The room of a buffer grown for a large message is megabytes:
+         * a read takes 64 KiB of it all the same, or one turn would read
+         * (and fault in) most of the message at once. */
+        if (room > CONN_READ_SIZE) room = CONN_READ_SIZE;
         ssize_t r = read(fd, at, room);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) return 0;

@@ -153,7 +153,8 @@ static inline void conn_free(conn *c) { c->ops->free(c); }
  * followers are filled, HTTP writes, other nodes are read). A turn that read
  * more than the console ring holds would overwrite what a follower that
  * keeps up has not been handed yet. */
-#define CONN_READS_PER_TURN 4   /* of 64 KiB */
+#define CONN_READS_PER_TURN 4   /* of CONN_READ_SIZE */
+#define CONN_READ_SIZE (64u << 10)
 
 /* Shared by the kinds (conn.c). */
 void conn_init(conn *c, const conn_ops *ops, loop *l, const conn_events *ev, void *owner);
