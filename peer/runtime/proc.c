@@ -102,7 +102,10 @@ fail_pipes:
     return err;
 }
 
-/* The pids whose parent is this process, from /proc. */
+/* The pids whose parent is this process, from /proc, but for epmd: the
+ * host's name server, which a node starts and leaves running as erl means
+ * it to, is every node's on the host (another peerd's, the user's own):
+ * stopping it would unpublish them all. */
 static size_t children(pid_t *out, size_t max)
 {
     pid_t self = getpid();
@@ -119,10 +122,11 @@ static size_t children(pid_t *out, size_t max)
         if (len <= 0) continue;
         stat[len] = 0;
         /* pid (comm) state ppid: comm may hold anything but ends at the last ')'. */
-        const char *rp = strrchr(stat, ')');
+        const char *lp = strchr(stat, '('), *rp = strrchr(stat, ')');
         int ppid;
         char state;
-        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self && state != 'Z')
+        if (lp && rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == self && state != 'Z' &&
+            !(rp - lp == 5 && memcmp(lp + 1, "epmd", 4) == 0))
             out[n++] = (pid_t)atoi(e->d_name);
     }
     if (d) closedir(d);

@@ -15,8 +15,8 @@
 int spawn_node(char *const argv[], char *const env_extra[], int *in_fd, int *out_fd, pid_t *pid);
 
 /* Stops every process still a child of this one: what the nodes left
- * behind and peerd adopted as their subreaper (an `epmd -daemon` a node
- * started, a program it ran in the background). SIGTERM, then SIGKILL
+ * behind and peerd adopted as their subreaper (a program a node ran in the
+ * background), but not epmd, which is the host's. SIGTERM, then SIGKILL
  * after grace_ms, and reaped. Blocks up to about twice grace_ms: for the
  * end of the process, once the loop is done. Names each one on stderr
  * unless quiet; returns how many there were. */

@@ -163,6 +163,35 @@ Test(peerd, what_nodes_leave_running_does_not_outlive_it, .timeout = 60)
     free(id);
 }
 
+/* A child of parent named comm (from /proc), or 0. */
+static pid_t child_named(pid_t parent, const char *comm)
+{
+    char cmd[160], out[32] = "";
+    snprintf(cmd, sizeof cmd, "ps -o pid=,comm= --ppid %d | awk '$2 == \"%s\" { print $1; exit }'", (int)parent, comm);
+    FILE *f = popen(cmd, "r");
+    if (f) { if (!fgets(out, sizeof out, f)) out[0] = 0; pclose(f); }
+    return (pid_t)atoi(out);
+}
+
+/* But not epmd, which a named node starts and leaves running as erl means
+ * it to: the host's, every node's there (here one on a port of its own, so
+ * the host's is not touched). */
+Test(peerd, the_epmd_a_node_starts_outlives_it, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    int port = free_port();
+    char opts[256];
+    snprintf(opts, sizeof opts, "{\"name\":\"%s\",\"env\":{\"ERL_EPMD_PORT\":\"%d\"}}", unique_name("epmd"), port);
+    char *id = start_peer(d, opts);
+    pid_t epmd = 0;
+    for (int i = 0; i < 100 && !(epmd = child_named(d->pid, "epmd")); i++) usleep(50000);
+    cr_assert_gt(epmd, 1, "the node's epmd (port %d) became peerd's child", port);
+    cr_assert_eq(peerd_stop(d), 0);
+    cr_expect_eq(kill(epmd, 0), 0, "epmd (pid %d) was stopped with peerd", (int)epmd);
+    kill(epmd, SIGTERM);
+    free(id);
+}
+
 /* A crashing node's erl_crash.dump is its own, kept with its peer (and its
  * tombstone), and never lands in peerd's working directory. */
 Test(peerd, crash_dumps_are_each_peers_own, .timeout = 60)
