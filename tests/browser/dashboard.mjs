@@ -168,18 +168,25 @@ try {
     const printed = post("/peers/browser-peer/eval", { expr, timeout_ms: 120000 }).then(() => Date.now());
     const linesNow = async () => Number(await page.locator(".panel.active .console").getAttribute("data-lines"));
     for (let i = 0; i < 100 && await linesNow() < 500; i++) await new Promise((r) => setTimeout(r, 100));
-    let worst = 0; const seen = [];
+    const seen = [];
+    await page.evaluate(() => { delete document.body.dataset.longestTask; });   // axe's run, earlier, is not the flood's
     await page.focus("#selector");
     for (let i = 0; i < 8; i++) {
       const t0 = Date.now();
       await page.keyboard.type("x");
       await page.locator("#selector").inputValue();
-      worst = Math.max(worst, Date.now() - t0); seen.push(Date.now() - t0);
+      seen.push(Date.now() - t0);
       await new Promise((r) => setTimeout(r, 100));
     }
     await page.fill("#selector", "");
-    const longest = await page.locator("body").getAttribute("data-longest-task");
-    check(worst < 200, `typing during a 3 MB flood answers within 200 ms (worst ${worst} ms of ${seen.join(" ")}; the page's longest task ${longest || "< 50"} ms)`);
+    // The page's own figure is its longest task while the flood came in; the
+    // keystrokes' round trips (through playwright, two processes and two
+    // CPUs shared with the node, peerd and Chromium's other processes) are
+    // judged by their median, as one of them can wait for a CPU.
+    const longest = Number(await page.locator("body").getAttribute("data-longest-task") || 0);
+    const median = [...seen].sort((a, b) => a - b)[seen.length >> 1];
+    check(longest < 100 && median < 100,
+          `typing during a 3 MB flood: the page's longest task ${longest || "< 50"} ms (< 100), keystrokes answered in ${median} ms median (< 100; ${seen.join(" ")})`);
     const doneAt = await printed;
     await page.locator(".panel.active .console", { hasText: "LAST-LINE" }).waitFor({ timeout: 10000 });
     const late = Date.now() - doneAt;
