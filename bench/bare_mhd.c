@@ -5,10 +5,14 @@
  * mode on one epoll loop, mhd_loop.c): the floor's HTTP round trip; more
  * is a pool of that many threads (poll, suspend/resume allowed), the
  * fastest libmicrohttpd here, for GET /peers/{id}.
- *   bare_mhd PORT THREADS     PORT 0: any free port; prints the one it took
+ *   bare_mhd PORT THREADS [park]     PORT 0: any free port; prints the one it took
+ * park (THREADS 0): every request is parked as peerd parks one waiting on a
+ * node (MHD_suspend_connection), resumed at the end of the turn and
+ * answered then; against the same without park, what parking alone costs.
  */
 #include <microhttpd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,10 @@
 #include "mhd_loop.h"
 
 static char reply[700];
+static bool park;
+static struct MHD_Connection *parked[1024];
+static size_t nparked;
+static mhd_loop hl = { .fd = -1 };
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
@@ -29,11 +37,28 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     (void)cls; (void)url; (void)method; (void)version; (void)upload;
     if (!*con_cls) { *con_cls = (void *)1; return MHD_YES; }
     if (*upload_size) { *upload_size = 0; return MHD_YES; }   /* a body is read, as peerd reads one */
+    if (park && *con_cls == (void *)1 && nparked < sizeof parked / sizeof *parked) {
+        *con_cls = (void *)2;
+        MHD_suspend_connection(c);
+        parked[nparked++] = c;
+        return MHD_YES;
+    }
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(reply), reply, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
     enum MHD_Result res = MHD_queue_response(c, 200, r);
     MHD_destroy_response(r);
     return res;
+}
+
+/* The turn's parked requests resumed, and libmicrohttpd run to answer them,
+ * as peerd's turn end does once the node has replied. */
+static void unpark(void *ud)
+{
+    (void)ud;
+    if (!nparked) return;
+    for (size_t i = 0; i < nparked; i++) MHD_resume_connection(parked[i]);
+    nparked = 0;
+    MHD_run(hl.d);
 }
 
 int main(int argc, char **argv)
@@ -43,8 +68,9 @@ int main(int argc, char **argv)
     memset(reply, 'x', sizeof reply - 1);
     reply[0] = '"';
     reply[sizeof reply - 2] = '"';
+    park = argc > 3 && strcmp(argv[3], "park") == 0;
     if (threads == 0) {
-        static mhd_loop hl = { .fd = -1 };
+        hl.turn_end = unpark;
         if (!mhd_loop_start(&hl, (unsigned)port, answer, completed)) return 1;
         printf("bare_mhd listening on %u\n", mhd_loop_port(&hl));
         fflush(stdout);
