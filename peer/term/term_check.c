@@ -12,12 +12,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The way from the root to the term being checked, one step a level, on
+ * the stack: written out only for an error. */
+typedef struct step {
+    const struct step *up;
+    const char *fmt;    /* "[%zu]", "(node)"...: printf with i */
+    size_t i;
+} step;
+
 typedef struct {
-    buf path;           /* what, then the path to the current term */
+    const char *what;
+    const step *at;     /* the innermost step, NULL at the root */
     char *err;
     size_t errlen;
     int depth;
 } checker;
+
+static void path_of(buf *b, const checker *c)
+{
+    buf_str(b, c->what);
+    size_t n = 0;
+    for (const step *s = c->at; s; s = s->up) n++;
+    if (!n) return;
+    const step **way = malloc(n * sizeof *way);
+    if (!way) { buf_str(b, "..."); return; }
+    size_t k = n;
+    for (const step *s = c->at; s; s = s->up) way[--k] = s;
+    for (k = 0; k < n; k++) {
+        char one[64];
+        snprintf(one, sizeof one, way[k]->fmt, way[k]->i);
+        buf_str(b, one);
+    }
+    free(way);
+}
 
 static bool bad(checker *c, const term *t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static bool bad(checker *c, const term *t, const char *fmt, ...)
@@ -27,32 +54,28 @@ static bool bad(checker *c, const term *t, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    buf shown = {0};
+    buf path = {0}, shown = {0};
+    path_of(&path, c);
     if (t) {
         term_print(&shown, t);
         if (shown.len > 80) { shown.len = 77; buf_str(&shown, "..."); }
     }
-    snprintf(c->err, c->errlen, "%s: %s%s%s", buf_cstr(&c->path) ? (char *)c->path.p : "?",
+    snprintf(c->err, c->errlen, "%s: %s%s%s", buf_cstr(&path) ? (char *)path.p : "?",
              shown.len ? buf_cstr(&shown) : "", shown.len ? ": " : "", why);
+    buf_free(&path);
     buf_free(&shown);
     return false;
 }
 
 static bool check(checker *c, const term *t);
 
-/* Checks a child, with its step appended to the path for errors. */
-static bool child(checker *c, const term *t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool child(checker *c, const term *t, const char *fmt, ...)
+/* Checks a child, its step (fmt printed with i) on the way for errors. */
+static bool child(checker *c, const term *t, const char *fmt, size_t i)
 {
-    size_t mark = c->path.len;
-    char step[64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(step, sizeof step, fmt, ap);
-    va_end(ap);
-    buf_str(&c->path, step);
+    step s = { c->at, fmt, i };
+    c->at = &s;
     bool ok = check(c, t);
-    if (ok) c->path.len = mark;
+    c->at = s.up;
     return ok;
 }
 
@@ -109,32 +132,32 @@ static bool check(checker *c, const term *t)
         break;
     case TERM_LIST:
         for (size_t i = 0; ok && i < t->list.n; i++) ok = child(c, t->list.items[i], "[%zu]", i);
-        if (ok) ok = child(c, t->list.tail, "[tail]");
+        if (ok) ok = child(c, t->list.tail, "[tail]", 0);
         break;
     case TERM_TUPLE:
         for (size_t i = 0; ok && i < t->tuple.n; i++) ok = child(c, t->tuple.items[i], "{%zu}", i + 1);
         break;
     case TERM_MAP: ok = check_map(c, t); break;
     case TERM_PID:
-        if (!(ok = child(c, t->pid.node, "(node)"))) break;
+        if (!(ok = child(c, t->pid.node, "(node)", 0))) break;
         if (t->pid.id > TERM_MAX_PID_NUMBER) ok = bad(c, t, "process number %u is over 32767", t->pid.id);
         else if (t->pid.serial > TERM_MAX_PID_SERIAL) ok = bad(c, t, "serial %u is over 8191", t->pid.serial);
         break;
     case TERM_PORT:
-        if (!(ok = child(c, t->port.node, "(node)"))) break;
+        if (!(ok = child(c, t->port.node, "(node)", 0))) break;
         if (t->port.id > TERM_MAX_PORT_NUMBER) ok = bad(c, t, "port number %llu is over 268435455", (unsigned long long)t->port.id);
         break;
     case TERM_REF:
-        if (!(ok = child(c, t->ref.node, "(node)"))) break;
+        if (!(ok = child(c, t->ref.node, "(node)", 0))) break;
         if (t->ref.nids < 1 || t->ref.nids > TERM_MAX_REF_WORDS) ok = bad(c, t, "reference of %u words (1 to 3)", t->ref.nids);
         else if (t->ref.ids[0] > TERM_MAX_REF_WORD0) ok = bad(c, t, "reference's last number %u is over 262143", t->ref.ids[0]);
         break;
     case TERM_EXPORT:
-        ok = child(c, t->exp.module, "(module)") && child(c, t->exp.function, "(function)");
+        ok = child(c, t->exp.module, "(module)", 0) && child(c, t->exp.function, "(function)", 0);
         if (ok && (t->exp.arity < 0 || t->exp.arity > 255)) ok = bad(c, NULL, "arity %lld (0 to 255)", (long long)t->exp.arity);
         break;
     case TERM_FUN:
-        ok = child(c, t->fun.module, "(module)") && child(c, t->fun.pid, "(creator)");
+        ok = child(c, t->fun.module, "(module)", 0) && child(c, t->fun.pid, "(creator)", 0);
         if (ok && (t->fun.index < INT32_MIN || t->fun.index > INT32_MAX || t->fun.uniq < INT32_MIN || t->fun.uniq > INT32_MAX))
             ok = bad(c, NULL, "fun index or uniq out of range");
         for (size_t i = 0; ok && i < t->fun.nfree; i++) ok = child(c, t->fun.free[i], "(free %zu)", i);
@@ -148,10 +171,7 @@ static bool check(checker *c, const term *t)
 
 bool term_check(const term *t, const char *what, char *err, size_t errlen)
 {
-    checker c = { .err = err, .errlen = errlen };
-    buf_str(&c.path, what);
+    checker c = { .what = what, .err = err, .errlen = errlen };
     err[0] = 0;
-    bool ok = check(&c, t);
-    buf_free(&c.path);
-    return ok;
+    return check(&c, t);
 }

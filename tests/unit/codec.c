@@ -8,6 +8,7 @@
 
 #include "etf.h"
 #include "term_text.h"
+#include "term_check.h"
 
 static const char *decode_error(const uint8_t *p, size_t n, size_t *pos)
 {
@@ -115,6 +116,39 @@ Test(term_text, errors_name_the_position)
     cr_expect(strstr(parse_error("[#Fun<erl_eval.6.1234>]", &pos), "send the value's $etf instead"));
     cr_expect_eq(parse_error("[a, b].", &pos), NULL);
     cr_expect_eq(parse_error("  {a, % comment\n b}  ", &pos), NULL);
+}
+
+/* term_check's error for the term of text s with the atom bad put where
+ * the atom y is (found by walk), or NULL if it passes. */
+static const char *check_error(const char *s, term **(*walk)(term *))
+{
+    static char msg[300];
+    char big[257];
+    memset(big, 'a', 256);
+    big[256] = 0;
+    arena *a = arena_new();
+    term_text_error e;
+    term *t = term_parse(a, s, strlen(s), NULL, &e);
+    cr_assert(t, "%s: %s", s, e.msg);
+    if (walk) *walk(t) = term_atom(a, big, 256);
+    bool ok = term_check(t, "args", msg, sizeof msg);
+    arena_free(a);
+    return ok ? NULL : msg;
+}
+
+static term **in_list(term *t) { return &t->list.items[1]->tuple.items[1]->list.items[1]; }
+static term **in_tail(term *t) { return &t->list.tail; }
+static term **in_map(term *t) { return &t->map.kv[1]->list.items[0]; }
+
+/* term_check names the way to what erl would refuse, step by step. */
+Test(term_check, names_the_path_to_what_erl_refuses)
+{
+    const char *why = "atom of 256 characters (at most 255)", *e;
+    cr_expect_str_eq(e = check_error("[ok, {a, [x, y]}]", in_list), "args[1]{2}[1]: atom of 256 characters (at most 255)", "%s", e ? e : why);
+    cr_expect_str_eq(e = check_error("[a | y]", in_tail), "args[tail]: atom of 256 characters (at most 255)", "%s", e ? e : why);
+    cr_expect_str_eq(e = check_error("#{k => [y]}", in_map), "args#{0}[0]: atom of 256 characters (at most 255)", "%s", e ? e : why);
+    cr_expect_eq(check_error("y", NULL), NULL);
+    cr_expect_eq(check_error("[ok, {a, [x, y]}, #{k => v}]", NULL), NULL);
 }
 
 Test(term_text, limits_depth)
