@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ typedef struct {
     char bridge[16], gateway[32];   /* peerd's side: the bridge and its address */
     char ns[MAX_HOSTS][32], name[MAX_HOSTS][16], ip[MAX_HOSTS][32], host_if[MAX_HOSTS][24];   /* host_if: 15 chars at most */
     pid_t sshd[MAX_HOSTS];
+    int lock_fd;                /* held while the hosts are up */
 } hosts;
 
 /* The hosts of the test running (one a process): taken down after it,
@@ -49,6 +51,19 @@ static void hosts_down(hosts *h)
     snprintf(claim, sizeof claim, "/tmp/peerd-hosts-net-%d", h->net);
     unlink(claim);
     h->n = 0;
+    close(h->lock_fd);
+}
+
+/* One test's hosts at a time: this suite runs two tests at once, and twice
+ * in ten fresh-clone runs ssh to the hosts of one never answered in 30 s
+ * (no connection reached its sshd) while another's partitioned, killed
+ * and took down its own. Released by hosts_down, or by the process ending. */
+static int hosts_lock(void)
+{
+    int fd = open("/tmp/peerd-hosts.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    cr_assert_geq(fd, 0, "/tmp/peerd-hosts.lock");
+    cr_assert_eq(flock(fd, LOCK_EX), 0, "flock /tmp/peerd-hosts.lock");
+    return fd;
 }
 
 /* NET of 10.214.NET.0/24, claimed with a file of its own: another test of
@@ -87,6 +102,7 @@ static void hosts_up(hosts *h, int n)
           "iproute2, iptables, unshare, ssh-keygen or sshd");
     if (geteuid() != 0) cr_skip_test("hosts in network namespaces need root");
     memset(h, 0, sizeof *h);
+    h->lock_fd = hosts_lock();
     /* What a crashed run left (its fini did not run) goes first. */
     sh("for ns in $(ip netns list | awk '/^peerd-h[0-9]+-/{print $1}'); do p=${ns##*-}; "
        "[ -d /proc/$p ] || { ip netns pids $ns | xargs -r kill -9; ip netns del $ns; rm -rf /etc/netns/$ns; }; done 2>/dev/null");
@@ -149,14 +165,21 @@ static void hosts_up(hosts *h, int n)
         double until = now_s() + 30;
         while (!up && now_s() < until) {
             up = sh("ssh -i %s/client_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes "
-                    "-o ConnectTimeout=5 -o LogLevel=ERROR root@%s 'test $(hostname) = %s' 2>/dev/null",
-                    h->dir, h->ip[i], h->name[i]) == 0;
+                    "-o ConnectTimeout=5 -o LogLevel=ERROR root@%s 'test $(hostname) = %s' 2>%s/ssh_try.err",
+                    h->dir, h->ip[i], h->name[i], h->dir) == 0;
             if (!up) usleep(100000);
         }
-        char log[256];
-        snprintf(log, sizeof log, "%s/sshd_%d.log", h->dir, i);
-        char *said = up ? NULL : slurp(log, NULL);
-        cr_assert(up, "sshd on %s (%s) answers as %s within 30 s; its log: %s", h->ns[i], h->ip[i], h->name[i], said ? said : "");
+        if (up) continue;
+        /* What the network looked like then: sshd's log, the last try's
+         * error, a TCP connection tried, what listens in the namespace and the
+         * links. */
+        sh("{ echo '-- sshd:'; cat %1$s/sshd_%2$d.log; echo '-- ssh:'; cat %1$s/ssh_try.err; echo '-- tcp:'; timeout 3 bash -c '</dev/tcp/%3$s/22' && echo connects || echo 'does not connect'; "
+           "echo '-- listening:'; ip netns exec %4$s ss -tan; echo '-- links:'; ip -br link show master %5$s; ip -n %4$s -br addr; "
+           "ip -br addr show %5$s; ip route get %3$s; } > %1$s/why 2>&1", h->dir, i, h->ip[i], h->ns[i], h->bridge);
+        char path[128];
+        snprintf(path, sizeof path, "%s/why", h->dir);
+        char *why = slurp(path, NULL);
+        cr_assert(up, "sshd on %s (%s) answers as %s within 30 s:\n%s", h->ns[i], h->ip[i], h->name[i], why ? why : "");
     }
 }
 
@@ -387,12 +410,12 @@ static pid_t impair(const hosts *h, int i, int loss, int delay_ms, int jitter_ms
  * network, and takes a minute.) */
 Test(hosts, an_impaired_link_is_slow_not_down, .timeout = 300, .fini = take_down)
 {
-    hosts_up(&H, 1);
-    hosts h = H;
-    const char *args[] = { "--heartbeat", "2", "--unreachable", "20", NULL };
 #if defined(__SANITIZE_ADDRESS__)
     cr_skip_test("the impaired link is checked by the plain build's suite");
 #endif
+    hosts_up(&H, 1);
+    hosts h = H;
+    const char *args[] = { "--heartbeat", "2", "--unreachable", "20", NULL };
     peerd *d = peerd_start(args);
     char opts[1400];
     node_opts(&h, 0, 1, "slow", NULL, opts, sizeof opts);
