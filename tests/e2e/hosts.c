@@ -103,12 +103,20 @@ static void hosts_up(hosts *h, int n)
     if (geteuid() != 0) cr_skip_test("hosts in network namespaces need root");
     memset(h, 0, sizeof *h);
     h->lock_fd = hosts_lock();
-    /* What a crashed run left (its fini did not run) goes first. */
+    /* What a crashed run left (its fini did not run) goes first: its
+     * namespaces and its bridge, whose route to its subnet would otherwise
+     * stay in the table and win over a new bridge's (ssh then read "No
+     * route to host" for 30 s). */
     sh("for ns in $(ip netns list | awk '/^peerd-h[0-9]+-/{print $1}'); do p=${ns##*-}; "
-       "[ -d /proc/$p ] || { ip netns pids $ns | xargs -r kill -9; ip netns del $ns; rm -rf /etc/netns/$ns; }; done 2>/dev/null");
+       "[ -d /proc/$p ] || { ip netns pids $ns | xargs -r kill -9; ip netns del $ns; rm -rf /etc/netns/$ns; }; done 2>/dev/null; "
+       "for b in $(ip -br link show type bridge | awk '/^pdb[0-9]+ /{print $1}'); do "
+       "[ -d /proc/${b#pdb} ] || ip link del $b; done 2>/dev/null");
     h->n = n;
     h->net = claim_net();
     cr_assert_geq(h->net, 0, "a free subnet of 10.214.0.0/16");
+    /* The subnet is this test's now: any link still holding an address in
+     * it is left over (a pid % 100000 alive again under a bridge's name). */
+    sh("ip -br addr | awk '$3 ~ /^10\\.214\\.%d\\./ {sub(/@.*/, \"\", $1); print $1}' | xargs -r -n1 ip link del 2>/dev/null", h->net);
     snprintf(h->dir, sizeof h->dir, "/tmp/peerd-hosts-XXXXXX");
     cr_assert(mkdtemp(h->dir));
     snprintf(h->bridge, sizeof h->bridge, "pdb%d", (int)getpid() % 100000);
