@@ -54,10 +54,11 @@ static void hosts_down(hosts *h)
     close(h->lock_fd);
 }
 
-/* One test's hosts at a time: this suite runs two tests at once, and twice
- * in ten fresh-clone runs ssh to the hosts of one never answered in 30 s
- * (no connection reached its sshd) while another's partitioned, killed
- * and took down its own. Released by hosts_down, or by the process ending. */
+/* One test's hosts at a time: this suite runs two tests at once, and two
+ * tests' bridges, routes and link changes on one machine at once make a
+ * failure hard to pin on either (an ssh wait that failed twice in ten runs
+ * looked like the partition test's doing; it was a bridge left behind, see
+ * hosts_up). Released by hosts_down, or by the process ending. */
 static int hosts_lock(void)
 {
     int fd = open("/tmp/peerd-hosts.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
