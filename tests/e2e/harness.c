@@ -250,6 +250,11 @@ int sh(const char *fmt, ...)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+void drop_links_in(int a, int b)
+{
+    sh("ip -br addr | awk '$3 ~ /^10\\.%d\\.%d\\./ {sub(/@.*/, \"\", $1); print $1}' | xargs -r -n1 ip link del 2>/dev/null", a, b);
+}
+
 int free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -95,6 +95,10 @@ char *slurp(const char *path, size_t *len);
 int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int free_port(void);
+/* Deletes every link holding an address in 10.A.B.0/24: what a test that
+ * failed before its cleanup left on a subnet another is about to use (its
+ * route would win over the new link's). */
+void drop_links_in(int a, int b);
 
 /* A node name unique to this test process. */
 const char *unique_name(const char *prefix);

@@ -47,9 +47,6 @@ static void hosts_down(hosts *h)
            "rm -rf /etc/netns/%s", h->ns[i], h->host_if[i], h->ns[i], h->ns[i]);
     }
     sh("ip link del %s 2>/dev/null; rm -rf %s", h->bridge, h->dir);
-    char claim[64];
-    snprintf(claim, sizeof claim, "/tmp/peerd-hosts-net-%d", h->net);
-    unlink(claim);
     h->n = 0;
     close(h->lock_fd);
 }
@@ -58,40 +55,14 @@ static void hosts_down(hosts *h)
  * tests' bridges, routes and link changes on one machine at once make a
  * failure hard to pin on either (an ssh wait that failed twice in ten runs
  * looked like the partition test's doing; it was a bridge left behind, see
- * hosts_up). Released by hosts_down, or by the process ending. */
+ * hosts_up); it also keeps two tests off one subnet. Released by
+ * hosts_down, or by the process ending. */
 static int hosts_lock(void)
 {
     int fd = open("/tmp/peerd-hosts.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
     cr_assert_geq(fd, 0, "/tmp/peerd-hosts.lock");
     cr_assert_eq(flock(fd, LOCK_EX), 0, "flock /tmp/peerd-hosts.lock");
     return fd;
-}
-
-/* NET of 10.214.NET.0/24, claimed with a file of its own: another test of
- * this suite runs beside this one in another process, and two bridges on
- * one subnet take each other's packets (NET from the pid alone collided
- * once: ssh to the hosts never answered). A claim whose process is gone
- * is taken over; an empty one is being written, so taken. */
-static int claim_net(void)
-{
-    for (int k = 0; k < 200; k++) {
-        int net = (int)(getpid() + k) % 200 + 20;
-        char path[64];
-        snprintf(path, sizeof path, "/tmp/peerd-hosts-net-%d", net);
-        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
-        if (fd < 0) {
-            FILE *f = fopen(path, "r");
-            int pid = 0;
-            if (f) { if (fscanf(f, "%d", &pid) != 1) pid = 0; fclose(f); }
-            if (pid <= 0 || kill(pid, 0) == 0) continue;
-            unlink(path);
-            if ((fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600)) < 0) continue;
-        }
-        dprintf(fd, "%d\n", (int)getpid());
-        close(fd);
-        return net;
-    }
-    return -1;
 }
 
 /* n hosts h1..hn at 10.214.NET.11.., peerd's side at 10.214.NET.1; each
@@ -113,11 +84,11 @@ static void hosts_up(hosts *h, int n)
        "for b in $(ip -br link show type bridge | awk '/^pdb[0-9]+ /{print $1}'); do "
        "[ -d /proc/${b#pdb} ] || ip link del $b; done 2>/dev/null");
     h->n = n;
-    h->net = claim_net();
-    cr_assert_geq(h->net, 0, "a free subnet of 10.214.0.0/16");
-    /* The subnet is this test's now: any link still holding an address in
-     * it is left over (a pid % 100000 alive again under a bridge's name). */
-    sh("ip -br addr | awk '$3 ~ /^10\\.214\\.%d\\./ {sub(/@.*/, \"\", $1); print $1}' | xargs -r -n1 ip link del 2>/dev/null", h->net);
+    /* Under the lock no other test's hosts are up: any link still holding
+     * an address in the subnet is left over (a pid % 100000 alive again
+     * under a bridge's name). */
+    h->net = getpid() % 200 + 20;
+    drop_links_in(214, h->net);
     snprintf(h->dir, sizeof h->dir, "/tmp/peerd-hosts-XXXXXX");
     cr_assert(mkdtemp(h->dir));
     snprintf(h->bridge, sizeof h->bridge, "pdb%d", (int)getpid() % 100000);

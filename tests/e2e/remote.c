@@ -78,14 +78,6 @@ Test(remote, ssh, .timeout = 90)
     sh("rm -rf %s", dir);
 }
 
-/* A link left holding an address in 10.A.K.0/30 by a run that failed
- * before its cleanup (same pid % 200 then) goes before the subnet is used:
- * its route would win over the new link's. */
-static void free_subnet(int a, int k)
-{
-    sh("ip -br addr | awk '$3 ~ /^10\\.%d\\.%d\\.[12]\\// {sub(/@.*/, \"\", $1); print $1}' | xargs -r -n1 ip link del 2>/dev/null", a, k);
-}
-
 Test(remote, another_host_in_a_network_namespace, .timeout = 90)
 {
     needs(sh("command -v ip >/dev/null") == 0, "iproute2");
@@ -97,7 +89,7 @@ Test(remote, another_host_in_a_network_namespace, .timeout = 90)
     snprintf(ns_if, sizeof ns_if, "pdn%d", (int)getpid() % 100000);
     snprintf(host_ip, sizeof host_ip, "10.213.%d.1", k);
     snprintf(ns_ip, sizeof ns_ip, "10.213.%d.2", k);
-    free_subnet(213, k);
+    drop_links_in(213, k);
     if (sh("ip netns add %s 2>/dev/null", ns) != 0) cr_skip_test("this machine cannot create network namespaces");
     cr_assert_eq(sh("ip link add %s type veth peer name %s && ip link set %s netns %s && "
                     "ip addr add %s/30 dev %s && ip link set %s up && "
@@ -140,7 +132,7 @@ Test(remote, distribution_from_a_network_namespace, .timeout = 90)
     snprintf(ns_if, sizeof ns_if, "pde%d", (int)getpid() % 100000);
     snprintf(host_ip, sizeof host_ip, "10.215.%d.1", k);
     snprintf(ns_ip, sizeof ns_ip, "10.215.%d.2", k);
-    free_subnet(215, k);
+    drop_links_in(215, k);
     if (sh("ip netns add %s 2>/dev/null", ns) != 0) cr_skip_test("this machine cannot create network namespaces");
     cr_assert_eq(sh("ip link add %s type veth peer name %s && ip link set %s netns %s && "
                     "ip addr add %s/30 dev %s && ip link set %s up && "
