@@ -5,10 +5,12 @@
  * mode on one epoll loop, mhd_loop.c): the floor's HTTP round trip; more
  * is a pool of that many threads (poll, suspend/resume allowed), the
  * fastest libmicrohttpd here, for GET /peers/{id}.
- *   bare_mhd PORT THREADS [park]     PORT 0: any free port; prints the one it took
+ *   bare_mhd PORT THREADS [park] [epoll]   PORT 0: any free port; prints the one it took
  * park (THREADS 0): every request is parked as peerd parks one waiting on a
  * node (MHD_suspend_connection), resumed at the end of the turn and
- * answered then; against the same without park, what parking alone costs.
+ * answered then; against the same without park, what parking costs.
+ * epoll: libmicrohttpd's own epoll mode instead of peerd's select mode on
+ * the loop, where parking cost two epoll_ctl and a failed read a request.
  */
 #include <microhttpd.h>
 #include <signal.h>
@@ -50,15 +52,15 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     return res;
 }
 
-/* The turn's parked requests resumed, and libmicrohttpd run to answer them,
- * as peerd's turn end does once the node has replied. */
+/* The turn's parked requests resumed, and libmicrohttpd run to answer them
+ * (mhd_loop.c), as peerd's turn end does once the node has replied. */
 static void unpark(void *ud)
 {
     (void)ud;
     if (!nparked) return;
     for (size_t i = 0; i < nparked; i++) MHD_resume_connection(parked[i]);
     nparked = 0;
-    MHD_run(hl.d);
+    hl.resumed = true;
 }
 
 int main(int argc, char **argv)
@@ -68,7 +70,10 @@ int main(int argc, char **argv)
     memset(reply, 'x', sizeof reply - 1);
     reply[0] = '"';
     reply[sizeof reply - 2] = '"';
-    park = argc > 3 && strcmp(argv[3], "park") == 0;
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "park")) park = true;
+        else if (!strcmp(argv[i], "epoll")) hl.mhd_epoll = true;
+    }
     if (threads == 0) {
         hl.turn_end = unpark;
         if (!mhd_loop_start(&hl, (unsigned)port, answer, completed)) return 1;

@@ -182,7 +182,7 @@ enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type)
     /* The manager watches a dup of the socket to see the client hang up
      * even while the response is parked. */
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(h->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    r->client_fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    r->client_fd = ci ? loop_fd_high(fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0)) : -1;
     r->stream = hs->f.s;
     return http_submit(h, r, followed);
 }

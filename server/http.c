@@ -153,25 +153,51 @@ static void set_deadline(const http_server *s, http_conn *hc, bool on)
     if (hc) hc->deadline_ms = on ? (int64_t)loop_now() + (int64_t)s->request_timeout_s * 1000 : 0;
 }
 
+static void on_http_fd(loop_watch *w, uint32_t ev);
+
+/* A connection peerd could not take on (no memory for its state, or epoll
+ * refused its socket): libmicrohttpd reads its end at the next run and
+ * closes it. */
+static void drop_conn(http_server *s, int fd)
+{
+    shutdown(fd, SHUT_RDWR);
+    FD_SET(fd, &s->sel.rs);
+    if (fd > s->sel.max_fd) s->sel.max_fd = fd;
+    s->sel.ready = true;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
     http_server *s = cls;
     http_conn *hc = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        if (!(hc = calloc(1, sizeof *hc))) return;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        hc->fd = ci ? ci->connect_fd : -1;
+        int fd = ci ? ci->connect_fd : -1;
+        if (fd < 0 || fd >= FD_SETSIZE) return;         /* libmicrohttpd refuses those itself */
+        if (!(hc = calloc(1, sizeof *hc))) { drop_conn(s, fd); return; }
+        hc->fd = fd;
+        hc->w.fd = -1;
+        if (loop_watch_fd(s->l, &hc->w, fd, EPOLLIN, on_http_fd, s) < 0) { free(hc); drop_conn(s, fd); return; }
+        s->sel.conn[fd] = hc;
         set_deadline(s, hc, true);      /* the first request's headers */
         if ((hc->next = s->conns)) hc->next->prev = hc;
         s->conns = hc;
         *socket_context = hc;
     } else if (hc) {
-        /* Out of the list before libmicrohttpd closes the descriptor, so the
-         * sweep never shuts down a number that a new connection reuses. */
+        /* Out of the list and the loop before libmicrohttpd closes the
+         * descriptor, so neither the sweep nor epoll ever holds a number
+         * that a new connection reuses (a linked stream's dup of the
+         * socket would keep epoll's entry alive past the close). */
         if (hc->prev) hc->prev->next = hc->next; else s->conns = hc->next;
         if (hc->next) hc->next->prev = hc->prev;
-        free(hc);
+        loop_unwatch(s->l, &hc->w);
+        int fd = hc->fd;
+        s->sel.conn[fd] = NULL;
+        FD_CLR(fd, &s->sel.rs); FD_CLR(fd, &s->sel.ws); FD_CLR(fd, &s->sel.want_r); FD_CLR(fd, &s->sel.want_w);
+        FD_CLR(fd, &s->sel.muted); FD_CLR(fd, &s->sel.out);
+        s->sel.tries[fd] = 0;
+        loop_defer_free(s->l, hc);
         *socket_context = NULL;
     }
 }
@@ -298,20 +324,107 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-/* libmicrohttpd runs on the loop (external mode): its epoll descriptor is
- * one more watch, MHD_run when it is ready, and again at the end of a turn
- * in which connections were resumed (a resume wakes nothing by itself);
- * its timeout bounds the loop's next wait. MHD's inner epoll is
- * edge-triggered: when it says 0, the loop turns again at once. */
-static void on_mhd_ready(loop_watch *w, uint32_t ev)
+/* ---- libmicrohttpd on the loop ----
+ *
+ * libmicrohttpd runs in its select mode, driven by the loop: the listening
+ * socket and every connection's are the loop's own watches (EPOLLIN,
+ * level-triggered), and what epoll reported during the turn is handed to
+ * MHD_run_from_select as its sets at the turn's end. Its epoll mode would
+ * cost every request that waits on a node two epoll_ctl and a read that
+ * fails with EAGAIN (it takes a suspended socket out of its epoll set, puts
+ * it back on resume and assumes it readable); here a request waits at no
+ * cost: a suspended connection is simply not in libmicrohttpd's sets.
+ *
+ * After each run libmicrohttpd says what it wants (MHD_get_fdset2):
+ * - a write is given on the next run without asking epoll (a socket is
+ *   almost always writable, and an answer takes a run or two more to
+ *   finish); only one still wanting to write after HTTP_WRITE_TRIES such
+ *   runs waits for EPOLLOUT;
+ * - a socket that turns readable while libmicrohttpd does not read it
+ *   (parked, or still writing) would be reported every turn: it is
+ *   unwatched until libmicrohttpd wants to read it again.
+ * Select sets hold descriptors below FD_SETSIZE: peerd keeps its own above
+ * (loop_fd_high), and libmicrohttpd closes a connection that would not fit.
+ * A resume wakes nothing by itself: the turn's end runs libmicrohttpd, this
+ * turn's or, at once, the next (http_resume). */
+
+#define HTTP_WRITE_TRIES 2
+#define HTTP_RUNS_PER_TURN 4
+
+static void on_http_fd(loop_watch *w, uint32_t ev)
 {
-    (void)ev;
     http_server *s = w->ud;
-    s->resumed = false;
-    MHD_run(s->daemon);
+    int fd = w->fd;
+    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) FD_SET(fd, &s->sel.rs);
+    if (ev & EPOLLOUT) FD_SET(fd, &s->sel.ws);
+    if (fd > s->sel.max_fd) s->sel.max_fd = fd;
+    s->sel.ready = true;
 }
 
-#define HTTP_RUNS_PER_TURN 3
+/* Watches fd as its sets say: EPOLLIN unless muted, EPOLLOUT while a write
+ * waits; neither, not at all (a hang-up is reported even to a watch that
+ * asks for nothing). */
+static void rewatch(http_server *s, int fd)
+{
+    http_sel *z = &s->sel;
+    loop_watch *w = fd == s->listen_fd ? &s->w_listen : z->conn[fd] ? &z->conn[fd]->w : NULL;
+    if (!w) return;
+    uint32_t ev = (FD_ISSET(fd, &z->muted) ? 0u : EPOLLIN) | (FD_ISSET(fd, &z->out) ? EPOLLOUT : 0u);
+    int rc = 0;
+    if (!ev) loop_unwatch(s->l, w);
+    else if (w->fd >= 0) rc = loop_rewatch(s->l, w, ev);
+    else rc = loop_watch_fd(s->l, w, fd, ev, on_http_fd, s);
+    if (rc < 0 && w != &s->w_listen) drop_conn(s, fd);
+}
+
+/* One run of libmicrohttpd on what the loop saw, then what it wants next. */
+static void run_once(http_server *s)
+{
+    http_sel *z = &s->sel;
+    fd_set es, want_r, want_w;
+    int top = z->max_fd;
+    for (int fd = 0; fd <= top; fd++)
+        if (FD_ISSET(fd, &z->rs) && !FD_ISSET(fd, &z->want_r) && z->conn[fd] && !FD_ISSET(fd, &z->muted)) {
+            FD_CLR(fd, &z->rs);
+            FD_SET(fd, &z->muted);
+            rewatch(s, fd);
+        }
+    FD_ZERO(&es);
+    z->ready = false;
+    s->resumed = false;
+    MHD_run_from_select(s->daemon, &z->rs, &z->ws, &es);
+    FD_ZERO(&want_r);
+    FD_ZERO(&want_w);
+    MHD_socket max = -1;
+    MHD_get_fdset2(s->daemon, &want_r, &want_w, &es, &max, FD_SETSIZE);
+    if (max > top) top = max;
+    for (int fd = 0; fd <= top; fd++) {
+        bool wants_w = FD_ISSET(fd, &want_w);
+        if (FD_ISSET(fd, &z->muted) && FD_ISSET(fd, &want_r)) {
+            FD_CLR(fd, &z->muted);
+            rewatch(s, fd);
+        }
+        if (!wants_w) {
+            z->tries[fd] = 0;
+            if (FD_ISSET(fd, &z->out)) { FD_CLR(fd, &z->out); rewatch(s, fd); }
+        } else if (FD_ISSET(fd, &z->ws) && !FD_ISSET(fd, &z->out) && ++z->tries[fd] > HTTP_WRITE_TRIES) {
+            FD_SET(fd, &z->out);
+            rewatch(s, fd);
+        }
+    }
+    z->want_r = want_r;
+    z->want_w = want_w;
+    /* The next run's sets: nothing read yet (drop_conn may have added one),
+     * and every wanted write that does not wait for epoll. */
+    FD_ZERO(&z->ws);
+    for (int fd = 0; fd <= top; fd++)
+        if (FD_ISSET(fd, &want_w) && !FD_ISSET(fd, &z->out)) { FD_SET(fd, &z->ws); z->ready = true; }
+    fd_set keep = z->rs;
+    FD_ZERO(&z->rs);
+    for (int fd = 0; fd <= top; fd++)
+        if (FD_ISSET(fd, &keep) && !z->conn[fd] && fd != s->w_listen.fd) { FD_SET(fd, &z->rs); z->ready = true; }
+    z->max_fd = top;
+}
 
 static void sweep_tick(void *owner, tmr *t);
 static void stop_tick(void *owner, tmr *t);
@@ -328,18 +441,19 @@ static int turn_end(void *ud)
     uint64_t now = loop_now();
     if (!s->sweep_armed && now - s->swept_at >= 1000) sweep_tick(s, &s->sweep_timer);
     MHD_UNSIGNED_LONG_LONG to = 1;
-    /* libmicrohttpd finishes a sent response over a run or two more, each
-     * saying "timeout 0": those runs are taken here (HTTP_RUNS_PER_TURN at
-     * most) rather than by turning the whole loop for each. */
+    /* A request read, parked and answered, or resumed and answered, takes
+     * libmicrohttpd a run or two more, each saying "timeout 0" or wanting
+     * a write: those runs are taken here (HTTP_RUNS_PER_TURN at most)
+     * rather than by turning the whole loop for each. */
     for (int runs = 0; runs < HTTP_RUNS_PER_TURN; runs++) {
-        bool due = s->resumed || (s->run_at && now >= s->run_at) || (runs && to == 0);
+        bool due = s->sel.ready || s->resumed || (s->run_at && now >= s->run_at) || (runs && to == 0);
         if (!due) break;
-        s->resumed = false;
-        MHD_run(s->daemon);
-        if (MHD_get_timeout(s->daemon, &to) != MHD_YES) { s->run_at = 0; return -1; }
-        s->run_at = now + to;
+        run_once(s);
+        if (MHD_get_timeout(s->daemon, &to) != MHD_YES) to = UINT64_MAX;
+        s->run_at = to == UINT64_MAX ? 0 : now + to;
     }
-    if (MHD_get_timeout(s->daemon, &to) != MHD_YES) { s->run_at = 0; return s->stop_retry ? 10 : s->sweep_armed ? -1 : 1000; }
+    if (s->sel.ready || s->resumed) to = 0;
+    else if (MHD_get_timeout(s->daemon, &to) != MHD_YES) { s->run_at = 0; return s->stop_retry ? 10 : s->sweep_armed ? -1 : 1000; }
     if (to > 86400000) to = 86400000;
     s->run_at = now + to;
     /* What runs from here without its timer needs the loop to turn. */
@@ -368,11 +482,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_msg(NULL, "http: %s", msg);
 }
 
+/* Connections at once: a select set's descriptors, less the few peerd
+ * opens low before it serves (its own are kept above: loop_fd_high). */
+#define HTTP_MAX_CONNS (FD_SETSIZE - 64)
+
 int http_start(http_server *s, loop *l, int listen_fd)
 {
     s->l = l;
-    s->w_mhd.fd = -1;
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    s->listen_fd = listen_fd;
+    s->w_listen.fd = -1;
+    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (s->tls_cert) {
         flags |= MHD_USE_TLS;
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
@@ -381,7 +500,7 @@ int http_start(http_server *s, loop *l, int listen_fd)
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                      MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
-                                     MHD_OPTION_CONNECTION_LIMIT, 10000u,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
                                      MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_conns_per_ip,
                                      MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
                                      MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert,
@@ -394,15 +513,17 @@ int http_start(http_server *s, loop *l, int listen_fd)
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                      MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
-                                     MHD_OPTION_CONNECTION_LIMIT, 10000u,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
                                      MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_conns_per_ip,
                                      MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
                                      MHD_OPTION_END);
     }
     if (!s->daemon) return -1;
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    if (!di || loop_watch_fd(l, &s->w_mhd, di->epoll_fd, EPOLLIN, on_mhd_ready, s) < 0 ||
+    FD_SET(listen_fd, &s->sel.want_r);
+    s->sel.max_fd = listen_fd;
+    if (listen_fd >= FD_SETSIZE || loop_watch_fd(l, &s->w_listen, listen_fd, EPOLLIN, on_http_fd, s) < 0 ||
         loop_on_turn_end_first(l, turn_end, s) < 0 || !(s->sweep_armed = loop_timer(l, &s->sweep_timer, 1000, sweep_tick, s))) {
+        loop_unwatch(l, &s->w_listen);
         MHD_stop_daemon(s->daemon);
         s->daemon = NULL;
         return -1;
@@ -425,7 +546,7 @@ static void stop_tick(void *owner, tmr *t)
         return;
     }
     loop_timer_clear(s->l, &s->sweep_timer);
-    loop_unwatch(s->l, &s->w_mhd);
+    loop_unwatch(s->l, &s->w_listen);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     if (s->stopped) s->stopped(s->stopped_ud);
@@ -437,6 +558,7 @@ void http_quit(http_server *s, void (*done)(void *ud), void *ud)
     s->stopped_ud = ud;
     if (!s->daemon) { if (done) done(ud); return; }
     MHD_socket listener = MHD_quiesce_daemon(s->daemon);
+    loop_unwatch(s->l, &s->w_listen);
     if (listener != MHD_INVALID_SOCKET) close(listener);
     s->stop_by = loop_now() + 2000;
     s->stop_retry = !loop_timer(s->l, &s->stop_timer, 0, stop_tick, s);

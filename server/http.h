@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <sys/select.h>
 
 #include "buf.h"
 #include "loop.h"
@@ -80,9 +81,23 @@ struct http_req {
 typedef struct http_conn {
     struct http_conn *prev, *next;      /* in http_server.conns */
     int fd;
+    loop_watch w;                       /* its socket, on the loop (http.c) */
     int64_t deadline_ms;                /* the request must be in by then; 0: not receiving one */
     bool nul_in_url;                    /* this request's path or query held %00 */
 } http_conn;
+
+/* libmicrohttpd runs in select mode on the loop (http.c): what the loop
+ * saw ready, what libmicrohttpd asked for, and how each socket is watched. */
+typedef struct {
+    fd_set rs, ws;                      /* ready since the last run */
+    fd_set want_r, want_w;              /* what libmicrohttpd asked for after it */
+    fd_set muted;                       /* readable, not wanted: unwatched until wanted */
+    fd_set out;                         /* a write that did not finish: waits for EPOLLOUT */
+    unsigned char tries[FD_SETSIZE];    /* runs in a row given a write unasked */
+    http_conn *conn[FD_SETSIZE];        /* by descriptor */
+    int max_fd;                         /* the highest descriptor in any set */
+    bool ready;                         /* rs or ws holds one */
+} http_sel;
 
 struct http_server {
     pm *pm;
@@ -92,7 +107,9 @@ struct http_server {
     void (*classify)(http_req *h);
     loop *l;
     struct MHD_Daemon *daemon;
-    loop_watch w_mhd;                   /* libmicrohttpd's epoll descriptor */
+    int listen_fd;
+    loop_watch w_listen;                /* the listening socket (-1 once quiesced) */
+    http_sel sel;                       /* libmicrohttpd's select sets, kept by the loop */
     bool resumed;                       /* a connection was resumed this turn */
     uint64_t hook_turn;                 /* the loop's turn in which its hook last ran */
     uint64_t run_at;                    /* when libmicrohttpd wants to run again (its timeout); 0: never */

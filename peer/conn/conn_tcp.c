@@ -58,7 +58,7 @@ static int tcp_listen(const char *ip, int port, int *out_port, char **err)
         if (asprintf(err, "not an IPv4 address: %s", ip) < 0) *err = NULL;
         return -1;
     }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = loop_fd_high(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     int one = 1;
     if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1) < 0) {
@@ -148,7 +148,7 @@ static void on_listen(loop_watch *w, uint32_t ev)
     (void)ev;
     conn *c = w->ud;
     tcp_conn *t = w->ud;
-    int fd = accept4(t->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = loop_fd_high(accept4(t->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (fd < 0) {
         /* Out of descriptors or memory the listener stays readable, and the
          * loop would spin on it: the node cannot be taken, say so. */

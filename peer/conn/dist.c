@@ -236,7 +236,7 @@ static void on_epmd_connected(loop_watch *w, uint32_t ev)
 
 static void epmd_try(dist_node *d)
 {
-    d->epmd_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    d->epmd_fd = loop_fd_high(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(EPMD_PORT), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     if (d->epmd_fd < 0) { ready_or_failed(d, "cannot make a socket for epmd"); return; }
     if (connect(d->epmd_fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) { epmd_refused(d); return; }
@@ -368,7 +368,7 @@ static void on_listen(loop_watch *w, uint32_t ev)
     (void)ev;
     dist_node *d = w->ud;
     for (;;) {
-        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = loop_fd_high(accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (fd < 0) return;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -435,7 +435,7 @@ dist_node *dist_start(loop *l, bool longnames, const char *address, char **err)
     free(host);
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr = addr };
     socklen_t len = sizeof sa;
-    d->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    d->listen_fd = loop_fd_high(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (d->listen_fd < 0 || bind(d->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(d->listen_fd, 128) < 0 ||
         getsockname(d->listen_fd, (struct sockaddr *)&sa, &len) < 0) {
         if (asprintf(err, "cannot listen for nodes on %s: %s", inet_ntoa(addr), strerror(errno)) < 0) *err = NULL;

@@ -4,6 +4,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,15 @@ void loop_unwatch(loop *l, loop_watch *w)
     if (w->fd < 0) return;
     epoll_ctl(l->ep, EPOLL_CTL_DEL, w->fd, NULL);
     w->fd = -1;
+}
+
+int loop_fd_high(int fd)
+{
+    if (fd < 0 || fd >= LOOP_FD_HIGH) return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, LOOP_FD_HIGH);
+    if (high < 0) return fd;
+    close(fd);
+    return high;
 }
 
 uint64_t loop_now(void)

@@ -48,6 +48,15 @@ int loop_rewatch(loop *l, loop_watch *w, uint32_t events);
  * dropped. Safe to call on a watch that is not watching. */
 void loop_unwatch(loop *l, loop_watch *w);
 
+/* Descriptors held for long (a node's pipes and sockets) live at
+ * LOOP_FD_HIGH and above, leaving the numbers below to sockets that can
+ * only use those: select sets (the HTTP server's) hold descriptors below
+ * FD_SETSIZE. Moves fd there and returns its new number, or returns fd as
+ * it is if it cannot move (a descriptor limit at 1024: then every number is
+ * low anyway). The new descriptor is close-on-exec. */
+#define LOOP_FD_HIGH 1024
+int loop_fd_high(int fd);
+
 /* Monotonic milliseconds. */
 uint64_t loop_now(void);
 /* Arms t to fire once, ms from now (re-arming moves it); false if out of memory. */

@@ -6,6 +6,7 @@
  */
 #include "proc.h"
 #include "log.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -88,9 +89,11 @@ int spawn_node(char *const argv[], char *const env_extra[], int *in_fd, int *out
     out[1] = -1;
     if (in_fd) { close(in[0]); in[0] = -1; }
     if (err) goto fail_pipes;
+    /* Held as long as the node lives: above the numbers kept for HTTP. */
+    out[0] = loop_fd_high(out[0]);
     fcntl(out[0], F_SETFL, O_NONBLOCK);
     *out_fd = out[0];
-    if (in_fd) { fcntl(in[1], F_SETFL, O_NONBLOCK); *in_fd = in[1]; }
+    if (in_fd) { in[1] = loop_fd_high(in[1]); fcntl(in[1], F_SETFL, O_NONBLOCK); *in_fd = in[1]; }
     free(env);
     return 0;
 fail_pipes:

@@ -7,6 +7,8 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -231,6 +233,142 @@ Test(limits, half_sent_requests_do_not_lock_anyone_out, .timeout = 120)
     delete_peer(e, p);
     cr_expect_eq(child_wait(follower, 5000), 0);
     free(p);
+    peerd_stop(e);
+}
+
+/* Closes every fd[i] that the server has closed (EOF or reset) and sets it
+ * to -1, until none has been closed for settle_ms; returns how many were. */
+static int reap_closed(int *fds, int n, int settle_ms)
+{
+    struct pollfd *p = calloc((size_t)n, sizeof *p);
+    int closed = 0;
+    for (double quiet_since = now_s(); now_s() - quiet_since < settle_ms / 1000.0;) {
+        for (int i = 0; i < n; i++) p[i] = (struct pollfd){ fds[i], POLLIN, 0 };
+        if (poll(p, (nfds_t)n, 100) <= 0) continue;
+        for (int i = 0; i < n; i++) {
+            char c;
+            if (fds[i] < 0 || !p[i].revents || recv(fds[i], &c, 1, MSG_DONTWAIT) > 0) continue;
+            close(fds[i]);
+            fds[i] = -1;
+            closed++;
+            quiet_since = now_s();
+        }
+    }
+    free(p);
+    return closed;
+}
+
+/* GET /healthz on an open connection: true if it answers 200. */
+static bool healthz_on(int fd)
+{
+    const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    char reply[512] = "";
+    if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) return false;
+    struct pollfd p = { fd, POLLIN, 0 };
+    return poll(&p, 1, 5000) == 1 && recv(fd, reply, sizeof reply - 1, 0) > 0 && strstr(reply, "HTTP/1.1 200");
+}
+
+/* peerd holds 960 HTTP connections at once (libmicrohttpd's select mode
+ * takes descriptors below 1024): past that a new one is closed at once and
+ * the log says so, those held are served, and one that closes makes room. */
+Test(limits, connections_past_960_are_closed_at_once, .timeout = 120)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 1200) cr_skip_test("1000 connections need a descriptor limit above 1200 (%lu)", (unsigned long)rl.rlim_cur);
+    const char *opts[] = { "--max-conns-per-client", "2000", NULL };
+    peerd *e = peerd_start(opts);
+    enum { N = 1000, HELD = 960 };
+    int fds[N], opened = 0;
+    for (int i = 0; i < N; i++) opened += (fds[i] = connect_from("127.0.0.2", e->port)) >= 0;
+    cr_assert_eq(opened, N, "%d of %d connected", opened, N);
+    int closed = reap_closed(fds, N, 1500);
+    cr_expect_eq(closed, N - HELD, "%d of %d closed at once (%d held)", closed, N, N - closed);
+    cr_expect(file_has(e->log, "reached connection limit", 2000), "the log says why (%s)", e->log);
+    int late = connect_from("127.0.0.3", e->port);
+    cr_expect(late >= 0 && closed_by_server(late, 2000), "one more, from another client, is closed too");
+    if (late >= 0) close(late);
+    /* The held ones are served: the first, every 97th, the last. */
+    int served = 0, tried = 0, last = N - 1;
+    while (last > 0 && fds[last] < 0) last--;
+    for (int i = 0; i < N; i++) {
+        if (fds[i] < 0 || (tried && i % 97 && i != last)) continue;
+        tried++;
+        served += healthz_on(fds[i]);
+    }
+    cr_expect_eq(served, tried, "%d of %d held connections served", served, tried);
+    /* Ten close: new clients are served again. */
+    for (int i = 0, k = 0; i < N && k < 10; i++)
+        if (fds[i] >= 0) { close(fds[i]); fds[i] = -1; k++; }
+    bool again = false;
+    for (int i = 0; i < 50 && !again; i++) {
+        int fd = connect_from("127.0.0.3", e->port);
+        again = fd >= 0 && healthz_on(fd);
+        if (fd >= 0) close(fd);
+        if (!again) usleep(100000);
+    }
+    cr_expect(again, "a new client is served once ten have left");
+    for (int i = 0; i < N; i++) if (fds[i] >= 0) close(fds[i]);
+    peerd_stop(e);
+}
+
+/* peerd's descriptors, as /proc shows them: pipes and sockets below 1024,
+ * and how many at 1024 and above. */
+static void count_fds(pid_t pid, int *low_pipes, int *low_sockets, int *high)
+{
+    char dir[64], path[400], target[128];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    *low_pipes = *low_sockets = *high = 0;
+    DIR *dp = opendir(dir);
+    cr_assert(dp);
+    for (struct dirent *de; (de = readdir(dp));) {
+        if (de->d_name[0] == '.') continue;
+        int fd = atoi(de->d_name);
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = 0;
+        if (fd >= 1024) (*high)++;
+        else if (!strncmp(target, "pipe:", 5)) (*low_pipes)++;
+        else if (!strncmp(target, "socket:", 7)) (*low_sockets)++;
+    }
+    closedir(dp);
+}
+
+/* What peerd holds for a node (its pipes, its sockets, a linked stream's
+ * watch on the client's socket) sits at descriptor 1024 and above: the
+ * numbers below are left to HTTP connections, which select sets hold. */
+Test(limits, node_descriptors_leave_the_low_numbers_to_http, .timeout = 120)
+{
+    peerd *e = peerd_start(NULL);
+    resp_free(http(e, "GET", "/healthz", NULL));
+    int pipes0, sockets0, high0, pipes, sockets, high;
+    usleep(200000);
+    count_fds(e->pid, &pipes0, &sockets0, &high0);
+    char dist[128];
+    snprintf(dist, sizeof dist, "{\"connection\":\"distribution\",\"name\":\"%s\"}", unique_name("fds"));
+    char *io = start_peer(e, "{}"), *tcp = start_peer(e, "{\"connection\":0}"), *di = start_peer(e, dist);
+    char path[400];
+    snprintf(path, sizeof path, "/peers/%s/console?follow=1&link=1", io);
+    pid_t follower = curl_spawn(e, path, "/dev/null", NULL);
+    usleep(500000);
+    for (int i = 0; i < 30; i++) {
+        count_fds(e->pid, &pipes, &sockets, &high);
+        if (pipes == pipes0 && sockets <= sockets0 + 1 && high >= high0 + 5) break;
+        usleep(100000);
+    }
+    cr_expect_eq(pipes, pipes0, "no pipe of a node below 1024 (%d, %d before)", pipes, pipes0);
+    cr_expect_leq(sockets, sockets0 + 1, "below 1024 only the follower's HTTP connection is new (%d sockets, %d before)", sockets, sockets0);
+    cr_expect_geq(high, high0 + 5, "stdio's two pipes, the TCP and distribution sockets, the link's watch: %d at 1024 and above, %d before", high, high0);
+    kill(follower, SIGTERM);            /* the linked stream ends: its peer is stopped */
+    child_wait(follower, 5000);
+    delete_peer(e, tcp);
+    delete_peer(e, di);
+    free(io);
+    free(tcp);
+    free(di);
     peerd_stop(e);
 }
 

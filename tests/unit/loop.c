@@ -2,7 +2,9 @@
  * loop.c — the event loop alone: watches, timers, hooks, wake and stop.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -211,4 +213,39 @@ Test(loop, injected_timer_failures_leave_the_timer_unarmed)
     cr_assert_eq(c.fired[1], 3);
     cr_assert_eq(c.fired[2], 1, "t[0], disarmed by its failed re-arm, never fires");
     loop_free(c.l);
+}
+
+/* A descriptor held for long moves to LOOP_FD_HIGH or above, still the same
+ * file, close-on-exec, its old number free; with a descriptor limit at
+ * LOOP_FD_HIGH it stays where it is, and -1 stays -1. */
+Test(loop, long_held_descriptors_move_above_the_low_numbers)
+{
+    struct rlimit old, low_limit;
+    getrlimit(RLIMIT_NOFILE, &old);
+    if (old.rlim_max <= LOOP_FD_HIGH) cr_skip_test("the descriptor limit (%lu) leaves no room above %d", (unsigned long)old.rlim_max, LOOP_FD_HIGH);
+    low_limit = old;
+    low_limit.rlim_cur = old.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &low_limit);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    int low = p[0];
+    int high = loop_fd_high(p[0]);
+    cr_expect_geq(high, LOOP_FD_HIGH);
+    cr_expect_eq(fcntl(low, F_GETFD), -1, "the old number is closed");
+    cr_expect_eq(fcntl(high, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    cr_expect_eq(write(p[1], "x", 1), 1);
+    char c = 0;
+    cr_expect_eq(read(high, &c, 1), 1);
+    cr_expect_eq(c, 'x', "the same pipe");
+    cr_expect_eq(loop_fd_high(high), high, "one already high stays");
+    cr_expect_eq(loop_fd_high(-1), -1);
+    close(high);
+
+    low_limit.rlim_cur = LOOP_FD_HIGH;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low_limit), 0);
+    int fd = dup(p[1]);
+    cr_expect_eq(loop_fd_high(fd), fd, "no room above: it stays");
+    setrlimit(RLIMIT_NOFILE, &old);
+    close(fd);
+    close(p[1]);
 }
