@@ -161,9 +161,19 @@ static void on_http_fd(loop_watch *w, uint32_t ev);
 static void drop_conn(http_server *s, int fd)
 {
     shutdown(fd, SHUT_RDWR);
+    FD_SET(fd, &s->sel.dropped);
     FD_SET(fd, &s->sel.rs);
     if (fd > s->sel.max_fd) s->sel.max_fd = fd;
     s->sel.ready = true;
+}
+
+/* Forgets fd: its connection is closing. */
+static void sel_forget(http_sel *z, int fd)
+{
+    z->conn[fd] = NULL;
+    FD_CLR(fd, &z->rs); FD_CLR(fd, &z->ws); FD_CLR(fd, &z->want_r); FD_CLR(fd, &z->want_w);
+    FD_CLR(fd, &z->muted); FD_CLR(fd, &z->out); FD_CLR(fd, &z->dropped);
+    z->tries[fd] = 0;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -184,19 +194,17 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if ((hc->next = s->conns)) hc->next->prev = hc;
         s->conns = hc;
         *socket_context = hc;
-    } else if (hc) {
-        /* Out of the list and the loop before libmicrohttpd closes the
-         * descriptor, so neither the sweep nor epoll ever holds a number
-         * that a new connection reuses (a linked stream's dup of the
-         * socket would keep epoll's entry alive past the close). */
+    } else {
+        /* Out of the list, the loop and the sets before libmicrohttpd
+         * closes the descriptor, so neither the sweep nor epoll ever holds
+         * a number that a new connection reuses (a linked stream's dup of
+         * the socket would keep epoll's entry alive past the close). */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci && ci->connect_fd >= 0 && ci->connect_fd < FD_SETSIZE) sel_forget(&s->sel, ci->connect_fd);
+        if (!hc) return;
         if (hc->prev) hc->prev->next = hc->next; else s->conns = hc->next;
         if (hc->next) hc->next->prev = hc->prev;
         loop_unwatch(s->l, &hc->w);
-        int fd = hc->fd;
-        s->sel.conn[fd] = NULL;
-        FD_CLR(fd, &s->sel.rs); FD_CLR(fd, &s->sel.ws); FD_CLR(fd, &s->sel.want_r); FD_CLR(fd, &s->sel.want_w);
-        FD_CLR(fd, &s->sel.muted); FD_CLR(fd, &s->sel.out);
-        s->sel.tries[fd] = 0;
         loop_defer_free(s->l, hc);
         *socket_context = NULL;
     }
@@ -384,7 +392,8 @@ static void run_once(http_server *s)
     fd_set es, want_r, want_w;
     int top = z->max_fd;
     for (int fd = 0; fd <= top; fd++)
-        if (FD_ISSET(fd, &z->rs) && !FD_ISSET(fd, &z->want_r) && z->conn[fd] && !FD_ISSET(fd, &z->muted)) {
+        if (FD_ISSET(fd, &z->rs) && !FD_ISSET(fd, &z->want_r) && z->conn[fd] && !FD_ISSET(fd, &z->muted) &&
+            !FD_ISSET(fd, &z->dropped)) {
             FD_CLR(fd, &z->rs);
             FD_SET(fd, &z->muted);
             rewatch(s, fd);
@@ -414,15 +423,13 @@ static void run_once(http_server *s)
     }
     z->want_r = want_r;
     z->want_w = want_w;
-    /* The next run's sets: nothing read yet (drop_conn may have added one),
-     * and every wanted write that does not wait for epoll. */
+    /* The next run's sets: every wanted write that does not wait for
+     * epoll, and a dropped connection until libmicrohttpd has closed it. */
     FD_ZERO(&z->ws);
     for (int fd = 0; fd <= top; fd++)
         if (FD_ISSET(fd, &want_w) && !FD_ISSET(fd, &z->out)) { FD_SET(fd, &z->ws); z->ready = true; }
-    fd_set keep = z->rs;
-    FD_ZERO(&z->rs);
-    for (int fd = 0; fd <= top; fd++)
-        if (FD_ISSET(fd, &keep) && !z->conn[fd] && fd != s->w_listen.fd) { FD_SET(fd, &z->rs); z->ready = true; }
+    z->rs = z->dropped;
+    for (int fd = 0; fd <= top && !z->ready; fd++) z->ready = FD_ISSET(fd, &z->dropped);
     z->max_fd = top;
 }
 

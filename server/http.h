@@ -93,6 +93,7 @@ typedef struct {
     fd_set want_r, want_w;              /* what libmicrohttpd asked for after it */
     fd_set muted;                       /* readable, not wanted: unwatched until wanted */
     fd_set out;                         /* a write that did not finish: waits for EPOLLOUT */
+    fd_set dropped;                     /* shut down by peerd, to be closed by libmicrohttpd */
     unsigned char tries[FD_SETSIZE];    /* runs in a row given a write unasked */
     http_conn *conn[FD_SETSIZE];        /* by descriptor */
     int max_fd;                         /* the highest descriptor in any set */
