@@ -125,6 +125,99 @@ Test(protocol, pipelined_requests_are_answered_in_order)
     free(id);
 }
 
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert(f && fgets(line, sizeof line, f));
+    fclose(f);
+    long utime = 0, stime = 0;
+    const char *p = strrchr(line, ')');
+    cr_assert(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime) == 2);
+    return utime + stime;
+}
+
+/* While a call is parked on its node, its client's next request, already
+ * sent, waits behind it, and so does a client that has half-closed its
+ * connection after its call: neither costs the loop anything (a socket
+ * readable while libmicrohttpd does not read it is left unwatched), and
+ * both are answered when the call is. */
+Test(protocol, requests_behind_a_parked_call_wait_at_no_cost)
+{
+    char *id = start_peer(d, "{}");
+    char req[1024];
+    const char *call = "{\"module\":\"timer\",\"function\":\"sleep\",\"args\":[1500]}";
+    int n = snprintf(req, sizeof req,
+                     "POST /peers/%s/call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s"
+                     "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                     id, strlen(call), call);
+    int half = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d->port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert(half >= 0 && connect(half, (struct sockaddr *)&a, sizeof a) == 0);
+    const char *end_of_call = strstr(req, "GET /healthz");
+    cr_assert(send(half, req, (size_t)(end_of_call - req), MSG_NOSIGNAL) == end_of_call - req);
+    shutdown(half, SHUT_WR);
+    long t0 = cpu_ticks(d->pid);
+    double w0 = now_s();
+    reply r = raw(req, (size_t)n, 3000);
+    long ticks = cpu_ticks(d->pid) - t0;
+    const char *first = strstr(r.p, "HTTP/1.1 200"), *result = first ? strstr(first, "\"result\":\"ok\"") : NULL;
+    const char *second = result ? strstr(result, "HTTP/1.1 200") : NULL;
+    cr_expect(first && result && second && strstr(second, "\"status\":\"ok\""), "the call, then the request behind it: %s", r.p);
+    cr_expect(now_s() - w0 >= 1.4, "the second waited for the first");
+    cr_expect_lt(ticks, 30, "peerd used %ld ticks of CPU in the %.1f s the call was parked", ticks, now_s() - w0);
+    char got[256] = "";
+    struct pollfd p = { half, POLLIN, 0 };
+    cr_expect(poll(&p, 1, 3000) == 1 && recv(half, got, sizeof got - 1, 0) > 0 && !strncmp(got, "HTTP/1.1 200", 12),
+              "the half-closed client got its answer: %s", got);
+    close(half);
+    free(r.p);
+    delete_peer(d, id);
+    free(id);
+}
+
+/* A client that stops reading a large answer holds nothing up and costs
+ * the loop nothing while it does not read (its socket waits for EPOLLOUT),
+ * and then gets every byte. */
+Test(protocol, a_reader_that_stalls_costs_nothing_and_gets_everything)
+{
+    char *id = start_peer(d, "{}");
+    char req[1024];
+    const char *call = "{\"module\":\"binary\",\"function\":\"copy\",\"args\":[\"x\",8000000],\"timeout_ms\":60000}";
+    int n = snprintf(req, sizeof req,
+                     "POST /peers/%s/call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     id, strlen(call), call);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d->port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    cr_assert(send(fd, req, (size_t)n, MSG_NOSIGNAL) == n);
+    char head[64];
+    struct pollfd p = { fd, POLLIN, 0 };
+    cr_assert(poll(&p, 1, 30000) == 1 && recv(fd, head, 12, 0) == 12, "the answer starts");
+    cr_expect(!strncmp(head, "HTTP/1.1 200", 12));
+    long t0 = cpu_ticks(d->pid);
+    usleep(1500000);
+    long ticks = cpu_ticks(d->pid) - t0;
+    cr_expect_lt(ticks, 20, "peerd used %ld ticks of CPU in 1.5 s its reader did not read", ticks);
+    still_serving();
+    size_t got = 12, xs = 0;
+    char b[65536];
+    for (ssize_t k; poll(&p, 1, 5000) == 1 && (k = recv(fd, b, sizeof b, 0)) > 0;) {
+        got += (size_t)k;
+        for (ssize_t i = 0; i < k; i++) xs += b[i] == 'x';
+        if (xs == 16000000) break;
+    }
+    cr_expect_eq(xs, 16000000, "every byte of the result, as result and as value (%zu bytes read)", got);
+    close(fd);
+    delete_peer(d, id);
+    free(id);
+}
+
 /* Bodies that cannot be read: a Content-Length that is not a number, or
  * past any number; a chunk size past any number. libmicrohttpd answers
  * these before peerd sees the request. */
