@@ -314,6 +314,27 @@ Test(limits, connections_past_960_are_closed_at_once, .timeout = 120)
     peerd_stop(e);
 }
 
+/* --idle-timeout: a kept-alive connection with nothing to do is closed
+ * after it; a call parked on its node longer than that is not cut. */
+Test(limits, idle_connections_close_and_parked_calls_do_not, .timeout = 60)
+{
+    const char *opts[] = { "--idle-timeout", "1", NULL };
+    peerd *e = peerd_start(opts);
+    char *p = start_peer(e, "{}");
+    int fd = connect_from("127.0.0.1", e->port);
+    cr_assert(fd >= 0 && healthz_on(fd), "a first request on the connection");
+    double t0 = now_s();
+    cr_expect(closed_by_server(fd, 4000), "the idle connection is closed");
+    cr_expect(now_s() - t0 > 0.8, "not before the idle timeout (%.2f s)", now_s() - t0);
+    close(fd);
+    resp *r = call(e, p, "timer", "sleep", "[2500]");
+    cr_expect_eq(r->status, 200, "a call parked 2.5 s under a 1 s idle timeout: %s", r->body);
+    resp_free(r);
+    delete_peer(e, p);
+    free(p);
+    peerd_stop(e);
+}
+
 /* peerd's descriptors, as /proc shows them: pipes and sockets below 1024,
  * and how many at 1024 and above. */
 static void count_fds(pid_t pid, int *low_pipes, int *low_sockets, int *high)
