@@ -71,8 +71,12 @@ static char *line_text(size_t line, cJSON *outcome)
 {
     cJSON *o = cJSON_CreateObject();
     char *text = NULL;
+    char digits[24];
+    snprintf(digits, sizeof digits, "%zu", line);
     if (o && outcome) {
-        cJSON_AddNumberToObject(o, "line", (double)line);
+        /* Raw digits: cJSON prints a number with "%1.15g" and reads it back
+         * with sscanf, a third of this line's printing. */
+        cJSON_AddRawToObject(o, "line", digits);
         json_move_members(o, outcome);      /* takes outcome */
         outcome = NULL;
         text = cJSON_PrintUnformatted(o);
