@@ -369,20 +369,21 @@ static void on_http_fd(loop_watch *w, uint32_t ev)
     s->sel.ready = true;
 }
 
-/* Watches fd as its sets say: EPOLLIN unless muted, EPOLLOUT while a write
- * waits; neither, not at all (a hang-up is reported even to a watch that
- * asks for nothing). */
+/* Watches a connection's socket as its sets say: EPOLLIN unless muted,
+ * EPOLLOUT while a write waits; neither, not at all (a hang-up is reported
+ * even to a watch that asks for nothing). The listening socket is never
+ * muted nor written: its watch stays as http_start made it. */
 static void rewatch(http_server *s, int fd)
 {
     http_sel *z = &s->sel;
-    loop_watch *w = fd == s->listen_fd ? &s->w_listen : z->conn[fd] ? &z->conn[fd]->w : NULL;
-    if (!w) return;
+    if (!z->conn[fd]) return;
+    loop_watch *w = &z->conn[fd]->w;
     uint32_t ev = (FD_ISSET(fd, &z->muted) ? 0u : EPOLLIN) | (FD_ISSET(fd, &z->out) ? EPOLLOUT : 0u);
     int rc = 0;
     if (!ev) loop_unwatch(s->l, w);
     else if (w->fd >= 0) rc = loop_rewatch(s->l, w, ev);
     else rc = loop_watch_fd(s->l, w, fd, ev, on_http_fd, s);
-    if (rc < 0 && w != &s->w_listen) drop_conn(s, fd);
+    if (rc < 0) drop_conn(s, fd);
 }
 
 /* One run of libmicrohttpd on what the loop saw, then what it wants next. */
@@ -496,7 +497,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 int http_start(http_server *s, loop *l, int listen_fd)
 {
     s->l = l;
-    s->listen_fd = listen_fd;
     s->w_listen.fd = -1;
     unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
     if (s->tls_cert) {

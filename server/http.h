@@ -108,7 +108,6 @@ struct http_server {
     void (*classify)(http_req *h);
     loop *l;
     struct MHD_Daemon *daemon;
-    int listen_fd;
     loop_watch w_listen;                /* the listening socket (-1 once quiesced) */
     http_sel sel;                       /* libmicrohttpd's select sets, kept by the loop */
     bool resumed;                       /* a connection was resumed this turn */
