@@ -214,9 +214,22 @@ static void pump(http_feed *f)
     for (;;) {
         while (b->count && b->ring[b->head].text && stream_room(f->s)) {
             slot *s = &b->ring[b->head];
-            buf_str(out, s->text);
-            buf_byte(out, '\n');
-            free(s->text);
+            size_t n = strlen(s->text);
+            if (n < STREAM_CAP) {
+                buf_put(out, s->text, n);
+                buf_byte(out, '\n');
+                free(s->text);
+            } else {
+                /* A long line (made off the loop) is handed over, not
+                 * copied, once the reader has taken what is before it;
+                 * an empty stream asks for more (pull). Its NUL becomes
+                 * the newline. */
+                stream_append_end(f->s);
+                if (stream_held(f->s)) { out = stream_append_begin(f->s); break; }
+                s->text[n] = '\n';
+                stream_adopt(f->s, (uint8_t *)s->text, n + 1, n + 1);
+                out = stream_append_begin(f->s);
+            }
             s->text = NULL;
             b->head = (b->head + 1) % BATCH_WINDOW;
             b->count--;

@@ -71,23 +71,32 @@ void frame_event_json(buf *out, uint64_t instance, const pm_event *e)
 }
 
 /* A message too large to print here: its ETF as {"$etf": base64}, which
- * costs a pass over its bytes; one dropped: its size. Written directly:
- * base64 needs no escapes, and cJSON would copy it twice more. */
-static void large_message_json(buf *out, const char *id, const pm_message *g)   /* g->len > PM_MESSAGE_CONVERT_MAX */
+ * costs a pass over its bytes (in pieces: large_message_part); one
+ * dropped: its size. Written directly: base64 needs no escapes, and cJSON
+ * would copy it twice more. */
+static void large_message_head(buf *out, uint64_t incarnation, const pm_message *g)
 {
-    buf_printf(out, "{\"id\":\"%s\",\"seq\":%llu,\"to\":", id, (unsigned long long)g->seq);
+    buf_printf(out, "{\"id\":\"%016llx-%llu\",\"seq\":%llu,\"to\":", (unsigned long long)incarnation,
+               (unsigned long long)g->seq, (unsigned long long)g->seq);
     json_put_string(out, g->to);
-    if (!g->etf) {
-        buf_printf(out, ",\"result\":null,\"value\":null,\"dropped_bytes\":%zu}", g->len);
-        return;
+    if (!g->etf) buf_printf(out, ",\"result\":null,\"value\":null,\"dropped_bytes\":%zu}", g->len);
+    else buf_str(out, ",\"result\":null,\"value\":{\"$etf\":\"");
+}
+
+/* Bytes [from, to) of the version byte and the body, as base64. The
+ * version byte and the body's first two bytes make one whole base64
+ * group, so the body is encoded where it lies, not copied behind 131. */
+static void large_message_part(buf *out, uint64_t incarnation, const pm_message *g, size_t from, size_t to)
+{
+    if (!from) large_message_head(out, incarnation, g);
+    if (!g->etf) return;
+    if (!from && to) {
+        const uint8_t head[3] = { ETF_VERSION, g->etf[0], g->etf[1] };
+        base64_encode(out, head, 3);
+        from = 3;
     }
-    buf_str(out, ",\"result\":null,\"value\":{\"$etf\":\"");
-    /* The version byte and the body's first two bytes make one whole base64
-     * group, so the body is encoded where it lies, not copied behind 131. */
-    const uint8_t head[3] = { ETF_VERSION, g->etf[0], g->etf[1] };
-    base64_encode(out, head, 3);
-    base64_encode(out, g->etf + 2, g->len - 2);
-    buf_str(out, "\"}}");
+    if (to > from) base64_encode(out, g->etf + from - 1, to - from);
+    if (to == g->len + 1) buf_str(out, "\"}}");
 }
 
 void frame_message_json(buf *out, uint64_t incarnation, const pm_message *g, const term_names *names)
@@ -95,7 +104,7 @@ void frame_message_json(buf *out, uint64_t incarnation, const pm_message *g, con
     char id[48];
     snprintf(id, sizeof id, "%016llx-%llu", (unsigned long long)incarnation, (unsigned long long)g->seq);
     if (!g->etf || g->len > PM_MESSAGE_CONVERT_MAX) {
-        large_message_json(out, id, g);
+        large_message_part(out, incarnation, g, 0, g->etf ? g->len + 1 : 0);
         return;
     }
     unsigned long mark = http_json_failures();
@@ -136,6 +145,12 @@ static void text_message(buf *out, uint64_t token, const pm_message *g, const te
     buf_byte(out, '\n');
 }
 
+static void text_message_part(buf *out, uint64_t token, const pm_message *g, size_t from, size_t to)
+{
+    large_message_part(out, token, g, from, to);
+    if (to == g->len + 1) buf_byte(out, '\n');
+}
+
 static void text_event(buf *out, uint64_t token, const pm_event *e)
 {
     frame_event_json(out, token, e);
@@ -159,7 +174,7 @@ static void text_reset(buf *out, enum pm_follow_kind kind, uint64_t token, const
                    (unsigned long long)token);
 }
 
-const pm_framer frame_text = { text_console, text_message, text_event, text_missed, text_reset };
+const pm_framer frame_text = { text_console, text_message, text_message_part, text_event, text_missed, text_reset };
 
 /* ---- Server-Sent Events ---- */
 
@@ -197,6 +212,15 @@ static void sse_message(buf *out, uint64_t token, const pm_message *g, const ter
     buf_free(&json);
 }
 
+/* Its JSON is one line (base64, and a name whose controls are escaped):
+ * one data: line, written as it goes. */
+static void sse_message_part(buf *out, uint64_t token, const pm_message *g, size_t from, size_t to)
+{
+    if (!from) buf_printf(out, "event: message\nid: %016llx-%llu\ndata: ", (unsigned long long)token, (unsigned long long)g->seq);
+    large_message_part(out, token, g, from, to);
+    if (to == g->len + 1) buf_str(out, "\n\n");
+}
+
 static void sse_peer_event(buf *out, uint64_t token, const pm_event *e)
 {
     buf json = {0};
@@ -221,4 +245,4 @@ static void sse_reset(buf *out, enum pm_follow_kind kind, uint64_t token, const 
                kind == PM_FOLLOW_EVENTS ? "instance" : "incarnation", (unsigned long long)token);
 }
 
-const pm_framer frame_sse = { sse_console, sse_message, sse_peer_event, sse_missed, sse_reset };
+const pm_framer frame_sse = { sse_console, sse_message, sse_message_part, sse_peer_event, sse_missed, sse_reset };

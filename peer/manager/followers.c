@@ -75,6 +75,24 @@ static void fill_console(follower *f, bool all)
     }
 }
 
+/* A large message, a piece at a time while the stream has room (all of it
+ * with `all`); true once it is all written. */
+static bool fill_large_message(follower *f, const pm_message *v, bool all)
+{
+    size_t whole = v->len + 1;          /* with the version byte */
+    while (f->part < whole) {
+        size_t room = all ? whole : stream_room(f->s);
+        if (!room) return false;        /* the rest when the reader has taken some */
+        size_t take = room / 4 * 3 > 3 ? room / 4 * 3 : 3;     /* base64: 4 bytes for 3 */
+        size_t to = whole - f->part > take ? f->part + take : whole;
+        f->framer->message_part(stream_append_begin(f->s), f->token, v, f->part, to);
+        stream_append_end(f->s);
+        f->part = to;
+    }
+    f->part = 0;
+    return true;
+}
+
 static void fill_messages(follower *f, bool all)
 {
     const peer *p = f->p;
@@ -86,13 +104,30 @@ static void fill_messages(follower *f, bool all)
     for (message *g = p->msgs; g; g = g->next) {
         if (g->seq < f->pos) continue;
         if (!all && !stream_room(f->s)) return;
-        f->pos = g->seq + 1;
-        if (f->to && strcmp(f->to, g->to)) continue;
+        if (f->to && strcmp(f->to, g->to)) { f->pos = g->seq + 1; continue; }
         pm_message v;
         mgr_message_view(g, &v);
-        f->framer->message(stream_append_begin(f->s), f->token, &v, &names);
-        stream_append_end(f->s);
+        if (v.etf && v.len > PM_MESSAGE_CONVERT_MAX) {
+            if (!fill_large_message(f, &v, all)) return;
+        } else {
+            f->framer->message(stream_append_begin(f->s), f->token, &v, &names);
+            stream_append_end(f->s);
+        }
+        f->pos = g->seq + 1;
     }
+}
+
+/* A message leaves the log while a follower has written part of it: the
+ * rest cannot follow, and another message cannot follow half a line, so
+ * the follower's stream is cut (its client resumes from the last whole
+ * one, as after any cut). */
+void mgr_message_leaves(peer *p, const message *g)
+{
+    for (follower *f = p->followers; f; f = f->next)
+        if (f->kind == PM_FOLLOW_MESSAGES && f->part && f->pos == g->seq && !f->finished) {
+            f->part = 0;
+            mgr_finish_follower(f, STREAM_CUT);
+        }
 }
 
 void mgr_fill_events(follower *f, bool all)

@@ -73,6 +73,12 @@ typedef struct pm_framer {
     void (*console)(buf *out, uint64_t token, uint64_t end, const uint8_t *d, size_t n);
     /* `names`: how the node numbers the other nodes the message names. */
     void (*message)(buf *out, uint64_t token, const pm_message *g, const term_names *names);
+    /* A large message (etf over PM_MESSAGE_CONVERT_MAX) to a follower, a
+     * piece at a time so that no turn encodes more than the stream has
+     * room for: bytes [from, to) of its ETF with the version byte in
+     * front (from and to multiples of 3, but the last `to`, len + 1).
+     * The first piece writes the head, the last the tail. */
+    void (*message_part)(buf *out, uint64_t token, const pm_message *g, size_t from, size_t to);
     void (*event)(buf *out, uint64_t token, const pm_event *e);
     /* `missed` units of `kind` (bytes, messages, events) are no longer kept
      * before `resume`, the position a client would resume from. */

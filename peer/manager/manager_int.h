@@ -65,6 +65,7 @@ struct follower {
     stream *s;
     peer *p;                    /* NULL for events, or once the peer is gone */
     uint64_t pos;               /* console offset / next message or event seq */
+    size_t part;                /* of a large message at pos, the bytes written (pm_framer.message_part) */
     uint64_t token;             /* the peer's incarnation, or the instance for events: ids are TOKEN-POS */
     const pm_framer *framer;    /* how its stream is written (manager.h) */
     bool link, once, finished, dead;
@@ -105,7 +106,9 @@ typedef struct held { struct held *next; arena *a; term *to, *content; } held;
 
 /* A message in the log: `to` as text, the message as an ETF body. */
 /* etf NULL: a message over PM_MESSAGE_MAX, dropped; len is its size. */
-typedef struct message { struct message *next; uint64_t seq; char *to; uint8_t *etf; size_t len; } message;
+/* A message from the node: etf (len bytes) lies in mem, which is freed
+ * with it (a large one keeps the buffer it arrived in). */
+typedef struct message { struct message *next; uint64_t seq; char *to; uint8_t *mem, *etf; size_t len; } message;
 
 /* An event in the log; its strings live in `mem`. */
 typedef struct { pm_event e; char *mem; } event_slot;
@@ -348,6 +351,7 @@ bool mgr_hold_message(peer *p, arena *a, term *to, term *content);
 void mgr_names_answered(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
 void mgr_do_messages(peer *p, pm_req *r);
 void mgr_message_view(const message *g, pm_message *v);
+void mgr_message_leaves(peer *p, const message *g);
 void mgr_message_free(message *g);
 term_names mgr_names_of(const peer *p);
 

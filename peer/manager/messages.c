@@ -12,7 +12,7 @@ term_names mgr_names_of(const peer *p) { return (term_names){ p->node_atom, p->n
 void mgr_message_free(message *g)
 {
     free(g->to);
-    free(g->etf);
+    free(g->mem);
     free(g);
 }
 
@@ -22,13 +22,15 @@ void mgr_message_view(const message *g, pm_message *v)
 }
 
 /* Appends a message to the log, within MAX_MESSAGES and MAX_MESSAGE_BYTES
- * (the newest is always kept), and feeds followers. Takes to and etf. */
-static void log_message(peer *p, char *to, uint8_t *etf, size_t len)
+ * (the newest is always kept), and feeds followers. Takes to and mem, in
+ * which etf lies. */
+static void log_message(peer *p, char *to, uint8_t *mem, uint8_t *etf, size_t len)
 {
     message *g = calloc(1, sizeof *g);
-    if (!g) { free(to); free(etf); return; }
+    if (!g) { free(to); free(mem); return; }
     g->seq = ++p->msg_seq;
     g->to = to;
+    g->mem = mem;
     g->etf = etf;
     g->len = len;
     if (p->msgs_tail) p->msgs_tail->next = g; else p->msgs = g;
@@ -40,6 +42,7 @@ static void log_message(peer *p, char *to, uint8_t *etf, size_t len)
         p->msgs = old->next;
         p->nmsgs--;
         p->msg_bytes -= old->etf ? old->len : 0;
+        if (old->len > PM_MESSAGE_CONVERT_MAX) mgr_message_leaves(p, old);
         mgr_message_free(old);
     }
     mgr_fill_due(p);
@@ -61,25 +64,32 @@ void mgr_store_message(peer *p, const term *to, const term *content)
     char *text = to_text(p, to);
     etf_encode_body(&etf, content);
     if (!text || etf.oom) { free(text); buf_free(&etf); return; }
-    log_message(p, text, etf.p, etf.len);
+    log_message(p, text, etf.p, etf.p, etf.len);
 }
 
 /* A message over PM_MESSAGE_CONVERT_MAX, kept as the bytes it came in
- * (never decoded on the loop); over PM_MESSAGE_MAX, only its size. */
+ * (never decoded on the loop) and where they came: in the connection's
+ * own buffer when it can be taken, not copied into new memory (a page
+ * fault every 4 KiB, on the loop); over PM_MESSAGE_MAX, only its size. */
 void mgr_store_message_bytes(peer *p, const term *to, const uint8_t *content, size_t len)
 {
     char *text = to_text(p, to);
-    uint8_t *etf = NULL;
+    uint8_t *mem = NULL, *etf = NULL;
+    buf whole;
+    size_t off;
     if (!text) return;
     if (len > PM_MESSAGE_MAX) {
         mgr_plogf(p, "peer %s: a message of %zu bytes to %s (over %u) was dropped", p->id, len, text, PM_MESSAGE_MAX);
-    } else if (!(etf = malloc(len))) {
+    } else if (p->conn && conn_take(p->conn, content, &whole, &off)) {
+        mem = whole.p;
+        etf = whole.p + off;
+    } else if (!(mem = etf = malloc(len))) {
         free(text);
         return;
     } else {
         memcpy(etf, content, len);
     }
-    log_message(p, text, etf, len);
+    log_message(p, text, mem, etf, len);
 }
 
 /* The tags of pids, ports and references in ETF: a reply without one of

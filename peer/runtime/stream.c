@@ -61,6 +61,17 @@ void stream_append_end(stream *s)
     if (s->data.len > s->begun || s->state == STREAM_CUT) wake_reader(s);
 }
 
+bool stream_adopt(stream *s, uint8_t *p, size_t len, size_t cap)
+{
+    if (s->state != STREAM_OPEN) { free(p); return true; }
+    if (stream_held(s)) return false;
+    buf_free(&s->data);
+    s->data = (buf){ .p = p, .len = len, .cap = cap };
+    s->off = 0;
+    if (len) wake_reader(s);
+    return true;
+}
+
 void stream_client_gone(stream *s)
 {
     s->gone = true;
@@ -80,7 +91,12 @@ size_t stream_take(stream *s, void *out, size_t max, stream_state *st, bool *ref
     size_t avail = s->data.len - s->off, n = avail < max ? avail : max;
     if (n) memcpy(out, s->data.p + s->off, n);
     s->off += n;
-    if (s->off == s->data.len) s->off = s->data.len = 0;
+    if (s->off == s->data.len) {
+        s->off = s->data.len = 0;
+        /* Emptied: a buffer grown (or adopted) past the cap is not kept for
+         * the stream's life. */
+        if (s->data.cap > 2 * STREAM_CAP) buf_free(&s->data);
+    }
     *refill = false;
     if (s->starved && s->data.len - s->off < STREAM_CAP / 2) {
         s->starved = false;

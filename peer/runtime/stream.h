@@ -46,6 +46,13 @@ size_t stream_room(stream *s);
  * appended to a finished or cut stream is dropped. */
 buf *stream_append_begin(stream *s);
 void stream_append_end(stream *s);
+/* Appends a heap block (of `cap` bytes, `len` used) by taking it, not by
+ * copying: a large piece made off the loop (a batch's long answer line)
+ * costs the loop no copy into new memory, which is a page fault every 4
+ * KiB. Only into an empty stream: false if bytes are held (the caller
+ * waits for the reader to take them), or the stream is finished or cut
+ * (the block is freed then, as an append would be dropped). */
+bool stream_adopt(stream *s, uint8_t *p, size_t len, size_t cap);
 void stream_finish(stream *s, stream_state how);   /* END or CUT, after what was pushed */
 /* The reader's client went away: nothing more is wanted; a parked reader
  * is woken to see it. */

@@ -8,17 +8,18 @@ static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 void base64_encode(buf *out, const uint8_t *p, size_t n)
 {
     if (!buf_reserve(out, (n + 2) / 3 * 4)) return;
+    uint8_t *w = out->p + out->len;
     size_t i = 0;
-    for (; i + 2 < n; i += 3) {
+    for (; i + 2 < n; i += 3, w += 4) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        char q[4] = { alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63], alphabet[v & 63] };
-        buf_put(out, q, 4);
+        w[0] = alphabet[v >> 18], w[1] = alphabet[(v >> 12) & 63], w[2] = alphabet[(v >> 6) & 63], w[3] = alphabet[v & 63];
     }
     if (i < n) {
         uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-        char q[4] = { alphabet[v >> 18], alphabet[(v >> 12) & 63], i + 1 < n ? alphabet[(v >> 6) & 63] : '=', '=' };
-        buf_put(out, q, 4);
+        w[0] = alphabet[v >> 18], w[1] = alphabet[(v >> 12) & 63], w[2] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=', w[3] = '=';
+        w += 4;
     }
+    out->len = (size_t)(w - out->p);
 }
 
 static int value(char c)

@@ -584,5 +584,47 @@ static void batch_of(const char *connection)
     cr_assert_eq(peerd_stop(d), 0);
 }
 
+/* Long answer lines (made off the loop, handed to the response without a
+ * copy once what is before them is taken) between short ones: every line
+ * whole and in order. */
+Test(groups, batch_long_answers_between_short_ones, .timeout = 120)
+{
+    peerd *d = peerd_start(NULL);
+    char *a = start_peer(d, "{}");
+    const char *body = "{\"module\":\"erlang\",\"function\":\"abs\",\"args\":[-1]}\n"
+                       "{\"module\":\"lists\",\"function\":\"seq\",\"args\":[1,300000]}\n"
+                       "{\"module\":\"erlang\",\"function\":\"abs\",\"args\":[-2]}\n"
+                       "{\"module\":\"lists\",\"function\":\"seq\",\"args\":[1,300001]}\n"
+                       "{\"module\":\"lists\",\"function\":\"seq\",\"args\":[1,300002]}\n"
+                       "{\"module\":\"erlang\",\"function\":\"abs\",\"args\":[-3]}\n";
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/calls", a);
+    resp *r = http_body(d, "POST", path, body, strlen(body), "application/x-ndjson", NULL);
+    cr_assert_eq(r->status, 200, "%.300s", r->body);
+    const char *want[] = { "1", NULL, "2", NULL, NULL, "3" };
+    const int len[] = { 0, 300000, 0, 300001, 300002, 0 };
+    int n = 0;
+    for (char *p = r->body, *nl; (nl = strchr(p, '\n')); p = nl + 1, n++) {
+        *nl = 0;
+        cr_assert_lt(n, 6, "six lines");
+        cJSON *o = cJSON_Parse(p);
+        cr_assert(o, "line %d is not JSON (%zu bytes)", n + 1, strlen(p));
+        cr_assert_eq((int)cJSON_GetObjectItemCaseSensitive(o, "line")->valuedouble, n + 1);
+        if (want[n]) {
+            cr_assert_str_eq(field(o, "result"), want[n]);
+        } else {
+            cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
+            cr_assert_eq(cJSON_GetArraySize(v), len[n], "line %d: the whole list", n + 1);
+            cr_assert_eq(cJSON_GetArrayItem(v, len[n] - 1)->valuedouble, (double)len[n]);
+        }
+        cJSON_Delete(o);
+    }
+    cr_assert_eq(n, 6, "%d lines", n);
+    resp_free(r);
+    delete_peer(d, a);
+    free(a);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
 Test(groups, batch_of_10000_calls_in_order_standard_io, .timeout = 180) { batch_of("\"standard_io\""); }
 Test(groups, batch_of_10000_calls_in_order_tcp, .timeout = 180) { batch_of("0"); }

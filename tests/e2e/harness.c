@@ -544,3 +544,13 @@ void expect_in_order(const char *body, const char *fmt, int from, int to)
         at = next + strlen(want);
     }
 }
+
+int peerd_connect(peerd *d, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd >= 0 && rcvbuf) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d->port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    cr_assert(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    return fd;
+}

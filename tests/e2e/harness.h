@@ -90,6 +90,8 @@ int child_wait(pid_t pid, int ms);
 bool file_has(const char *path, const char *needle, int ms);
 /* A file's whole content (malloc'd). */
 char *slurp(const char *path, size_t *len);
+/* A raw TCP connection to peerd; rcvbuf, if not 0, set before connecting. */
+int peerd_connect(peerd *d, int rcvbuf);
 
 /* Runs a shell command made like printf; its exit status (-1 if it did not exit). */
 int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -30,20 +30,10 @@ typedef struct { char *p; size_t n; bool closed; } reply;
  * nothing for quiet_ms. */
 /* A connection to peerd; rcvbuf, if not 0, its receive buffer (set before
  * connecting, so that the window is that small from the start). */
-static int connect_peerd(int rcvbuf)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd >= 0 && rcvbuf) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d->port) };
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    cr_assert(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    return fd;
-}
-
 static reply raw(const void *req, size_t len, int quiet_ms)
 {
     reply r = { calloc(1, 1), 0, false };
-    int fd = connect_peerd(0);
+    int fd = peerd_connect(d, 0);
     for (size_t off = 0; off < len;) {
         ssize_t k = send(fd, (const char *)req + off, len - off, MSG_NOSIGNAL);
         if (k <= 0) break;      /* refused midway: read what came */
@@ -161,7 +151,7 @@ Test(protocol, requests_behind_a_parked_call_wait_at_no_cost)
                      "POST /peers/%s/call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s"
                      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                      id, strlen(call), call);
-    int half = connect_peerd(0);
+    int half = peerd_connect(d, 0);
     const char *end_of_call = strstr(req, "GET /healthz");
     cr_assert(send(half, req, (size_t)(end_of_call - req), MSG_NOSIGNAL) == end_of_call - req);
     shutdown(half, SHUT_WR);
@@ -195,7 +185,7 @@ Test(protocol, a_reader_that_stalls_costs_nothing_and_gets_everything)
     int n = snprintf(req, sizeof req,
                      "POST /peers/%s/call HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                      id, strlen(call), call);
-    int fd = connect_peerd(4096);
+    int fd = peerd_connect(d, 4096);
     cr_assert(send(fd, req, (size_t)n, MSG_NOSIGNAL) == n);
     char head[64];
     struct pollfd p = { fd, POLLIN, 0 };

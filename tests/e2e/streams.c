@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -377,6 +378,111 @@ Test(streams, large_messages_come_as_etf_and_huge_ones_as_their_size, .timeout =
     free(body);
     cJSON_Delete(big);
     cJSON_Delete(huge);
+    resp_free(r);
+    delete_peer(d, id);
+    free(id);
+    peerd_stop(d);
+}
+
+/* A large message reaches followers in pieces of a stream's room (no turn
+ * encodes all of it), and whole: the NDJSON line and the SSE data line are
+ * the snapshot's line byte for byte, and the small message after it
+ * follows in order. */
+Test(streams, a_large_message_follows_whole_in_pieces, .timeout = 90)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/messages?follow=1", id);
+    const char *out = out_file("large"), *sse_out = out_file("large-sse");
+    const char *sse[] = { "-H", "Accept: text/event-stream", NULL };
+    pid_t c = curl_spawn(d, path, out, NULL), cs = curl_spawn(d, path, sse_out, sse);
+    usleep(300000);
+    /* About 2 MB of ETF: 2.7 MB of base64, ten pieces and more. */
+    node_eval(d, id, "user ! {message, inbox, {big, lists:seq(1, 400000)}}, user ! {message, inbox, small}", true);
+    cr_assert(file_has(out, "\"result\":\"small\"", 20000), "the follower got both");
+    cr_assert(file_has(sse_out, "\"result\":\"small\"", 20000), "the SSE follower got both");
+    snprintf(path, sizeof path, "/peers/%s/messages", id);
+    resp *r = http(d, "GET", path, NULL);
+    char *nl = strchr(r->body, '\n');
+    cr_assert(nl);
+    size_t len = (size_t)(nl - r->body) + 1;
+    cr_assert_gt(len, 2000000, "a large message: %zu bytes", len);
+    size_t n;
+    char *got = slurp(out, &n);
+    cr_expect(n > len && !memcmp(got, r->body, len), "the followed line is the snapshot's");
+    cr_expect(strstr(got + len, "\"result\":\"small\""), "then the small one");
+    free(got);
+    got = slurp(sse_out, &n);
+    char head[128];
+    int k = snprintf(head, sizeof head, "event: message\nid: ");
+    cr_assert(n > len && !strncmp(got, head, (size_t)k), "%.100s", got);
+    char *data = strstr(got, "\ndata: ");
+    cr_assert(data);
+    data += 7;
+    cr_expect(!memcmp(data, r->body, len - 1) && !memcmp(data + len - 1, "\n\n", 2), "the SSE data line is the snapshot's line");
+    cr_expect(strstr(data + len, "event: message\n") && strstr(data + len, "\"result\":\"small\""), "then the small one");
+    free(got);
+    resp_free(r);
+    delete_peer(d, id);
+    child_wait(c, 10000);
+    child_wait(cs, 10000);
+    unlink(out);
+    unlink(sse_out);
+    free(id);
+    peerd_stop(d);
+}
+
+/* A follower that stopped reading halfway through a large message, which
+ * then leaves the log (10,000 newer ones): the rest cannot be written, nor
+ * anything after half a line, so its stream is cut (no last chunk), and
+ * peerd and the node go on. */
+Test(streams, a_large_message_leaving_the_log_midway_cuts_its_follower, .timeout = 120)
+{
+    peerd *d = peerd_start(NULL);
+    char *id = start_peer(d, "{}");
+    int fd = peerd_connect(d, 4096);
+    char req[256];
+    int k = snprintf(req, sizeof req, "GET /peers/%s/messages?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n", id);
+    cr_assert_eq(send(fd, req, (size_t)k, 0), k);
+    usleep(300000);
+    /* 12 MB of ETF, 16 MB of base64: far more than the socket buffers hold. */
+    node_eval(d, id, "user ! {message, inbox, binary:copy(<<\"z\">>, 12000000)}", true);
+    usleep(500000);
+    node_eval(d, id, "[user ! {message, inbox, N} || N <- lists:seq(1, 10000)], ok", true);
+    resp *r = NULL;
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/messages?since=9990", id);
+    for (int i = 0; i < 100; i++) {
+        resp_free(r);
+        r = http(d, "GET", path, NULL);
+        if (r->body && strstr(r->body, "\"result\":\"10000\"")) break;
+        usleep(100000);
+    }
+    cr_assert(r->body && strstr(r->body, "\"result\":\"10000\""), "the node's messages came: %.200s", r->body);
+    resp_free(r);
+    size_t cap = 32 << 20, n = 0;
+    char *got = malloc(cap);
+    bool eof = false;
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 10000) <= 0) break;
+        ssize_t m = recv(fd, got + n, cap - n - 1, 0);
+        if (m <= 0) { eof = m == 0; break; }
+        n += (size_t)m;
+    }
+    got[n] = 0;
+    close(fd);
+    cr_expect(eof, "peerd closed the connection");
+    cr_expect(n > 100000 && n < 16000000, "part of the message came: %zu bytes", n);
+    cr_expect(!strstr(got, "\r\n0\r\n\r\n"), "no last chunk: the stream was cut");
+    cr_expect(!strstr(got, "\"result\":\"1\""), "nothing follows half a line");
+    free(got);
+    r = http(d, "GET", "/healthz", NULL);
+    cr_expect_eq(r->status, 200);
+    resp_free(r);
+    r = call(d, id, "erlang", "abs", "[-3]");
+    cr_expect_str_eq(jstr(r, "result"), "3", "%s", r->body);
     resp_free(r);
     delete_peer(d, id);
     free(id);

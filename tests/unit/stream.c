@@ -5,6 +5,7 @@
  * half, and a client that goes away cutting it.
  */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "stream.h"
@@ -86,6 +87,47 @@ Test(stream, a_client_that_goes_away_cuts_it_and_wakes_the_reader)
     append(s, "late");
     cr_assert_eq(stream_take(s, out, sizeof out, &st, &refill), 4);
     cr_assert_eq(st, STREAM_CUT, "what is read after is of a cut stream");
+    stream_unref(s);
+    stream_unref(s);
+}
+
+/* A block is taken whole, not copied, and only into an empty stream (what
+ * is held goes first); a buffer past twice the cap is let go once emptied;
+ * a block for a finished stream is freed (the leak checkers would see it). */
+Test(stream, a_block_is_adopted_only_into_an_empty_stream)
+{
+    reader r = {0};
+    stream *s = stream_new(park, wake, &r);
+    size_t n = 3 * STREAM_CAP;
+    uint8_t *block = malloc(n);
+    memset(block, 'b', n);
+    append(s, "a");
+    cr_assert(!stream_adopt(s, block, n, n), "bytes held: not yet");
+    static char out[4 * STREAM_CAP];
+    stream_state st;
+    bool refill;
+    cr_assert_eq(stream_take(s, out, sizeof out, &st, &refill), 1);
+    cr_assert_eq(stream_take(s, out, sizeof out, &st, &refill), 0);
+    cr_assert_eq(r.parks, 1);
+    cr_assert(stream_adopt(s, block, n, n));
+    cr_assert_eq(s->data.p, block, "taken, not copied");
+    cr_assert_eq(r.wakes, 1, "the parked reader is woken");
+    cr_assert_eq(stream_room(s), 0, "over the cap: full");
+    append(s, "c");
+    size_t got = 0;
+    while (got < n + 1) {
+        size_t k = stream_take(s, out + got, 65536, &st, &refill);
+        if (!k) break;
+        got += k;
+    }
+    cr_assert_eq(got, n + 1);
+    cr_assert(out[0] == 'b' && out[n - 1] == 'b' && out[n] == 'c', "in order");
+    cr_assert_null(s->data.p, "emptied: the large buffer is let go");
+    stream_finish(s, STREAM_END);
+    block = malloc(16);
+    cr_assert(stream_adopt(s, block, 16, 16), "finished: taken and freed");
+    cr_assert_eq(stream_take(s, out, sizeof out, &st, &refill), 0);
+    cr_assert_eq(st, STREAM_END);
     stream_unref(s);
     stream_unref(s);
 }
