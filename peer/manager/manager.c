@@ -47,7 +47,8 @@ void pm_req_free(pm_req *r)
     for (size_t i = 0; i < r->ninfo; i++) pm_peer_info_free(&r->info[i]);
     free(r->info);
     free(r->klass);
-    buf_free(&r->reply);
+    if (r->reply_mem) free(r->reply_mem);
+    else buf_free(&r->reply);
     free(r->console_tail);
     arena_free(r->identity_arena);
     arena_free(r->names_arena);

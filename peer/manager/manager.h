@@ -202,6 +202,8 @@ struct pm_req {
     char *klass;                /* CALL: "ok", "throw", "error", "exit", "crash" */
     buf reply;                  /* CALL: ETF (with version byte) of the result;
                                  * CONSOLE, MESSAGES: framed by `framer` */
+    uint8_t *reply_mem;         /* CALL: if set, reply lies inside it (a large result keeps
+                                 * the buffer it arrived in) and it is what is freed */
     uint64_t range_start, range_end;  /* CONSOLE: offsets of reply */
     uint64_t incarnation;       /* CONSOLE, FOLLOW: the peer's (the instance for events) */
     int exit_status;            /* BOOT_FAILED: -1 if unknown */

@@ -337,8 +337,10 @@ bool mgr_ask_names_in(peer *p, pm_req *r)
 {
     const uint8_t *body = r->reply.p + 1;
     size_t n = r->reply.len - 1;
-    if (r->reply.len < 2 || !mgr_may_name_nodes(body, n)) return false;
+    if (r->reply.len < 2) return false;
+    /* A large one is not even scanned here: the helper walks it. */
     if (n > NAMES_WALK_ON_LOOP && conn_open(p) && names_walk_start(p, r)) return true;
+    if (!mgr_may_name_nodes(body, n)) return false;
     return ask_names_walked(p, body, n, r);
 }
 

@@ -25,13 +25,14 @@ void mgr_handle_reply(peer *p, pending *c, const char *klass, const uint8_t *res
         buf whole;
         size_t off;
         if (n >= PM_TAKE_MIN && !r->reply.len && p->conn && conn_take(p->conn, result, &whole, &off) && off) {
-            /* A large result keeps the buffer it arrived in, moved down
-             * behind a version byte: no copy into new memory on the loop. */
+            /* A large result keeps the buffer it arrived in, where it
+             * lies, behind a version byte: the loop neither copies it nor
+             * touches its pages (here the first touch of a page from user
+             * space is a fault, tens of ms for tens of MB). */
             whole.p[off - 1] = ETF_VERSION;
-            memmove(whole.p, whole.p + off - 1, n + 1);
-            whole.len = n + 1;
             buf_free(&r->reply);
-            r->reply = whole;
+            r->reply_mem = whole.p;
+            r->reply = (buf){ .p = whole.p + off - 1, .len = n + 1, .cap = n + 1 };
         } else {
             buf_byte(&r->reply, ETF_VERSION);
             buf_put(&r->reply, result, n);

@@ -225,9 +225,12 @@ Test(stalls, no_request_holds_the_loop, .timeout = 300)
 }
 
 /* A large result over each connection arrives without one long turn: the
- * loop keeps the buffer it came in (no copy into new memory, which is page
- * faults for tens of MB), and over distribution the value is not decoded
- * on the loop. The result comes back whole. */
+ * loop keeps the buffer it came in where it lies and never touches its
+ * pages (no copy into new memory, not even a move: on these virtual
+ * machines the first touch of a page from user space is a fault, tens of
+ * ms for tens of MB), its names are looked for on the helper, and over
+ * distribution the value is not decoded on the loop. The result comes
+ * back whole. */
 static void large_result_over(const char *opts_json, const char *conn)
 {
     const char *opts[] = { NULL };
