@@ -24,8 +24,9 @@ static enum MHD_Result console_answered(http_req *h)
     snprintf(end, sizeof end, "%llu", (unsigned long long)r->range_end);
     snprintf(inc, sizeof inc, "%016llx", (unsigned long long)r->incarnation);
     const char *headers[] = { "X-Console-Start", start, "X-Console-End", end, "X-Peer-Incarnation", inc, NULL };
-    return http_bytes(h, 200, r->framer == &frame_sse ? "text/event-stream" : "text/plain; charset=utf-8",
-                      r->reply.p ? (char *)r->reply.p : "", r->reply.len, headers);
+    /* The snapshot (up to the console's 1 MiB) is answered from the
+     * buffer it was framed in, not a copy. */
+    return http_buf(h, 200, r->framer == &frame_sse ? "text/event-stream" : "text/plain; charset=utf-8", &r->reply, headers);
 }
 
 /* The query every console and messages request shares. */
@@ -85,8 +86,7 @@ static enum MHD_Result messages_answered(http_req *h)
     char inc[24];
     snprintf(inc, sizeof inc, "%016llx", (unsigned long long)r->incarnation);
     const char *headers[] = { "X-Peer-Incarnation", inc, NULL };
-    return http_bytes(h, 200, r->framer == &frame_sse ? "text/event-stream" : "application/x-ndjson",
-                      r->reply.p ? (char *)r->reply.p : "", r->reply.len, headers);
+    return http_buf(h, 200, r->framer == &frame_sse ? "text/event-stream" : "application/x-ndjson", &r->reply, headers);
 }
 
 enum MHD_Result messages_get(http_req *h)

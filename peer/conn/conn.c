@@ -116,6 +116,24 @@ bool conn_drain_stdout(conn *c)
     return true;
 }
 
+void conn_send_framed(conn *c, buf *enc)
+{
+    if (!c->ops->is_open(c) || enc->oom) {
+        buf_free(enc);
+        return;
+    }
+    if (c->outq_off == c->outq.len) {
+        buf_free(&c->outq);
+        c->outq = *enc;
+        c->outq_off = 0;
+    } else {
+        buf_put(&c->outq, enc->p, enc->len);   /* out of memory: dropped, as a send would be */
+        c->outq.oom = false;
+        buf_free(enc);
+    }
+    *enc = (buf){0};
+}
+
 void conn_write(conn *c, int fd, loop_watch *w, uint32_t base)
 {
     if (fd < 0) { c->outq.len = c->outq_off = 0; return; }

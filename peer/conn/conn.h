@@ -84,6 +84,11 @@ typedef struct {
      * flush sends it (the peer flushes once per batch). Dropped when not
      * open. Out of memory shows as outq.oom (conn_send undoes it). */
     void (*send)(conn *c, const uint8_t *etf, size_t n);
+    /* Frames one message into out as send would into outq, touching
+     * nothing of a connection's: callable off the loop, so that a large
+     * message is framed on the helper (conn_send_framed queues it). NULL:
+     * this kind cannot (distribution: its framing reads the connection). */
+    void (*frame)(buf *out, const uint8_t *etf, size_t n);
     void (*flush)(conn *c);     /* writes what is queued, as far as the kernel takes it */
     bool (*is_open)(const conn *c);     /* messages can go out */
     bool (*is_waiting)(const conn *c);  /* still waiting for the node to connect */
@@ -137,6 +142,10 @@ static inline bool conn_send(conn *c, const uint8_t *etf, size_t n)
     c->outq.len = len;
     return false;
 }
+/* Queues what ops->frame made, taking enc: into an empty queue by taking
+ * its buffer (the loop does not copy it, nor touch its pages), else after
+ * what is queued. Dropped when not open. Then conn_flush. */
+void conn_send_framed(conn *c, buf *enc);
 static inline void conn_flush(conn *c) { c->ops->flush(c); }
 static inline bool conn_is_open(const conn *c) { return c->ops->is_open(c); }
 static inline bool conn_is_waiting(const conn *c) { return c->ops->is_waiting(c); }

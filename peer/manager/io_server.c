@@ -249,7 +249,8 @@ typedef struct {
     char *peer;                 /* found again by id and incarnation */
     uint64_t incarnation;
     io_cont *io;
-    uint8_t *etf;               /* the chars, as the node sent them */
+    uint8_t *mem;               /* freed with it; etf lies in it */
+    const uint8_t *etf;         /* the chars, as the node sent them */
     size_t n;
     buf text;
     bool ok;
@@ -275,7 +276,7 @@ static void io_text_done(loop_work *w)
         mgr_io_cont_free(t->io);
     }
     buf_free(&t->text);
-    free(t->etf);
+    free(t->mem);
     free(t->peer);
     free(t);
 }
@@ -283,8 +284,20 @@ static void io_text_done(loop_work *w)
 static bool io_text_start(peer *p, io_cont *io, const uint8_t *result, size_t n)
 {
     io_text *t = calloc(1, sizeof *t);
-    if (!t || !(t->peer = strdup(p->id)) || !(t->etf = malloc(n))) goto fail;
-    memcpy(t->etf, result, n);
+    if (!t || !(t->peer = strdup(p->id))) goto fail;
+    /* The text stays in the buffer it came in (not copied into new
+     * memory on the loop), or is copied if that cannot be taken. */
+    buf whole;
+    size_t off;
+    if (p->conn && conn_take(p->conn, result, &whole, &off)) {
+        t->mem = whole.p;
+        t->etf = whole.p + off;
+    } else if ((t->mem = malloc(n))) {
+        memcpy(t->mem, result, n);
+        t->etf = t->mem;
+    } else {
+        goto fail;
+    }
     t->n = n;
     t->m = p->m;
     t->incarnation = p->incarnation;
@@ -292,7 +305,7 @@ static bool io_text_start(peer *p, io_cont *io, const uint8_t *result, size_t n)
     t->w = (loop_work){ .work = io_text_work, .done = io_text_done };
     if (loop_queue_work(p->m->l, &t->w)) return true;
 fail:
-    if (t) { free(t->etf); free(t->peer); free(t); }
+    if (t) { free(t->mem); free(t->peer); free(t); }
     return false;
 }
 
@@ -308,6 +321,121 @@ void mgr_io_resume(peer *p, pending *c, const char *klass, const uint8_t *result
         ok = chars && put_chars_text(p, NULL, chars);
     }
     io_formatted(p, io, ok);
+}
+
+/* ---- a large format request, framed on the loop's helper ---- */
+
+/* {call, Seq, io_lib, format, A}, A as the bytes it came in: the message
+ * and its framing (twice its size over standard_io) are made by the
+ * helper, in the helper's memory, and the loop queues the result without
+ * a copy (conn_send_framed); the loop never touches those pages (here the
+ * first touch of each is a fault: tens of ms for a few MB). */
+typedef struct {
+    loop_work w;
+    pm *m;
+    char *peer;                 /* found again by id and incarnation */
+    uint64_t incarnation, seq;
+    void (*frame)(buf *out, const uint8_t *etf, size_t n);
+    uint8_t *mem;               /* the buffer A came in */
+    const uint8_t *args;
+    size_t args_len;
+    buf out;                    /* framed */
+} io_call;
+
+static void io_call_free(io_call *t)
+{
+    buf_free(&t->out);
+    free(t->mem);
+    free(t->peer);
+    free(t);
+}
+
+static void io_call_work(loop_work *w)
+{
+    io_call *t = (io_call *)w;
+    buf msg = {0};
+    buf_byte(&msg, ETF_VERSION);
+    buf_byte(&msg, SMALL_TUPLE_EXT);
+    buf_byte(&msg, 5);
+    etf_encode_atom(&msg, "call", 4);
+    etf_encode_int(&msg, (int64_t)t->seq);
+    etf_encode_atom(&msg, "io_lib", 6);
+    etf_encode_atom(&msg, "format", 6);
+    buf_put(&msg, t->args, t->args_len);
+    if (!msg.oom) t->frame(&t->out, msg.p, msg.len);
+    else t->out.oom = true;
+    buf_free(&msg);
+    free(t->mem);               /* A is in the message now */
+    t->mem = NULL;
+}
+
+static void io_call_done(loop_work *w)
+{
+    io_call *t = (io_call *)w;
+    peer *p = mgr_find_peer(t->m, t->peer);
+    if (p && p->incarnation == t->incarnation && p->conn) {
+        if (t->out.oom) {
+            /* Out of memory: the writer is answered an error, as when the
+             * request cannot be sent at all. */
+            pending *c = mgr_pending_take(p, t->seq);
+            if (c) { io_formatted(p, c->io, false); c->io = NULL; mgr_pending_free(c); }
+        } else {
+            conn_send_framed(p->conn, &t->out);
+            mgr_flush_out(p);
+        }
+    }
+    io_call_free(t);
+}
+
+/* The call sent from here: A copied into the message on the loop. False
+ * if it could not be (c is out of the pending table then, not freed). */
+static bool format_here(peer *p, pending *c, const uint8_t *args, size_t n)
+{
+    buf mfa = {0};
+    etf_encode_atom(&mfa, "io_lib", 6);
+    etf_encode_atom(&mfa, "format", 6);
+    buf_put(&mfa, args, n);
+    bool built = !mfa.oom, sent = built && mgr_send_call(p, c, mfa.p, mfa.len);
+    buf_free(&mfa);
+    if (!built) mgr_pending_take(p, c->seq);
+    return sent;
+}
+
+/* Sends the call for c through the helper when the connection frames off
+ * the loop and the buffer A came in can be taken, else here. False if it
+ * could not be sent and the message was not taken (c is freed then; the
+ * request goes the general way). */
+static bool format_call(peer *p, pending *c, const uint8_t *args, size_t n)
+{
+    io_call *t = p->conn && p->conn->ops->frame && conn_open(p) ? calloc(1, sizeof *t) : NULL;
+    buf whole;
+    size_t off;
+    if (!t || !(t->peer = strdup(p->id)) || !conn_take(p->conn, args, &whole, &off)) {
+        if (t) free(t->peer);
+        free(t);
+        if (format_here(p, c, args, n)) return true;
+        mgr_pending_free(c);
+        return false;
+    }
+    t->m = p->m;
+    t->incarnation = p->incarnation;
+    t->seq = c->seq;
+    t->frame = p->conn->ops->frame;
+    t->mem = whole.p;
+    t->args = whole.p + off;
+    t->args_len = n;
+    t->w = (loop_work){ .work = io_call_work, .done = io_call_done };
+    if (loop_queue_work(p->m->l, &t->w)) return true;
+    /* No helper: sent from here. The message is in t's buffer now, so it
+     * cannot go the general way: if even this fails, the writer is
+     * answered an error. */
+    if (!format_here(p, c, t->args, n)) {
+        io_formatted(p, c->io, false);
+        c->io = NULL;
+        mgr_pending_free(c);
+    }
+    io_call_free(t);
+    return true;
 }
 
 /* {io_request, From, ReplyAs, {put_chars, Enc, io_lib, format, A}} of over
@@ -331,17 +459,7 @@ bool mgr_handle_large_format(peer *p, const uint8_t *etf, size_t n)
     io->reqs = &io->last;       /* one request, done once the node answers */
     io->n = 1;
     c->io = io;
-    buf mfa = {0};
-    etf_encode_atom(&mfa, "io_lib", 6);
-    etf_encode_atom(&mfa, "format", 6);
-    buf_put(&mfa, cf.args, cf.args_len);
-    bool built = !mfa.oom, sent = built && mgr_send_call(p, c, mfa.p, mfa.len);
-    buf_free(&mfa);
-    if (!sent) {                /* the request goes the general way */
-        if (!built) mgr_pending_take(p, c->seq);
-        mgr_pending_free(c);
-    }
-    return sent;
+    return format_call(p, c, cf.args, cf.args_len);   /* false: the request goes the general way */
 }
 
 void mgr_handle_io_request(peer *p, arena *a, term *msg)
