@@ -155,8 +155,9 @@ Test(injected_faults, allocations_that_fail_reach_their_requests, .timeout = 120
     cr_assert_lt(now_s() - t0, 3.9, "the peer booted before allocations fail (else the test says nothing)");
     while (now_s() - t0 < 4.1) usleep(20000);
 
-    char call_path[128], batch_path[128], console_path[128], get_path[128];
+    char call_path[128], batch_path[128], console_path[128], get_path[128], eval_path[128];
     snprintf(call_path, sizeof call_path, "/peers/%s/call", id);
+    snprintf(eval_path, sizeof eval_path, "/peers/%s/eval", id);
     snprintf(batch_path, sizeof batch_path, "/peers/%s/calls", id);
     snprintf(console_path, sizeof console_path, "/peers/%s/console", id);
     snprintf(get_path, sizeof get_path, "/peers/%s", id);
@@ -164,6 +165,10 @@ Test(injected_faults, allocations_that_fail_reach_their_requests, .timeout = 120
     struct { const char *method, *path, *body; } reqs[] = {
         { "POST", call_path, "{\"module\":\"erlang\",\"function\":\"self\"}" },
         { "POST", batch_path, "[{\"module\":\"erlang\",\"function\":\"node\"},{\"module\":\"lists\",\"function\":\"seq\",\"args\":[1,50]}]" },
+        /* Large pieces: a batch line handed to its stream whole, and a
+         * large format framed on the helper, its text kept where it came. */
+        { "POST", batch_path, "[{\"module\":\"erlang\",\"function\":\"node\"},{\"module\":\"lists\",\"function\":\"seq\",\"args\":[1,60000]}]" },
+        { "POST", eval_path, "{\"expr\":\"io:format(\\\"~w~n\\\", [lists:seq(1, 60000)]).\"}" },
         { "GET", "/peers", NULL },
         { "GET", get_path, NULL },
         { "GET", console_path, NULL },

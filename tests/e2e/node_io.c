@@ -70,3 +70,33 @@ Test(node_io, relayed_io_requests, .timeout = 60)
     free(id);
     peerd_stop(d);
 }
+
+/* io:format of a large term (its arguments over 256 KiB): the node
+ * formats it (the call back to it is framed off the loop over standard_io
+ * and TCP, and sent from the loop over distribution), and its text, made
+ * UTF-8 off the loop, reaches the console whole, before what the writer
+ * prints next. Over each connection. */
+Test(node_io, a_large_format_prints_whole_over_each_connection, .timeout = 120)
+{
+    peerd *d = peerd_start(NULL);
+    const char *opts[] = { "{}", "{\"connection\":0}", "{\"name\":\"large-format\",\"connection\":\"distribution\"}" };
+    for (int i = 0; i < 3; i++) {
+        char *id = start_peer(d, opts[i]);
+        resp *r = node_eval(d, id, "io:format(\"~w~n\", [lists:seq(1, 100000)]), io:format(\"after~n\"), ok", false);
+        cr_expect(strstr(r->body, "{value,ok,"), "%s: %s", opts[i], r->body);
+        resp_free(r);
+        char path[256];
+        snprintf(path, sizeof path, "/peers/%s/console", id);
+        r = http_until(d, "GET", path, NULL, has_text, "after\n", 20000);
+        const char *head = r->body ? strstr(r->body, "[1,2,3,") : NULL;
+        cr_expect(head && strstr(head, ",99999,100000]\nafter\n"), "%s: the whole list, then the next line", opts[i]);
+        size_t digits = 0, commas = 0;
+        for (const char *q = head; q && *q != ']'; q++) digits += *q >= '0' && *q <= '9', commas += *q == ',';
+        cr_expect_eq(commas, 99999, "%s: every element", opts[i]);
+        cr_expect_eq(digits, 488895, "%s: every digit", opts[i]);
+        resp_free(r);
+        delete_peer(d, id);
+        free(id);
+    }
+    peerd_stop(d);
+}
