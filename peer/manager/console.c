@@ -31,12 +31,20 @@ bool mgr_console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_r
         fr->missed(out, PM_FOLLOW_CONSOLE, token, ring->start - since, ring->start);
         since = ring->start;
     }
-    size_t avail = (size_t)(ring->end - since);
-    uint8_t *d = malloc(avail + 1);
-    if (!d) return false;
-    size_t n = console_ring_read(ring, &since, d, avail);
-    if (n) fr->console(out, token, since + n, d, n);
-    free(d);
+    size_t avail = (size_t)(ring->end - since), n;
+    if (fr->console_verbatim) {
+        /* Read into the answer itself: one copy, into memory the loop
+         * touches once (each fresh page is a fault). */
+        if (!buf_reserve(out, avail + 1)) return false;
+        n = console_ring_read(ring, &since, out->p + out->len, avail);
+        out->len += n;
+    } else {
+        uint8_t *d = malloc(avail + 1);
+        if (!d) return false;
+        n = console_ring_read(ring, &since, d, avail);
+        if (n) fr->console(out, token, since + n, d, n);
+        free(d);
+    }
     r->range_start = since;
     r->range_end = since + n;
     r->incarnation = token;

@@ -86,6 +86,9 @@ typedef struct pm_framer {
     /* The position asked for is of another incarnation (or instance): what
      * follows is this one's from its start. */
     void (*reset)(buf *out, enum pm_follow_kind kind, uint64_t token, const char *peer_id);
+    /* console appends the bytes as they are: a snapshot is read from the
+     * ring straight into out, not through a copy. */
+    bool console_verbatim;
 } pm_framer;
 
 /* The manager's figures (GET /metrics). */
