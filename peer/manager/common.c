@@ -151,3 +151,15 @@ bool mgr_since_elsewhere(const pm_req *r, uint64_t token, uint64_t reached)
 {
     return (r->since_tagged && r->since_of != token) || r->since > reached;
 }
+
+const uint8_t *mgr_keep_bytes(peer *p, const uint8_t *inside, size_t n, uint8_t **mem)
+{
+    buf whole;
+    size_t off;
+    if (p->conn && conn_take(p->conn, inside, &whole, &off)) {
+        *mem = whole.p;
+        return whole.p + off;
+    }
+    if ((*mem = malloc(n))) memcpy(*mem, inside, n);
+    return *mem;
+}

@@ -284,20 +284,8 @@ static void io_text_done(loop_work *w)
 static bool io_text_start(peer *p, io_cont *io, const uint8_t *result, size_t n)
 {
     io_text *t = calloc(1, sizeof *t);
-    if (!t || !(t->peer = strdup(p->id))) goto fail;
-    /* The text stays in the buffer it came in (not copied into new
-     * memory on the loop), or is copied if that cannot be taken. */
-    buf whole;
-    size_t off;
-    if (p->conn && conn_take(p->conn, result, &whole, &off)) {
-        t->mem = whole.p;
-        t->etf = whole.p + off;
-    } else if ((t->mem = malloc(n))) {
-        memcpy(t->mem, result, n);
-        t->etf = t->mem;
-    } else {
-        goto fail;
-    }
+    /* The text stays in the buffer it came in, if that can be taken. */
+    if (!t || !(t->peer = strdup(p->id)) || !(t->etf = mgr_keep_bytes(p, result, n, &t->mem))) goto fail;
     t->n = n;
     t->m = p->m;
     t->incarnation = p->incarnation;
@@ -350,18 +338,20 @@ static void io_call_free(io_call *t)
     free(t);
 }
 
+/* io_lib, format, A: the call's bodies. */
+static void format_mfa(buf *b, const uint8_t *args, size_t n)
+{
+    etf_encode_atom(b, "io_lib", 6);
+    etf_encode_atom(b, "format", 6);
+    buf_put(b, args, n);
+}
+
 static void io_call_work(loop_work *w)
 {
     io_call *t = (io_call *)w;
     buf msg = {0};
-    buf_byte(&msg, ETF_VERSION);
-    buf_byte(&msg, SMALL_TUPLE_EXT);
-    buf_byte(&msg, 5);
-    etf_encode_atom(&msg, "call", 4);
-    etf_encode_int(&msg, (int64_t)t->seq);
-    etf_encode_atom(&msg, "io_lib", 6);
-    etf_encode_atom(&msg, "format", 6);
-    buf_put(&msg, t->args, t->args_len);
+    mgr_tagged_head(&msg, "call", 5, &t->seq);
+    format_mfa(&msg, t->args, t->args_len);
     if (!msg.oom) t->frame(&t->out, msg.p, msg.len);
     else t->out.oom = true;
     buf_free(&msg);
@@ -392,9 +382,7 @@ static void io_call_done(loop_work *w)
 static bool format_here(peer *p, pending *c, const uint8_t *args, size_t n)
 {
     buf mfa = {0};
-    etf_encode_atom(&mfa, "io_lib", 6);
-    etf_encode_atom(&mfa, "format", 6);
-    buf_put(&mfa, args, n);
+    format_mfa(&mfa, args, n);
     bool built = !mfa.oom, sent = built && mgr_send_call(p, c, mfa.p, mfa.len);
     buf_free(&mfa);
     if (!built) mgr_pending_take(p, c->seq);

@@ -108,7 +108,7 @@ typedef struct held { struct held *next; arena *a; term *to, *content; } held;
 /* etf NULL: a message over PM_MESSAGE_MAX, dropped; len is its size. */
 /* A message from the node: etf (len bytes) lies in mem, which is freed
  * with it (a large one keeps the buffer it arrived in). */
-typedef struct message { struct message *next; uint64_t seq; char *to; uint8_t *mem, *etf; size_t len; } message;
+typedef struct message { struct message *next; uint64_t seq; char *to; uint8_t *mem; const uint8_t *etf; size_t len; } message;
 
 /* An event in the log; its strings live in `mem`. */
 typedef struct { pm_event e; char *mem; } event_slot;
@@ -312,6 +312,14 @@ void mgr_flush_out(peer *p);
  * cannot go is taken back from the pending table (still the caller's to
  * free and to answer). */
 bool mgr_send_etf(peer *p, const uint8_t *etf, size_t n);
+/* Within a control message's handling: its bytes at `inside` (n of them)
+ * kept where they came, the connection's buffer taken (no copy into new
+ * memory on the loop: a fault a page), or copied if it cannot be. *mem is
+ * what to free; NULL if out of memory. */
+const uint8_t *mgr_keep_bytes(peer *p, const uint8_t *inside, size_t n, uint8_t **mem);
+/* The head of {Tag, [Seq,] ...} with its version byte: what follows are
+ * the rest's ETF bodies. */
+void mgr_tagged_head(buf *b, const char *tag, int arity, const uint64_t *seq);
 bool mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n);
 bool mgr_send_call(peer *p, pending *c, const uint8_t *mfa, size_t n);
 /* An internal call (M, F, Args as ETF bodies) whose reply goes by kind. */

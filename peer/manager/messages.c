@@ -24,7 +24,7 @@ void mgr_message_view(const message *g, pm_message *v)
 /* Appends a message to the log, within MAX_MESSAGES and MAX_MESSAGE_BYTES
  * (the newest is always kept), and feeds followers. Takes to and mem, in
  * which etf lies. */
-static void log_message(peer *p, char *to, uint8_t *mem, uint8_t *etf, size_t len)
+static void log_message(peer *p, char *to, uint8_t *mem, const uint8_t *etf, size_t len)
 {
     message *g = calloc(1, sizeof *g);
     if (!g) { free(to); free(mem); return; }
@@ -74,20 +74,14 @@ void mgr_store_message(peer *p, const term *to, const term *content)
 void mgr_store_message_bytes(peer *p, const term *to, const uint8_t *content, size_t len)
 {
     char *text = to_text(p, to);
-    uint8_t *mem = NULL, *etf = NULL;
-    buf whole;
-    size_t off;
+    uint8_t *mem = NULL;
+    const uint8_t *etf = NULL;
     if (!text) return;
     if (len > PM_MESSAGE_MAX) {
         mgr_plogf(p, "peer %s: a message of %zu bytes to %s (over %u) was dropped", p->id, len, text, PM_MESSAGE_MAX);
-    } else if (p->conn && conn_take(p->conn, content, &whole, &off)) {
-        mem = whole.p;
-        etf = whole.p + off;
-    } else if (!(mem = etf = malloc(len))) {
+    } else if (!(etf = mgr_keep_bytes(p, content, len, &mem))) {
         free(text);
         return;
-    } else {
-        memcpy(etf, content, len);
     }
     log_message(p, text, mem, etf, len);
 }

@@ -28,14 +28,19 @@ bool mgr_send_etf(peer *p, const uint8_t *etf, size_t n)
 }
 
 /* {Tag, [Seq,] Payload...} where payload is ready-made ETF bodies. */
+void mgr_tagged_head(buf *b, const char *tag, int arity, const uint64_t *seq)
+{
+    buf_byte(b, ETF_VERSION);
+    buf_byte(b, SMALL_TUPLE_EXT);
+    buf_byte(b, (uint8_t)arity);
+    etf_encode_atom(b, tag, strlen(tag));
+    if (seq) etf_encode_int(b, (int64_t)*seq);
+}
+
 bool mgr_send_tagged(peer *p, const char *tag, int arity, const uint64_t *seq, const uint8_t *body, size_t n)
 {
     buf b = {0};
-    buf_byte(&b, ETF_VERSION);
-    buf_byte(&b, SMALL_TUPLE_EXT);
-    buf_byte(&b, (uint8_t)arity);
-    etf_encode_atom(&b, tag, strlen(tag));
-    if (seq) etf_encode_int(&b, (int64_t)*seq);
+    mgr_tagged_head(&b, tag, arity, seq);
     buf_put(&b, body, n);
     bool sent = !b.oom && mgr_send_etf(p, b.p, b.len);
     buf_free(&b);

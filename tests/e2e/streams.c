@@ -345,13 +345,7 @@ Test(streams, large_messages_come_as_etf_and_huge_ones_as_their_size, .timeout =
                      "user ! {message, inbox, binary:copy(<<\"z\">>, 17000000)}, user ! {message, inbox, small}", true);
     char path[256];
     snprintf(path, sizeof path, "/peers/%s/messages", id);
-    resp *r = NULL;
-    for (int i = 0; i < 100; i++) {
-        resp_free(r);
-        r = http(d, "GET", path, NULL);
-        if (r->body && strstr(r->body, "\"result\":\"small\"")) break;
-        usleep(100000);
-    }
+    resp *r = http_until(d, "GET", path, NULL, has_text, "\"result\":\"small\"", 10000);
     cr_assert(r->body && strstr(r->body, "\"result\":\"small\""), "%.300s", r->body);
     char *nl1 = strchr(r->body, '\n'), *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
     cr_assert(nl2, "three lines");
@@ -450,15 +444,9 @@ Test(streams, a_large_message_leaving_the_log_midway_cuts_its_follower, .timeout
     node_eval(d, id, "user ! {message, inbox, binary:copy(<<\"z\">>, 12000000)}", true);
     usleep(500000);
     node_eval(d, id, "[user ! {message, inbox, N} || N <- lists:seq(1, 10000)], ok", true);
-    resp *r = NULL;
     char path[256];
     snprintf(path, sizeof path, "/peers/%s/messages?since=9990", id);
-    for (int i = 0; i < 100; i++) {
-        resp_free(r);
-        r = http(d, "GET", path, NULL);
-        if (r->body && strstr(r->body, "\"result\":\"10000\"")) break;
-        usleep(100000);
-    }
+    resp *r = http_until(d, "GET", path, NULL, has_text, "\"result\":\"10000\"", 10000);
     cr_assert(r->body && strstr(r->body, "\"result\":\"10000\""), "the node's messages came: %.200s", r->body);
     resp_free(r);
     size_t cap = 32 << 20, n = 0;
