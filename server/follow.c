@@ -134,12 +134,16 @@ static enum MHD_Result followed(http_req *h)
     if (!resp) return MHD_NO;
     if (head) MHD_set_response_options(resp, MHD_RF_HTTP_VERSION_1_0_ONLY, MHD_RO_END);
     else h->state = NULL;    /* the response owns it now */
-    char start[24], token[24];
+    char start[24], end[24], token[24];
     snprintf(token, sizeof token, "%016llx", (unsigned long long)r->incarnation);
     snprintf(start, sizeof start, "%llu", (unsigned long long)r->range_start);
+    snprintf(end, sizeof end, "%llu", (unsigned long long)r->range_end);
+    /* A console's offsets: where it starts, and where a snapshot ends. */
+    bool console = r->follow == PM_FOLLOW_CONSOLE;
     const char *headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache",
                               r->follow == PM_FOLLOW_EVENTS ? "X-Peerd-Instance" : "X-Peer-Incarnation", token,
-                              r->follow == PM_FOLLOW_CONSOLE ? "X-Console-Start" : NULL, start, NULL };
+                              console ? "X-Console-Start" : NULL, start,
+                              console && r->once ? "X-Console-End" : NULL, end, NULL };
     if (!http_headers(resp, hs->type, headers)) return MHD_NO;
     http_count_response(h, 200);
     enum MHD_Result res = MHD_queue_response(h->conn, 200, resp);
@@ -180,8 +184,9 @@ enum MHD_Result http_follow(http_req *h, pm_req *r, const char *type)
     h->state = hs;
     h->free_state = state_free;
     /* The manager watches a dup of the socket to see the client hang up
-     * even while the response is parked. */
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(h->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+     * even while the response is parked. A snapshot is never parked for
+     * long (what it sends is kept already): libmicrohttpd sees its client go. */
+    const union MHD_ConnectionInfo *ci = r->once ? NULL : MHD_get_connection_info(h->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     r->client_fd = ci ? loop_fd_high(fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0)) : -1;
     r->stream = hs->f.s;
     return http_submit(h, r, followed);

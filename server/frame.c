@@ -174,7 +174,7 @@ static void text_reset(buf *out, enum pm_follow_kind kind, uint64_t token, const
                    (unsigned long long)token);
 }
 
-const pm_framer frame_text = { text_console, text_message, text_message_part, text_event, text_missed, text_reset, true };
+const pm_framer frame_text = { text_console, text_message, text_message_part, text_event, text_missed, text_reset };
 
 /* ---- Server-Sent Events ---- */
 
@@ -245,4 +245,4 @@ static void sse_reset(buf *out, enum pm_follow_kind kind, uint64_t token, const 
                kind == PM_FOLLOW_EVENTS ? "instance" : "incarnation", (unsigned long long)token);
 }
 
-const pm_framer frame_sse = { sse_console, sse_message, sse_message_part, sse_peer_event, sse_missed, sse_reset, false };
+const pm_framer frame_sse = { sse_console, sse_message, sse_message_part, sse_peer_event, sse_missed, sse_reset };

@@ -1,7 +1,7 @@
 /*
  * console.c — a peer's console: what its node printed going into the ring
- * (its followers are filled from it at the turn's end, followers.c), a
- * stretch of it framed for a snapshot or a stream, and its tail for a
+ * (its followers and snapshots are filled from it at the turn's end,
+ * followers.c), a removed peer's kept tail framed, and its tail for a
  * failed boot's answer.
  */
 #include "manager_int.h"
@@ -31,30 +31,16 @@ bool mgr_console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_r
         fr->missed(out, PM_FOLLOW_CONSOLE, token, ring->start - since, ring->start);
         since = ring->start;
     }
-    size_t avail = (size_t)(ring->end - since), n;
-    if (fr->console_verbatim) {
-        /* Read into the answer itself: one copy, into memory the loop
-         * touches once (each fresh page is a fault). */
-        if (!buf_reserve(out, avail + 1)) return false;
-        n = console_ring_read(ring, &since, out->p + out->len, avail);
-        out->len += n;
-    } else {
-        uint8_t *d = malloc(avail + 1);
-        if (!d) return false;
-        n = console_ring_read(ring, &since, d, avail);
-        if (n) fr->console(out, token, since + n, d, n);
-        free(d);
-    }
+    size_t avail = (size_t)(ring->end - since);
+    uint8_t *d = malloc(avail + 1);
+    if (!d) return false;
+    size_t n = console_ring_read(ring, &since, d, avail);
+    if (n) fr->console(out, token, since + n, d, n);
+    free(d);
     r->range_start = since;
     r->range_end = since + n;
     r->incarnation = token;
     return !out->oom;
-}
-
-/* GET /console of a peer held. */
-void mgr_console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id)
-{
-    mgr_finish(r, mgr_console_frame(&r->reply, r->framer, r, ring, incarnation, id) ? PM_OK : PM_ERR_NOMEM, NULL);
 }
 
 /* The last TAIL_BYTES of the console, for a failed boot or a timeout. */

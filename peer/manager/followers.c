@@ -1,7 +1,9 @@
 /*
  * followers.c — clients following a peer's console or messages, or the event
- * feed, through a stream (stream.h); and console snapshots. The loop fills a
- * stream while it has room; a client that reads resumes the filling.
+ * feed, through a stream (stream.h); a snapshot is a follower that ends at
+ * what was kept when it was asked (once). The loop fills a stream while it
+ * has room; a client that reads resumes the filling, so no turn frames more
+ * than a stream's room of a large console or message log.
  */
 #include "manager_int.h"
 
@@ -55,13 +57,21 @@ static bool crash_cuts(const follower *f)
     return f->link && p && p->opt->peer_down == PM_DOWN_CRASH && !p->stopping && p->state == ST_DOWN;
 }
 
+/* Where a console follower ends for now: the ring's end, or a snapshot's. */
+static uint64_t console_end(const follower *f)
+{
+    return f->p->console.end < f->until ? f->p->console.end : f->until;
+}
+
 static void fill_console(follower *f, bool all)
 {
     const console_ring *ring = &f->p->console;
     uint8_t chunk[16384];
     for (;;) {
         size_t room = all ? sizeof chunk : stream_room(f->s);
-        if (!room || f->pos >= ring->end) break;
+        uint64_t end = console_end(f);
+        if (!room || f->pos >= end) break;
+        if (room > end - f->pos) room = (size_t)(end - f->pos);
         if (f->pos < ring->start) {
             push_missed(f, ring->start - f->pos, ring->start);
             f->pos = ring->start;
@@ -96,12 +106,19 @@ static bool fill_large_message(follower *f, const pm_message *v, bool all)
 static void fill_messages(follower *f, bool all)
 {
     const peer *p = f->p;
+    if (f->held) {
+        pm_message v;
+        mgr_message_view(f->held, &v);
+        if (!fill_large_message(f, &v, all)) return;
+        f->pos = f->held->seq + 1;
+        mgr_drop_held(f);
+    }
     term_names names = mgr_names_of(p);
     if (p->msgs && f->pos < p->msgs->seq) {
         push_missed(f, p->msgs->seq - f->pos, p->msgs->seq - 1);
         f->pos = p->msgs->seq;
     }
-    for (message *g = p->msgs; g; g = g->next) {
+    for (message *g = p->msgs; g && g->seq <= f->until; g = g->next) {
         if (g->seq < f->pos) continue;
         if (!all && !stream_room(f->s)) return;
         if (f->to && strcmp(f->to, g->to)) { f->pos = g->seq + 1; continue; }
@@ -117,17 +134,23 @@ static void fill_messages(follower *f, bool all)
     }
 }
 
-/* A message leaves the log while a follower has written part of it: the
- * rest cannot follow, and another message cannot follow half a line, so
- * the follower's stream is cut (its client resumes from the last whole
- * one, as after any cut). */
-void mgr_message_leaves(peer *p, const message *g)
+/* A message leaves the log while followers have written part of it: each
+ * holds it, and finishes it before what follows (a missed marker, if more
+ * left meanwhile). The last to finish it frees it. */
+void mgr_message_leaves(peer *p, message *g)
 {
     for (follower *f = p->followers; f; f = f->next)
-        if (f->kind == PM_FOLLOW_MESSAGES && f->part && f->pos == g->seq && !f->finished) {
-            f->part = 0;
-            mgr_finish_follower(f, STREAM_CUT);
+        if (f->kind == PM_FOLLOW_MESSAGES && f->part && f->pos == g->seq && !f->finished && !f->held) {
+            f->held = g;
+            g->holders++;
         }
+}
+
+void mgr_drop_held(follower *f)
+{
+    message *g = f->held;
+    f->held = NULL;
+    if (g && !--g->holders) mgr_message_free(g);
 }
 
 void mgr_fill_events(follower *f, bool all)
@@ -154,8 +177,8 @@ void mgr_fill(follower *f)
     if (f->kind == PM_FOLLOW_CONSOLE) fill_console(f, false);
     else fill_messages(f, false);
     /* Down and all sent: a clean end. */
-    bool drained = f->kind == PM_FOLLOW_CONSOLE ? f->pos >= f->p->console.end
-                                                 : !f->p->msgs_tail || f->pos > f->p->msgs_tail->seq;
+    bool drained = f->kind == PM_FOLLOW_CONSOLE ? f->pos >= console_end(f)
+                                                 : !f->held && (!f->p->msgs_tail || f->pos > f->p->msgs_tail->seq || f->pos > f->until);
     if ((peer_done(f->p) || f->once) && drained) mgr_finish_follower(f, crash_cuts(f) ? STREAM_CUT : STREAM_END);
 }
 
@@ -236,7 +259,13 @@ void mgr_do_follow(pm *m, peer *p, pm_req *r)
     /* A console offset, or the seq last seen; what is no longer kept is
      * reported missed by fill. */
     f->pos = f->kind == PM_FOLLOW_CONSOLE ? (reset ? 0 : r->since) : (reset ? 0 : r->since) + 1;
-    if (f->kind == PM_FOLLOW_CONSOLE) r->range_start = f->pos > p->console.start ? f->pos : p->console.start;
+    /* A snapshot ends at what is kept now: output that comes while it is
+     * read is the next one's. */
+    f->until = f->once && p ? reached : UINT64_MAX;
+    if (f->kind == PM_FOLLOW_CONSOLE) {
+        r->range_start = f->pos > p->console.start ? f->pos : p->console.start;
+        r->range_end = reached;
+    }
     f->w_client.fd = -1;
     if (f->client_fd >= 0 && loop_watch_fd(m->l, &f->w_client, f->client_fd, EPOLLRDHUP, on_client_ready, f) < 0) {
         /* Without the watch a linked client's hang-up would go unseen. */
@@ -268,6 +297,7 @@ void mgr_do_unfollow(pm *m, pm_req *r)
     unlink_follower(m, f);
     stream_unref(f->s);
     free(f->to);
+    mgr_drop_held(f);
     f->dead = true;
     f->next = m->dead_followers;
     m->dead_followers = f;

@@ -122,8 +122,6 @@ static void handle_req(pm *m, pm_req *r)
     case PM_GET: mgr_answer_with_info(r, p, PM_OK, NULL); break;
     case PM_STOP: mgr_stop_begin(p, r); break;
     case PM_CALL: case PM_CAST: case PM_SEND: mgr_do_relay(m, p, r); break;
-    case PM_CONSOLE: mgr_console_snapshot(r, &p->console, p->incarnation, p->id); break;
-    case PM_MESSAGES: mgr_do_messages(p, r); break;
     case PM_WAIT: mgr_do_wait(m, p, r); break;
     case PM_LEASE: mgr_do_lease(m, p, r); break;
     case PM_FOLLOW: mgr_do_follow(m, p, r); break;
@@ -149,7 +147,7 @@ void pm_submit(pm *m, pm_req *r)
 bool pm_answer_now(pm *m, pm_req *r)
 {
     switch (r->op) {
-    case PM_GET: case PM_LIST: case PM_CONSOLE: case PM_MESSAGES: case PM_IDENTITY:
+    case PM_GET: case PM_LIST: case PM_IDENTITY:
         r->next = NULL;
         if (m->stopped) mgr_finish(r, PM_ERR_SHUTTING_DOWN, xasprintf("peerd is shutting down"));
         else handle_req(m, r);
@@ -279,6 +277,7 @@ void pm_free(pm *m)
             if (f->client_fd >= 0) close(f->client_fd);
             stream_unref(f->s);
             free(f->to);
+            mgr_drop_held(f);
             free(f);
         }
     if (m->sfd >= 0) { loop_unwatch(m->l, &m->w_signal); close(m->sfd); }

@@ -86,9 +86,6 @@ typedef struct pm_framer {
     /* The position asked for is of another incarnation (or instance): what
      * follows is this one's from its start. */
     void (*reset)(buf *out, enum pm_follow_kind kind, uint64_t token, const char *peer_id);
-    /* console appends the bytes as they are: a snapshot is read from the
-     * ring straight into out, not through a copy. */
-    bool console_verbatim;
 } pm_framer;
 
 /* The manager's figures (GET /metrics). */
@@ -167,8 +164,8 @@ void pm_peer_info_free(pm_peer_info *i);
 
 typedef enum {
     PM_START, PM_LIST, PM_GET, PM_STOP, PM_CALL, PM_CAST, PM_SEND,
-    PM_CONSOLE, PM_MESSAGES, PM_IDENTITY, PM_WAIT, PM_LEASE,
-    PM_FOLLOW,                  /* attach a stream: console, messages or events */
+    PM_IDENTITY, PM_WAIT, PM_LEASE,
+    PM_FOLLOW,                  /* attach a stream: console, messages or events (a snapshot: once) */
     PM_REFILL,                  /* the reader drained a starved stream */
     PM_UNFOLLOW,                /* the response is gone: detach the stream */
 } pm_op;
@@ -180,19 +177,19 @@ struct pm_req {
     pm_start_opts *start;       /* START: taken over by the manager */
     buf payload;                /* CALL/CAST: ETF bodies of M, F, A; SEND: To, Msg */
     int64_t timeout_ms;         /* CALL: ms or PM_INFINITY */
-    uint64_t since;             /* CONSOLE: byte offset; MESSAGES, EVENTS: seq */
+    uint64_t since;             /* FOLLOW: console byte offset; messages, events: seq */
     uint64_t since_of;          /* the incarnation (instance for events) `since` is of */
     bool since_tagged;          /* since_of was given: an id, not a bare number */
-    char *to;                   /* MESSAGES, FOLLOW: only those sent to this name */
+    char *to;                   /* FOLLOW messages: only those sent to this name */
     selector *sel;              /* LIST: only the peers it selects (owned); NULL: all */
     char *cluster;              /* LIST: only the members of this cluster */
     bool want_down;             /* WAIT: for "down" (else "running") */
     bool wait_unreachable;      /* CALL, CAST, SEND: go to an unreachable peer anyway, and wait */
     int64_t lease_ms;           /* LEASE: new lease length, 0 = keep */
     enum pm_follow_kind follow; /* FOLLOW */
-    const pm_framer *framer;    /* FOLLOW, CONSOLE, MESSAGES: how the answer is written */
+    const pm_framer *framer;    /* FOLLOW: how the stream is written */
     bool link;                  /* FOLLOW: stop the peer when the client goes */
-    bool once;                  /* FOLLOW: end after what is kept now (no follow) */
+    bool once;                  /* FOLLOW: a snapshot: end after what is kept now (no follow) */
     int client_fd;              /* FOLLOW: a dup of the client socket, watched for hang-up; -1 */
     stream *stream;             /* FOLLOW: the manager takes one reference */
     void *follower;             /* FOLLOW answer, REFILL/UNFOLLOW input: the manager's handle */
@@ -203,12 +200,11 @@ struct pm_req {
     pm_peer_info *info;         /* START/GET/STOP/LIST (ninfo of them) */
     size_t ninfo;
     char *klass;                /* CALL: "ok", "throw", "error", "exit", "crash" */
-    buf reply;                  /* CALL: ETF (with version byte) of the result;
-                                 * CONSOLE, MESSAGES: framed by `framer` */
+    buf reply;                  /* CALL: ETF (with version byte) of the result */
     uint8_t *reply_mem;         /* CALL: if set, reply lies inside it (a large result keeps
                                  * the buffer it arrived in) and it is what is freed */
-    uint64_t range_start, range_end;  /* CONSOLE: offsets of reply */
-    uint64_t incarnation;       /* CONSOLE, FOLLOW: the peer's (the instance for events) */
+    uint64_t range_start, range_end;  /* FOLLOW console: the offsets the stream starts at (and, once, ends at) */
+    uint64_t incarnation;       /* FOLLOW: the peer's (the instance for events) */
     int exit_status;            /* BOOT_FAILED: -1 if unknown */
     char *console_tail;         /* BOOT_FAILED */
     term_names names;           /* CALL: how the node numbers the other nodes in reply (in names_arena) */

@@ -66,8 +66,10 @@ struct follower {
     peer *p;                    /* NULL for events, or once the peer is gone */
     uint64_t pos;               /* console offset / next message or event seq */
     size_t part;                /* of a large message at pos, the bytes written (pm_framer.message_part) */
+    struct message *held;             /* that message, gone from the log since: the follower finishes it */
     uint64_t token;             /* the peer's incarnation, or the instance for events: ids are TOKEN-POS */
     const pm_framer *framer;    /* how its stream is written (manager.h) */
+    uint64_t until;             /* once (a snapshot): the console offset / last seq it ends at */
     bool link, once, finished, dead;
     bool slow;                  /* let an I/O hold expire: gets missed markers, holds nothing */
     char *to;
@@ -108,7 +110,9 @@ typedef struct held { struct held *next; arena *a; term *to, *content; } held;
 /* etf NULL: a message over PM_MESSAGE_MAX, dropped; len is its size. */
 /* A message from the node: etf (len bytes) lies in mem, which is freed
  * with it (a large one keeps the buffer it arrived in). */
-typedef struct message { struct message *next; uint64_t seq; char *to; uint8_t *mem; const uint8_t *etf; size_t len; } message;
+/* A message in a peer's log. One that leaves the log while followers are
+ * partway through it lives on until the last of them (holders) has it. */
+typedef struct message { struct message *next; uint64_t seq; char *to; uint8_t *mem; const uint8_t *etf; size_t len; int holders; } message;
 
 /* An event in the log; its strings live in `mem`. */
 typedef struct { pm_event e; char *mem; } event_slot;
@@ -357,16 +361,15 @@ void mgr_finish_reply(peer *p, pm_req *r);
 void mgr_release_held(peer *p, bool all);
 bool mgr_hold_message(peer *p, arena *a, term *to, term *content);
 void mgr_names_answered(peer *p, pending *c, const char *klass, const uint8_t *result, size_t n);
-void mgr_do_messages(peer *p, pm_req *r);
 void mgr_message_view(const message *g, pm_message *v);
-void mgr_message_leaves(peer *p, const message *g);
+void mgr_message_leaves(peer *p, message *g);
+void mgr_drop_held(follower *f);
 void mgr_message_free(message *g);
 term_names mgr_names_of(const peer *p);
 
 /* console.c */
 void mgr_console_write(peer *p, const void *data, size_t n);
 bool mgr_console_frame(buf *out, const pm_framer *fr, pm_req *r, const console_ring *ring, uint64_t token, const char *id);
-void mgr_console_snapshot(pm_req *r, const console_ring *ring, uint64_t incarnation, const char *id);
 char *mgr_console_tail(const peer *p);
 
 /* followers.c */

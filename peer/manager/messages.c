@@ -43,7 +43,7 @@ static void log_message(peer *p, char *to, uint8_t *mem, const uint8_t *etf, siz
         p->nmsgs--;
         p->msg_bytes -= old->etf ? old->len : 0;
         if (old->len > PM_MESSAGE_CONVERT_MAX) mgr_message_leaves(p, old);
-        mgr_message_free(old);
+        if (!old->holders) mgr_message_free(old);
     }
     mgr_fill_due(p);
 }
@@ -412,26 +412,4 @@ void mgr_names_answered(peer *p, pending *c, const char *klass, const uint8_t *r
     arena_free(a);
     if (c->req) mgr_finish_reply(p, c->req);
     else mgr_release_held(p, false);
-}
-
-/* GET /messages: what is kept after `since`. */
-void mgr_do_messages(peer *p, pm_req *r)
-{
-    const pm_framer *fr = r->framer;
-    uint64_t since = r->since;
-    term_names names = mgr_names_of(p);
-    if (mgr_since_elsewhere(r, p->incarnation, p->msg_seq)) {
-        fr->reset(&r->reply, PM_FOLLOW_MESSAGES, p->incarnation, p->id);
-        since = 0;
-    }
-    if (p->msgs && since + 1 < p->msgs->seq)
-        fr->missed(&r->reply, PM_FOLLOW_MESSAGES, p->incarnation, p->msgs->seq - since - 1, p->msgs->seq - 1);
-    for (message *g = p->msgs; g; g = g->next) {
-        if (g->seq <= since || (r->to && strcmp(r->to, g->to))) continue;
-        pm_message v;
-        mgr_message_view(g, &v);
-        fr->message(&r->reply, p->incarnation, &v, &names);
-    }
-    r->incarnation = p->incarnation;
-    mgr_finish(r, r->reply.oom ? PM_ERR_NOMEM : PM_OK, NULL);
 }

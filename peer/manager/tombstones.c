@@ -109,17 +109,12 @@ static void tomb_console(const tombstone *t, pm_req *r)
     console_ring_init(&ring, i->console_tail_len);
     ring.start = ring.end = i->console_tail_at;
     console_ring_write(&ring, i->console_tail, i->console_tail_len);
-    bool ok;
-    if (r->op == PM_CONSOLE) {
-        ok = mgr_console_frame(&r->reply, r->framer, r, &ring, i->incarnation, i->id);
-    } else {
-        ok = mgr_console_frame(stream_append_begin(r->stream), r->framer, r, &ring, i->incarnation, i->id);
-        stream_append_end(r->stream);
-        stream_finish(r->stream, STREAM_END);
-        if (r->client_fd >= 0) { close(r->client_fd); r->client_fd = -1; }
-        stream_unref(r->stream);
-        r->stream = NULL;
-    }
+    bool ok = mgr_console_frame(stream_append_begin(r->stream), r->framer, r, &ring, i->incarnation, i->id);
+    stream_append_end(r->stream);
+    stream_finish(r->stream, STREAM_END);
+    if (r->client_fd >= 0) { close(r->client_fd); r->client_fd = -1; }
+    stream_unref(r->stream);
+    r->stream = NULL;
     console_ring_free(&ring);
     mgr_finish(r, ok ? PM_OK : PM_ERR_NOMEM, NULL);
 }
@@ -127,7 +122,7 @@ static void tomb_console(const tombstone *t, pm_req *r)
 void mgr_not_found(pm *m, pm_req *r)
 {
     const tombstone *t = find_tomb(m, r->id);
-    bool console = r->op == PM_CONSOLE || (r->op == PM_FOLLOW && r->follow == PM_FOLLOW_CONSOLE);
+    bool console = r->op == PM_FOLLOW && r->follow == PM_FOLLOW_CONSOLE;
     if (t && console && t->info.console_tail) { tomb_console(t, r); return; }
     if (t && (r->info = calloc(1, sizeof *r->info))) {
         mgr_copy_info(r->info, &t->info);

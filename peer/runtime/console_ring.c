@@ -1,33 +1,28 @@
 /*
- * console_ring.c — growable ring buffer with absolute offsets.
+ * console_ring.c — ring buffer with absolute offsets. Its whole size is
+ * mapped at the first write, untouched: the kernel gives it pages as they
+ * are first written, so a ring costs what it holds, and never grows by
+ * copying what it holds (a copy of tens of MB into fresh pages, on the
+ * loop, would be one long turn).
  */
 #include "console_ring.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void console_ring_init(console_ring *r, size_t max) { *r = (console_ring){ .max = max ? max : 1 }; }
-
-static void grow(console_ring *r, size_t want)
-{
-    size_t cap = r->cap ? r->cap : 4096;
-    while (cap < want && cap < r->max) cap *= 2;
-    if (cap > r->max) cap = r->max;
-    if (cap <= r->cap) return;
-    uint8_t *d = malloc(cap);
-    if (!d) return;
-    /* Keep the invariant: the byte at offset o lives at data[o % cap]. */
-    for (uint64_t o = r->start; o < r->end; o++) d[o % cap] = r->data[o % r->cap];
-    free(r->data);
-    r->data = d;
-    r->cap = cap;
-}
 
 void console_ring_write(console_ring *r, const void *p, size_t n)
 {
     const uint8_t *s = p;
-    size_t used = (size_t)(r->end - r->start);
-    if (used + n > r->cap && r->cap < r->max) grow(r, used + n);
+    if (!r->data && n) {
+        void *d = mmap(NULL, r->max, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        /* Without memory the offsets still count what was printed. */
+        if (d == MAP_FAILED) { r->start = r->end += n; return; }
+        r->data = d;
+        r->cap = r->max;
+    }
     if (!r->cap) { r->start = r->end += n; return; }
     if (n > r->cap) { s += n - r->cap; r->start = r->end += n - r->cap; n = r->cap; }
     size_t pos = (size_t)(r->end % r->cap), first = r->cap - pos < n ? r->cap - pos : n;
@@ -53,4 +48,9 @@ size_t console_ring_read(const console_ring *r, uint64_t *since, void *out, size
     return n;
 }
 
-void console_ring_free(console_ring *r) { free(r->data); r->data = NULL; r->cap = 0; }
+void console_ring_free(console_ring *r)
+{
+    if (r->data) munmap(r->data, r->cap);
+    r->data = NULL;
+    r->cap = 0;
+}

@@ -1,7 +1,8 @@
 /*
  * console_ring.h — the last bytes a node printed, addressed by absolute
- * offsets counted from its first byte ever. The buffer grows on demand up to
- * its limit, then overwrites the oldest bytes.
+ * offsets counted from its first byte ever. Its `max` bytes are mapped at the
+ * first write and take memory as they are written; once full, it overwrites
+ * the oldest bytes.
  */
 #ifndef PEERD_CONSOLE_RING_H
 #define PEERD_CONSOLE_RING_H
@@ -11,7 +12,7 @@
 
 typedef struct {
     uint8_t *data;
-    size_t cap, max;
+    size_t cap, max;       /* cap: max once mapped, 0 before (or without memory) */
     uint64_t start, end;   /* offsets of the oldest kept byte and one past the newest */
 } console_ring;
 

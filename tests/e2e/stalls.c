@@ -266,3 +266,55 @@ Test(stalls, a_large_result_over_distribution, .timeout = 120)
 {
     large_result_over("{" NICE_NODE ",\"connection\":\"distribution\",\"name\":\"stalls_large\"}", "distribution");
 }
+
+/* A snapshot of a large console (tens of MB with --console-buffer) or of a
+ * full message log is framed a stream's room a turn as its client reads,
+ * as a follower is: never copied or encoded whole on the loop. Each comes
+ * back whole, with the offsets it covers. */
+Test(stalls, a_large_snapshot_is_sent_a_piece_a_turn, .timeout = 180)
+{
+    const char *opts[] = { "--console-buffer", "64M", NULL };
+    peerd *d = peerd_start(opts);
+    char *p = start_peer(d, "{" NICE_NODE "}");
+    long n = 40000000 / SCALE;
+    char code[256], url[256];
+    /* Printed 1 MB at a time (one write of tens of MB is a turn of its own,
+     * a copy of its size). */
+    snprintf(code, sizeof code, "B = binary:copy(<<\"0123456789\">>, 100000), [io:put_chars(user, B) || _ <- lists:seq(1, %ld)], "
+             "io:put_chars(user, <<\"end of it\\n\">>)", n / 1000000);
+    node_eval(d, p, code, true);
+    snprintf(url, sizeof url, "/peers/%s/console?since=%ld", p, n);
+    resp_free(http_until(d, "GET", url, NULL, has_text, "end of it\n", 60000));
+    snprintf(url, sizeof url, "/peers/%s/console", p);
+    resp *r = http(d, "GET", url, NULL);
+    cr_expect_eq(r->status, 200);
+    cr_expect_eq(r->len, (size_t)n + 10, "the console whole: %zu bytes of %ld", r->len, n + 10);
+    cr_expect(r->len == (size_t)n + 10 && !memcmp(r->body, "0123456789", 10) && !memcmp(r->body + n - 10, "0123456789end of it\n", 20),
+              "its first and last bytes");
+    cr_expect_str_eq(r->console_start, "0");
+    char end[32];
+    snprintf(end, sizeof end, "%ld", n + 10);
+    cr_expect_str_eq(r->console_end, end);
+    resp_free(r);
+
+    /* 15 messages of 1 MB: the log keeps 16 MiB. */
+    snprintf(code, sizeof code, "[user ! {message, big, binary:copy(<<\"m\">>, %d)} || _ <- lists:seq(1, 15)]", 1000000 / SCALE);
+    node_eval(d, p, code, false);
+    snprintf(url, sizeof url, "/peers/%s/messages", p);
+    r = http(d, "GET", url, NULL);
+    cr_expect_eq(r->status, 200);
+    int lines = 0, big = 0;
+    for (const char *s = r->body; s && (s = strstr(s, "\"to\":\"big\"")); s++) big++;
+    for (size_t i = 0; i < r->len; i++) lines += r->body[i] == '\n';
+    cr_expect(lines == 15 && big == 15, "15 messages, one a line: %d lines, %d to big", lines, big);
+    resp_free(r);
+
+    r = http(d, "GET", "/healthz", NULL);
+    double longest = jnum(r, "longest_turn_ms");
+    resp_free(r);
+    cr_log_info("stalls: a %ld-byte console and 15 MB of messages as snapshots, longest turn %.1f ms", n + 10, longest);
+    cr_expect_lt(longest, BOUND_MS, "the loop was busy %.1f ms at once", longest);
+    delete_peer(d, p);
+    free(p);
+    peerd_stop(d);
+}
