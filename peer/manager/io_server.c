@@ -19,7 +19,9 @@ static bool followers_lag(peer *p)
 {
     uint64_t limit = p->console.max / 2;
     for (follower *f = p->followers; f; f = f->next) {
-        if (f->kind != PM_FOLLOW_CONSOLE || f->finished || f->dead) continue;
+        /* A snapshot (once) holds nothing back: it is a copy of the ring
+         * being read, not a reader the node writes to. */
+        if (f->kind != PM_FOLLOW_CONSOLE || f->once || f->finished || f->dead) continue;
         uint64_t lag = p->console.end > f->pos ? p->console.end - f->pos : 0;
         if (f->slow) {
             if (lag > limit / 2) continue;

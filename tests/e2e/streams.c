@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -500,6 +501,76 @@ Test(streams, a_large_message_leaving_the_log_midway_still_reaches_its_follower,
     r = call(d, id, "erlang", "abs", "[-3]");
     cr_expect_str_eq(jstr(r, "result"), "3", "%s", r->body);
     resp_free(r);
+    delete_peer(d, id);
+    free(id);
+    peerd_stop(d);
+}
+
+/* ms an expression takes to run on the node (a call: it waits). */
+static double timed_eval(peerd *d, const char *id, const char *code)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    resp *r = node_eval(d, id, code, false);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    resp_free(r);
+    return (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+}
+
+/* A snapshot is a copy of the ring being read, not a reader the node writes
+ * to: one that is not read holds the node's output back not at all (a
+ * follower that lags would, 2 s), and where the node overwrote what it had
+ * not sent yet, it says so with the missed marker. */
+Test(streams, a_snapshot_read_slowly_holds_nothing_back, .timeout = 120)
+{
+    const char *opts[] = { "--console-buffer", "16M", NULL };
+    peerd *d = peerd_start(opts);
+    char *id = start_peer(d, "{}");
+    /* How long 32 MiB take to print, 8 KiB a write, with no reader. */
+    const char *print = "B = binary:copy(<<\"b\">>, 8192), [io:put_chars(user, B) || _ <- lists:seq(1, 4096)], ok";
+    double base_ms = timed_eval(d, id, print);
+    /* Then a full 16 MiB ring: far more than the snapshot's stream and the
+     * sockets' buffers take at once. */
+    node_eval(d, id, "B = binary:copy(<<\"a\">>, 1048576), [io:put_chars(user, B) || _ <- lists:seq(1, 16)], ok", false);
+    int fd = peerd_connect(d, 4096);
+    char req[256];
+    int k = snprintf(req, sizeof req, "GET /peers/%s/console HTTP/1.1\r\nHost: x\r\n\r\n", id);
+    cr_assert_eq(send(fd, req, (size_t)k, 0), k);
+    usleep(300000);
+    /* 32 MiB more, 8 KiB a write, while the snapshot is not read. */
+    double ms = timed_eval(d, id, print);
+    cr_log_info("streams: 32 MiB printed in %.0f ms, %.0f ms beside an unread snapshot", base_ms, ms);
+    cr_expect_lt(ms, base_ms + 1000, "the node printed 32 MiB in %.0f ms (%.0f alone), not held back for the snapshot (a hold is 2000 ms)",
+                 ms, base_ms);
+    size_t cap = 40 << 20, n = 0;
+    char *got = malloc(cap), *body = malloc(cap);
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 10000) <= 0) break;
+        ssize_t m = recv(fd, got + n, cap - n - 1, 0);
+        if (m <= 0) break;
+        n += (size_t)m;
+        got[n] = 0;
+        if (strstr(got + (n > 16 ? n - 16 : 0), "\r\n0\r\n\r\n")) break;
+    }
+    close(fd);
+    cr_expect(strstr(got, "X-Console-End: 50331648\r\n"), "the snapshot ends where the console was: %.300s", got);
+    size_t len = dechunk(got, n, body);
+    const char *marker = strstr(body, "\n[peerd: ");
+    cr_expect(marker && strstr(marker, " bytes of console output missed here]\n"), "what was overwritten is marked");
+    /* Around the markers only what was there when it was asked: a's. */
+    size_t as = 0, other = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (body[i] == '\n' && !strncmp(body + i, "\n[peerd: ", 9)) {
+            const char *e = strstr(body + i, "here]\n");
+            if (e) { i = (size_t)(e - body) + 5; continue; }
+        }
+        if (body[i] == 'a') as++; else other++;
+    }
+    cr_expect(as > 0 && other == 0, "then the rest of what was there, nothing printed after it was asked: %zu a's, %zu others", as, other);
+    free(got);
+    free(body);
     delete_peer(d, id);
     free(id);
     peerd_stop(d);
