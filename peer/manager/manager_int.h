@@ -66,7 +66,7 @@ struct follower {
     peer *p;                    /* NULL for events, or once the peer is gone */
     uint64_t pos;               /* console offset / next message or event seq */
     size_t part;                /* of a large message at pos, the bytes written (pm_framer.message_part) */
-    struct message *held;             /* that message, gone from the log since: the follower finishes it */
+    struct message *held;       /* that message, gone from the log since: the follower finishes it */
     uint64_t token;             /* the peer's incarnation, or the instance for events: ids are TOKEN-POS */
     const pm_framer *framer;    /* how its stream is written (manager.h) */
     uint64_t until;             /* once (a snapshot): the console offset / last seq it ends at */
@@ -108,10 +108,10 @@ typedef struct held { struct held *next; arena *a; term *to, *content; } held;
 
 /* A message in the log: `to` as text, the message as an ETF body. */
 /* etf NULL: a message over PM_MESSAGE_MAX, dropped; len is its size. */
-/* A message from the node: etf (len bytes) lies in mem, which is freed
- * with it (a large one keeps the buffer it arrived in). */
-/* A message in a peer's log. One that leaves the log while followers are
- * partway through it lives on until the last of them (holders) has it. */
+/* A message from the node in its peer's log: etf (len bytes) lies in mem,
+ * which is freed with it (a large one keeps the buffer it arrived in). One
+ * that leaves the log while followers are partway through it lives on until
+ * the last of them (holders) has it. */
 typedef struct message { struct message *next; uint64_t seq; char *to; uint8_t *mem; const uint8_t *etf; size_t len; int holders; } message;
 
 /* An event in the log; its strings live in `mem`. */
