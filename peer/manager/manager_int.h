@@ -106,12 +106,12 @@ struct pending {
  * the other nodes it names (P_NAMES), behind any earlier one. */
 typedef struct held { struct held *next; arena *a; term *to, *content; } held;
 
-/* A message in the log: `to` as text, the message as an ETF body. */
-/* etf NULL: a message over PM_MESSAGE_MAX, dropped; len is its size. */
-/* A message from the node in its peer's log: etf (len bytes) lies in mem,
- * which is freed with it (a large one keeps the buffer it arrived in). One
- * that leaves the log while followers are partway through it lives on until
- * the last of them (holders) has it. */
+/* A message from the node in its peer's log: `to` as text, the message as
+ * an ETF body (etf, len bytes) lying in mem, which is freed with it (a
+ * large one keeps the buffer it arrived in); etf NULL: one over
+ * PM_MESSAGE_MAX, dropped, len its size. One that leaves the log while
+ * followers are partway through it lives on until the last of them
+ * (holders) has it. */
 typedef struct message { struct message *next; uint64_t seq; char *to; uint8_t *mem; const uint8_t *etf; size_t len; int holders; } message;
 
 /* An event in the log; its strings live in `mem`. */
