@@ -428,6 +428,25 @@ Test(streams, a_large_message_follows_whole_in_pieces, .timeout = 90)
     peerd_stop(d);
 }
 
+/* Reads a raw response into got (cap bytes, NUL-terminated) until `until`
+ * has come, the connection ends, or nothing comes for 10 s; returns its length. */
+static size_t recv_until(int fd, char *got, size_t cap, const char *until)
+{
+    size_t n = 0, k = strlen(until);
+    got[0] = 0;
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 10000) <= 0) break;
+        ssize_t m = recv(fd, got + n, cap - n - 1, 0);
+        if (m <= 0) break;
+        size_t from = n > k ? n - k : 0;       /* `until` may straddle two reads */
+        n += (size_t)m;
+        got[n] = 0;
+        if (strstr(got + from, until)) break;
+    }
+    return n;
+}
+
 /* The body of a chunked response read raw (headers, then chunks), joined. */
 static size_t dechunk(const char *raw, size_t len, char *out)
 {
@@ -467,17 +486,9 @@ Test(streams, a_large_message_leaving_the_log_midway_still_reaches_its_follower,
     cr_assert(r->body && strstr(r->body, "\"result\":\"10005\""), "the node's messages came: %.200s", r->body);
     resp_free(r);
     /* Now read: until the last one. */
-    size_t cap = 40 << 20, n = 0;
+    size_t cap = 40 << 20;
     char *got = malloc(cap), *body = malloc(cap);
-    for (;;) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        if (poll(&p, 1, 10000) <= 0) break;
-        ssize_t m = recv(fd, got + n, cap - n - 1, 0);
-        if (m <= 0) break;
-        n += (size_t)m;
-        got[n] = 0;
-        if (n > 200 && strstr(got + n - 200, "\"result\":\"10005\"")) break;
-    }
+    size_t n = recv_until(fd, got, cap, "\"result\":\"10005\"");
     close(fd);
     size_t len = dechunk(got, n, body);
     /* The large one: head, then the base64 of 131, 109, <<12000000:32>> and
@@ -543,17 +554,9 @@ Test(streams, a_snapshot_read_slowly_holds_nothing_back, .timeout = 120)
     cr_log_info("streams: 32 MiB printed in %.0f ms, %.0f ms beside an unread snapshot", base_ms, ms);
     cr_expect_lt(ms, base_ms + 1000, "the node printed 32 MiB in %.0f ms (%.0f alone), not held back for the snapshot (a hold is 2000 ms)",
                  ms, base_ms);
-    size_t cap = 40 << 20, n = 0;
+    size_t cap = 40 << 20;
     char *got = malloc(cap), *body = malloc(cap);
-    for (;;) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        if (poll(&p, 1, 10000) <= 0) break;
-        ssize_t m = recv(fd, got + n, cap - n - 1, 0);
-        if (m <= 0) break;
-        n += (size_t)m;
-        got[n] = 0;
-        if (strstr(got + (n > 16 ? n - 16 : 0), "\r\n0\r\n\r\n")) break;
-    }
+    size_t n = recv_until(fd, got, cap, "\r\n0\r\n\r\n");     /* the last chunk */
     close(fd);
     cr_expect(strstr(got, "X-Console-End: 50331648\r\n"), "the snapshot ends where the console was: %.300s", got);
     size_t len = dechunk(got, n, body);
