@@ -4,7 +4,8 @@
  * selector; multicall outcomes (not_found, exception, timeout); a 3-node
  * cluster made, seen as a full mesh, split with erlang:disconnect_node and
  * seen split; a module compiled by erlc here, loaded and called, reloaded,
- * loaded on a group; eval; a batch of 10,000 calls answered in order.
+ * loaded on a group; eval; a batch of 10,000 calls answered in order,
+ * 256 of a batch's calls in flight at once.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -579,6 +580,38 @@ static void batch_of(const char *connection)
     r = http_body(d, "POST", "/peers/nope/calls", "{}\n", 3, "application/x-ndjson", NULL);
     cr_assert_eq(r->status, 404, "%s", r->body);
     resp_free(r);
+    delete_peer(d, a);
+    free(a);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+/* A batch keeps 256 calls in flight: 512 calls of half a second each take
+ * two rounds of half a second (not one, as 512 at once would; not 32, as
+ * 16 at once would), and are answered in order. */
+Test(groups, batch_runs_256_calls_at_a_time, .timeout = 60)
+{
+    peerd *d = peerd_start(NULL);
+    char *a = start_peer(d, "{}");
+    enum { N = 512 };
+    static const char line[] = "{\"module\":\"timer\",\"function\":\"sleep\",\"args\":[500]}\n";
+    size_t n = sizeof line - 1;
+    char *body = malloc(N * n);
+    for (int i = 0; i < N; i++) memcpy(body + (size_t)i * n, line, n);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/calls", a);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    resp *r = http_body(d, "POST", path, body, N * n, "application/x-ndjson", NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_assert_eq(r->status, 200, "%.300s", r->body);
+    int answers = 0;
+    for (const char *p = r->body; (p = strstr(p, "\"outcome\":\"ok\"")); p++) answers++;
+    cr_assert_eq(answers, N, "%d answers: %.300s", answers, r->body);
+    cr_assert_geq(ms, 990, "512 calls of 500 ms in %.0f ms: more than 256 at once", ms);
+    cr_assert_lt(ms, 8000, "512 calls of 500 ms in %.0f ms: not 256 at once", ms);
+    resp_free(r);
+    free(body);
     delete_peer(d, a);
     free(a);
     cr_assert_eq(peerd_stop(d), 0);
