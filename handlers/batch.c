@@ -3,9 +3,11 @@
  * per line (the body of /call), answered as NDJSON, one outcome per call,
  * in the order of the lines, each as soon as it and those before it are in.
  *
- * The calls are pipelined over the one control connection: up to
- * BATCH_WINDOW are in flight at once (the node runs each in a process of
- * its own), and a new one goes out as an answer is written. Lines are
+ * The calls are pipelined over the one control connection: as many are in
+ * flight at once as the connection says are worth it (conn.h's
+ * calls_at_once: 256 over standard_io, 1024 over TCP and distribution;
+ * the node runs each in a process of its own), and a new one goes out as
+ * an answer is written. Lines are
  * parsed as they are reached, so the first answers stream while later lines
  * wait; a client that stops reading stops the batch from sending more.
  *
@@ -24,12 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Calls in flight at once. A node over standard_io reads all that is
- * written and starts a process for each call at once: with 1024 in flight
- * its memory outgrew what its allocators keep, and it took ten times the
- * page faults and a third more CPU per call than with 256 (README: Speed).
- * Over TCP the node reads a call at a time, and 256 keep it as busy. */
-#define BATCH_WINDOW 256
+#define BATCH_WINDOW 1024     /* the most calls in flight at once; a batch's own window may be less */
 #define BATCH_PARSE_TURN (256u << 10) /* bytes of lines read in one go: the rest waits for the next */
 
 typedef struct batch batch;
@@ -51,6 +48,7 @@ struct batch {
     arena *ctx_arena;
     slot ring[BATCH_WINDOW];    /* calls sent and not yet written, in line order */
     size_t head, count;         /* ring[head] is the oldest */
+    size_t window;              /* calls in flight at most, <= BATCH_WINDOW */
     size_t line;                /* lines read so far */
     bool gone;                  /* the response ended */
     bool pumping;               /* in pump: an answer that comes meanwhile is written by it */
@@ -239,7 +237,7 @@ static void pump(http_feed *f)
             b->head = (b->head + 1) % BATCH_WINDOW;
             b->count--;
         }
-        if (b->count == BATCH_WINDOW || !stream_room(f->s) || b->pos - from >= BATCH_PARSE_TURN || !next_call(b))
+        if (b->count == b->window || !stream_room(f->s) || b->pos - from >= BATCH_PARSE_TURN || !next_call(b))
             break;
     }
     b->pumping = false;
@@ -268,6 +266,7 @@ static enum MHD_Result identified(http_req *h)
     b->f.more = pump;
     b->f.done = ended;
     b->ctx = r->identity;
+    b->window = r->calls_at_once && r->calls_at_once < BATCH_WINDOW ? r->calls_at_once : BATCH_WINDOW;
     b->ctx_arena = r->identity_arena;
     r->identity_arena = NULL;
     b->body = h->body;

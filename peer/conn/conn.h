@@ -77,6 +77,11 @@ typedef struct {
     conn *(*create)(conn_host *h, const pm_start_opts *o, const conn_events *ev, void *owner,
                     char ***args, size_t *nargs, char **err);
     bool wants_stdin;           /* the program's stdin is the control channel */
+    /* Calls worth having in flight at once on one connection (a batch's
+     * window): a node over standard_io reads all that is written and starts
+     * a process for each call at once, and more than a few hundred make it
+     * slower per call; over TCP it reads a call at a time. */
+    unsigned calls_at_once;
     /* Takes the started program's pipes (in_fd -1 unless wants_stdin) and
      * starts watching; -1 with errno if the loop refuses. */
     int (*attach)(conn *c, int in_fd, int out_fd);

@@ -604,7 +604,7 @@ static bool take(conn *c, const uint8_t *inside, buf *out, size_t *off)
 }
 
 const conn_ops conn_dist_ops = {
-    .name = "distribution", .create = create, .wants_stdin = false, .attach = attach, .send = send_msg,
+    .name = "distribution", .create = create, .wants_stdin = false, .calls_at_once = 1024, .attach = attach, .send = send_msg,
     .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
     .take = take, .free = destroy,
 };

@@ -106,7 +106,7 @@ static void destroy(conn *c)
 }
 
 const conn_ops conn_stdio_ops = {
-    .name = "standard_io", .create = create, .wants_stdin = true, .attach = attach, .send = send_msg, .frame = stdio_encode,
+    .name = "standard_io", .create = create, .wants_stdin = true, .calls_at_once = 256, .attach = attach, .send = send_msg, .frame = stdio_encode,
     .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
     .take = take, .free = destroy,
 };

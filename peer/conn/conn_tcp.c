@@ -206,7 +206,7 @@ static void destroy(conn *c)
 }
 
 const conn_ops conn_tcp_ops = {
-    .name = "tcp", .create = create, .wants_stdin = false, .attach = attach, .send = send_msg, .frame = tcp_encode,
+    .name = "tcp", .create = create, .wants_stdin = false, .calls_at_once = 1024, .attach = attach, .send = send_msg, .frame = tcp_encode,
     .flush = flush, .is_open = is_open, .is_waiting = is_waiting, .close = close_control, .drain = conn_drain_stdout,
     .take = take, .free = destroy,
 };

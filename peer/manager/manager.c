@@ -101,6 +101,7 @@ static void do_identity(peer *p, pm_req *r)
     r->identity_arena = arena_new();
     r->identity.node = r->identity_arena ? term_atom(r->identity_arena, p->node_atom->atom.s, p->node_atom->atom.len) : NULL;
     r->identity.creation = p->creation;
+    r->calls_at_once = p->conn ? p->conn->ops->calls_at_once : 0;
     mgr_finish(r, r->identity.node ? PM_OK : PM_ERR_NOMEM, NULL);
 }
 

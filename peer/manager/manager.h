@@ -211,6 +211,7 @@ struct pm_req {
     arena *names_arena;
     term_ctx identity;          /* IDENTITY: node atom (in identity_arena) and creation */
     arena *identity_arena;
+    unsigned calls_at_once;     /* IDENTITY: calls worth having in flight at once (conn.h); 0 unknown */
 
     void (*done)(pm_req *req);
     void *ud;
