@@ -7,9 +7,9 @@
  * flight at once as the connection says are worth it (conn.h's
  * calls_at_once: 256 over standard_io, 1024 over TCP and distribution;
  * the node runs each in a process of its own), and a new one goes out as
- * an answer is written. Lines are
- * parsed as they are reached, so the first answers stream while later lines
- * wait; a client that stops reading stops the batch from sending more.
+ * an answer is written. Lines are parsed as they are reached, so the first
+ * answers stream while later lines wait; a client that stops reading stops
+ * the batch from sending more.
  *
  * The answers go out through a stream (server/follow.h's http_feed, as
  * the console's do): the batch writes the answers that are in and sends
