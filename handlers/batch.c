@@ -68,25 +68,26 @@ static void batch_free(batch *b)
     free(b);
 }
 
-/* The line of an answer: {"line": N, ...the outcome}, printed (and the
- * outcome freed), so that the loop only copies it out. */
-static char *line_text(size_t line, cJSON *outcome)
+#define NOMEM_LINE "{\"outcome\":\"error\",\"code\":\"out_of_memory\",\"detail\":\"" HTTP_NOMEM_DETAIL "\"}"
+
+/* b's text, or the line of a batch that ran out of memory. */
+static char *line_done(buf *b)
 {
-    cJSON *o = cJSON_CreateObject();
-    char *text = NULL;
-    char digits[24];
-    snprintf(digits, sizeof digits, "%zu", line);
-    if (o && outcome) {
-        /* Raw digits: cJSON prints a number with "%1.15g" and reads it back
-         * with sscanf, a third of this line's printing. */
-        cJSON_AddRawToObject(o, "line", digits);
-        json_move_members(o, outcome);      /* takes outcome */
-        outcome = NULL;
-        text = cJSON_PrintUnformatted(o);
-    }
-    cJSON_Delete(o);
-    cJSON_Delete(outcome);
-    return text ? text : strdup("{\"outcome\":\"error\",\"code\":\"out_of_memory\",\"detail\":\"" HTTP_NOMEM_DETAIL "\"}");
+    if (buf_cstr(b)) return (char *)b->p;
+    buf_free(b);
+    return strdup(NOMEM_LINE);
+}
+
+/* The line of an answer: {"line": N, ...the outcome}, printed as text, so
+ * that the loop only copies it out. */
+static char *line_text(size_t line, const pm_req *r)
+{
+    buf b = {0};
+    buf_str(&b, "{\"line\":");
+    buf_dec(&b, line);
+    call_outcome_print(&b, r);
+    buf_byte(&b, '}');
+    return line_done(&b);
 }
 
 static void pump(http_feed *f);
@@ -108,7 +109,7 @@ static void outcome_in(slot *s)
 static void convert(loop_work *w)
 {
     slot *s = (slot *)((char *)w - offsetof(slot, work));
-    s->text = line_text(s->line, call_outcome_json(s->req));
+    s->text = line_text(s->line, s->req);
 }
 
 static void converted(loop_work *w) { outcome_in((slot *)((char *)w - offsetof(slot, work))); }
@@ -122,28 +123,26 @@ static void call_done(pm_req *r)
         /* A large reply is turned into its line off the loop (http.h). */
         s->work = (loop_work){ .work = convert, .done = converted };
         if (r->reply.len > HTTP_OFF_LOOP_BYTES && loop_queue_work(b->f.srv->l, &s->work)) return;
-        s->text = line_text(s->line, call_outcome_json(r));
+        s->text = line_text(s->line, r);
     }
     outcome_in(s);
 }
 
-static cJSON *line_error(const char *code, const char *detail)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "outcome", "error");
-    cJSON_AddStringToObject(o, "code", code);
-    cJSON_AddStringToObject(o, "detail", detail);
-    return o;
-}
-
-/* A line answered in place with the error o: refused (peerd's own lack of
+/* A line answered in place with an error: refused (peerd's own lack of
  * memory is an error), counted as a batch's call. */
-static void refused(batch *b, slot *s, cJSON *o)
+static void refused(batch *b, slot *s, const char *code, const char *detail)
 {
-    const cJSON *code = cJSON_GetObjectItemCaseSensitive(o, "code");
-    bool oom = !o || (cJSON_IsString(code) && !strcmp(code->valuestring, "out_of_memory"));
+    bool oom = !strcmp(code, "out_of_memory");
     metrics_count_call(b->f.srv->fig, VIA_BATCH, oom ? CALL_ERROR : CALL_REFUSED, 0);
-    s->text = line_text(s->line, o);
+    buf t = {0};
+    buf_str(&t, "{\"line\":");
+    buf_dec(&t, s->line);
+    buf_str(&t, ",\"outcome\":\"error\",\"code\":");
+    json_put_string(&t, code, strlen(code));
+    buf_str(&t, ",\"detail\":");
+    json_put_string(&t, detail, strlen(detail));
+    buf_byte(&t, '}');
+    s->text = line_done(&t);
 }
 
 /* Reads the next non-blank line into a slot: a call sent, or an error
@@ -167,7 +166,7 @@ static bool next_call(batch *b)
         if (end - start > HTTP_MAX_BODY) {
             snprintf(d, sizeof d, "line %zu: %zu bytes; a call is limited to %u bytes, as the body of /call", b->line,
                      end - start, HTTP_MAX_BODY);
-            refused(b, s, line_error("too_large", d));
+            refused(b, s, "too_large", d);
             return true;
         }
         json_error je;
@@ -175,17 +174,17 @@ static bool next_call(batch *b)
         if (!j || !cJSON_IsObject(j)) {
             if (j) snprintf(d, sizeof d, "line %zu: must be a JSON object", b->line);
             else snprintf(d, sizeof d, "line %zu: %s (at byte %zu of the line)", b->line, je.msg, je.pos);
-            refused(b, s, line_error("invalid_json", d));
+            refused(b, s, "invalid_json", d);
             cJSON_Delete(j);
             return true;
         }
         pm_req *r = pm_req_new(PM_CALL, b->peer);
         map_error e = { 0, "", "" };
         bool needs_ctx = false, by_name = false;
-        if (!r) { refused(b, s, line_error("out_of_memory", HTTP_NOMEM_DETAIL)); cJSON_Delete(j); return true; }
+        if (!r) { refused(b, s, "out_of_memory", HTTP_NOMEM_DETAIL); cJSON_Delete(j); return true; }
         if (!call_payload(PM_CALL, j, &b->ctx, false, &r->payload, &r->timeout_ms, &by_name, &e, &needs_ctx)) {
             snprintf(d, sizeof d, "line %zu: %s", b->line, e.detail);
-            refused(b, s, line_error(e.code[0] ? e.code : "invalid_arg", d));
+            refused(b, s, e.code[0] ? e.code : "invalid_arg", d);
             pm_req_free(r);
             cJSON_Delete(j);
             return true;

@@ -247,27 +247,64 @@ out:
     return ok;
 }
 
-/* An answered CALL's reply into o: result and value when it returned;
- * class, reason, reason_value and stacktrace when it raised (*raised set,
- * detail gets "class:reason"). False if the reply cannot be decoded. */
-static bool reply_into(const pm_req *r, cJSON *o, bool *raised, char *detail, size_t dlen)
+/* Where an outcome's members go: into a cJSON object (o), or printed onto
+ * b as the same text cJSON would print, so that the calls answered most
+ * (/call's 200, every line of a batch) build no tree. */
+typedef struct { cJSON *o; buf *b; bool first; } members;
+
+static void put_key(members *m, const char *key)
+{
+    if (!m->first) buf_byte(m->b, ',');
+    m->first = false;
+    json_put_string(m->b, key, strlen(key));
+    buf_byte(m->b, ':');
+}
+
+static void put_string(members *m, const char *key, const char *s)
+{
+    if (m->o) { cJSON_AddStringToObject(m->o, key, s); return; }
+    put_key(m, key);
+    json_put_string(m->b, s, strlen(s));
+}
+
+/* False if it ran out of memory (a tree's item: its text could not be made). */
+static bool put_term(members *m, const char *key, const term *t, const term_names *names)
+{
+    if (m->o) {
+        cJSON *v = term_to_json_names(t, names);
+        cJSON_AddItemToObject(m->o, key, v);
+        return v != NULL;
+    }
+    put_key(m, key);
+    return term_json_print(m->b, t, names);
+}
+
+/* An answered CALL's reply as members: result and value when it returned;
+ * class, reason, reason_value and stacktrace when it raised (detail gets
+ * "class:reason"). REPLY_BAD (detail says why) if the reply cannot be
+ * decoded, REPLY_NOMEM if peerd ran out of memory printing it. */
+enum reply_fit { REPLY_OK, REPLY_BAD, REPLY_NOMEM };
+
+static bool raised(const pm_req *r) { return strcmp(r->klass, "ok") != 0; }
+
+static enum reply_fit reply_into(members *m, const pm_req *r, char *detail, size_t dlen)
 {
     arena *a = arena_new();
     etf_error ee = {0};
     term *t = a ? etf_decode(a, r->reply.p, r->reply.len, &ee) : NULL;
     if (!t) {
         arena_free(a);
+        if (!a || ee.msg == etf_out_of_memory) return REPLY_NOMEM;
         snprintf(detail, dlen, "the node's reply could not be decoded: %s at byte %zu", ee.msg ? ee.msg : "?", ee.pos);
-        return false;
+        return REPLY_BAD;
     }
-    buf text = {0};
+    buf text = {0}, st = {0};
     const term_names *names = &r->names;   /* how the node numbers other nodes */
-    *raised = strcmp(r->klass, "ok") != 0;
-    if (!*raised) {
+    bool v;
+    if (!raised(r)) {
         term_print_names(&text, t, names);
-        cJSON_AddStringToObject(o, "result", buf_cstr(&text) ? (char *)text.p : "");
-        cJSON *v = term_to_json_names(t, names);
-        cJSON_AddItemToObject(o, "value", v ? v : cJSON_CreateNull());
+        put_string(m, "result", buf_cstr(&text) ? (char *)text.p : "");
+        v = put_term(m, "value", t, names);
     } else {
         /* {Reason, Stacktrace} for throw/error/exit; the bare reason for crash. */
         term *reason = t, *stack = NULL;
@@ -275,51 +312,70 @@ static bool reply_into(const pm_req *r, cJSON *o, bool *raised, char *detail, si
             reason = t->tuple.items[0];
             stack = t->tuple.items[1];
         }
-        cJSON_AddStringToObject(o, "class", r->klass);
+        put_string(m, "class", r->klass);
         term_print_names(&text, reason, names);
-        cJSON_AddStringToObject(o, "reason", buf_cstr(&text) ? (char *)text.p : "");
-        cJSON *rv = term_to_json_names(reason, names);
-        cJSON_AddItemToObject(o, "reason_value", rv ? rv : cJSON_CreateNull());
-        buf st = {0};
+        put_string(m, "reason", buf_cstr(&text) ? (char *)text.p : "");
+        v = put_term(m, "reason_value", reason, names);
         if (stack) term_print_names(&st, stack, names);
-        cJSON_AddStringToObject(o, "stacktrace", buf_cstr(&st) ? (char *)st.p : "[]");
+        put_string(m, "stacktrace", buf_cstr(&st) ? (char *)st.p : "[]");
         snprintf(detail, dlen, "%s:%.600s", r->klass, buf_cstr(&text) ? (char *)text.p : "");
-        buf_free(&st);
     }
+    bool oom = !v || text.oom || st.oom;
     buf_free(&text);
+    buf_free(&st);
     arena_free(a);
-    return true;
+    return oom ? REPLY_NOMEM : REPLY_OK;
+}
+
+static void outcome_error(members *m, const char *outcome, const char *code, const char *detail)
+{
+    put_string(m, "outcome", outcome);
+    put_string(m, "code", code);
+    put_string(m, "detail", detail);
+}
+
+/* The outcome's members (openapi.yaml: Outcome). */
+static void outcome_into(members *m, const pm_req *r)
+{
+    if (r->status != PM_OK) {
+        unsigned st;
+        const char *code = pm_error_code(r->status, &st);
+        outcome_error(m, !strcmp(code, "timeout") || !strcmp(code, "noconnection") ? code : "error", code,
+                      r->detail ? r->detail : code);
+        return;
+    }
+    if (r->op != PM_CALL) {
+        put_string(m, "outcome", "ok");
+        return;
+    }
+    char detail[700];
+    size_t mark = m->b ? m->b->len : 0;
+    put_string(m, "outcome", raised(r) ? "exception" : "ok");
+    enum reply_fit fit = reply_into(m, r, detail, sizeof detail);
+    if (fit == REPLY_OK) return;
+    /* Taken back; the error instead. */
+    if (m->o) {
+        cJSON_Delete(m->o->child);
+        m->o->child = NULL;
+    } else {
+        m->b->len = mark;
+        m->first = !mark;
+    }
+    if (fit == REPLY_BAD) outcome_error(m, "error", "bad_reply", detail);
+    else outcome_error(m, "error", "out_of_memory", HTTP_NOMEM_DETAIL);
 }
 
 cJSON *call_outcome_json(const pm_req *r)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    if (r->status != PM_OK) {
-        unsigned st;
-        const char *code = pm_error_code(r->status, &st);
-        cJSON_AddStringToObject(o, "outcome", !strcmp(code, "timeout") || !strcmp(code, "noconnection") ? code : "error");
-        cJSON_AddStringToObject(o, "code", code);
-        cJSON_AddStringToObject(o, "detail", r->detail ? r->detail : code);
-        return o;
-    }
-    if (r->op != PM_CALL) {
-        cJSON_AddStringToObject(o, "outcome", "ok");
-        return o;
-    }
-    bool raised = false;
-    char detail[700];
-    cJSON *fields = cJSON_CreateObject();
-    if (!reply_into(r, fields, &raised, detail, sizeof detail)) {
-        cJSON_AddStringToObject(o, "outcome", "error");
-        cJSON_AddStringToObject(o, "code", "bad_reply");
-        cJSON_AddStringToObject(o, "detail", detail);
-        cJSON_Delete(fields);
-        return o;
-    }
-    cJSON_AddStringToObject(o, "outcome", raised ? "exception" : "ok");
-    json_move_members(o, fields);
-    return o;
+    members m = { cJSON_CreateObject(), NULL, false };
+    if (m.o) outcome_into(&m, r);
+    return m.o;
+}
+
+void call_outcome_print(buf *b, const pm_req *r)
+{
+    members m = { NULL, b, false };
+    outcome_into(&m, r);
 }
 
 static enum MHD_Result call_answered(http_req *h)
@@ -335,14 +391,23 @@ static enum MHD_Result call_answered(http_req *h)
                                  to->valuestring);
     }
     if (r->op != PM_CALL) return http_bytes(h, 202, "application/json; charset=utf-8", "{}", 2, NULL);
-    cJSON *o = cJSON_CreateObject();
-    bool raised = false;
     char detail[700];
-    if (!reply_into(r, o, &raised, detail, sizeof detail)) {
-        cJSON_Delete(o);
-        return http_problem(h, 502, "bad_reply", detail, NULL);
+    buf b = {0};
+    /* A return is printed without a tree; an exception's members join the problem object. */
+    members m = { raised(r) ? cJSON_CreateObject() : NULL, &b, true };
+    buf_byte(&b, '{');
+    enum reply_fit fit = !raised(r) || m.o ? reply_into(&m, r, detail, sizeof detail) : REPLY_NOMEM;
+    buf_byte(&b, '}');
+    if (fit != REPLY_OK) {
+        cJSON_Delete(m.o);
+        buf_free(&b);
+        return fit == REPLY_BAD ? http_problem(h, 502, "bad_reply", detail, NULL) : http_out_of_memory(h);
     }
-    return raised ? http_problem(h, 422, "exception", detail, o) : http_json(h, 200, o);
+    if (m.o) {
+        buf_free(&b);
+        return http_problem(h, 422, "exception", detail, m.o);
+    }
+    return http_buf(h, 200, "application/json; charset=utf-8", &b, NULL);
 }
 
 static enum MHD_Result submit(http_req *h);

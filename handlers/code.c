@@ -406,7 +406,7 @@ static enum MHD_Result evaluated(http_req *h)
         text_of(&text, v, names);
         cJSON_AddStringToObject(o, "result", text.p ? (char *)text.p : "");
         cJSON *vj = term_to_json_names(v, names);
-        cJSON_AddItemToObject(o, "value", vj ? vj : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "value", vj);
         /* The bindings the expressions made, as the shell shows them. */
         cJSON *bj = cJSON_AddObjectToObject(o, "bindings");
         for (size_t i = 0; bindings->type == TERM_LIST && i < bindings->list.n; i++) {
@@ -425,7 +425,12 @@ static enum MHD_Result evaluated(http_req *h)
             text_of(&text, bindings->map.kv[2 * i + 1], names);
             cJSON_AddStringToObject(bj, name, text.p ? (char *)text.p : "");
         }
-        out = http_json(h, 200, o);
+        if (vj && !text.oom) {
+            out = http_json(h, 200, o);
+        } else {
+            cJSON_Delete(o);
+            out = http_out_of_memory(h);
+        }
     }
     buf_free(&text);
     arena_free(a);

@@ -39,6 +39,8 @@ bool call_payload(pm_op op, const cJSON *body, const term_ctx *ctx, bool group, 
 bool call_wait_unreachable(const cJSON *body);
 /* An answered call or cast as one outcome object (openapi.yaml: Outcome). */
 cJSON *call_outcome_json(const pm_req *r);
+/* The same object's members as text, each after a comma, onto b. */
+void call_outcome_print(buf *b, const pm_req *r);
 enum MHD_Result calls_call(http_req *h);
 enum MHD_Result calls_cast(http_req *h);
 enum MHD_Result calls_send(http_req *h);

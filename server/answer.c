@@ -66,35 +66,6 @@ enum MHD_Result http_pm_error(http_req *h, const pm_req *r)
     return http_problem(h, status, code, d, extra);
 }
 
-void json_put_string(buf *out, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    buf_byte(out, '"');
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        buf_put(out, run, (size_t)(s - run));
-        run = s + 1;
-        buf_byte(out, '\\');
-        switch (c) {
-        case '"': buf_byte(out, '"'); break;
-        case '\\': buf_byte(out, '\\'); break;
-        case '\b': buf_byte(out, 'b'); break;
-        case '\f': buf_byte(out, 'f'); break;
-        case '\n': buf_byte(out, 'n'); break;
-        case '\r': buf_byte(out, 'r'); break;
-        case '\t': buf_byte(out, 't'); break;
-        default:
-            buf_put(out, "u00", 3);
-            buf_byte(out, (uint8_t)hex[c >> 4]);
-            buf_byte(out, (uint8_t)hex[c & 15]);
-        }
-    }
-    buf_put(out, run, (size_t)(s - run));
-    buf_byte(out, '"');
-}
-
 static void put_key(buf *out, const char *key)
 {
     buf_put(out, ",\"", 2);
@@ -105,7 +76,7 @@ static void put_key(buf *out, const char *key)
 static void put_str_or_null(buf *out, const char *key, const char *v)
 {
     put_key(out, key);
-    if (v) json_put_string(out, v); else buf_str(out, "null");
+    if (v) json_put_string(out, v, strlen(v)); else buf_str(out, "null");
 }
 
 static void put_time(buf *out, const char *key, int64_t ms)
@@ -122,10 +93,10 @@ static void put_time(buf *out, const char *key, int64_t ms)
 void peer_info_write(buf *out, const pm_peer_info *i)
 {
     buf_str(out, "{\"id\":");
-    json_put_string(out, i->id ? i->id : "");
+    json_put_string(out, i->id ? i->id : "", i->id ? strlen(i->id) : 0);
     put_str_or_null(out, "node", i->node);
     put_key(out, "state");
-    json_put_string(out, i->state);
+    json_put_string(out, i->state, strlen(i->state));
     put_str_or_null(out, "down_reason", i->down_reason);
     put_key(out, "connection");
     if (i->connection && !strncmp(i->connection, "tcp:", 4)) {
@@ -133,7 +104,7 @@ void peer_info_write(buf *out, const pm_peer_info *i)
         int port = 0;
         sscanf(i->connection + 4, "%63[^:]:%d", ip, &port);
         buf_str(out, "{\"ip\":");
-        json_put_string(out, ip);
+        json_put_string(out, ip, strlen(ip));
         buf_str(out, ",\"port\":");
         buf_dec(out, (uint64_t)port);
         buf_byte(out, '}');
@@ -151,7 +122,7 @@ void peer_info_write(buf *out, const pm_peer_info *i)
     buf_byte(out, '[');
     for (size_t k = 1; i->argv && i->argv[0] && i->argv[k]; k++) {
         if (k > 1) buf_byte(out, ',');
-        json_put_string(out, i->argv[k]);
+        json_put_string(out, i->argv[k], strlen(i->argv[k]));
     }
     buf_byte(out, ']');
     /* The manager keeps the options as the JSON text it was given: no re-parse. */

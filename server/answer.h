@@ -16,7 +16,5 @@ enum MHD_Result http_pm_error(http_req *h, const pm_req *r);
 void peer_info_write(buf *out, const pm_peer_info *i);
 /* The same as a cJSON item (raw JSON), to put into a larger document. */
 cJSON *peer_info_json(const pm_peer_info *i);
-/* A JSON string: escaped as cJSON escapes (", \, control characters). */
-void json_put_string(buf *out, const char *s);
 
 #endif

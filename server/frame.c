@@ -78,7 +78,7 @@ static void large_message_head(buf *out, uint64_t incarnation, const pm_message 
 {
     buf_printf(out, "{\"id\":\"%016llx-%llu\",\"seq\":%llu,\"to\":", (unsigned long long)incarnation,
                (unsigned long long)g->seq, (unsigned long long)g->seq);
-    json_put_string(out, g->to);
+    json_put_string(out, g->to, strlen(g->to));
     if (!g->etf) buf_printf(out, ",\"result\":null,\"value\":null,\"dropped_bytes\":%zu}", g->len);
     else buf_str(out, ",\"result\":null,\"value\":{\"$etf\":\"");
 }

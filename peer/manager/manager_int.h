@@ -44,7 +44,8 @@
 #define MAX_NAMES 4096              /* other nodes' numbers kept per peer */
 #define IO_HOLD_MS 2000             /* an io_reply waits for lagging followers this long at most */
 #define TOMB_TAIL_BYTES 16384       /* of the console, kept with a tombstone */
-#define CALL_BUCKETS 64
+#define CALL_BUCKETS_MIN 64         /* a peer's first table of calls in flight */
+#define CALL_BUCKETS_MAX 1024       /* and its largest (8 KiB): a batch's window */
 #define MAX_EVENTS 10000
 
 extern const int boot_bucket_ms[8];
@@ -137,7 +138,8 @@ struct peer {
     tmr beat_timer;
     conn *conn;                 /* the control connection (conn.h) */
     uint64_t seq;
-    pending *calls[CALL_BUCKETS];
+    pending **calls;            /* in flight, by seq & (call_buckets - 1) (pending.c) */
+    uint32_t call_buckets, ncalls;
     int boot_calls;             /* internal boot calls still unanswered */
     console_ring console;
     message *msgs, *msgs_tail;

@@ -7,25 +7,50 @@
  */
 #include "manager_int.h"
 
+/* The table doubles while the calls in flight outnumber its buckets (up to
+ * CALL_BUCKETS_MAX), so a reply finds its call in a step or two with a
+ * batch's 1024 in flight as with one; a table that cannot grow keeps its
+ * longer chains. */
+static void grow(peer *p)
+{
+    uint32_t n = p->call_buckets ? p->call_buckets * 2 : CALL_BUCKETS_MIN;
+    pending **t = calloc(n, sizeof *t);
+    if (!t) return;
+    for (uint32_t b = 0; b < p->call_buckets; b++)
+        for (pending *c = p->calls[b], *next; c; c = next) {
+            next = c->next;
+            c->next = t[c->seq & (n - 1)];
+            t[c->seq & (n - 1)] = c;
+        }
+    free(p->calls);
+    p->calls = t;
+    p->call_buckets = n;
+}
+
 pending *mgr_pending_new(peer *p, enum pending_kind kind)
 {
+    if (p->ncalls >= p->call_buckets && p->call_buckets < CALL_BUCKETS_MAX) grow(p);
+    if (!p->calls) return NULL;
     pending *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->seq = p->seq++;
     c->kind = kind;
     c->p = p;
-    size_t b = c->seq % CALL_BUCKETS;
-    c->next = p->calls[b];
-    p->calls[b] = c;
+    pending **b = &p->calls[c->seq & (p->call_buckets - 1)];
+    c->next = *b;
+    *b = c;
+    p->ncalls++;
     return c;
 }
 
 pending *mgr_pending_take(peer *p, uint64_t seq)
 {
-    for (pending **pp = &p->calls[seq % CALL_BUCKETS]; *pp; pp = &(*pp)->next)
+    if (!p->calls) return NULL;
+    for (pending **pp = &p->calls[seq & (p->call_buckets - 1)]; *pp; pp = &(*pp)->next)
         if ((*pp)->seq == seq) {
             pending *c = *pp;
             *pp = c->next;
+            p->ncalls--;
             mgr_timer_clear(p->m, &c->timer);
             return c;
         }

@@ -217,9 +217,13 @@ void mgr_do_relay(pm *m, peer *p, pm_req *r)
 /* Fails every call in flight: the connection is gone. */
 void mgr_fail_pending(peer *p, const char *why)
 {
-    for (int b = 0; b < CALL_BUCKETS; b++) {
-        pending *c = p->calls[b];
-        p->calls[b] = NULL;
+    /* Taken whole first: what an answer sets going finds no half-walked table. */
+    pending **t = p->calls;
+    uint32_t n = p->call_buckets;
+    p->calls = NULL;
+    p->call_buckets = p->ncalls = 0;
+    for (uint32_t b = 0; b < n; b++) {
+        pending *c = t[b];
         while (c) {
             pending *next = c->next;
             mgr_timer_clear(p->m, &c->timer);
@@ -229,5 +233,6 @@ void mgr_fail_pending(peer *p, const char *why)
             c = next;
         }
     }
+    free(t);
     mgr_release_held(p, true);
 }

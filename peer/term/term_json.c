@@ -493,33 +493,67 @@ static bool unicode_printable(uint32_t c)
            (c >= 8 && c <= 13) || c == 27;
 }
 
-static cJSON *raw_number_text(buf *tmp)
+/* One byte of a string that JSON must escape, as cJSON escapes it. */
+static void put_escape(buf *b, uint8_t c)
 {
-    char *s = buf_cstr(tmp);
-    cJSON *j = s ? cJSON_CreateRaw(s) : NULL;
-    buf_free(tmp);
-    return j;
+    buf_byte(b, '\\');
+    switch (c) {
+    case '"': case '\\': buf_byte(b, c); break;
+    case '\b': buf_byte(b, 'b'); break;
+    case '\f': buf_byte(b, 'f'); break;
+    case '\n': buf_byte(b, 'n'); break;
+    case '\r': buf_byte(b, 'r'); break;
+    case '\t': buf_byte(b, 't'); break;
+    default: buf_str(b, "u00"); buf_hex(b, c, 2);
+    }
 }
 
-static cJSON *with_etf(const term *t, bool include_text, const term_names *names)
+static bool must_escape(uint8_t c) { return c < 32 || c == '"' || c == '\\'; }
+
+void json_put_string(buf *b, const char *s, size_t n)
 {
-    cJSON *o = cJSON_CreateObject();
+    buf_byte(b, '"');
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++)
+        if (must_escape((uint8_t)s[i])) {
+            buf_put(b, s + from, i - from);
+            put_escape(b, (uint8_t)s[i]);
+            from = i + 1;
+        }
+    buf_put(b, s + from, n - from);
+    buf_byte(b, '"');
+}
+
+/* A C string's text: what cJSON would have kept of it. */
+static void put_cstring(buf *b, buf *text)
+{
+    char *s = buf_cstr(text);
+    if (s) json_put_string(b, s, strlen(s));
+    else b->oom = true;
+}
+
+static void put_with_etf(buf *b, const term *t, bool include_text, const term_names *names)
+{
     buf text = {0}, etf = {0}, b64 = {0};
-    if (include_text) term_print_names(&text, t, names);
+    buf_byte(b, '{');
+    if (include_text) {
+        term_print_names(&text, t, names);
+        buf_str(b, "\"$term\":");
+        put_cstring(b, &text);
+        buf_byte(b, ',');
+    }
     etf_encode(&etf, t);
     base64_encode(&b64, etf.p, etf.len);
-    if (include_text && buf_cstr(&text)) cJSON_AddStringToObject(o, "$term", (char *)text.p);
-    if (buf_cstr(&b64)) cJSON_AddStringToObject(o, "$etf", (char *)b64.p);
+    buf_str(b, "\"$etf\":");
+    put_cstring(b, &b64);
+    buf_byte(b, '}');
     buf_free(&text); buf_free(&etf); buf_free(&b64);
-    return o;
 }
 
-static cJSON *single(const char *key, cJSON *v)
+static void put_int(buf *b, int64_t i)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o || !v) { cJSON_Delete(o); cJSON_Delete(v); return NULL; }
-    cJSON_AddItemToObject(o, key, v);
-    return o;
+    if (i < 0) buf_byte(b, '-');
+    buf_dec(b, i < 0 ? -(uint64_t)i : (uint64_t)i);
 }
 
 static bool object_keys_ok(const term *t)
@@ -551,9 +585,20 @@ static bool object_keys_ok(const term *t)
     return true;
 }
 
-cJSON *term_to_json_names(const term *t, const term_names *names)
+static void put_term(buf *b, const term *t, const term_names *names);
+
+static void put_items(buf *b, term *const *items, size_t n, const term_names *names)
 {
-    buf tmp = {0};
+    buf_byte(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i) buf_byte(b, ',');
+        put_term(b, items[i], names);
+    }
+    buf_byte(b, ']');
+}
+
+static void put_term(buf *b, const term *t, const term_names *names)
+{
     switch (t->type) {
     /* A bare JSON number only where JSON tools read it back as the same
      * term: JavaScript and jq hold numbers as doubles, so integers past
@@ -561,116 +606,110 @@ cJSON *term_to_json_names(const term *t, const term_names *names)
      * -0.0, 1.0e300) $float. */
     case TERM_INT:
         if (t->i > JSON_SAFE_INT || t->i < -JSON_SAFE_INT) {
-            buf_printf(&tmp, "%lld", (long long)t->i);
-            cJSON *j = single("$int", buf_cstr(&tmp) ? cJSON_CreateString((char *)tmp.p) : NULL);
-            buf_free(&tmp);
-            return j;
+            buf_str(b, "{\"$int\":\"");
+            put_int(b, t->i);
+            buf_str(b, "\"}");
+        } else {
+            put_int(b, t->i);
         }
-        buf_printf(&tmp, "%lld", (long long)t->i);
-        return raw_number_text(&tmp);
+        return;
     case TERM_BIG: {
         arena *a = arena_new();
         char *s = a ? term_integer_to_decimal(a, t) : NULL;
-        cJSON *j = s ? single("$int", cJSON_CreateString(s)) : NULL;
+        if (s) { buf_str(b, "{\"$int\":\""); buf_str(b, s); buf_str(b, "\"}"); }
+        else b->oom = true;
         arena_free(a);
-        return j;
+        return;
     }
     case TERM_FLOAT:
-        term_print_float(&tmp, t->f);
         if (t->f >= 4503599627370496.0 || t->f <= -4503599627370496.0 || t->f == (double)(int64_t)t->f) {   /* 2^52 on: integers */
-            cJSON *j = buf_cstr(&tmp) ? single("$float", cJSON_CreateString((char *)tmp.p)) : NULL;
-            buf_free(&tmp);
-            return j;
+            buf_str(b, "{\"$float\":\"");
+            term_print_float(b, t->f);
+            buf_str(b, "\"}");
+        } else {
+            term_print_float(b, t->f);
         }
-        return raw_number_text(&tmp);
+        return;
     case TERM_ATOM:
-        if (term_is_atom(t, "true")) return cJSON_CreateTrue();
-        if (term_is_atom(t, "false")) return cJSON_CreateFalse();
-        if (term_is_atom(t, "null")) return cJSON_CreateNull();
-        if (memchr(t->atom.s, 0, t->atom.len)) return with_etf(t, true, names);   /* a C string would cut it */
-        {
-            char *s = malloc(t->atom.len + 1);
-            if (!s) return NULL;
-            memcpy(s, t->atom.s, t->atom.len);
-            s[t->atom.len] = 0;
-            cJSON *j = single("$atom", cJSON_CreateString(s));
-            free(s);
-            return j;
+        if (term_is_atom(t, "true")) buf_str(b, "true");
+        else if (term_is_atom(t, "false")) buf_str(b, "false");
+        else if (term_is_atom(t, "null")) buf_str(b, "null");
+        else if (memchr(t->atom.s, 0, t->atom.len)) put_with_etf(b, t, true, names);   /* a C string would cut it */
+        else {
+            buf_str(b, "{\"$atom\":");
+            json_put_string(b, t->atom.s, t->atom.len);
+            buf_byte(b, '}');
         }
+        return;
     case TERM_BINARY:
-        if (t->bin.bits != 8) return with_etf(t, true, names);
-        if (utf8_valid(t->bin.data, t->bin.len) && !memchr(t->bin.data, 0, t->bin.len)) {
-            buf_put(&tmp, t->bin.data, t->bin.len);
-            char *s = buf_cstr(&tmp);
-            cJSON *j = s ? cJSON_CreateString(s) : NULL;
-            buf_free(&tmp);
-            return j;
-        }
-        return with_etf(t, false, names);
+        if (t->bin.bits != 8) put_with_etf(b, t, true, names);
+        else if (utf8_valid(t->bin.data, t->bin.len) && !memchr(t->bin.data, 0, t->bin.len))
+            json_put_string(b, (const char *)t->bin.data, t->bin.len);
+        else put_with_etf(b, t, false, names);
+        return;
     case TERM_NIL:
-        return cJSON_CreateArray();
+        buf_str(b, "[]");
+        return;
     case TERM_LIST: {
-        if (t->list.tail->type != TERM_NIL) return with_etf(t, true, names);
+        if (t->list.tail->type != TERM_NIL) { put_with_etf(b, t, true, names); return; }
         bool printable = true;
         for (size_t i = 0; i < t->list.n && printable; i++) {
             const term *e = t->list.items[i];
             printable = e->type == TERM_INT && e->i >= 0 && e->i <= 0x10ffff && e->i != 0 && unicode_printable((uint32_t)e->i);
         }
-        if (printable) {
-            for (size_t i = 0; i < t->list.n; i++) {
-                uint8_t u[4];
-                buf_put(&tmp, u, utf8_put(u, (uint32_t)t->list.items[i]->i));
-            }
-            char *s = buf_cstr(&tmp);
-            cJSON *j = s ? single("$charlist", cJSON_CreateString(s)) : NULL;
-            buf_free(&tmp);
-            return j;
+        if (!printable) { put_items(b, t->list.items, t->list.n, names); return; }
+        buf_str(b, "{\"$charlist\":\"");
+        for (size_t i = 0; i < t->list.n; i++) {
+            uint32_t cp = (uint32_t)t->list.items[i]->i;
+            uint8_t u[4];
+            if (cp < 0x80 && must_escape((uint8_t)cp)) put_escape(b, (uint8_t)cp);
+            else buf_put(b, u, utf8_put(u, cp));
         }
-        cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; arr && i < t->list.n; i++) {
-            cJSON *e = term_to_json_names(t->list.items[i], names);
-            if (!e) { cJSON_Delete(arr); return NULL; }
-            cJSON_AddItemToArray(arr, e);
-        }
-        return arr;
+        buf_str(b, "\"}");
+        return;
     }
-    case TERM_TUPLE: {
-        cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; arr && i < t->tuple.n; i++) {
-            cJSON *e = term_to_json_names(t->tuple.items[i], names);
-            if (!e) { cJSON_Delete(arr); return NULL; }
-            cJSON_AddItemToArray(arr, e);
-        }
-        return single("$tuple", arr);
-    }
+    case TERM_TUPLE:
+        buf_str(b, "{\"$tuple\":");
+        put_items(b, t->tuple.items, t->tuple.n, names);
+        buf_byte(b, '}');
+        return;
     case TERM_MAP: {
-        if (object_keys_ok(t)) {
-            cJSON *o = cJSON_CreateObject();
-            for (size_t i = 0; o && i < t->map.n; i++) {
-                const term *k = t->map.kv[2 * i];
-                buf key = {0};
-                buf_put(&key, k->bin.data, k->bin.len);
-                cJSON *v = term_to_json_names(t->map.kv[2 * i + 1], names);
-                if (!buf_cstr(&key) || !v) { buf_free(&key); cJSON_Delete(v); cJSON_Delete(o); return NULL; }
-                cJSON_AddItemToObject(o, (char *)key.p, v);
-                buf_free(&key);
+        bool object = object_keys_ok(t);
+        buf_str(b, object ? "{" : "{\"$map\":[");
+        for (size_t i = 0; i < t->map.n; i++) {
+            const term *k = t->map.kv[2 * i];
+            if (i) buf_byte(b, ',');
+            if (object) {
+                json_put_string(b, (const char *)k->bin.data, k->bin.len);
+                buf_byte(b, ':');
+                put_term(b, t->map.kv[2 * i + 1], names);
+            } else {
+                put_items(b, t->map.kv + 2 * i, 2, names);
             }
-            return o;
         }
-        cJSON *arr = cJSON_CreateArray();
-        for (size_t i = 0; arr && i < t->map.n; i++) {
-            cJSON *pair = cJSON_CreateArray(), *k = term_to_json_names(t->map.kv[2 * i], names), *v = term_to_json_names(t->map.kv[2 * i + 1], names);
-            if (!pair || !k || !v) { cJSON_Delete(pair); cJSON_Delete(k); cJSON_Delete(v); cJSON_Delete(arr); return NULL; }
-            cJSON_AddItemToArray(pair, k);
-            cJSON_AddItemToArray(pair, v);
-            cJSON_AddItemToArray(arr, pair);
-        }
-        return single("$map", arr);
+        buf_str(b, object ? "}" : "]}");
+        return;
     }
     case TERM_PID: case TERM_PORT: case TERM_REF: case TERM_FUN: case TERM_EXPORT:
-        return with_etf(t, true, names);
+        put_with_etf(b, t, true, names);
+        return;
     }
-    return NULL;
+}
+
+bool term_json_print(buf *b, const term *t, const term_names *names)
+{
+    put_term(b, t, names);
+    return !b->oom;
+}
+
+cJSON *term_to_json_names(const term *t, const term_names *names)
+{
+    buf b = {0};
+    put_term(&b, t, names);
+    char *s = buf_cstr(&b);
+    cJSON *j = s ? cJSON_CreateRaw(s) : NULL;
+    buf_free(&b);
+    return j;
 }
 
 cJSON *term_to_json(const term *t) { return term_to_json_names(t, NULL); }

@@ -37,9 +37,16 @@ cJSON *json_text(const char *s, size_t n);
 term *term_from_json(arena *a, const cJSON *j, const term_ctx *ctx, const char *path,
                      char *err, size_t errlen);
 
-/* term -> JSON, so that the JSON maps back to the same term. NULL on OOM. */
+/* term -> JSON text, so that the JSON maps back to the same term; the
+ * $term text of identifiers printed with names (term_text.h; NULL: each
+ * as the peer's own). False if b ran out of memory. */
+bool term_json_print(buf *b, const term *t, const term_names *names);
+/* The same as a cJSON item (raw: printed as it is). NULL on OOM. */
 cJSON *term_to_json(const term *t);
-/* The same, with the $term text of identifiers printed with names (term_text.h). */
 cJSON *term_to_json_names(const term *t, const term_names *names);
+
+/* s as a JSON string, escaped as cJSON escapes: " and \, \b \f \n \r \t,
+ * the other bytes below 32 as \u00xx; every other byte as it is. */
+void json_put_string(buf *b, const char *s, size_t n);
 
 #endif
