@@ -546,6 +546,7 @@ static void put_with_etf(buf *b, const term *t, bool include_text, const term_na
     base64_encode(&b64, etf.p, etf.len);
     buf_str(b, "\"$etf\":");
     put_cstring(b, &b64);
+    if (etf.oom || text.oom) b->oom = true;
     buf_byte(b, '}');
     buf_free(&text); buf_free(&etf); buf_free(&b64);
 }

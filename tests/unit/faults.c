@@ -119,6 +119,43 @@ Test(faults, json_fails_cleanly_at_every_allocation)
     cJSON_InitHooks(NULL);
 }
 
+/* term -> JSON text with the nth allocation failing (from it on, or it
+ * alone): the same text, or false whenever an allocation failed (never a
+ * shorter text). */
+Test(faults, term_json_print_fails_cleanly_at_every_allocation)
+{
+    static const char text[] = "{<0.42.0>, 123456789012345678901234567890, \"chars\\n\", #{{k} => <<1:3>>, <<\"key\">> => 1.5}, "
+                               "[x | y], 3.0, <<0, 200>>, 'a b'}";
+    arena *a = arena_new();
+    term_ctx ctx = { term_atomz(a, "nonode@nohost"), 0 };
+    term_text_error te;
+    term *t = term_parse(a, text, sizeof text - 1, &ctx, &te);
+    cr_assert(t, "%s", te.msg);
+    buf want = {0};
+    cr_assert(term_json_print(&want, t, NULL));
+    buf_cstr(&want);
+    for (unsigned nth = 1, once = 0; once < 2; nth++) {
+        buf b = {0};
+        fail_from(nth);
+        fail_once = once;
+        bool ok = term_json_print(&b, t, NULL);
+        unsigned used = calls;
+        fail_from(0);
+        if (used < nth) {
+            cr_assert(ok && b.len == want.len && !memcmp(b.p, want.p, b.len), "nothing failed, yet not the same text");
+            cr_assert_gt(nth, 5, "the printing made %u allocations: the wrap is not in place", nth - 1);
+            buf_free(&b);
+            once++;
+            nth = 0;
+            continue;
+        }
+        cr_assert(!ok, "allocation %u failed and the printing said nothing", nth);
+        buf_free(&b);
+    }
+    buf_free(&want);
+    arena_free(a);
+}
+
 /* A buffer that cannot grow says so once and stays so (its sticky oom). */
 Test(faults, a_buffer_out_of_memory_stays_so)
 {
