@@ -55,11 +55,20 @@ struct batch {
     size_t inflight;            /* requests the manager holds */
 };
 
+/* The line of an answer that could not be made: not allocated, so that
+ * the slot is answered all the same (line_free knows it). */
+static char nomem_line[] = "{\"outcome\":\"error\",\"code\":\"out_of_memory\",\"detail\":\"" HTTP_NOMEM_DETAIL "\"}";
+
+static void line_free(char *text)
+{
+    if (text != nomem_line) free(text);
+}
+
 static void batch_free(batch *b)
 {
     for (size_t i = 0; i < b->count; i++) {
         slot *s = &b->ring[(b->head + i) % BATCH_WINDOW];
-        free(s->text);
+        line_free(s->text);
     }
     arena_free(b->ctx_arena);
     buf_free(&b->body);
@@ -68,14 +77,18 @@ static void batch_free(batch *b)
     free(b);
 }
 
-#define NOMEM_LINE "{\"outcome\":\"error\",\"code\":\"out_of_memory\",\"detail\":\"" HTTP_NOMEM_DETAIL "\"}"
-
-/* b's text, or the line of a batch that ran out of memory. */
+/* b's text, or nomem_line if b ran out of memory. */
 static char *line_done(buf *b)
 {
     if (buf_cstr(b)) return (char *)b->p;
     buf_free(b);
-    return strdup(NOMEM_LINE);
+    return nomem_line;
+}
+
+static void line_begin(buf *b, size_t line)
+{
+    buf_str(b, "{\"line\":");
+    buf_dec(b, line);
 }
 
 /* The line of an answer: {"line": N, ...the outcome}, printed as text, so
@@ -83,8 +96,7 @@ static char *line_done(buf *b)
 static char *line_text(size_t line, const pm_req *r)
 {
     buf b = {0};
-    buf_str(&b, "{\"line\":");
-    buf_dec(&b, line);
+    line_begin(&b, line);
     call_outcome_print(&b, r);
     buf_byte(&b, '}');
     return line_done(&b);
@@ -135,8 +147,7 @@ static void refused(batch *b, slot *s, const char *code, const char *detail)
     bool oom = !strcmp(code, "out_of_memory");
     metrics_count_call(b->f.srv->fig, VIA_BATCH, oom ? CALL_ERROR : CALL_REFUSED, 0);
     buf t = {0};
-    buf_str(&t, "{\"line\":");
-    buf_dec(&t, s->line);
+    line_begin(&t, s->line);
     buf_str(&t, ",\"outcome\":\"error\",\"code\":");
     json_put_string(&t, code, strlen(code));
     buf_str(&t, ",\"detail\":");
@@ -220,7 +231,7 @@ static void pump(http_feed *f)
             if (n < STREAM_CAP) {
                 buf_put(out, s->text, n);
                 buf_byte(out, '\n');
-                free(s->text);
+                line_free(s->text);
             } else {
                 /* A long line (made off the loop) is handed over, not
                  * copied, once the reader has taken what is before it;
