@@ -148,10 +148,7 @@ static void refused(batch *b, slot *s, const char *code, const char *detail)
     metrics_count_call(b->f.srv->fig, VIA_BATCH, oom ? CALL_ERROR : CALL_REFUSED, 0);
     buf t = {0};
     line_begin(&t, s->line);
-    buf_str(&t, ",\"outcome\":\"error\",\"code\":");
-    json_put_string(&t, code, strlen(code));
-    buf_str(&t, ",\"detail\":");
-    json_put_string(&t, detail, strlen(detail));
+    call_error_print(&t, code, detail);
     buf_byte(&t, '}');
     s->text = line_done(&t);
 }

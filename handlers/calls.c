@@ -378,6 +378,12 @@ void call_outcome_print(buf *b, const pm_req *r)
     outcome_into(&m, r);
 }
 
+void call_error_print(buf *b, const char *code, const char *detail)
+{
+    members m = { NULL, b, false };
+    outcome_error(&m, "error", code, detail);
+}
+
 static enum MHD_Result call_answered(http_req *h)
 {
     pm_req *r = h->pm;

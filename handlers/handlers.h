@@ -41,6 +41,8 @@ bool call_wait_unreachable(const cJSON *body);
 cJSON *call_outcome_json(const pm_req *r);
 /* The same object's members as text, each after a comma, onto b. */
 void call_outcome_print(buf *b, const pm_req *r);
+/* An error outcome's members (outcome "error", code, detail), the same way. */
+void call_error_print(buf *b, const char *code, const char *detail);
 enum MHD_Result calls_call(http_req *h);
 enum MHD_Result calls_cast(http_req *h);
 enum MHD_Result calls_send(http_req *h);
