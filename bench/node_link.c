@@ -354,6 +354,10 @@ bool node_link_read(node_link *n, bool (*fn)(void *ud, const uint8_t *etf, size_
     uint8_t chunk[65536];
     ssize_t r = read(n->rfd, chunk, sizeof chunk);
     if (r <= 0) return false;
+    if (n->quickack && (n->tcp || n->dist)) {   /* as peerd: the node's Nagle waits on our ACK */
+        int one = 1;
+        setsockopt(n->rfd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    }
     if (n->dist) {
         struct dist_read dr = { n, fn, ud };
         tcp_sink sink = { dist_packet, NULL, &dr };

@@ -22,6 +22,7 @@
 
 typedef struct {
     bool tcp, dist;
+    bool quickack;              /* ACK every read at once (a pipelining origin, as peerd) */
     int epmd_fd;
     char node[300];             /* distribution: this origin's name */
     uint32_t creation;
