@@ -59,9 +59,33 @@ int conn_read_packets(int fd, tcp_decoder *dec, const tcp_sink *sink, bool quick
             setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
         }
         if (!tcp_decode_commit(dec, (size_t)r, sink)) return 0;   /* the peer or the connection is gone */
-        if ((size_t)r < room) return 0;   /* drained: epoll says when more comes */
+        if ((size_t)r < room) return 1;   /* drained: epoll says when more comes */
     }
     return 0;
+}
+
+static void pause_over(void *owner, tmr *t)
+{
+    (void)t;
+    conn *c = owner;
+    c->reads_paused = false;
+    if (c->paused_w->fd >= 0) loop_rewatch(c->l, c->paused_w, conn_read_events(c) | (c->out_watching ? EPOLLOUT : 0));
+}
+
+void conn_pause_reads(conn *c, loop_watch *w)
+{
+    if (c->reads_paused || !c->ev->awaited || c->ev->awaited(c->owner) < CONN_PAUSE_AWAITED) return;
+    /* Without a timer (out of memory) the socket is simply read on. */
+    if (!loop_timer(c->l, &c->pause_timer, CONN_PAUSE_MS, pause_over, c)) return;
+    c->reads_paused = true;
+    c->paused_w = w;
+    loop_rewatch(c->l, w, conn_read_events(c) | (c->out_watching ? EPOLLOUT : 0));
+}
+
+void conn_pause_clear(conn *c)
+{
+    loop_timer_clear(c->l, &c->pause_timer);
+    c->reads_paused = false;
 }
 
 bool conn_push_arg(char ***v, size_t *n, const char *s)
@@ -156,6 +180,7 @@ void conn_write(conn *c, int fd, loop_watch *w, uint32_t base)
 
 void conn_release(conn *c)
 {
+    conn_pause_clear(c);
     conn_close_fd(c, &c->out_fd, &c->w_out);
     buf_free(&c->outq);
     free(c->text);

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 
 #include "buf.h"
 #include "loop.h"
@@ -65,6 +66,8 @@ typedef struct {
     /* A connection created pending (c->pending) is ready: the node's
      * arguments (the owner's now), or why it cannot be (err, malloc'd). */
     void (*ready)(void *owner, char **args, size_t nargs, char *err);
+    /* How many calls sent on the connection wait for their replies. */
+    unsigned (*awaited)(void *owner);
 } conn_events;
 
 typedef struct {
@@ -130,6 +133,9 @@ struct conn {
     char *text;                 /* describe() */
     char **env;                 /* "K=V" the program gets besides the peer's env (NULL-terminated; may be NULL) */
     size_t nenv;
+    bool reads_paused;          /* conn_pause_reads: the socket's EPOLLIN is off until pause_timer */
+    tmr pause_timer;
+    loop_watch *paused_w;
 };
 
 extern const conn_ops conn_stdio_ops, conn_tcp_ops, conn_dist_ops;
@@ -182,11 +188,27 @@ void conn_close_fd(conn *c, int *fd, loop_watch *w);
 /* Closes the control side (ops->close) and tells the peer it is lost. */
 void conn_lose(conn *c, const char *reason);
 /* Reads what a {packet, 4} socket has (CONN_READS_PER_TURN reads at most)
- * and hands each message to sink: 0 while it stands (or the sink stopped),
- * CONN_CLOSED when the other side closed it, CONN_NOMEM. With quickack the
- * socket ACKs at once after each read. */
+ * and hands each message to sink: 1 when it read all there was, 0 when
+ * there may be more (or the sink stopped), CONN_CLOSED when the other side
+ * closed it, CONN_NOMEM. With quickack the socket ACKs at once after each
+ * read. */
 enum { CONN_CLOSED = -1, CONN_NOMEM = -2 };
 int conn_read_packets(int fd, tcp_decoder *dec, const tcp_sink *sink, bool quickack);
+
+/* A node's socket read dry while at least CONN_PAUSE_AWAITED calls await
+ * their replies: its EPOLLIN stays off for CONN_PAUSE_MS, and the replies
+ * that come meanwhile are read at once, in one or two reads instead of a
+ * read (and an ACK, and a turn) for every few. With that many calls
+ * queued the node has work for longer than the pause, and nothing waits on
+ * a reply sooner than its call's turn: a batch over TCP or distribution
+ * (its window is 1024), not /call's clients. EPOLLRDHUP stays on. */
+#define CONN_PAUSE_AWAITED 256
+#define CONN_PAUSE_MS 1
+void conn_pause_reads(conn *c, loop_watch *w);
+/* The events a socket that reads messages is watched for besides EPOLLOUT. */
+static inline uint32_t conn_read_events(const conn *c) { return c->reads_paused ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP; }
+/* Ends a pause at once, the watch left as it is (the socket is closing). */
+void conn_pause_clear(conn *c);
 /* Appends a copy of s to a NULL-terminated argv of *n; false if out of memory. */
 bool conn_push_arg(char ***v, size_t *n, const char *s);
 void conn_release(conn *c);     /* closes stdout, frees what conn_init set up, and c at the end of the turn */

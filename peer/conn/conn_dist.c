@@ -446,6 +446,7 @@ static bool packet(void *ud, const uint8_t *p, size_t n)
 static void close_control(conn *c)
 {
     dist_conn *t = (dist_conn *)c;
+    conn_pause_clear(c);
     conn_close_fd(c, &t->sock_fd, &t->w_sock);
     if (t->waiting) dist_expect_remove(t->d, &t->e);
     t->waiting = false;
@@ -457,7 +458,7 @@ static void close_control(conn *c)
 static void flush(conn *c)
 {
     dist_conn *t = (dist_conn *)c;
-    conn_write(c, t->sock_fd, &t->w_sock, EPOLLIN | EPOLLRDHUP);
+    conn_write(c, t->sock_fd, &t->w_sock, conn_read_events(c));
 }
 
 static void on_sock(loop_watch *w, uint32_t events)
@@ -468,7 +469,8 @@ static void on_sock(loop_watch *w, uint32_t events)
     if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))) return;
     tcp_sink sink = { packet, oversized, t };
     int st = conn_read_packets(t->sock_fd, &t->dec, &sink, false);
-    if (st) conn_lose(c, st == CONN_NOMEM ? "{dist,enomem}" : "noconnection");
+    if (st < 0) conn_lose(c, st == CONN_NOMEM ? "{dist,enomem}" : "noconnection");
+    else if (st == 1) conn_pause_reads(c, &t->w_sock);
 }
 
 static void connected(dist_expect *e, int fd, const uint8_t *rest, size_t n)

@@ -104,6 +104,7 @@ static conn *create(conn_host *h, const pm_start_opts *o, const conn_events *ev,
 static void close_control(conn *c)
 {
     tcp_conn *t = (tcp_conn *)c;
+    conn_pause_clear(c);
     conn_close_fd(c, &t->sock_fd, &t->w_sock);
     conn_close_fd(c, &t->listen_fd, &t->w_listen);
     loop_timer_clear(c->l, &t->accept_timer);
@@ -114,7 +115,7 @@ static void close_control(conn *c)
 static void flush(conn *c)
 {
     tcp_conn *t = (tcp_conn *)c;
-    conn_write(c, t->sock_fd, &t->w_sock, EPOLLIN | EPOLLRDHUP);
+    conn_write(c, t->sock_fd, &t->w_sock, conn_read_events(c));
 }
 
 static bool sink_frame(void *ud, const uint8_t *etf, size_t n)
@@ -140,7 +141,8 @@ static void on_sock(loop_watch *w, uint32_t events)
      * it sends (a reply after an io_request, the second of two replies)
      * would otherwise wait for our delayed ACK, up to 40 ms. */
     int st = conn_read_packets(t->sock_fd, &t->dec, &sink, true);
-    if (st) conn_lose(c, st == CONN_NOMEM ? "{tcp,enomem}" : "tcp_closed");
+    if (st < 0) conn_lose(c, st == CONN_NOMEM ? "{tcp,enomem}" : "tcp_closed");
+    else if (st == 1) conn_pause_reads(c, &t->w_sock);
 }
 
 static void on_listen(loop_watch *w, uint32_t ev)

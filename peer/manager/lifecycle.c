@@ -429,7 +429,9 @@ static void conn_ready(void *owner, char **args, size_t nargs, char *err)
     spawn_peer(p, r, args);
 }
 
-static const conn_events peer_conn_events = { conn_console, conn_message, conn_oversized, conn_dropped, conn_lost_event, conn_ready };
+static unsigned conn_awaited(void *owner) { return ((peer *)owner)->ncalls; }
+
+static const conn_events peer_conn_events = { conn_console, conn_message, conn_oversized, conn_dropped, conn_lost_event, conn_ready, conn_awaited };
 
 static void on_child_exit(pm *m, pid_t pid, int status)
 {

@@ -678,3 +678,57 @@ Test(groups, batch_long_answers_between_short_ones, .timeout = 120)
 
 Test(groups, batch_of_10000_calls_in_order_standard_io, .timeout = 180) { batch_of("\"standard_io\""); }
 Test(groups, batch_of_10000_calls_in_order_tcp, .timeout = 180) { batch_of("0"); }
+Test(groups, batch_of_10000_calls_in_order_distribution, .timeout = 180) { batch_of("\"distribution\",\"name\":\"batch10k\""); }
+
+/* The node halts in the middle of a batch, with a window of calls in flight
+ * (over TCP and distribution peerd then pauses its reads of the socket
+ * between bursts of replies, conn.h): every line is answered, in order, ok
+ * before the halt, else noconnection (or gone, once the peer is removed
+ * with its node); the response ends. */
+static void batch_node_halts_of(const char *opts)
+{
+    peerd *d = peerd_start(NULL);
+    char *a = start_peer(d, opts);
+    enum { N = 3000, HALT = 1500 };
+    size_t cap = (size_t)N * 80, len = 0;
+    char *body = malloc(cap);
+    for (int i = 1; i <= N; i++)
+        len += (size_t)snprintf(body + len, cap - len, i == HALT ? "{\"module\":\"erlang\",\"function\":\"halt\"}\n"
+                                                                 : "{\"module\":\"erlang\",\"function\":\"abs\",\"args\":[%d]}\n", -i);
+    char path[256];
+    snprintf(path, sizeof path, "/peers/%s/calls", a);
+    resp *r = http_body(d, "POST", path, body, len, "application/x-ndjson", NULL);
+    cr_assert_eq(r->status, 200, "%.300s", r->body);
+    int n = 0, ok = 0;
+    for (char *p = r->body, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+        *nl = 0;
+        cJSON *o = cJSON_Parse(p);
+        cr_assert(o, "not JSON: %s", p);
+        cr_assert_eq((int)cJSON_GetObjectItemCaseSensitive(o, "line")->valuedouble, ++n, "%s", p);
+        if (!strcmp(field(o, "outcome"), "ok")) {
+            cr_assert_lt(n, HALT, "line %d answered after the halt: %s", n, p);
+            char want[32];
+            snprintf(want, sizeof want, "%d", n);
+            cr_assert_str_eq(field(o, "result"), want, "%s", p);
+            ok++;
+        } else {
+            const char *code = field(o, "code");
+            cr_assert(!strcmp(code, "noconnection") || !strcmp(code, "gone"), "line %d: %s", n, p);
+            cr_assert(n >= HALT - 1024, "line %d failed though the node was running its calls: %s", n, p);
+        }
+        cJSON_Delete(o);
+    }
+    cr_assert_eq(n, N, "%d lines answered", n);
+    cr_assert_gt(ok, 0, "no line answered before the halt");
+    resp_free(r);
+    free(body);
+    snprintf(path, sizeof path, "/peers/%s", a);
+    r = http(d, "GET", path, NULL);
+    cr_assert_eq(r->status, 410, "the peer is gone with its node: %s", r->body);
+    resp_free(r);
+    free(a);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+Test(groups, batch_whose_node_halts_tcp, .timeout = 120) { batch_node_halts_of("{\"connection\":0}"); }
+Test(groups, batch_whose_node_halts_distribution, .timeout = 120) { batch_node_halts_of("{\"connection\":\"distribution\",\"name\":\"halts\"}"); }
