@@ -2,7 +2,8 @@
  * faults.c — a peerd whose timers cannot be armed (from 2.5 s after its
  * start, by PEERD_FAULT_TIMERS_AFTER_MS, as if out of memory): what needed
  * a timer fails, saying so, and nothing hangs — a call with a timeout, a
- * lease renewal, the HTTP deadline sweep, and the whole shutdown. And a
+ * lease renewal, a batch over TCP (its reads go on unpaused), the HTTP
+ * deadline sweep, and the whole shutdown. And a
  * peerd whose allocations fail now and then: each request is still
  * answered, and no node is lost.
  */
