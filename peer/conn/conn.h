@@ -66,7 +66,8 @@ typedef struct {
     /* A connection created pending (c->pending) is ready: the node's
      * arguments (the owner's now), or why it cannot be (err, malloc'd). */
     void (*ready)(void *owner, char **args, size_t nargs, char *err);
-    /* How many calls sent on the connection wait for their replies. */
+    /* How many calls sent on the connection wait for their replies (the
+     * owner may say 0 when the node waits on it: reads then never pause). */
     unsigned (*awaited)(void *owner);
 } conn_events;
 
@@ -199,9 +200,10 @@ int conn_read_packets(int fd, tcp_decoder *dec, const tcp_sink *sink, bool quick
  * their replies: its EPOLLIN stays off for CONN_PAUSE_MS, and the replies
  * that come meanwhile are read at once, in one or two reads instead of a
  * read (and an ACK, and a turn) for every few. With that many calls
- * queued the node has work for longer than the pause, and nothing waits on
- * a reply sooner than its call's turn: a batch over TCP or distribution
- * (its window is 1024), not /call's clients. EPOLLRDHUP stays on. */
+ * queued the node has work for longer than the pause: a batch over TCP or
+ * distribution (its window is 1024), not /call's clients. Not while the
+ * node waits on peerd (an I/O request came this turn: the writer's next
+ * one would wait out every pause). EPOLLRDHUP stays on. */
 #define CONN_PAUSE_AWAITED 256
 #define CONN_PAUSE_MS 1
 void conn_pause_reads(conn *c, loop_watch *w);

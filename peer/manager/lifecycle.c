@@ -429,7 +429,13 @@ static void conn_ready(void *owner, char **args, size_t nargs, char *err)
     spawn_peer(p, r, args);
 }
 
-static unsigned conn_awaited(void *owner) { return ((peer *)owner)->ncalls; }
+/* The calls in flight; none while a process on the node waits on an I/O
+ * reply of this turn (its next request must not wait on a paused read). */
+static unsigned conn_awaited(void *owner)
+{
+    peer *p = owner;
+    return p->io_turn == loop_turn(p->m->l) + 1 ? 0 : p->ncalls;
+}
 
 static const conn_events peer_conn_events = { conn_console, conn_message, conn_oversized, conn_dropped, conn_lost_event, conn_ready, conn_awaited };
 

@@ -140,6 +140,7 @@ struct peer {
     uint64_t seq;
     pending **calls;            /* in flight, by seq & (call_buckets - 1) (pending.c) */
     uint32_t call_buckets, ncalls;
+    uint64_t io_turn;           /* 1 + the loop's turn in which an I/O request of the node's came */
     int boot_calls;             /* internal boot calls still unanswered */
     console_ring console;
     message *msgs, *msgs_tail;

@@ -730,5 +730,53 @@ static void batch_node_halts_of(const char *opts)
     cr_assert_eq(peerd_stop(d), 0);
 }
 
+/* A batch holds 300 calls in flight on the node (each sleeping 6 s), so
+ * that reads of its socket may pause between bursts; meanwhile a call
+ * prints 5000 lines, each an I/O request that waits for peerd's reply.
+ * Reads must not pause while the node waits on peerd: paused, every line
+ * would wait out a pause of 1 ms (5 s at least); read at once, the lines
+ * take a fraction of a second. */
+static void batch_leaves_io_flowing_of(const char *opts)
+{
+    peerd *d = peerd_start(NULL);
+    char *a = start_peer(d, opts);
+    char file[64], out[80], data[80], path[256];
+    snprintf(file, sizeof file, "/tmp/peerd-batch-io-%d.ndjson", (int)getpid());
+    FILE *f = fopen(file, "w");
+    cr_assert(f);
+    for (int i = 0; i < 300; i++) fputs("{\"module\":\"timer\",\"function\":\"sleep\",\"args\":[6000]}\n", f);
+    fclose(f);
+    snprintf(out, sizeof out, "%s.out", file);
+    snprintf(data, sizeof data, "@%s", file);
+    snprintf(path, sizeof path, "/peers/%s/calls", a);
+    const char *const args[] = { "-H", "Content-Type: application/x-ndjson", "--data-binary", data, NULL };
+    pid_t curl = curl_spawn(d, path, out, args);
+    for (int seen = 0; seen < 300;) {     /* all 300 asleep on the node */
+        resp *r = node_eval(d, a, "length([P || P <- processes(), process_info(P, current_function) =:= "
+                                  "{current_function, {timer, sleep, 1}}])", false);
+        cr_assert_eq(sscanf(jstr(r, "result") ? jstr(r, "result") : "", "{value,%d,", &seen), 1, "%s", r->body);
+        resp_free(r);
+        if (seen < 300) usleep(20 * 1000);
+    }
+    double t0 = now_s();
+    resp *r = node_eval(d, a, "[io:format(\"line ~p~n\", [I]) || I <- lists:seq(1, 5000)], ok", false);
+    double took = now_s() - t0;
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    resp_free(r);
+    cr_assert_lt(took, 3.0, "5000 lines printed in %.2f s while the batch ran", took);
+    cr_assert_eq(child_wait(curl, 20000), 0);
+    unlink(file);
+    unlink(out);
+    delete_peer(d, a);
+    free(a);
+    cr_assert_eq(peerd_stop(d), 0);
+}
+
+Test(groups, batch_leaves_the_nodes_io_flowing_tcp, .timeout = 90) { batch_leaves_io_flowing_of("{\"connection\":0}"); }
+Test(groups, batch_leaves_the_nodes_io_flowing_distribution, .timeout = 90)
+{
+    batch_leaves_io_flowing_of("{\"connection\":\"distribution\",\"name\":\"iobatch\"}");
+}
+
 Test(groups, batch_whose_node_halts_tcp, .timeout = 120) { batch_node_halts_of("{\"connection\":0}"); }
 Test(groups, batch_whose_node_halts_distribution, .timeout = 120) { batch_node_halts_of("{\"connection\":\"distribution\",\"name\":\"halts\"}"); }
