@@ -11,15 +11,25 @@
 #include "etf.h"
 #include "tcp_frame.h"
 
+/* A pid as peerd encodes its replier's: NEW_PID_EXT of 'peerd@host'. */
+static const uint8_t replier[] = { 88, 119, 10, 'p', 'e', 'e', 'r', 'd', '@', 'h', 'o', 's', 't', 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1 };
+
 static bool packet(void *ud, const uint8_t *p, size_t n)
 {
     (void)ud;
     arena *a = arena_new();
     term *ctl;
-    const uint8_t *msg;
-    size_t mlen;
-    if (a && dist_read_packet(a, p, n, &ctl, &msg, &mlen, NULL) && mlen) etf_decode(a, msg, mlen, NULL);
+    const uint8_t *msg, *seq, *v;
+    size_t mlen, seq_len, v_len;
+    if (a && dist_read_packet(a, p, n, &ctl, &msg, &mlen, NULL) && mlen) {
+        etf_decode(a, msg, mlen, NULL);
+        dist_rex_value(msg, mlen, &seq, &seq_len, &v, &v_len);
+    }
     arena_free(a);
+    /* A call's value told from its bytes, as conn_dist.c reads it first. */
+    if (dist_packet_to(p, n, replier, sizeof replier, &msg, &mlen) && dist_rex_value(msg, mlen, &seq, &seq_len, &v, &v_len) &&
+        (seq < msg || seq + seq_len > msg + mlen || v + v_len != msg + mlen))
+        abort();
     return true;
 }
 

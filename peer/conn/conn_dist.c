@@ -134,7 +134,9 @@ static size_t spans_of(const uint8_t *etf, size_t n, span *out, size_t max)
     if (n < 3 || etf[0] != ETF_VERSION || etf[1] != SMALL_TUPLE_EXT) return 0;
     size_t arity = etf[2], off = 3;
     for (size_t i = 0; i < arity && i < max; i++) {
-        size_t used = etf_prefix_len(etf + off, n - off);
+        /* The manager's own encoding: the last element is the rest (a
+         * call's arguments are not walked again). */
+        size_t used = i + 1 == arity ? (off < n ? n - off : 0) : etf_prefix_len(etf + off, n - off);
         if (!used) return 0;
         out[i] = (span){ etf + off, used };
         off += used;
@@ -210,20 +212,6 @@ static bool up(dist_conn *t, buf *b, const uint8_t *msg, size_t n)
     return ok;
 }
 
-/* The elements of the tuple s holds (a term as encoded, no version byte). */
-static size_t tuple_spans(span s, span *out, size_t max)
-{
-    if (s.n < 2 || s.p[0] != SMALL_TUPLE_EXT || s.p[1] > max) return 0;
-    size_t arity = s.p[1], off = 2;
-    for (size_t i = 0; i < arity; i++) {
-        size_t used = off < s.n ? etf_prefix_len(s.p + off, s.n - off) : 0;
-        if (!used) return 0;
-        out[i] = (span){ s.p + off, used };
-        off += used;
-    }
-    return off == s.n ? arity : 0;
-}
-
 /* A call's value, {rex, {badrpc, {'EXIT', {Seq, return, V}}}}, goes up as
  * {reply, Seq, ok, V} from its bytes, V never decoded here: a large V where
  * it lies, its new head written over the old one just before it (the
@@ -231,28 +219,23 @@ static size_t tuple_spans(span s, span *out, size_t max)
  * one copied. -1 if msg is not that. */
 static int rex_return(dist_conn *t, const uint8_t *msg, size_t n)
 {
-    span a[2], b[2], c[2], d[4];
-    if (n < 2 || tuple_spans((span){ msg + 1, n - 1 }, a, 2) != 2 || !span_is(a[0], "rex") ||
-        tuple_spans(a[1], b, 2) != 2 || !span_is(b[0], "badrpc") ||
-        tuple_spans(b[1], c, 2) != 2 || !span_is(c[0], "EXIT") ||
-        tuple_spans(c[1], d, 4) != 3 || !span_is(d[1], "return") ||
-        (d[0].p[0] != SMALL_INTEGER_EXT && d[0].p[0] != INTEGER_EXT && d[0].p[0] != SMALL_BIG_EXT))
-        return -1;
+    span seq, v;
+    if (!dist_rex_value(msg, n, &seq.p, &seq.n, &v.p, &v.n)) return -1;
     buf r = {0};
-    buf_reserve(&r, 16 + d[0].n + (d[2].n < DIST_IN_PLACE ? d[2].n : 0));
+    buf_reserve(&r, 16 + seq.n + (v.n < DIST_IN_PLACE ? v.n : 0));
     buf_byte(&r, ETF_VERSION);
     tuple(&r, 4);
     atom(&r, "reply");
-    buf_put(&r, d[0].p, d[0].n);
+    buf_put(&r, seq.p, seq.n);
     atom(&r, "ok");
-    if (d[2].n >= DIST_IN_PLACE && !r.oom && (size_t)(d[2].p - msg) >= r.len) {
-        uint8_t *head = (uint8_t *)d[2].p - r.len;   /* the packet's own bytes, ours while it is delivered */
+    if (v.n >= DIST_IN_PLACE && !r.oom && (size_t)(v.p - msg) >= r.len) {
+        uint8_t *head = (uint8_t *)v.p - r.len;   /* the packet's own bytes, ours while it is delivered */
         memcpy(head, r.p, r.len);
-        size_t len = r.len + d[2].n;
+        size_t len = r.len + v.n;
         buf_free(&r);
         return t->c.ev->message(t->c.owner, head, len);
     }
-    buf_put(&r, d[2].p, d[2].n);
+    buf_put(&r, v.p, v.n);
     bool ok = up(t, &r, msg, n);
     buf_free(&r);
     return ok;
@@ -406,10 +389,13 @@ static bool packet(void *ud, const uint8_t *p, size_t n)
         conn_flush(&t->c);
         return true;
     }
-    arena *a = arena_new();
-    term *ctl = NULL;
     const uint8_t *msg;
     size_t mlen;
+    const buf *replier = &t->pid[PID_REPLIER];   /* a call's value, told from its bytes */
+    int fast = dist_packet_to(p, n, replier->p, replier->len, &msg, &mlen) ? rex_return(t, msg, mlen) : -1;
+    if (fast >= 0) return fast && t->sock_fd >= 0;
+    arena *a = arena_new();
+    term *ctl = NULL;
     bool ok = true;
     etf_error e = {0};
     if (!a || (!dist_read_packet(a, p, n, &ctl, &msg, &mlen, &e) && e.msg == etf_out_of_memory)) {

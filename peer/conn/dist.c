@@ -116,6 +116,47 @@ bool dist_read_packet(arena *a, const uint8_t *p, size_t n, term **ctl, const ui
     return *mlen == 0 || (*msg)[0] == ETF_VERSION;
 }
 
+bool dist_packet_to(const uint8_t *p, size_t n, const uint8_t *pid, size_t pid_len, const uint8_t **msg, size_t *mlen)
+{
+    static const uint8_t head[] = { 112, ETF_VERSION, SMALL_TUPLE_EXT, 3, SMALL_INTEGER_EXT, 2 /* SEND */ };
+    size_t at = sizeof head, unused;
+    if (n <= at || memcmp(p, head, at) || !(unused = etf_atom_is(p + at, n - at, ""))) return false;
+    at += unused;
+    if (n - at <= pid_len || memcmp(p + at, pid, pid_len) || p[at + pid_len] != ETF_VERSION) return false;
+    *msg = p + at + pid_len;
+    *mlen = n - at - pid_len;
+    return true;
+}
+
+/* X of {Tag, X} at q (NULL: q is not that, or NULL). */
+static const uint8_t *pair_tagged(const uint8_t *q, const uint8_t *end, const char *tag)
+{
+    size_t a;
+    if (!q || end - q < 3 || q[0] != SMALL_TUPLE_EXT || q[1] != 2 || !(a = etf_atom_is(q + 2, (size_t)(end - q - 2), tag))) return NULL;
+    return q + 2 + a;
+}
+
+bool dist_rex_value(const uint8_t *msg, size_t n, const uint8_t **seq, size_t *seq_len, const uint8_t **v, size_t *v_len)
+{
+    /* Peeled from the outside in, each {Tag, X} by its tag alone: V runs
+     * to the end, which bounds every tuple around it. */
+    const uint8_t *end = msg + n, *q = n > 1 && msg[0] == ETF_VERSION ? msg + 1 : NULL;
+    q = pair_tagged(pair_tagged(pair_tagged(q, end, "rex"), end, "badrpc"), end, "EXIT");
+    if (!q || end - q < 3 || q[0] != SMALL_TUPLE_EXT || q[1] != 3) return false;
+    q += 2;
+    size_t sn = etf_prefix_len(q, (size_t)(end - q)), ret;
+    if (!sn || (q[0] != SMALL_INTEGER_EXT && q[0] != INTEGER_EXT && q[0] != SMALL_BIG_EXT)) return false;
+    *seq = q;
+    *seq_len = sn;
+    q += sn;
+    if (!(ret = etf_atom_is(q, (size_t)(end - q), "return"))) return false;
+    q += ret;
+    if (q >= end || etf_prefix_len(q, (size_t)(end - q)) != (size_t)(end - q)) return false;
+    *v = q;
+    *v_len = (size_t)(end - q);
+    return true;
+}
+
 /* ---- epmd, on the loop ----
  * Connect to 127.0.0.1:4369 (non-blocking); refused: start `epmd -daemon`
  * (its launcher is reaped with the nodes) and try again every 50 ms, 2 s at

@@ -74,6 +74,14 @@ bool dist_read_reply(const uint8_t *m, size_t n, uint32_t *challenge, const uint
  * message with its version byte (*mlen 0 if none). False if not one
  * (err says why when it was the control message's decode). */
 bool dist_read_packet(arena *a, const uint8_t *p, size_t n, term **ctl, const uint8_t **msg, size_t *mlen, etf_error *err);
+/* The same packet told from its bytes, nothing decoded: a SEND, {2, '',
+ * To}, to the pid whose ETF body is pid (as peerd encodes it), and its
+ * message (version byte first). False if it is not that, byte for byte. */
+bool dist_packet_to(const uint8_t *p, size_t n, const uint8_t *pid, size_t pid_len, const uint8_t **msg, size_t *mlen);
+/* An erpc call's value as rex sends it, {rex, {badrpc, {'EXIT', {Seq,
+ * return, V}}}} (msg with its version byte): the bytes of Seq (an integer)
+ * and of V, V walked once. False if msg is not that. */
+bool dist_rex_value(const uint8_t *msg, size_t n, const uint8_t **seq, size_t *seq_len, const uint8_t **v, size_t *v_len);
 
 /* The handshake's digest: MD5(cookie ++ integer_to_list(challenge)). */
 void dist_digest(const char *cookie, uint32_t challenge, uint8_t out[16]);
