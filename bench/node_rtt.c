@@ -13,10 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 #include <time.h>
 
 #include "node_link.h"
+#include "proc.h"
 
 static double now_us(void)
 {
@@ -28,22 +28,6 @@ static double now_us(void)
 static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 
 static bool got_frame(void *ud, const uint8_t *etf, size_t n) { (void)etf; (void)n; ++*(int *)ud; return true; }
-
-static long node_ticks(pid_t pid)      /* utime + stime, in 1/100 s */
-{
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    size_t n = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[n] = 0;
-    char *p = strrchr(line, ')');
-    long ut = 0, st = 0;
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (p) sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st);
-    return ut + st;
-}
 
 /* N calls with at most W in flight: write what the window allows, read once. */
 static double pipelined(node_link *n, uint64_t *seq, int total, int window)
@@ -75,13 +59,14 @@ int main(int argc, char **argv)
         uint64_t seq = 0;
         pipelined(&n, &seq, 10000, window);   /* warm-up */
         double best = 0;
-        long t0 = node_ticks(n.pid);
+        proc_usage u0 = {0}, u1 = {0};
+        proc_usage_of(n.pid, &u0);
         for (int r = 0; r < 3; r++) {
             double rate = pipelined(&n, &seq, 10000, window);
             if (rate > best) best = rate;
         }
-        printf("pipe %s calls_per_s %.0f\npipe %s node_cpu_us %.1f\n", conn, best, conn,
-               (double)(node_ticks(n.pid) - t0) * 10000 / 30000);
+        proc_usage_of(n.pid, &u1);
+        printf("pipe %s calls_per_s %.0f\npipe %s node_cpu_us %.1f\n", conn, best, conn, (u1.cpu_seconds - u0.cpu_seconds) * 1e6 / 30000);
         node_link_stop(&n);
         return 0;
     }
