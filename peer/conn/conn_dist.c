@@ -341,16 +341,9 @@ static bool delivered(dist_conn *t, arena *a, const term *to, const uint8_t *msg
  * any other message as its own first bytes. */
 static bool not_taken(dist_conn *t, const uint8_t *msg, size_t n, size_t size)
 {
-    static const char *const path[] = { "rex", "badrpc", "EXIT" };
-    const uint8_t *q = msg + 1, *end = msg + n;
+    const uint8_t *q = dist_rex_exit(msg, n), *end = msg + n;
     uint64_t seq = 0;
-    bool reply = n > 1 && msg[0] == ETF_VERSION;
-    for (int i = 0; i < 3 && reply; i++) {
-        size_t a = end - q > 3 && q[0] == SMALL_TUPLE_EXT && q[1] == 2 ? etf_atom_is(q + 2, (size_t)(end - q - 2), path[i]) : 0;
-        reply = a != 0;
-        q += 2 + a;
-    }
-    reply = reply && end - q > 3 && q[0] == SMALL_TUPLE_EXT && etf_uint_at(q + 2, (size_t)(end - q - 2), &seq);
+    bool reply = q && end - q > 3 && q[0] == SMALL_TUPLE_EXT && etf_uint_at(q + 2, (size_t)(end - q - 2), &seq);
     const conn_events *ev = t->c.ev;
     if (!reply) return (size ? ev->oversized(t->c.owner, msg, n, size) : ev->dropped(t->c.owner, msg, n)) && t->sock_fd >= 0;
     uint8_t head[21] = { ETF_VERSION, SMALL_TUPLE_EXT, 2, SMALL_ATOM_UTF8_EXT, 5, 'r', 'e', 'p', 'l', 'y', SMALL_BIG_EXT, 8, 0 };

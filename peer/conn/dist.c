@@ -136,12 +136,17 @@ static const uint8_t *pair_tagged(const uint8_t *q, const uint8_t *end, const ch
     return q + 2 + a;
 }
 
+const uint8_t *dist_rex_exit(const uint8_t *msg, size_t n)
+{
+    const uint8_t *end = msg + n, *q = n > 1 && msg[0] == ETF_VERSION ? msg + 1 : NULL;
+    return pair_tagged(pair_tagged(pair_tagged(q, end, "rex"), end, "badrpc"), end, "EXIT");
+}
+
 bool dist_rex_value(const uint8_t *msg, size_t n, const uint8_t **seq, size_t *seq_len, const uint8_t **v, size_t *v_len)
 {
     /* Peeled from the outside in, each {Tag, X} by its tag alone: V runs
      * to the end, which bounds every tuple around it. */
-    const uint8_t *end = msg + n, *q = n > 1 && msg[0] == ETF_VERSION ? msg + 1 : NULL;
-    q = pair_tagged(pair_tagged(pair_tagged(q, end, "rex"), end, "badrpc"), end, "EXIT");
+    const uint8_t *end = msg + n, *q = dist_rex_exit(msg, n);
     if (!q || end - q < 3 || q[0] != SMALL_TUPLE_EXT || q[1] != 3) return false;
     q += 2;
     size_t sn = etf_prefix_len(q, (size_t)(end - q)), ret;

@@ -78,6 +78,11 @@ bool dist_read_packet(arena *a, const uint8_t *p, size_t n, term **ctl, const ui
  * To}, to the pid whose ETF body is pid (as peerd encodes it), and its
  * message (version byte first). False if it is not that, byte for byte. */
 bool dist_packet_to(const uint8_t *p, size_t n, const uint8_t *pid, size_t pid_len, const uint8_t **msg, size_t *mlen);
+/* Where {Seq, Class, ...} starts in rex's answer to an erpc call, {rex,
+ * {badrpc, {'EXIT', {Seq, Class, ...}}}} (msg with its version byte, or
+ * only its first bytes): the three tags are read, nothing is walked. NULL
+ * if msg does not start so. */
+const uint8_t *dist_rex_exit(const uint8_t *msg, size_t n);
 /* An erpc call's value as rex sends it, {rex, {badrpc, {'EXIT', {Seq,
  * return, V}}}} (msg with its version byte): the bytes of Seq (an integer)
  * and of V, V walked once. False if msg is not that. */
