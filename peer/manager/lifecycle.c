@@ -434,7 +434,7 @@ static void conn_ready(void *owner, char **args, size_t nargs, char *err)
 static unsigned conn_awaited(void *owner)
 {
     peer *p = owner;
-    return p->io_turn == loop_turn(p->m->l) + 1 ? 0 : p->ncalls;
+    return mgr_io_requested_now(p) ? 0 : p->ncalls;
 }
 
 static const conn_events peer_conn_events = { conn_console, conn_message, conn_oversized, conn_dropped, conn_lost_event, conn_ready, conn_awaited };

@@ -140,7 +140,7 @@ struct peer {
     uint64_t seq;
     pending **calls;            /* in flight, by seq & (call_buckets - 1) (pending.c) */
     uint32_t call_buckets, ncalls;
-    uint64_t io_turn;           /* 1 + the loop's turn in which an I/O request of the node's came */
+    uint64_t io_turn;           /* 1 + the loop's turn in which an I/O request of the node's came (mgr_note_io_request) */
     int boot_calls;             /* internal boot calls still unanswered */
     console_ring console;
     message *msgs, *msgs_tail;
@@ -222,6 +222,11 @@ static inline int64_t wall_ms(void)
 }
 
 static inline char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+
+/* An I/O request of the node's came in this turn: a process on the node
+ * waits on peerd's reply (io_turn holds the turn + 1; 0: never). */
+static inline void mgr_note_io_request(peer *p) { p->io_turn = loop_turn(p->m->l) + 1; }
+static inline bool mgr_io_requested_now(const peer *p) { return p->io_turn == loop_turn(p->m->l) + 1; }
 
 static inline char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static inline char *xasprintf(const char *fmt, ...)

@@ -130,7 +130,7 @@ bool mgr_handle_message(peer *p, const uint8_t *etf, size_t n)
             return false;
         }
     } else if (term_is_atom(tag, "io_request") && ar == 4) {
-        p->io_turn = loop_turn(p->m->l) + 1;
+        mgr_note_io_request(p);
         mgr_handle_io_request(p, a, t);
         return true;   /* the I/O continuation owns the arena */
     } else if (term_is_atom(tag, "message") && ar == 3) {
@@ -184,7 +184,7 @@ void mgr_handle_oversized(peer *p, const uint8_t *head, size_t n, size_t size)
                 if (!(part[i] = etf_decode_prefix(a, head + off, n - off, &used, NULL))) break;
         }
         if (part[0] && term_is_atom(part[0], "io_request") && part[1] && part[2]) {
-            p->io_turn = loop_turn(p->m->l) + 1;
+            mgr_note_io_request(p);
             io_cont io = { .a = a, .from = part[1], .reply_as = part[2] };
             mgr_io_reply(p, &io, mgr_mk_tuple(a, 2, term_atomz(a, "error"), term_atomz(a, size ? "too_large" : "enomem")));
             char line[200];
