@@ -344,6 +344,17 @@ const char *unique_name(const char *prefix)
     return name;
 }
 
+void epmd_up_in(const char *ns)
+{
+    cr_assert_eq(sh("ip netns exec %s epmd -daemon", ns), 0, "epmd -daemon in %s", ns);
+    bool up = false;
+    for (int i = 0; i < 200 && !up; i++) {
+        up = sh("ip netns exec %s bash -c '</dev/tcp/127.0.0.1/4369' 2>/dev/null", ns) == 0;
+        if (!up) usleep(50000);
+    }
+    cr_assert(up, "epmd in %s listens within 10 s", ns);
+}
+
 bool process_gone(pid_t pid, int ms)
 {
     for (int waited = 0; waited <= ms; waited += 20) {

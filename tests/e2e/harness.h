@@ -102,6 +102,13 @@ int free_port(void);
  * route would win over the new link's). */
 void drop_links_in(int a, int b);
 
+/* Starts epmd in network namespace ns, as a host with Erlang installed has
+ * one running, and returns once it listens (asserts so within 10 s). Left
+ * to its first node, it races it: `epmd -daemon` returns before the new
+ * epmd listens, and a node that asks it first fails its boot with
+ * econnrefused. */
+void epmd_up_in(const char *ns);
+
 /* A node name unique to this test process. */
 const char *unique_name(const char *prefix);
 /* True once the process is gone (or a zombie), waiting up to ms. */

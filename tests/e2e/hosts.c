@@ -2,8 +2,8 @@
  * hosts.c — nodes on other hosts, and the network between them failing.
  * A host here is a network namespace behind a veth pair on one bridge, with
  * its own address, host name (a UTS namespace), name resolution
- * (/etc/netns/NS/hosts, which `ip netns exec` puts in place), epmd (its
- * nodes start one) and sshd. peerd reaches them as a user would: ssh to run
+ * (/etc/netns/NS/hosts, which `ip netns exec` puts in place), epmd
+ * (running, as Debian's erlang-base keeps it) and sshd. peerd reaches them as a user would: ssh to run
  * erl there, over standard_io, over TCP back to peerd's address, and over
  * distribution. A partition is the host's link set down; an impaired link
  * is netem on it.
@@ -161,6 +161,7 @@ static void hosts_up(hosts *h, int n)
         char *why = slurp(path, NULL);
         cr_assert(up, "sshd on %s (%s) answers as %s within 30 s:\n%s", h->ns[i], h->ip[i], h->name[i], why ? why : "");
     }
+    for (int i = 0; i < n; i++) epmd_up_in(h->ns[i]);
 }
 
 /* "exec" for a node on host i, through ssh, run with the HOME that holds

@@ -119,7 +119,7 @@ Test(remote, another_host_in_a_network_namespace, .timeout = 90)
 }
 
 /* A distribution node on another host (a network namespace behind a veth
- * pair), with long names: it registers in its own epmd and connects back to
+ * pair), with long names: it registers in that host's epmd and connects back to
  * peerd's node at --dist-address. */
 Test(remote, distribution_from_a_network_namespace, .timeout = 90)
 {
@@ -138,6 +138,7 @@ Test(remote, distribution_from_a_network_namespace, .timeout = 90)
                     "ip addr add %s/30 dev %s && ip link set %s up && "
                     "ip -n %s addr add %s/30 dev %s && ip -n %s link set %s up && ip -n %s link set lo up",
                     host_if, ns_if, ns_if, ns, host_ip, host_if, host_if, ns, ns_ip, ns_if, ns, ns_if, ns), 0);
+    epmd_up_in(ns);
     const char *args[] = { "--dist-address", host_ip, NULL };
     peerd *d = peerd_start(args);
     char opts[512], name[64];
@@ -163,6 +164,6 @@ Test(remote, distribution_from_a_network_namespace, .timeout = 90)
     cr_expect(process_gone(os_pid, 10000), "the node in the namespace still runs");
     free(id);
     peerd_stop(d);
-    /* The namespace's epmd, started by the node, goes with it. */
+    /* The namespace's epmd goes with it. */
     sh("ip netns pids %s | xargs -r kill 2>/dev/null; ip link del %s 2>/dev/null; ip netns del %s", ns, host_if, ns);
 }
