@@ -499,32 +499,24 @@ int http_start(http_server *s, loop *l, int listen_fd)
     s->l = l;
     s->w_listen.fd = -1;
     unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
-    if (s->tls_cert) {
-        flags |= MHD_USE_TLS;
-        s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                                     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                                     MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                                     MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
-                                     MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_conns_per_ip,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
-                                     MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert,
-                                     MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
-                                     MHD_OPTION_END);
-    } else {
-        s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                                     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                                     MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                                     MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
-                                     MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_conns_per_ip,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
-                                     MHD_OPTION_END);
-    }
+    if (s->tls_cert) flags |= MHD_USE_TLS;
+    /* The certificate and key, or nothing: the array ends at once. */
+    struct MHD_OptionItem tls[] = {
+        { s->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)s->tls_cert },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)s->tls_key },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                                 MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                                 MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_conns_per_ip,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
+                                 MHD_OPTION_ARRAY, tls,
+                                 MHD_OPTION_END);
     if (!s->daemon) return -1;
     FD_SET(listen_fd, &s->sel.want_r);
     s->sel.max_fd = listen_fd;
