@@ -5,8 +5,8 @@
  * (/etc/netns/NS/hosts, which `ip netns exec` puts in place), epmd
  * (running, as Debian's erlang-base keeps it) and sshd. peerd reaches them
  * as a user would: ssh to run erl there, over standard_io, over TCP back to
- * peerd's address, and over distribution. A partition is the host's link set down; an impaired link
- * is netem on it.
+ * peerd's address, and over distribution. A partition is the host's link
+ * set down; an impaired link is netem on it.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
